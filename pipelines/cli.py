@@ -1,0 +1,111 @@
+"""``concilia``: the command line of the reconciliation service.
+
+    concilia run --feeds PATH --out PATH [--runner R] [beam options...]
+    concilia sample --out PATH --seed N [--people N]
+    concilia mse TABLE.csv [--method M] [--seed S]
+    concilia docs [--out DIR]
+
+Errors are one line on stderr with a non-zero exit; no source values ever appear in them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_INPUT = 3      # unreadable or missing inputs, malformed contracts
+EXIT_ACCOUNTING = 4  # rows were lost: the run was not published
+EXIT_FAILED = 1
+
+# Beam 2.77's DirectRunner first tries to download the Prism runner binary and falls back when
+# offline; the in-process FnApiRunner is what it falls back to, so we name it directly.
+RUNNER_ALIASES = {"directrunner": "FnApiRunner", "direct": "FnApiRunner"}
+
+
+def _run_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("run", help="reconcile the feeds under --feeds and publish a run under --out",
+                       description="Reconcile every feed delivery under --feeds and publish Parquet under --out. "
+                                   "Unknown options are passed to Apache Beam (e.g. --direct_num_workers=2).")
+    p.add_argument("--feeds", required=True, help="feeds root (local path or fsspec URL: memory://, gs://)")
+    p.add_argument("--out", required=True, help="output root; the run goes to OUT/runs/<run_id>/")
+    p.add_argument("--runner", default="DirectRunner", help="Beam runner (default: DirectRunner, in-process)")
+    p.add_argument("--contracts", action="append", default=[], metavar="DIR",
+                   help="extra feed contracts folder (layout <agency>/<feed>.yaml); repeatable")
+    p.add_argument("--json", action="store_true", help="print the manifest's figures as JSON instead of a table")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    return p
+
+
+def _cmd_run(args, beam_args: list[str]) -> int:
+    from pipelines.contracts import ContractError
+    from pipelines.pipeline import NoDeliveries, run
+    from pipelines.publish import AccountingError
+
+    runner = RUNNER_ALIASES.get(args.runner.lower(), args.runner)
+    started = time.monotonic()
+    try:
+        result = run(args.feeds, args.out, [f"--runner={runner}", *beam_args], args.contracts)
+    except (NoDeliveries, ContractError, FileNotFoundError) as exc:
+        print(f"concilia run: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except AccountingError as exc:
+        print(f"concilia run: {exc}; the run was not published", file=sys.stderr)
+        return EXIT_ACCOUNTING
+    if args.json:
+        print(json.dumps({"run_id": result.run_id, **result.manifest["figures"]}, indent=2))
+    else:
+        from pipelines.summary import render
+
+        print(render(result.manifest, result.run_dir, time.monotonic() - started))
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="concilia", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _run_parser(sub)
+    sub.add_parser("sample", help="write the deterministic sample feeds", add_help=False)
+    sub.add_parser("mse", help="multiple systems estimation on a capture-history CSV", add_help=False)
+    docs = sub.add_parser("docs", help="generate the field reference (docs/model.md) from schemas/")
+    docs.add_argument("--out", default=None, help="folder to write into (default: the project's docs/)")
+
+    if argv and argv[0] == "sample":
+        from pipelines.sample.cli import sample_main
+
+        return sample_main(argv[1:])
+    if argv and argv[0] == "mse":
+        from pipelines.estimate.cli import mse_main
+
+        return mse_main(argv[1:])
+
+    args, rest = parser.parse_known_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "run":
+        unknown = [a for a in rest if not a.startswith("--")]
+        if unknown:
+            parser.error(f"unexpected arguments: {' '.join(unknown)}")
+        return _cmd_run(args, rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "docs":
+        from pipelines.docs import write_docs
+
+        for path in write_docs(args.out):
+            print(path)
+        return EXIT_OK
+    parser.print_help()
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

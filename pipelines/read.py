@@ -1,0 +1,363 @@
+"""Read stage: each delivered file, through its feed contract, into Arrow tables of raw strings.
+
+``ReadFeeds`` is the stage's PTransform. Every data row of a file ends up either in a raw table
+(with its file and row number) or in quarantine with a reason; nothing is dropped. Rows are
+parsed line by line so that a malformed line costs one row, not the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import re
+import zipfile
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import apache_beam as beam
+import fsspec
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines import quarantine
+from pipelines.contracts import Contract
+
+log = logging.getLogger(__name__)
+
+SOURCE_FILE = "_source_file"
+SOURCE_ROW = "_source_row"
+CHUNK_ROWS = 100_000
+# An .xlsx is a zip: refuse archives that would inflate beyond this (zip-bomb guard).
+MAX_XLSX_UNCOMPRESSED = 512 * 1024 * 1024
+MAX_XLSX_RATIO = 200
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
+
+TAG_QUARANTINE = "quarantine"
+TAG_STATS = "stats"
+
+
+class FileRejected(Exception):
+    """The whole file cannot be read; the message is safe to publish (no source values)."""
+
+    def __init__(self, reason_code: str, detail: str):
+        super().__init__(detail)
+        self.reason_code = reason_code
+        self.detail = detail
+
+
+@dataclass
+class ParsedFile:
+    header: list[str]
+    rows: list[list[str | None]] = field(default_factory=list)
+    row_numbers: list[int] = field(default_factory=list)
+    malformed: list[tuple[int, str, str]] = field(default_factory=list)  # (row, reason, detail)
+
+    @property
+    def rows_read(self) -> int:
+        return len(self.rows) + len(self.malformed)
+
+
+def _decode_lines(data: bytes, encoding: str) -> tuple[list[str | None], list[int]]:
+    """Split into lines (any mix of CRLF, LF, CR) and decode each; undecodable lines become None."""
+    if encoding.lower().replace("_", "-") in ("utf-8-sig", "utf8-sig") and data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+        encoding = "utf-8"
+    try:
+        return _LINE_BREAK.split(data.decode(encoding)), []
+    except UnicodeDecodeError:
+        pass
+    except LookupError:
+        raise FileRejected("unknown_format", f"unknown encoding {encoding!r} in the contract") from None
+    lines: list[str | None] = []
+    bad: list[int] = []
+    for i, raw in enumerate(_LINE_BREAK_BYTES.split(data), start=1):
+        try:
+            lines.append(raw.decode(encoding))
+        except UnicodeDecodeError:
+            lines.append(None)
+            bad.append(i)
+    return lines, bad
+
+
+def parse_csv(data: bytes, encoding: str, delimiter: str) -> ParsedFile:
+    if b"\x00" in data[:65536]:
+        raise FileRejected("unreadable_file", "binary content (NUL bytes) in a text feed")
+    lines, _ = _decode_lines(data, encoding)
+    header_at = next((i for i, line in enumerate(lines) if line is not None and line.strip()), None)
+    if header_at is None:
+        raise FileRejected("empty_file", "the file has no header line")
+    if lines[header_at] is None:
+        raise FileRejected("encoding_error", "the header line is not valid in the declared encoding")
+    header = [h.strip() for h in next(csv.reader([lines[header_at]], delimiter=delimiter))]
+    width = len(header)
+    parsed = ParsedFile(header=header)
+    for line_no in range(header_at + 1, len(lines)):
+        line = lines[line_no]
+        row_number = line_no - header_at  # 1-based data row, header excluded
+        if line is None:
+            parsed.malformed.append((row_number, "encoding_error", "line is not valid in the declared encoding"))
+            continue
+        if not line.strip():
+            continue
+        if '"' in line:
+            try:
+                values = next(csv.reader([line], delimiter=delimiter, strict=True))
+            except csv.Error:
+                parsed.malformed.append((row_number, "malformed_row", "unbalanced or misplaced quote"))
+                continue
+        else:
+            values = line.split(delimiter)
+        if len(values) != width:
+            parsed.malformed.append(
+                (row_number, "malformed_row", f"{len(values)} fields where the header has {width}")
+            )
+            continue
+        parsed.rows.append(values)
+        parsed.row_numbers.append(row_number)
+    return parsed
+
+
+def _json_text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def parse_jsonl(data: bytes, encoding: str) -> ParsedFile:
+    lines, _ = _decode_lines(data, encoding)
+    records: list[tuple[int, dict]] = []
+    parsed = ParsedFile(header=[])
+    for i, line in enumerate(lines, start=1):
+        if line is None:
+            parsed.malformed.append((i, "encoding_error", "line is not valid in the declared encoding"))
+            continue
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            parsed.malformed.append((i, "malformed_row", "line is not valid JSON"))
+            continue
+        if not isinstance(obj, dict):
+            parsed.malformed.append((i, "malformed_row", "line is not a JSON object"))
+            continue
+        records.append((i, obj))
+    if not records and not parsed.malformed:
+        raise FileRejected("empty_file", "the file has no records")
+    keys: dict[str, None] = {}
+    for _, obj in records:
+        keys.update(dict.fromkeys(obj))
+    parsed.header = list(keys)
+    for i, obj in records:
+        parsed.rows.append([_json_text(obj.get(k)) for k in parsed.header])
+        parsed.row_numbers.append(i)
+    return parsed
+
+
+def parse_xlsx(data: bytes) -> ParsedFile:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            inflated = sum(info.file_size for info in zf.infolist())
+    except zipfile.BadZipFile:
+        raise FileRejected("unreadable_file", "not a valid .xlsx (zip) file") from None
+    if inflated > MAX_XLSX_UNCOMPRESSED or inflated > MAX_XLSX_RATIO * max(len(data), 1):
+        raise FileRejected("unreadable_file", "the .xlsx inflates beyond the allowed size (zip bomb guard)")
+    import openpyxl  # imported here: only xlsx feeds pay for it
+
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for corrupt workbooks
+        raise FileRejected("unreadable_file", f"the .xlsx cannot be opened ({exc.__class__.__name__})") from None
+    sheet = wb.worksheets[0]
+    rows = sheet.iter_rows(values_only=True)
+    header_row = next(rows, None)
+    if header_row is None:
+        raise FileRejected("empty_file", "the workbook's first sheet is empty")
+    header = ["" if h is None else str(h).strip() for h in header_row]
+    parsed = ParsedFile(header=header)
+    for i, row in enumerate(rows, start=1):
+        values = [None if v is None else str(v) for v in row]
+        if all(v is None or not v.strip() for v in values):
+            continue
+        values = (values + [None] * len(header))[: len(header)]
+        parsed.rows.append(values)
+        parsed.row_numbers.append(i)
+    wb.close()
+    return parsed
+
+
+def parse_file(data: bytes, contract: Contract) -> ParsedFile:
+    if not data.strip():
+        raise FileRejected("empty_file", "the file is empty")
+    if contract.format == "csv":
+        return parse_csv(data, contract.encoding, contract.delimiter)
+    if contract.format == "jsonl":
+        return parse_jsonl(data, contract.encoding)
+    if contract.format == "xlsx":
+        return parse_xlsx(data)
+    raise FileRejected("unknown_format", f"unsupported format {contract.format!r}")
+
+
+@dataclass
+class FileReadResult:
+    """One delivered file: its raw rows (chunked), quarantined rows and a stats record."""
+
+    chunks: list[pa.Table]
+    quarantined: pa.Table
+    stats: dict
+
+
+def read_delivery(contract: Contract, data: bytes, source_file: str, chunk_rows: int = CHUNK_ROWS) -> FileReadResult:
+    """Parse one delivered file. Pure (no I/O): the Beam DoFn and the tests both call it."""
+    stats = {
+        "feed_id": contract.feed,
+        "source_file": source_file,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "rows_read": 0,
+        "file_rejected": None,
+        "unmapped_columns": [],
+        "missing_columns": [],
+    }
+
+    def q_rows(entries):
+        return quarantine.rows_to_table(
+            {"feed_id": contract.feed, "agency": contract.agency, "source_file": source_file,
+             "source_row": row, "source_record_id": rec_id, "reason_code": code, "field": fld, "detail": detail}
+            for row, rec_id, code, fld, detail in entries
+        )
+
+    try:
+        parsed = parse_file(data, contract)
+    except FileRejected as rej:
+        stats["file_rejected"] = {"reason_code": rej.reason_code, "detail": rej.detail}
+        log.warning("feed %s: file %s rejected: %s", contract.feed, source_file, rej.detail)
+        return FileReadResult([], q_rows([(None, None, rej.reason_code, None, rej.detail)]), stats)
+
+    stats["rows_read"] = parsed.rows_read
+    header = parsed.header
+    stats["unmapped_columns"] = sorted(set(header) - contract.expected_columns - {""})
+    missing = sorted(contract.mapped_columns - set(header))
+    stats["missing_columns"] = missing
+    entries = [(row, None, code, None, detail) for row, code, detail in parsed.malformed]
+    if len(set(header)) != len(header):
+        missing = missing or ["(duplicate column names)"]
+    if missing:
+        # A renamed or missing column means no row can be harmonised faithfully: quarantine them all.
+        detail = "the file lacks columns the contract maps: " + ", ".join(missing)
+        entries.extend((row, None, "missing_column", None, detail) for row in parsed.row_numbers)
+        return FileReadResult([], q_rows(entries), stats)
+
+    columns = list(zip(*parsed.rows)) if parsed.rows else [() for _ in header]
+    table = pa.table(
+        {name: pa.array(col, pa.string()) for name, col in zip(header, columns)}
+        | {SOURCE_ROW: pa.array(parsed.row_numbers, pa.int64())}
+    )
+    table, id_problems = _check_record_ids(table, contract.record_id)
+    entries.extend(id_problems)
+    table = table.append_column(SOURCE_FILE, pa.array([source_file] * table.num_rows, pa.string()))
+    chunks = [pa.Table.from_batches([b]) for b in table.to_batches(max_chunksize=chunk_rows)] if table.num_rows else []
+    return FileReadResult(chunks, q_rows(entries), stats)
+
+
+def _check_record_ids(table: pa.Table, id_column: str) -> tuple[pa.Table, list[tuple]]:
+    """Rows without a record id, and second occurrences of an id, go to quarantine."""
+    ids = pc.utf8_trim_whitespace(table.column(id_column))
+    table = table.set_column(table.column_names.index(id_column), id_column, ids)
+    missing = pc.or_(pc.is_null(ids), pc.equal(pc.utf8_length(ids), 0))
+    rows = table.column(SOURCE_ROW)
+    problems = [
+        (r, None, "missing_record_id", id_column, "the record id is empty")
+        for r in pc.filter(rows, missing).to_pylist()
+    ]
+    kept = table.filter(pc.invert(missing))
+    # first occurrence wins: mark rows whose id was already seen earlier in the file
+    indices = pa.array(range(kept.num_rows), pa.int64())
+    firsts = (
+        pa.table({"id": kept.column(id_column), "i": indices})
+        .group_by("id", use_threads=False)
+        .aggregate([("i", "min")])
+    )
+    is_first = pc.is_in(indices, firsts.column("i_min"))
+    dup_rows = pc.filter(kept.column(SOURCE_ROW), pc.invert(is_first)).to_pylist()
+    dup_ids = pc.filter(kept.column(id_column), pc.invert(is_first)).to_pylist()
+    problems += [
+        (r, rid, "duplicate_record_id", id_column, "the record id already appeared earlier in the file")
+        for r, rid in zip(dup_rows, dup_ids)
+    ]
+    return kept.filter(is_first), problems
+
+
+class ReadDeliveryFn(beam.DoFn):
+    """(feed_id, url, source_file) -> (feed_id, raw table) chunks; quarantine and stats tagged."""
+
+    def __init__(self, contracts: dict[str, Contract], chunk_rows: int = CHUNK_ROWS):
+        self._contracts = contracts
+        self._chunk_rows = chunk_rows
+
+    def process(self, element) -> Iterator:
+        feed_id, url, source_file = element
+        contract = self._contracts[feed_id]
+        try:
+            with fsspec.open(url, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            data = None
+            detail = f"cannot open the file ({exc.__class__.__name__})"
+        if data is None:
+            stats = {"feed_id": feed_id, "source_file": source_file, "sha256": None, "bytes": None,
+                     "rows_read": 0, "file_rejected": {"reason_code": "unreadable_file", "detail": detail},
+                     "unmapped_columns": [], "missing_columns": []}
+            yield beam.pvalue.TaggedOutput(TAG_STATS, stats)
+            yield beam.pvalue.TaggedOutput(TAG_QUARANTINE, quarantine.rows_to_table([{
+                "feed_id": feed_id, "agency": contract.agency, "source_file": source_file, "source_row": None,
+                "source_record_id": None, "reason_code": "unreadable_file", "field": None, "detail": detail}]))
+            return
+        result = read_delivery(contract, data, source_file, self._chunk_rows)
+        yield beam.pvalue.TaggedOutput(TAG_STATS, result.stats)
+        if result.quarantined.num_rows:
+            yield beam.pvalue.TaggedOutput(TAG_QUARANTINE, result.quarantined)
+        for chunk in result.chunks:
+            yield feed_id, chunk
+
+
+def discover_deliveries(feeds_root: str, contracts: list[Contract]) -> list[tuple[str, str, str]]:
+    """(feed_id, url, path relative to the root) for every file matching a contract's pattern."""
+    fs, root = fsspec.core.url_to_fs(feeds_root)
+    root = root.rstrip("/")
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    found = []
+    for contract in contracts:
+        for path in sorted(fs.glob(f"{root}/{contract.files}")):
+            relative = path[len(root) + 1:] if path.startswith(root + "/") else path
+            url = path if protocol in ("file", "local") else f"{protocol}://{path}"
+            found.append((contract.feed, url, relative))
+    return found
+
+
+class ReadFeeds(beam.PTransform):
+    """Deliveries -> raw tables per feed, plus tagged quarantine tables and per-file stats."""
+
+    def __init__(self, deliveries: list[tuple[str, str, str]], contracts: list[Contract], chunk_rows: int = CHUNK_ROWS):
+        super().__init__()
+        self._deliveries = deliveries
+        self._contracts = {c.feed: c for c in contracts}
+        self._chunk_rows = chunk_rows
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "Deliveries" >> beam.Create(self._deliveries)
+            | "Reshuffle" >> beam.Reshuffle()
+            | "ParseFiles" >> beam.ParDo(ReadDeliveryFn(self._contracts, self._chunk_rows)).with_outputs(
+                TAG_QUARANTINE, TAG_STATS, main="raw")
+        )

@@ -1,0 +1,26 @@
+"""The short run summary printed by ``concilia run``: counts only, never a source value."""
+
+from __future__ import annotations
+
+
+def render(manifest: dict, run_dir: str, seconds: float) -> str:
+    lines = [f"Concilia run {manifest['run_id']}  ({seconds:.1f} s)", f"  published: {run_dir}", ""]
+    lines.append(f"  {'feed':<22}{'read':>8}{'harmonised':>12}{'quarantined':>13}")
+    for feed_id, feed in manifest["feeds"].items():
+        lines.append(f"  {feed_id:<22}{feed['rows_read']:>8}{feed['rows_harmonised']:>12}{feed['rows_quarantined']:>13}")
+    if manifest.get("files_rejected"):
+        lines.append(f"  files rejected whole: {manifest['files_rejected']} (see quarantine/)")
+    figures = manifest["figures"]
+    lines += ["", f"  {'agency':<10}{'victims':>9}{'children':>10}{'adults':>8}{'offenders':>11}"]
+    for agency, f in figures["per_agency"].items():
+        ca = f.get("victims_by_child_adult", {})
+        lines.append(
+            f"  {agency:<10}{f.get('victims', 0):>9}{ca.get('CHILD', 0):>10}{ca.get('ADULT', 0):>8}{f.get('offenders', 0):>11}"
+        )
+    lines.append("")
+    for role, u in figures["reconciled_unique"].items():
+        records = sum(f.get(role, 0) for f in figures["per_agency"].values())
+        lines.append(f"  reconciled unique {role}: {u['persons']} persons from {records} records")
+        for combo, count in list(u["by_agency_combination"].items())[:8]:
+            lines.append(f"      {combo:<28}{count:>7}")
+    return "\n".join(lines)
