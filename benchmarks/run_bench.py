@@ -1,0 +1,90 @@
+"""`make bench`: wall time and peak memory of whole reconciliation runs.
+
+Each measurement runs `concilia` in a child process and reads its peak RSS from getrusage, so
+the numbers are the run's own. The machine is shared and noisy: read the 100k -> 1M ratio (the
+fitted growth exponent) rather than the absolute seconds. Results go to benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "benchmarks" / "work"
+RESULTS = ROOT / "benchmarks" / "results"
+CONCILIA = [sys.executable, "-m", "pipelines"]
+
+
+_PROBE = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE).returncode
+wall = time.perf_counter() - start
+print(json.dumps({"code": code, "wall_s": wall, "peak_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+"""
+
+
+def measure(args: list[str]) -> dict:
+    """Run one command under a fresh probe process: wall seconds and that command's peak RSS."""
+    proc = subprocess.run([sys.executable, "-c", _PROBE, *args], cwd=ROOT, capture_output=True, text=True)
+    probe = json.loads(proc.stdout.strip().splitlines()[-1])
+    if probe["code"] != 0:
+        raise SystemExit(f"benchmark step failed: {' '.join(args[2:4])} (exit {probe['code']})")
+    return {"wall_s": round(probe["wall_s"], 2), "peak_rss_mb": round(probe["peak_kib"] / 1024, 1)}
+
+
+def records_in(manifest_path: Path) -> int:
+    manifest = json.loads(manifest_path.read_text())
+    return sum(f["rows_read"] for f in manifest["feeds"].values())
+
+
+def run_case(name: str, feeds: Path) -> dict:
+    out = WORK / f"out-{name}"
+    shutil.rmtree(out, ignore_errors=True)
+    result = measure([*CONCILIA, "run", "--feeds", str(feeds), "--out", str(out), "--json"])
+    current = json.loads((out / "current.json").read_text())
+    result["records"] = records_in(out / current["path"] / "manifest.json")
+    result["records_per_s"] = round(result["records"] / result["wall_s"])
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="100000,1000000", help="generated record counts (comma-separated)")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "cases": {}}
+
+    report["cases"]["sample_feeds"] = run_case("sample", ROOT / "sample_feeds")
+    print("sample_feeds", report["cases"]["sample_feeds"], flush=True)
+    for size in [int(s) for s in args.sizes.split(",") if s]:
+        feeds = WORK / f"feeds-{size}"
+        if not (feeds / "_truth" / "expected.json").exists():
+            shutil.rmtree(feeds, ignore_errors=True)
+            gen = measure([*CONCILIA, "sample", "--out", str(feeds), "--seed", "7", "--people", str(size)])
+            report.setdefault("generation", {})[str(size)] = gen
+        report["cases"][f"generated_{size}"] = case = run_case(f"g{size}", feeds)
+        print(f"generated_{size}", case, flush=True)
+
+    sizes = [k for k in report["cases"] if k.startswith("generated_")]
+    if len(sizes) >= 2:
+        a, b = report["cases"][sizes[0]], report["cases"][sizes[-1]]
+        report["growth_exponent"] = round(math.log(b["wall_s"] / a["wall_s"]) / math.log(b["records"] / a["records"]), 3)
+        report["time_ratio"] = round(b["wall_s"] / a["wall_s"], 2)
+        report["records_ratio"] = round(b["records"] / a["records"], 2)
+    (RESULTS / "pipeline.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""End to end: the committed sample feeds through the whole pipeline on the pinned runner."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pytest
+
+from pipelines import model
+from pipelines.pipeline import run
+from tests.conftest import SAMPLE_FEEDS, TEST_RUNNER
+
+TRUTH = SAMPLE_FEEDS / "_truth"
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    result = run(str(SAMPLE_FEEDS), str(out), [f"--runner={TEST_RUNNER}"])
+    return out, result
+
+
+def dataset(run_dir, folder):
+    return ds.dataset(f"{run_dir}/{folder}", format="parquet").to_table()
+
+
+def records(run_dir, role, feed_id):
+    table = dataset(run_dir, f"harmonised/{role}")
+    return table.filter(pc.equal(table.column("feed_id"), feed_id))
+
+
+def count(table, column, value):
+    return pc.sum(pc.equal(table.column(column), value)).as_py() or 0
+
+
+def test_row_accounting_holds_for_every_feed(published):
+    _, result = published
+    feeds = result.manifest["feeds"]
+    assert set(feeds) >= {"pnp_victims", "pnp_detainees", "mp_victims", "mp_investigated",
+                          "mimp_child_victims", "sunafil_findings", "pj_convictions"}
+    for feed_id, f in feeds.items():
+        assert isinstance(f["rows_read"], int) and f["rows_read"] > 0, feed_id
+        assert f["rows_read"] == f["rows_harmonised"] + f["rows_quarantined"], feed_id
+
+
+def test_seed_report_figures_are_reproduced(published):
+    _, result = published
+    run_dir = result.run_dir
+    pnp = records(run_dir, "victims", "pnp_victims")
+    assert pnp.num_rows == 1600
+    assert count(pnp, "child_adult", "CHILD") == 287 and count(pnp, "child_adult", "ADULT") == 1313
+    mp = records(run_dir, "victims", "mp_victims")
+    assert mp.num_rows == 882
+    assert count(mp, "sex", "FEMALE") == 738 and count(mp, "sex", "MALE") == 144
+    assert count(mp, "child_adult", "CHILD") >= 374
+    mimp = records(run_dir, "victims", "mimp_child_victims")
+    assert mimp.num_rows == 128 and count(mimp, "child_adult", "CHILD") == 128
+    assert count(mimp, "sex", "FEMALE") == 112 and count(mimp, "sex", "MALE") == 16
+    sunafil = records(run_dir, "victims", "sunafil_findings")
+    assert sunafil.num_rows == 8 and count(sunafil, "exploitation_type", "DOMESTIC_SERVITUDE") == 8
+    assert records(run_dir, "offenders", "pnp_detainees").num_rows == 423
+    mp_inv = records(run_dir, "offenders", "mp_investigated")
+    assert mp_inv.num_rows == 800 and (pc.sum(mp_inv.column("detained")).as_py()) == 142
+    assert records(run_dir, "offenders", "pj_convictions").num_rows == 46
+
+
+def test_every_planted_invalid_row_is_quarantined_with_its_reason(published):
+    _, result = published
+    q = dataset(result.run_dir, "quarantine")
+    got = {(r["feed_id"], r["source_file"], r["source_row"]): r["reason_code"] for r in q.to_pylist()}
+    with open(TRUTH / "records.csv", newline="", encoding="utf-8") as fh:
+        planted = [r for r in csv.DictReader(fh) if r["planted_invalid_reason"]]
+    assert planted
+    for r in planted:
+        key = (r["feed_id"], r["source_file"], int(r["source_row"]))
+        assert got.get(key) == r["planted_invalid_reason"], key
+    assert len(got) == len(planted)
+
+
+def test_outputs_carry_declared_schemas_and_no_restricted_fields(published):
+    _, result = published
+    victims = dataset(result.run_dir, "harmonised/victims")
+    assert victims.schema.names == model.table("victim").schema(include_restricted=False).names
+    for restricted in ("given_names", "paternal_surname", "maternal_surname", "birth_date", "document_number"):
+        assert restricted not in victims.schema.names
+    assert victims.column("source_row").null_count == 0 and victims.column("source_file").null_count == 0
+    persons = dataset(result.run_dir, "persons")
+    assert persons.schema.names == model.table("person").schema().names
+    assert 0 < persons.num_rows < victims.num_rows + dataset(result.run_dir, "harmonised/offenders").num_rows
+
+
+def test_manifest_and_current_pointer(published):
+    out, result = published
+    current = json.loads((out / "current.json").read_text())
+    assert current["run_id"] == result.run_id
+    manifest = json.loads((out / current["path"] / "manifest.json").read_text())
+    for f in manifest["feeds"].values():
+        assert all(len(x["sha256"]) == 64 for x in f["files"])
+        assert f["contract"]["version"]
+    for folder, entry in manifest["outputs"].items():
+        for file in entry["files"]:
+            assert (out / current["path"] / file["path"]).exists(), folder
+    figures = manifest["figures"]
+    assert figures["per_agency"]["PNP"]["victims"] == 1600
+    unique = figures["reconciled_unique"]["victims"]["persons"]
+    assert unique < 1600 + 882 + 128 + 8
+    assert not (out / current["path"] / "_work").exists()
