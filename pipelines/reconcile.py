@@ -39,13 +39,15 @@ def persons_of(records: pa.Table, role: str) -> pa.Table:
         stage_rank = pc.index_in(by_event.column("stage"), pa.array(list(ranks)))
         by_event = by_event.append_column("stage_rank", stage_rank)
         aggs.append(("stage_rank", "max"))
-    summary = by_event.group_by("person_id", use_threads=False).aggregate(aggs)
+    summary = by_event.group_by("person_id", use_threads=False).aggregate(aggs).sort_by("person_id")
 
+    # list columns cannot pass through a join: both groupings are sorted by person_id and aligned
     by_source = records.sort_by([("agency", "ascending"), ("feed_id", "ascending")])
     sources = by_source.group_by("person_id", use_threads=False).aggregate(
         [("agency", "distinct"), ("feed_id", "distinct")]
-    )
-    summary = summary.join(sources, "person_id", use_threads=False)
+    ).sort_by("person_id")
+    summary = summary.append_column("agency_distinct", sources.column("agency_distinct")).append_column(
+        "feed_id_distinct", sources.column("feed_id_distinct"))
 
     n = summary.num_rows
     columns = {
@@ -67,7 +69,7 @@ def persons_of(records: pa.Table, role: str) -> pa.Table:
     columns["has_conflict"] = conflict
     if "stage_rank_max" in summary.column_names:
         columns["furthest_stage"] = pc.take(pa.array(list(_stage_ranks())), summary.column("stage_rank_max"))
-    return model.conform(pa.table(columns), target).sort_by("person_id")
+    return model.conform(pa.table(columns), target)
 
 
 class _PartitionByPerson(beam.DoFn):
