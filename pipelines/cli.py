@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import time
+
+from pipelines.logs import configure as configure_logging
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -38,6 +39,7 @@ def _run_parser(sub) -> argparse.ArgumentParser:
                    help="extra feed contracts folder (layout <agency>/<feed>.yaml); repeatable")
     p.add_argument("--json", action="store_true", help="print the manifest's figures as JSON instead of a table")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    p.add_argument("--log-json", action="store_true", help="log one JSON object per line")
     return p
 
 
@@ -67,6 +69,7 @@ def _cmd_run(args, beam_args: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    configure_logging(verbose="-v" in argv or "--verbose" in argv, as_json="--log-json" in argv)
     parser = argparse.ArgumentParser(prog="concilia", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _run_parser(sub)
@@ -88,8 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "run":
         unknown = [a for a in rest if not a.startswith("--")]
         if unknown:
