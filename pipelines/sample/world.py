@@ -542,6 +542,15 @@ def _documents(w: World, rng):
         if not dupm.any():
             break
         dni[dupm] = lo[dupm] + (rng.random(int(dupm.sum())) * (hi - lo)[dupm]).astype(np.int64)
+    # Lima's older DNIs start with 0: make sure SUNAFIL's Excel has at least one zero to eat
+    sun = np.flatnonzero(A["in_sunafil"] & (nat == 0))
+    if len(sun):
+        i = int(sun[0])
+        taken = set(dni.tolist())
+        cand = 1_000_000 + int(rng.integers(0, 8_000_000))
+        while cand in taken:
+            cand += 1
+        dni[i] = cand
     u = rng.random(n)
     dtype = np.full(n, 0, np.int64)  # index into DOC_CODES
     has = np.ones(n, bool)
