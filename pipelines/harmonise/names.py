@@ -127,9 +127,12 @@ def split_surnames(arr: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]
     return t.column(0).combine_chunks(), t.column(1).combine_chunks()
 
 
-def normalise_name_part(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Upper case, trimmed, single spaces, stray edge punctuation removed; accents kept ("MARÍA")."""
-    s = pc.utf8_upper(vector.clean(arr))
-    s = vector.collapse_spaces(s)
+def _normalise_part_unique(u: pa.Array) -> pa.Array:
+    s = vector.collapse_spaces(pc.utf8_upper(u))
     s = pc.replace_substring_regex(s, r"^[\s,.;:]+|[\s,.;:]+$", "")
     return pc.if_else(pc.equal(s, ""), pa.scalar(None, pa.string()), s)
+
+
+def normalise_name_part(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Upper case, trimmed, single spaces, stray edge punctuation removed; accents kept ("MARÍA")."""
+    return vector.map_unique_arrow(vector.clean(arr), _normalise_part_unique)
