@@ -23,7 +23,7 @@ import json
 
 import numpy as np
 
-from .feeds import BUILDERS, SPECS
+from .feeds import BUILDERS
 from .world import BASE_ROWS, DOC_CODES, EXPLOITATION, NATIONALITIES, build_world, completed_years, rng_for, ymd
 from .writers import Root, plan_invalid, write_feed, write_text
 
