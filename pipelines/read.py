@@ -273,7 +273,7 @@ def _check_record_ids(table: pa.Table, id_column: str) -> tuple[pa.Table, list[t
     """Rows without a record id, and second occurrences of an id, go to quarantine."""
     ids = pc.utf8_trim_whitespace(table.column(id_column))
     table = table.set_column(table.column_names.index(id_column), id_column, ids)
-    missing = pc.or_(pc.is_null(ids), pc.equal(pc.utf8_length(ids), 0))
+    missing = pc.or_kleene(pc.is_null(ids), pc.fill_null(pc.equal(pc.utf8_length(ids), 0), True))
     rows = table.column(SOURCE_ROW)
     problems = [
         (r, None, "missing_record_id", id_column, "the record id is empty")

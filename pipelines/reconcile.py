@@ -25,6 +25,15 @@ def _stage_ranks() -> dict[str, int]:
     return {code: rank for rank, code in enumerate(codelists.load("justice_stages").codes_in_order)}
 
 
+def sorted_lists(lists: pa.ChunkedArray | pa.ListArray) -> pa.ListArray:
+    """Sort the values inside each list (hash aggregation returns them in arbitrary order)."""
+    lists = lists.combine_chunks() if isinstance(lists, pa.ChunkedArray) else lists
+    values = pa.table({"parent": pc.list_parent_indices(lists), "value": pc.list_flatten(lists)})
+    ordered = values.sort_by([("parent", "ascending"), ("value", "ascending")]).column("value").combine_chunks()
+    offsets = pc.subtract(lists.offsets, lists.offsets[0])
+    return pa.ListArray.from_arrays(offsets, ordered)
+
+
 def persons_of(records: pa.Table, role: str) -> pa.Table:
     """One row per person_id in ``records`` (all records of each person must be present)."""
     target = model.table("person")
@@ -46,8 +55,8 @@ def persons_of(records: pa.Table, role: str) -> pa.Table:
     sources = by_source.group_by("person_id", use_threads=False).aggregate(
         [("agency", "distinct"), ("feed_id", "distinct")]
     ).sort_by("person_id")
-    summary = summary.append_column("agency_distinct", sources.column("agency_distinct")).append_column(
-        "feed_id_distinct", sources.column("feed_id_distinct"))
+    summary = summary.append_column("agency_distinct", sorted_lists(sources.column("agency_distinct"))).append_column(
+        "feed_id_distinct", sorted_lists(sources.column("feed_id_distinct")))
 
     n = summary.num_rows
     columns = {

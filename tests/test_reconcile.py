@@ -34,3 +34,10 @@ def test_furthest_stage_of_offenders():
     ]
     (person,) = persons_of(linked(rows), "offender").to_pylist()
     assert person["furthest_stage"] == "CONVICTED" and person["agencies"] == ["MP", "PJ", "PNP"]
+
+
+def test_sorted_lists_sorts_inside_each_list():
+    from pipelines.reconcile import sorted_lists
+
+    lists = pa.array([["PNP", "MP"], [], ["SUNAFIL", "MIMP", "MP"]], pa.list_(pa.string()))
+    assert sorted_lists(lists.slice(0)).to_pylist() == [["MP", "PNP"], [], ["MIMP", "MP", "SUNAFIL"]]
