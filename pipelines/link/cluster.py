@@ -1,0 +1,134 @@
+"""Clustering scored edges into persons without chaining strangers.
+
+Edges are merged strongest first (union-find). A merge that would put two different valid
+documents of the same type, or birth dates more than a year apart, into one person is refused:
+the edge is kept as a flagged conflict for the review queue instead of silently chaining two
+people through a third record. Runs on one worker; bounded (see docs/linkage.md: 10 million
+edges take about a minute and a few GB here).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Iterable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from rapidfuzz.distance import OSA
+
+MEMBERSHIP_SCHEMA = pa.schema([("record_uid", pa.string()), ("person_id", pa.string()), ("match_rule", pa.string())])
+REFUSED_SCHEMA = pa.schema([("left_uid", pa.string()), ("right_uid", pa.string()),
+                            ("match_probability", pa.float64()), ("reason", pa.string())])
+MAX_BIRTH_DAYS_APART = 366
+
+
+def person_id_for(anchor_uids: Iterable[str], role: str, pseudonymise=None) -> list[str]:
+    """Person id from the cluster's smallest record_uid: stable while those records come back."""
+    anchors = list(anchor_uids)
+    if pseudonymise is not None:
+        return pseudonymise(anchors, role)
+    return ["P" + hashlib.blake2b(f"{role}|{u}".encode("utf-8"), digest_size=10).hexdigest() for u in anchors]
+
+
+class _Clusters:
+    """Union-find that remembers each cluster's documents and birth-date range."""
+
+    def __init__(self, n: int):
+        self.parent = list(range(n))
+        self.docs: list[dict[str, str] | None] = [None] * n
+        self.births: list[tuple[int, int] | None] = [None] * n
+
+    def find(self, x: int) -> int:
+        root = x
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[x] != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def conflict(self, a: int, b: int) -> str | None:
+        da, db = self.docs[a], self.docs[b]
+        if da and db:
+            for doc_type, number in da.items():
+                # one edit apart is a typo of the same document, not another person's
+                if doc_type in db and OSA.distance(db[doc_type], number) > 1:
+                    return "different_valid_documents"
+        ba, bb = self.births[a], self.births[b]
+        if ba and bb and (max(ba[1], bb[1]) - min(ba[0], bb[0])) > MAX_BIRTH_DAYS_APART:
+            return "incompatible_birth_dates"
+        return None
+
+    def union(self, a: int, b: int) -> None:
+        self.parent[b] = a
+        if self.docs[b]:
+            self.docs[a] = {**(self.docs[b]), **(self.docs[a] or {})}
+        if self.births[b]:
+            lo, hi = self.births[b]
+            self.births[a] = (min(lo, self.births[a][0]), max(hi, self.births[a][1])) if self.births[a] else (lo, hi)
+
+
+def cluster(edges: pa.Table, role: str, pseudonymise=None) -> tuple[pa.Table, pa.Table]:
+    """Edges (left/right uid, match_probability, rule, per-side document and birth date) ->
+    (membership of every record with an accepted edge, refused edges with the reason)."""
+    if not edges.num_rows:
+        return MEMBERSHIP_SCHEMA.empty_table(), REFUSED_SCHEMA.empty_table()
+    edges = edges.sort_by([("match_probability", "descending"), ("left_uid", "ascending"), ("right_uid", "ascending")])
+    both = pa.chunked_array(edges.column("left_uid").chunks + edges.column("right_uid").chunks).combine_chunks()
+    encoded = both.dictionary_encode()
+    nodes = encoded.dictionary
+    idx = encoded.indices.to_numpy()
+    m = edges.num_rows
+    clusters = _Clusters(len(nodes))
+    for side, offset in (("left", 0), ("right", m)):
+        valid = pc.fill_null(edges.column(f"{side}_document_valid"), False).to_numpy(zero_copy_only=False)
+        types = edges.column(f"{side}_document_type").to_pylist()
+        cores = edges.column(f"{side}_document_core").to_pylist()
+        births = edges.column(f"{side}_birth_date").cast(pa.int32()).to_pylist()
+        for k in range(m):
+            node = idx[offset + k]
+            if valid[k] and types[k] and cores[k]:
+                clusters.docs[node] = {types[k]: cores[k]}
+            if births[k] is not None:
+                clusters.births[node] = (births[k], births[k])
+    rules = edges.column("rule").to_pylist()
+    probs = edges.column("match_probability").to_pylist()
+    first_rule: dict[int, str] = {}
+    refused = []
+    for k in range(m):
+        a, b = clusters.find(idx[k]), clusters.find(idx[m + k])
+        if a == b:
+            continue
+        reason = clusters.conflict(a, b)
+        if reason:
+            refused.append((both[k].as_py(), both[m + k].as_py(), probs[k], reason))
+            continue
+        clusters.union(a, b)
+        first_rule.setdefault(idx[k], rules[k])
+        first_rule.setdefault(idx[m + k], rules[k])
+    roots = np.array([clusters.find(i) for i in range(len(nodes))])
+    table = pa.table({"record_uid": nodes, "root": pa.array(roots)})
+    anchors = table.group_by("root", use_threads=False).aggregate([("record_uid", "min"), ("record_uid", "count")])
+    anchors = anchors.filter(pc.greater(anchors.column("record_uid_count"), 1))
+    table = table.join(anchors, "root", join_type="inner", use_threads=False)
+    rule_of = pa.array([first_rule.get(i) for i in pc.index_in(table.column("record_uid"), nodes).to_pylist()], pa.string())
+    person_ids = pa.array(person_id_for(table.column("record_uid_min").to_pylist(), role, pseudonymise), pa.string())
+    membership = pa.table({"record_uid": table.column("record_uid"), "person_id": person_ids, "match_rule": rule_of},
+                          schema=MEMBERSHIP_SCHEMA)
+    refused_table = pa.Table.from_pylist(
+        [{"left_uid": a, "right_uid": b, "match_probability": p, "reason": r} for a, b, p, r in refused],
+        schema=REFUSED_SCHEMA)
+    return membership, refused_table
+
+
+def attach_persons(records: pa.Table, membership: pa.Table, role: str, pseudonymise=None) -> pa.Table:
+    """Add person_id and match_rule; a record with no accepted edge is a person of its own."""
+    uid = records.column("record_uid").combine_chunks()
+    at = pc.index_in(uid, membership.column("record_uid").combine_chunks())
+    linked_pid = pc.take(membership.column("person_id").combine_chunks(), at)
+    rule = pc.take(membership.column("match_rule").combine_chunks(), at)
+    alone = pc.is_null(linked_pid)
+    own = pa.array(person_id_for(pc.filter(uid, alone).to_pylist(), role, pseudonymise), pa.string())
+    person_id = pc.replace_with_mask(linked_pid, alone, own) if len(own) else linked_pid
+    records = records.set_column(records.column_names.index("person_id"), "person_id", person_id)
+    return records.set_column(records.column_names.index("match_rule"), "match_rule", rule)

@@ -1,0 +1,208 @@
+"""Comparison library: each comparison turns aligned record pairs into agreement levels.
+
+A comparison takes the left and right comparison tables of N pairs (row i of each is pair i) and
+returns an int8 array of levels: the highest level is the strongest agreement, 0 is disagreement
+and -1 means a side is unknown (the comparison then contributes nothing to the match weight).
+Levels are computed on whole arrays (rapidfuzz's cpdist, numpy, pyarrow.compute): no Python
+loop per pair. Each comparison type documents its levels in LEVELS for the model artefact.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from rapidfuzz import process
+from rapidfuzz.distance import JaroWinkler, OSA
+
+NULL = -1
+
+
+def _col(table: pa.Table, column: str) -> pa.Array:
+    return table.column(column).combine_chunks()
+
+
+def _valid(arr: pa.Array) -> np.ndarray:
+    return pc.is_valid(arr).to_numpy(zero_copy_only=False)
+
+
+def _eq(a: pa.Array, b: pa.Array) -> np.ndarray:
+    """Element-wise equality; a null on either side is not equal."""
+    return pc.fill_null(pc.equal(a, b), False).to_numpy(zero_copy_only=False)
+
+
+def _py(arr: pa.Array) -> np.ndarray:
+    """Strings as a numpy object array for rapidfuzz ("" for null: masked by the caller)."""
+    return pc.fill_null(arr.cast(pa.string()), "").to_numpy(zero_copy_only=False)
+
+
+def _prefix(arr: pa.Array, n: int) -> pa.Array:
+    return pc.utf8_slice_codeunits(arr, 0, n)
+
+
+def _jaro_winkler(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if not len(a):
+        return np.zeros(0, dtype=np.float32)
+    return process.cpdist(a, b, scorer=JaroWinkler.normalized_similarity, workers=1)
+
+
+def _edits(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if not len(a):
+        return np.zeros(0, dtype=np.uint32)
+    return process.cpdist(a, b, scorer=OSA.distance, workers=1)
+
+
+def _select(conditions: list[tuple[np.ndarray, int]], known: np.ndarray) -> np.ndarray:
+    """First matching condition wins (conditions ordered strongest first); unknown -> -1."""
+    levels = np.select([c for c, _ in conditions], [lvl for _, lvl in conditions], default=0).astype(np.int8)
+    levels[~known] = NULL
+    return levels
+
+
+def surnames(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
+    p1, p2 = _col(left, "paternal"), _col(right, "paternal")
+    m1, m2 = _col(left, "maternal"), _col(right, "maternal")
+    vp1, vp2, vm1, vm2 = _valid(p1), _valid(p2), _valid(m1), _valid(m2)
+    both_m = vm1 & vm2
+    p_eq, m_eq = _eq(p1, p2), _eq(m1, m2)
+    swapped = _eq(p1, m2) & _eq(m1, p2)
+    same_set = _eq(_col(left, "name_set"), _col(right, "name_set"))
+    jw_p = _jaro_winkler(_py(p1), _py(p2))
+    jw_m = _jaro_winkler(_py(m1), _py(m2))
+    jw_all = _jaro_winkler(_py(_col(left, "surname_set")), _py(_col(right, "surname_set")))
+    return _select(
+        [
+            (p_eq & m_eq, 5),
+            ((p_eq & ~both_m) | swapped | same_set, 4),
+            ((jw_p >= 0.92) & ((jw_m >= 0.92) | ~both_m), 3),
+            (p_eq | (m_eq & (jw_p >= 0.8)), 2),
+            (jw_all >= 0.8, 1),
+        ],
+        known=(vp1 | vm1) & (vp2 | vm2),
+    )
+
+
+def given_names(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
+    g1, g2 = _col(left, "given"), _col(right, "given")
+    f1, f2 = _col(left, "given1"), _col(right, "given1")
+    return _select(
+        [
+            (_eq(g1, g2), 4),
+            (_eq(f1, f2), 3),  # a compound given name shortened to its first name
+            (_jaro_winkler(_py(g1), _py(g2)) >= 0.9, 2),
+            (_jaro_winkler(_py(f1), _py(f2)) >= 0.8, 1),
+        ],
+        known=_valid(g1) & _valid(g2),
+    )
+
+
+def document(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
+    d1, d2 = _col(left, "document_core"), _col(right, "document_core")
+    same_length = _eq(pc.utf8_length(d1), pc.utf8_length(d2))
+    return _select([(_eq(d1, d2), 3), (same_length & (_edits(_py(d1), _py(d2)) <= 1), 2)],
+                   known=_valid(d1) & _valid(d2))
+
+
+def _ints(table: pa.Table, column: str) -> tuple[np.ndarray, np.ndarray]:
+    arr = table.column(column).combine_chunks()
+    valid = pc.is_valid(arr).to_numpy(zero_copy_only=False)
+    if pa.types.is_date32(arr.type):
+        arr = arr.cast(pa.int32())  # days since the epoch
+    return pc.fill_null(arr.cast(pa.int64()), 0).to_numpy(zero_copy_only=False), valid
+
+
+def birth_date(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
+    """Exact, day/month swapped, year off by one (or day typo), else the age implied at the event."""
+    b1, k1 = _ints(left, "birth_date")  # date32 -> days since epoch
+    b2, k2 = _ints(right, "birth_date")
+    parts = []
+    for table in (left, right):
+        dates = table.column("birth_date").combine_chunks()
+        parts.append([pc.fill_null(f(dates), 0).to_numpy(zero_copy_only=False) for f in (pc.year, pc.month, pc.day)])
+    (y1, mo1, d1), (y2, mo2, d2) = parts
+    by1, vy1 = _ints(left, "birth_year")
+    by2, vy2 = _ints(right, "birth_year")
+    both_known = k1 & k2
+    return _select(
+        [
+            (both_known & (b1 == b2), 4),
+            (both_known & (y1 == y2) & (mo1 == d2) & (d1 == mo2), 3),
+            (both_known & (((mo1 == mo2) & (d1 == d2) & (np.abs(y1 - y2) == 1)) | ((y1 == y2) & (mo1 == mo2))), 2),
+            (np.abs(by1 - by2) <= 1, 1),
+        ],
+        known=vy1 & vy2,
+    )
+
+
+def exact(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
+    a, b = _col(left, spec["column"]), _col(right, spec["column"])
+    return _select([(_eq(a, b), 1)], known=_valid(a) & _valid(b))
+
+
+def ubigeo(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
+    a, b = _col(left, spec["column"]), _col(right, spec["column"])
+    return _select(
+        [(_eq(a, b), 3), (_eq(_prefix(a, 4), _prefix(b, 4)), 2), (_eq(_prefix(a, 2), _prefix(b, 2)), 1)],
+        known=_valid(a) & _valid(b),
+    )
+
+
+def date_distance(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
+    a, va = _ints(left, spec["column"])
+    b, vb = _ints(right, spec["column"])
+    gap = np.abs(a - b)
+    days = sorted(spec.get("days", [30, 365]))
+    conditions = [(gap <= d, len(days) - i) for i, d in enumerate(days)]
+    return _select(conditions, known=va & vb)
+
+
+def any_exact(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
+    """1 when any listed reference is shared; 0 when some reference is on both sides and none is shared."""
+    agree = np.zeros(left.num_rows, dtype=bool)
+    comparable = np.zeros(left.num_rows, dtype=bool)
+    for column in spec["columns"]:
+        a, b = _col(left, column), _col(right, column)
+        comparable |= _valid(a) & _valid(b)
+        agree |= _eq(a, b)
+    return _select([(agree, 1)], known=comparable)
+
+
+COMPARISONS: dict[str, Callable[[pa.Table, pa.Table, dict], np.ndarray]] = {
+    "surnames": surnames, "given_names": given_names, "document": document, "birth_date": birth_date,
+    "exact": exact, "ubigeo": ubigeo, "date_distance": date_distance, "any_exact": any_exact,
+}
+
+LEVELS: dict[str, dict[int, str]] = {
+    "surnames": {5: "both surnames exact", 4: "paternal exact with a maternal missing, swapped, or same name set",
+                 3: "both surnames Jaro-Winkler >= 0.92", 2: "one surname exact", 1: "surnames Jaro-Winkler >= 0.8",
+                 0: "different"},
+    "given_names": {4: "exact", 3: "same first given name", 2: "Jaro-Winkler >= 0.9",
+                    1: "first given names Jaro-Winkler >= 0.8", 0: "different"},
+    "document": {3: "same number", 2: "one edit or transposition apart", 0: "different"},
+    "birth_date": {4: "exact", 3: "day and month swapped", 2: "year off by one, or same year and month",
+                   1: "ages at the events consistent (birth years within one)", 0: "different"},
+    "exact": {1: "equal", 0: "different"},
+    "ubigeo": {3: "same district", 2: "same province", 1: "same department", 0: "different"},
+    "date_distance": {2: "within the first window", 1: "within the second window", 0: "further apart"},
+    "any_exact": {1: "a shared reference", 0: "references on both sides, none shared"},
+}
+
+# columns each comparison type reads (so blocks ship only what the comparisons need)
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "surnames": ("paternal", "maternal", "surname_set", "name_set"),
+    "given_names": ("given", "given1", "given_initial"),
+    "document": ("document_core",),
+    "birth_date": ("birth_date", "birth_year"),
+}
+
+
+def columns_for(spec: dict) -> tuple[str, ...]:
+    if spec["type"] in COLUMNS:
+        return COLUMNS[spec["type"]]
+    return tuple(spec.get("columns") or [spec["column"]])
+
+
+def compare(left: pa.Table, right: pa.Table, comparisons: list[dict]) -> dict[str, np.ndarray]:
+    return {c["name"]: COMPARISONS[c["type"]](left, right, c) for c in comparisons}

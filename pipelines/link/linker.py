@@ -1,0 +1,180 @@
+"""The linker's steps as plain functions on Arrow tables, shared by the Beam transform and by
+in-memory callers (tests, benchmarks): settings, candidate pairs with comparisons, u from a
+deterministic sample, term frequencies, training, scoring.
+"""
+
+from __future__ import annotations
+
+import functools
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import yaml
+
+from pipelines.link import blocking
+from pipelines.link.comparisons import columns_for, compare
+from pipelines.link.fellegi_sunter import LinkageModel, estimate_u, train
+from pipelines.resources import schemas_dir
+
+# carried with every pair so that clustering can refuse merges without another lookup
+GUARD_COLUMNS = ("document_type", "document_core", "document_valid", "birth_date")
+
+
+@functools.lru_cache(maxsize=None)
+def _load_settings(path: str) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def load_settings(path: str | None = None) -> dict:
+    return _load_settings(str(path or schemas_dir() / "linkage" / "settings.yaml"))
+
+
+def comparison_columns(settings: dict) -> list[str]:
+    cols = {"record_uid"} | set(GUARD_COLUMNS)
+    for c in settings["comparisons"]:
+        cols.update(columns_for(c))
+        if c.get("tf_column"):
+            cols.add(c["tf_column"])
+    for rule in settings["blocking_rules"]:
+        cols.update(rule["keys"])
+    cols.update(settings.get("block_refinement_keys", []))
+    return sorted(cols)
+
+
+def slim(comp: pa.Table, settings: dict) -> pa.Table:
+    """Only what blocking, comparisons and the clustering guard read, plus the rule keys."""
+    keep = [c for c in comparison_columns(settings) if c in comp.column_names]
+    return blocking.with_rule_keys(comp.select(keep), settings["blocking_rules"])
+
+
+def scored_pairs(left: pa.Table, right: pa.Table, rules: list[str], settings: dict) -> pa.Table:
+    """Pair table: uids, rule, one int8 level column per comparison, tf values, guard columns."""
+    gammas = compare(left, right, settings["comparisons"])
+    columns = {"left_uid": left.column("record_uid"), "right_uid": right.column("record_uid"),
+               "rule": pa.array(rules, pa.string()),
+               "rules_satisfied": blocking.rules_satisfied(left, right, len(settings["blocking_rules"]))}
+    columns.update({f"gamma_{name}": pa.array(g, pa.int8()) for name, g in gammas.items()})
+    for c in settings["comparisons"]:
+        if c.get("tf_column"):
+            columns[f"tf_{c['name']}"] = left.column(c["tf_column"])
+    for side, table in (("left", left), ("right", right)):
+        for g in GUARD_COLUMNS:
+            columns[f"{side}_{g}"] = table.column(g)
+    return pa.table(columns)
+
+
+def gamma_dict(pairs: pa.Table, settings: dict) -> dict[str, np.ndarray]:
+    return {c["name"]: pairs.column(f"gamma_{c['name']}").to_numpy() for c in settings["comparisons"]}
+
+
+def pattern_counts(pairs: pa.Table, settings: dict) -> pa.Table:
+    names = ["rules_satisfied"] + [f"gamma_{c['name']}" for c in settings["comparisons"]]
+    counted = pairs.select(names).group_by(names, use_threads=False).aggregate([([], "count_all")])
+    return pa.table({**{n.removeprefix("gamma_"): counted.column(n) for n in names}, "count": counted.column("count_all")})
+
+
+def merge_pattern_counts(tables: list[pa.Table]) -> pa.Table:
+    tables = [t for t in tables if t is not None and t.num_rows]
+    if not tables:
+        return None
+    table = pa.concat_tables(tables)
+    keys = [c for c in table.column_names if c != "count"]
+    summed = table.group_by(keys, use_threads=False).aggregate([("count", "sum")])
+    return pa.table({**{k: summed.column(k) for k in keys}, "count": summed.column("count_sum")})
+
+
+def sample_priority(comp: pa.Table, seed: int) -> np.ndarray:
+    from pipelines.harmonise.vector import map_unique
+
+    salt = str(seed).encode()
+    return map_unique(comp.column("record_uid"), lambda v: zlib.crc32(salt + v.encode("utf-8")), pa.int64()).to_numpy(
+        zero_copy_only=False)
+
+
+def bottom_k(comp: pa.Table, k: int, seed: int) -> pa.Table:
+    """The k records with the smallest hash: a uniform sample that any partitioning reproduces."""
+    if comp.num_rows <= k:
+        return comp
+    order = np.argsort(sample_priority(comp, seed), kind="stable")[:k]
+    return comp.take(np.sort(order))
+
+
+def u_from_sample(sample: pa.Table, settings: dict) -> dict[str, dict[int, float]]:
+    cfg = settings.get("training", {})
+    n = sample.num_rows
+    max_pairs = int(cfg.get("u_max_pairs", 2_000_000))
+    rng = np.random.default_rng(int(cfg.get("seed", 0)))
+    if n * (n - 1) // 2 <= max_pairs:
+        left_i, right_i = np.triu_indices(n, k=1)
+    else:
+        left_i = rng.integers(0, n, size=max_pairs)
+        right_i = rng.integers(0, n, size=max_pairs)
+        keep = left_i != right_i
+        left_i, right_i = left_i[keep], right_i[keep]
+    gammas = compare(sample.take(left_i), sample.take(right_i), settings["comparisons"])
+    return estimate_u(gammas, settings)
+
+
+def term_frequencies(comp: pa.Table, settings: dict) -> dict[str, dict[str, int]]:
+    counts = {}
+    for c in settings["comparisons"]:
+        if c.get("tf_column"):
+            vc = pc.value_counts(comp.column(c["tf_column"]).combine_chunks()).to_pylist()
+            counts[c["name"]] = {r["values"]: r["counts"] for r in vc if r["values"] is not None}
+    return counts
+
+
+def merge_counts(parts: list[dict[str, dict[str, int]]]) -> dict[str, dict[str, int]]:
+    merged: dict[str, dict[str, int]] = {}
+    for part in parts:
+        for name, values in part.items():
+            bucket = merged.setdefault(name, {})
+            for v, c in values.items():
+                bucket[v] = bucket.get(v, 0) + c
+    return merged
+
+
+def score(pairs: pa.Table, model: LinkageModel, tf_counts: dict[str, dict[str, int]]) -> pa.Table:
+    """Add match_weight, match_probability and w_<comparison> (log2 Bayes factors) to a pair table."""
+    tf = {}
+    for name, counts in tf_counts.items():
+        if f"tf_{name}" not in pairs.column_names or not counts:
+            continue
+        total = sum(counts.values())
+        keys = pa.array(list(counts), pa.string())
+        freqs = pa.array(np.array(list(counts.values()), dtype=np.float64) / total)
+        at = pc.index_in(pairs.column(f"tf_{name}").combine_chunks(), keys)
+        tf[name] = pc.fill_null(pc.take(freqs, at), float("nan")).to_numpy(zero_copy_only=False)
+    result = model.score(gamma_dict(pairs, model.settings), tf)
+    for name, values in result.items():
+        pairs = pairs.append_column(name, pa.array(values))
+    return pairs
+
+
+def train_model(patterns: pa.Table, u: dict, settings: dict, n_records: int) -> LinkageModel:
+    return train(patterns, u, settings, n_records)
+
+
+@dataclass
+class InMemoryLinkage:
+    pairs: pa.Table
+    model: LinkageModel
+    stats: dict
+
+
+def link_in_memory(comp: pa.Table, settings: dict, model: LinkageModel | None = None) -> InMemoryLinkage:
+    """The whole linker on one table (tests and benchmarks); the pipeline does the same in Beam."""
+    comp = slim(comp, settings)
+    rules = settings["blocking_rules"]
+    parts = [part for _, part in blocking.partition_by_block(comp, rules, 1)]
+    left, right, names, stats = blocking.pairs_in_partition(pa.concat_tables(parts), rules, settings)
+    pairs = scored_pairs(left, right, names, settings)
+    if model is None:
+        sample = bottom_k(comp, int(settings.get("training", {}).get("u_sample_records", 6000)),
+                          int(settings.get("training", {}).get("seed", 0)))
+        model = train_model(pattern_counts(pairs, settings), u_from_sample(sample, settings), settings, comp.num_rows)
+    return InMemoryLinkage(pairs=score(pairs, model, term_frequencies(comp, settings)), model=model, stats=stats or {})
