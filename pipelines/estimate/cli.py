@@ -1,0 +1,75 @@
+"""``concilia mse TABLE.csv [--method M] [--seed S] [--interval profile|bootstrap]``.
+
+Prints one JSON object (``estimate``, ``lower``, ``upper``, ``method``, ``model``, ...).
+
+Exit status: 0 an estimate was produced; 3 the data cannot support an estimate (the JSON
+is still printed, with ``"estimate": null`` and a ``reason``); 2 bad arguments; 1 the
+table cannot be read.  Errors are one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import DEFAULT_INTERVAL, DEFAULT_METHOD, INTERVALS, METHODS, CaptureHistory, CaptureHistoryError, estimate
+
+EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not usage + message
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser(prog: str = "concilia mse") -> argparse.ArgumentParser:
+    p = _Parser(prog=prog, description="Multiple systems estimation of a hidden population from a capture-history CSV.")
+    p.add_argument("table", metavar="TABLE.csv", help="0/1 column per list, then 'count'")
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS)
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--interval", default=DEFAULT_INTERVAL, choices=INTERVALS)
+    p.add_argument("--alpha", type=float, default=0.05, help="1 - confidence level (default 0.05)")
+    p.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap replicates (default 1000)")
+    p.add_argument("--p-threshold", type=float, default=None, help="stepwise p-value threshold")
+    p.add_argument("--max-order", type=int, default=None, help="highest interaction order for min_bic")
+    p.add_argument("--count-column", default=None, help="name of the count column (default 'count')")
+    p.add_argument("--full", action="store_true", help="include all diagnostics in the JSON")
+    return p
+
+
+def mse_main(argv=None, prog: str = "concilia mse") -> int:
+    parser = build_parser(prog)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or usage error (2)
+        return int(exc.code or 0)
+    try:
+        table = CaptureHistory.from_csv(args.table, args.count_column)
+    except (OSError, UnicodeDecodeError) as exc:
+        sys.stderr.write(f"{prog}: error: cannot read {args.table}: {getattr(exc, 'strerror', None) or exc}\n")
+        return EXIT_UNREADABLE
+    except CaptureHistoryError as exc:
+        sys.stderr.write(f"{prog}: error: {args.table}: {exc}\n")
+        return EXIT_UNREADABLE
+    try:
+        result = estimate(
+            table, method=args.method, seed=args.seed, alpha=args.alpha, interval=args.interval,
+            n_bootstrap=args.n_bootstrap, p_threshold=args.p_threshold, max_order=args.max_order,
+        )
+    except ValueError as exc:
+        sys.stderr.write(f"{prog}: error: {exc}\n")
+        return EXIT_USAGE
+    d = result.to_dict()
+    if not args.full:
+        diag = d.pop("diagnostics", {})
+        d["diagnostics"] = {key: diag[key] for key in (
+            "aic", "bic", "deviance", "mle_exists", "neg_inf_terms", "non_overlapping_pairs", "warnings")
+            if key in diag}
+    sys.stdout.write(json.dumps(d, allow_nan=False) + "\n")
+    return EXIT_REFUSED if result.refused else EXIT_OK
+
+
+def main() -> None:  # pragma: no cover
+    raise SystemExit(mse_main(sys.argv[1:]))

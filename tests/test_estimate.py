@@ -1,0 +1,319 @@
+"""Tests for pipelines.estimate (multiple systems estimation).
+
+The reference tables are copies of the public test cases in tests/data/mse/ (see
+docs/mse.md); published figures are from the papers cited there.  Tolerances: point
+estimates 1%, profile-likelihood (and Wald) interval ends 2%, bootstrap BCa interval
+ends 10%.  Bootstrap tests use the API's default seed (0), fixed before looking at
+the results.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipelines.estimate import (
+    CaptureHistory,
+    CaptureHistoryError,
+    MSERefusal,
+    enumerate_hierarchical,
+    estimate,
+    fit_model,
+)
+from pipelines.estimate.cli import mse_main
+from pipelines.estimate.intervals import profile_interval
+from pipelines.estimate.loglinear import parse_term
+
+DATA = Path(__file__).parent / "data" / "mse"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def table(name: str) -> CaptureHistory:
+    return CaptureHistory.from_csv(DATA / f"{name}.csv")
+
+
+def close(value, published, rel):
+    return value is not None and abs(value / published - 1) <= rel
+
+
+# --------------------------------------------------------------------------- published point estimates (1%)
+POINT_CASES = [
+    # data, method, published estimate, published model (None = not stated)
+    ("UKdat", "stepwise_bhs", 11409, None),
+    ("NewOrl", "independence", 997, []),
+    ("NewOrl", "stepwise_csv", 1184, ["D:E"]),
+    ("NewOrl_5", "stepwise_csv", 1034, []),
+    ("Western", "stepwise_csv", 2483, ["A:E"]),
+    ("Kosovo", "min_bic", 10357, None),
+    ("Kosovo", "min_bic_pairwise", 14342, None),
+    ("UKdat_5", "min_bic", 25311, None),
+    ("UKdat_5", "min_bic_pairwise", 22991, None),
+    ("Korea", "min_bic", 157, None),
+]
+
+
+@pytest.mark.parametrize("name,method,published,model", POINT_CASES, ids=[f"{c[0]}-{c[1]}" for c in POINT_CASES])
+def test_published_point_estimate(name, method, published, model):
+    r = estimate(table(name), method=method, interval="wald")
+    assert close(r.estimate, published, 0.01), (r.estimate, published)
+    if model is not None:
+        assert r.model == model
+    assert r.diagnostics["mle_exists"] is True
+
+
+# --------------------------------------------------------------------------- profile likelihood (2%)
+def test_ukdat_bhs_profile_interval():
+    """Silverman (2014): 11,409 [9,982, 13,182] (Rcapture multinomial profile likelihood)."""
+    r = estimate(table("UKdat"), method="stepwise_bhs", interval="profile")
+    assert r.interval_method == "profile"
+    assert close(r.lower, 9982, 0.02) and close(r.upper, 13182, 0.02), (r.lower, r.upper)
+    # The R code reports the multinomial MLE of N as its point estimate.
+    assert close(r.diagnostics["interval"]["multinomial_mle"], 11409, 0.001)
+    assert r.model == ["LA:NG", "LA:PF", "NG:GO", "NG:GP", "PF:GP", "PF:NCA", "GO:GP"]
+
+
+def test_neworl_main_effects_interval_is_lognormal_wald():
+    """CSV (2021) s.4.1: main effects 997 (644, 1618) -- the SparseMSE ``estimatepopulation.0``
+    log-normal interval from the intercept's standard error (not a bootstrap)."""
+    r = estimate(table("NewOrl"), method="independence", interval="wald")
+    assert close(r.lower, 644, 0.02) and close(r.upper, 1618, 0.02), (r.lower, r.upper)
+
+
+def test_profile_interval_contains_estimate_and_matches_chi2_cut():
+    ch = table("Western")
+    r = estimate(ch, method="stepwise_csv", interval="profile")
+    assert r.lower < r.estimate < r.upper
+    assert r.lower >= ch.n_observed
+
+
+# --------------------------------------------------------------------------- bootstrap BCa (10%)
+BOOT_CASES = [
+    # data, method, published (lower, upper), replicates
+    ("NewOrl", "stepwise_csv", (717, 1657), 1000),
+    ("NewOrl_5", "stepwise_csv", (589, 1703), 1000),
+    ("Western", "stepwise_csv", (1293, 3670), 1000),
+    ("Kosovo", "min_bic", (6947, 18010), 2000),
+    ("Kosovo", "min_bic_pairwise", (12451, 16273), 1000),
+    ("UKdat_5", "min_bic", (11168, 56052), 2000),
+    ("Korea", "min_bic", (128, 349), 2000),
+]
+
+
+@pytest.mark.parametrize("name,method,published,nboot", BOOT_CASES, ids=[f"{c[0]}-{c[1]}" for c in BOOT_CASES])
+def test_published_bootstrap_interval(name, method, published, nboot):
+    r = estimate(table(name), method=method, interval="bootstrap", n_bootstrap=nboot, seed=0)
+    assert r.interval_method == "bootstrap"
+    assert close(r.lower, published[0], 0.10), (r.lower, published)
+    assert close(r.upper, published[1], 0.10), (r.upper, published)
+
+
+def test_ukdat5_pairwise_bootstrap_lower():
+    r = estimate(table("UKdat_5"), method="min_bic_pairwise", interval="bootstrap", n_bootstrap=1000, seed=0)
+    assert close(r.lower, 11456, 0.10), r.lower
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "UKdat_5 pairwise-only BCa upper end: published 43,894, reproduced ~49,000-50,700 "
+    "(+12% to +16% over seeds and candidate-set sizes); see docs/mse.md"))
+def test_ukdat5_pairwise_bootstrap_upper():
+    r = estimate(table("UKdat_5"), method="min_bic_pairwise", interval="bootstrap", n_bootstrap=1000, seed=0)
+    assert close(r.upper, 43894, 0.10), r.upper
+
+
+def test_bootstrap_is_reproducible_with_seed():
+    a = estimate(table("Korea"), method="min_bic", interval="bootstrap", n_bootstrap=200, seed=7)
+    b = estimate(table("Korea"), method="min_bic", interval="bootstrap", n_bootstrap=200, seed=7)
+    c = estimate(table("Korea"), method="min_bic", interval="bootstrap", n_bootstrap=200, seed=8)
+    assert (a.lower, a.upper) == (b.lower, b.upper)
+    assert (a.lower, a.upper) != (c.lower, c.upper)
+
+
+# --------------------------------------------------------------------------- engines, conventions
+@pytest.mark.parametrize("name", ["NewOrl", "Western", "Kosovo", "UKdat_5", "Korea"])
+def test_statsmodels_and_newton_engines_agree(name):
+    ch = table(name)
+    r = estimate(ch, method="min_bic" if ch.k <= 4 or name == "UKdat_5" else "stepwise_csv", interval="wald")
+    terms = [parse_term(t, ch.lists) for t in r.model]
+    a = fit_model(ch, terms, engine="statsmodels")
+    b = fit_model(ch, terms, engine="newton")
+    assert a.estimate == pytest.approx(b.estimate, rel=1e-7)
+    assert a.aic == pytest.approx(b.aic, rel=1e-9)
+    assert a.bic == pytest.approx(b.bic, rel=1e-9)
+
+
+def test_no_overlap_pair_is_minus_infinity_and_counted():
+    ch = table("NewOrl")
+    assert ch.pair_overlaps()[("A", "B")] == 0
+    ab = parse_term("A:B", ch.lists)
+    f = fit_model(ch, [ab], engine="statsmodels")
+    main = fit_model(ch, [], engine="statsmodels")
+    assert f.neg_inf_terms == (ab,)
+    assert f.coefficients["A:B"] == -math.inf
+    assert f.n_params == main.n_params + 1  # still a parameter in AIC/BIC
+    codes = np.arange(2**ch.k)
+    both = (codes & ab) == ab
+    assert np.all(f.fitted[both] == 0)  # cells containing both lists dropped
+    # Equivalent to fitting main effects on the table without those cells:
+    import statsmodels.api as sm
+
+    keep = (~both) & (codes > 0)
+    X = np.column_stack([np.ones(keep.sum())] + [((codes[keep] >> j) & 1) for j in range(ch.k)])
+    ref = sm.GLM(ch.counts[keep], X, family=sm.families.Poisson()).fit()
+    assert f.estimate == pytest.approx(ch.n_observed + math.exp(ref.params[0]), rel=1e-8)
+    assert f.aic == pytest.approx(2 * f.n_params - 2 * ref.llf, rel=1e-9)
+    assert f.bic == pytest.approx(f.n_params * math.log(ch.n_observed) - 2 * ref.llf, rel=1e-9)
+    # and its profile interval is still computable
+    iv = profile_interval(ch.lists, ch.counts, (ab,))
+    assert iv.lower < f.estimate < iv.upper
+
+
+def test_mle_existence_check_flags_nonexistent_model():
+    # A:B:C-style support trap: with cell ABC empty and only pairwise cells seen,
+    # the all-pairs model has no finite MLE (Fienberg & Rinaldo).
+    ch = CaptureHistory.from_rows(
+        [(1, 0, 0, 10), (0, 1, 0, 12), (0, 0, 1, 9), (1, 1, 0, 3), (1, 0, 1, 4), (0, 1, 1, 5)], ["A", "B", "C"])
+    ok = fit_model(ch, [parse_term("A:B", ch.lists)])
+    assert ok.exists is True
+    bad = CaptureHistory.from_rows([(1, 0, 0, 10), (0, 1, 0, 12), (1, 1, 0, 3), (0, 0, 1, 4)], ["A", "B", "C"])
+    f = fit_model(bad, [parse_term("A:B", bad.lists)])
+    assert f.exists is False or not f.identifiable
+
+
+def test_hierarchical_model_counts():
+    assert len(enumerate_hierarchical(3, 2)) == 8
+    assert len(enumerate_hierarchical(4, 3)) == 113
+    assert len(enumerate_hierarchical(4, 2)) == 64
+
+
+# --------------------------------------------------------------------------- refusals
+def test_refuses_single_list():
+    r = estimate(pd.DataFrame({"A": [1], "count": [40]}))
+    assert r.estimate is None and r.refused and "two lists" in r.reason
+
+
+def test_refuses_no_overlap():
+    df = pd.DataFrame({"A": [1, 0, 0], "B": [0, 1, 0], "C": [0, 0, 1], "count": [30, 20, 25]})
+    r = estimate(df)
+    assert r.estimate is None and "overlap" in r.reason
+    with pytest.raises(MSERefusal):
+        estimate(df, strict=True)
+
+
+def test_refuses_too_few_observed():
+    df = pd.DataFrame({"A": [1, 0, 1], "B": [0, 1, 1], "count": [3, 2, 1]})
+    r = estimate(df)
+    assert r.estimate is None and "too few" in r.reason
+
+
+def test_refuses_when_mle_does_not_exist():
+    # list A holds every case: nothing is learnt about those missed by A
+    df = pd.DataFrame({"A": [1, 1], "B": [0, 1], "count": [50, 20]})
+    for method in ("independence", "stepwise_csv", "min_bic"):
+        r = estimate(df, method=method)
+        assert r.estimate is None and "does not exist" in r.reason, method
+
+
+def test_empty_list_is_dropped_with_warning():
+    ch = table("Korea")
+    df = ch.to_dataframe()
+    df.insert(0, "Z", 0)
+    r = estimate(df, method="min_bic", interval="wald")
+    assert r.lists == ["b", "c", "d"]
+    assert r.estimate == pytest.approx(estimate(ch, method="min_bic", interval="wald").estimate)
+    assert any("dropped" in w for w in r.diagnostics["warnings"])
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError):
+        estimate(table("Korea"), method="nope")
+    with pytest.raises(ValueError):
+        estimate(table("Korea"), interval="nope")
+    with pytest.raises(ValueError, match="at most"):
+        estimate(table("UKdat"), method="min_bic")
+
+
+# --------------------------------------------------------------------------- capture histories
+def test_capture_history_readers_agree():
+    ch = table("Western")
+    df = pd.read_csv(DATA / "Western.csv")
+    assert np.array_equal(CaptureHistory.from_dataframe(df).counts, ch.counts)
+    pa = pytest.importorskip("pyarrow")
+    assert np.array_equal(CaptureHistory.from_arrow(pa.Table.from_pandas(df)).counts, ch.counts)
+    assert ch.n_observed == 345 and ch.k == 5
+
+
+def test_capture_history_sums_duplicates_and_validates():
+    ch = CaptureHistory.from_csv_text("A,B,count\n1,0,3\n1,0,2\n1,1,1\n")
+    assert ch.counts[1] == 5 and ch.n_observed == 6
+    for bad in ("A,B,count\n2,0,3\n", "A,B,count\n1,0,-1\n", "A,B,count\n0,0,4\n", "A,B\n1,0\n",
+                "A,B,count\n1,0,1.5\n"):
+        with pytest.raises(CaptureHistoryError):
+            CaptureHistory.from_csv_text(bad)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.permutations(range(5)))
+def test_estimate_invariant_to_list_order(perm):
+    df = pd.read_csv(DATA / "Western.csv")
+    cols = [df.columns[i] for i in perm]
+    r = estimate(df[cols + ["count"]], method="independence", interval="wald")
+    assert r.estimate == pytest.approx(2007.14, rel=1e-4)
+
+
+# --------------------------------------------------------------------------- CLI
+def test_cli_prints_one_json_object(capsys):
+    rc = mse_main([str(DATA / "NewOrl.csv")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert out.count("\n") == 1
+    d = json.loads(out)
+    for key in ("estimate", "lower", "upper", "method", "model"):
+        assert key in d
+    assert d["method"] == "stepwise_csv" and d["model"] == ["D:E"]
+    assert d["estimate"] == pytest.approx(1184, rel=0.01)
+
+
+def test_cli_bootstrap_and_method_flags(capsys):
+    rc = mse_main([str(DATA / "Korea.csv"), "--method", "min_bic", "--interval", "bootstrap",
+                   "--seed", "3", "--n-bootstrap", "200"])
+    d = json.loads(capsys.readouterr().out)
+    assert rc == 0 and d["interval_method"] == "bootstrap" and d["method"] == "min_bic"
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert mse_main([str(tmp_path / "missing.csv")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error" in err
+    assert mse_main([str(DATA / "NewOrl.csv"), "--method", "bogus"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    bad = tmp_path / "bad.csv"
+    bad.write_text("A,B,count\nx,0,3\n")
+    assert mse_main([str(bad)]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_cli_refusal_prints_json_and_exits_3(tmp_path, capsys):
+    f = tmp_path / "disjoint.csv"
+    f.write_text("A,B,count\n1,0,30\n0,1,40\n")
+    assert mse_main([str(f)]) == 3
+    d = json.loads(capsys.readouterr().out)
+    assert d["estimate"] is None and d["reason"]
+
+
+def test_python_dash_m_entry_point():
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.estimate", str(DATA / "Western.csv"), "--method", "stepwise_csv"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    d = json.loads(proc.stdout)
+    assert d["model"] == ["A:E"] and d["estimate"] == pytest.approx(2483, rel=0.01)
