@@ -19,7 +19,7 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/concilia run --feeds $(FEEDS) --out $(OUT)
+	$(BIN)/concilia run --feeds $(FEEDS) --out $(OUT) --demo-key  # sample data: the public demo key, outputs marked demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

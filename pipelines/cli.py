@@ -37,6 +37,13 @@ def _run_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--runner", default="DirectRunner", help="Beam runner (default: DirectRunner, in-process)")
     p.add_argument("--contracts", action="append", default=[], metavar="DIR",
                    help="extra feed contracts folder (layout <agency>/<feed>.yaml); repeatable")
+    p.add_argument("--key-file", default=None, metavar="PATH",
+                   help="pseudonymisation key file (else $CONCILIA_PSEUDONYM_KEY or Secret Manager via "
+                        "$CONCILIA_PSEUDONYM_KEY_SECRET)")
+    p.add_argument("--demo-key", action="store_true",
+                   help="use the public demo key (sample data only): every output is marked as demo")
+    p.add_argument("--public-threshold", type=int, default=5, metavar="N",
+                   help="public tables show counts under N as '<N' (default 5)")
     p.add_argument("--json", action="store_true", help="print the manifest's figures as JSON instead of a table")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
     p.add_argument("--log-json", action="store_true", help="log one JSON object per line")
@@ -46,12 +53,22 @@ def _run_parser(sub) -> argparse.ArgumentParser:
 def _cmd_run(args, beam_args: list[str]) -> int:
     from pipelines.contracts import ContractError
     from pipelines.pipeline import NoDeliveries, run
+    from pipelines.privacy import KeyUnavailable, resolve_key
     from pipelines.publish import AccountingError
 
     runner = RUNNER_ALIASES.get(args.runner.lower(), args.runner)
     started = time.monotonic()
+    if args.public_threshold < 2:
+        print("concilia run: --public-threshold must be at least 2", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        result = run(args.feeds, args.out, [f"--runner={runner}", *beam_args], args.contracts)
+        key = resolve_key(key_file=args.key_file, demo=args.demo_key)
+    except KeyUnavailable as exc:  # refuse to start: outputs would carry unkeyed or guessable pseudonyms
+        print(f"concilia run: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    try:
+        result = run(args.feeds, args.out, [f"--runner={runner}", *beam_args], args.contracts,
+                     key=key, public_threshold=args.public_threshold)
     except (NoDeliveries, ContractError, FileNotFoundError) as exc:
         print(f"concilia run: {exc}", file=sys.stderr)
         return EXIT_INPUT
@@ -59,10 +76,12 @@ def _cmd_run(args, beam_args: list[str]) -> int:
         print(f"concilia run: {exc}; the run was not published", file=sys.stderr)
         return EXIT_ACCOUNTING
     if args.json:
-        print(json.dumps({"run_id": result.run_id, **result.manifest["figures"]}, indent=2))
+        print(json.dumps({"run_id": result.run_id, "demo": key.demo, **result.manifest["figures"]}, indent=2))
     else:
         from pipelines.summary import render
 
+        if key.demo:
+            print("DEMO RUN: pseudonyms use the public demo key; outputs are marked demo, not for real data")
         print(render(result.manifest, result.run_dir, time.monotonic() - started))
     return EXIT_OK
 

@@ -14,6 +14,7 @@ import logging
 import posixpath
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import apache_beam as beam
 import fsspec
@@ -26,6 +27,9 @@ from pipelines import model
 from pipelines.contracts import Contract
 from pipelines.harmonise.vector import fold
 
+if TYPE_CHECKING:
+    from pipelines.privacy import PseudonymKey
+
 log = logging.getLogger(__name__)
 
 WORK_DIR = "_work"  # intermediate stats of a run; folded into the manifest, then removed
@@ -36,6 +40,7 @@ ZONES = {
     "quarantine": "pseudonymised",
     "restricted/victims": "restricted",
     "restricted/offenders": "restricted",
+    "public": "public",  # aggregate tables, small cells suppressed (pipelines.public)
 }
 
 
@@ -140,7 +145,8 @@ def _sha256(fs, path: str) -> str:
     return h.hexdigest()
 
 
-def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.datetime) -> dict:
+def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.datetime,
+                 key: "PseudonymKey | None" = None) -> dict:
     """Check accounting, write the manifest, then switch ``current.json`` to this run."""
     fs, out_path = fsspec.core.url_to_fs(out)
     run_path = f"{out_path.rstrip('/')}/runs/{run_id}"
@@ -197,10 +203,10 @@ def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.d
 
     outputs = {}
     for folder, zone in ZONES.items():
-        paths = sorted(fs.glob(f"{run_path}/{folder}/*.parquet"))
+        paths = sorted(p for p in fs.glob(f"{run_path}/{folder}/*") if fs.isfile(p))
         outputs[folder] = {
             "zone": zone,
-            "rows": sum(pq.ParquetFile(fs.open(p, "rb")).metadata.num_rows for p in paths),
+            "rows": sum(pq.ParquetFile(fs.open(p, "rb")).metadata.num_rows for p in paths if p.endswith(".parquet")),
             "files": [{"path": p[len(run_path) + 1:], "bytes": fs.size(p), "sha256": _sha256(fs, p)} for p in paths],
         }
     fs.rm(f"{run_path}/{WORK_DIR}", recursive=True)
@@ -211,6 +217,8 @@ def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.d
         "code_version": pipelines.__version__,
         "git_commit": _git_commit(),
         "model_version": model.model_version(),
+        "demo": bool(key and key.demo),  # pseudonyms made with the public demo key: not for real data
+        "pseudonym_key": key.describe() if key else None,
         "feeds": feeds,
         "files_rejected": sum(1 for s in stats if s.get("file_rejected")),
         "figures": _figures(victims, offenders, persons),

@@ -21,7 +21,8 @@ def test_run_requires_feeds_and_out(capsys):
 
 def test_missing_feeds_root_is_a_one_line_error(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pipelines", "run", "--feeds", str(tmp_path / "nowhere"),
-                           "--out", str(tmp_path / "out"), "--runner=FnApiRunner"], capture_output=True, text=True)
+                           "--out", str(tmp_path / "out"), "--runner=FnApiRunner", "--demo-key"],
+                          capture_output=True, text=True)
     assert proc.returncode == 3
     assert len(proc.stderr.strip().splitlines()) == 1 and "no file" in proc.stderr
 

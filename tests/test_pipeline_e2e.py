@@ -11,6 +11,7 @@ import pytest
 
 from pipelines import model
 from pipelines.pipeline import run
+from pipelines.privacy import demo_key
 from tests.conftest import SAMPLE_FEEDS, TEST_RUNNER
 
 TRUTH = SAMPLE_FEEDS / "_truth"
@@ -19,7 +20,7 @@ TRUTH = SAMPLE_FEEDS / "_truth"
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
     out = tmp_path_factory.mktemp("out")
-    result = run(str(SAMPLE_FEEDS), str(out), [f"--runner={TEST_RUNNER}"])
+    result = run(str(SAMPLE_FEEDS), str(out), [f"--runner={TEST_RUNNER}"], key=demo_key())
     return out, result
 
 

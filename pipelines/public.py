@@ -1,0 +1,454 @@
+"""Public release: aggregate tables with small-cell and complementary suppression, and the UNODC export.
+
+``PublicRelease`` is the stage's PTransform: persons and harmonised records -> cell counts
+(combined across workers) -> suppressed tables under ``OUT/runs/<run_id>/public/``, the only
+public zone.
+
+Every published number is a *cell*: a population (victims, offenders, victim records, offender
+records), a year (or all years) and an assignment of some dimensions ("sex=FEMALE,
+child_adult=CHILD"). Tables share cells (the sex margin of ``victims_by_sex_child_adult`` is the
+body of ``victims_by_sex``), so suppression runs once over all cells and every additive relation
+between published cells (a total and its parts, a UNODC group and its codes): a cell under the
+threshold is hidden ("<5"), and while any relation has exactly one hidden member another member
+is hidden too ("x"), so no hidden count can be recovered by subtraction, from any table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import posixpath
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import apache_beam as beam
+import fsspec
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines import codelists
+
+DEFAULT_THRESHOLD = 5
+UNKNOWN = "UNKNOWN"  # a null attribute is counted, as its own category
+ALL = "Total"  # the all-years column, and a dimension summed over
+SECONDARY = "x"
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A dimension grouping another through a code list peer (e.g. exploitation type -> UNODC form)."""
+
+    source: str
+    codelist: str
+    peer: str
+
+    def mapping(self) -> dict[str, str]:
+        cl = codelists.load(self.codelist)
+        return {e["code"]: str(e.get(self.peer) or UNKNOWN) for e in cl.entries}
+
+
+@dataclass(frozen=True)
+class Population:
+    name: str
+    source: str  # persons | victim | offender (harmonised records)
+    role: str | None  # persons only
+    dims: tuple[str, ...]
+    derived: dict[str, Derived] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    population: str
+    dims: tuple[str, ...]
+    title: str
+
+
+UNODC_FORM = Derived("exploitation_type", "exploitation_types", "unodc")
+UNODC_STAGE = Derived("furthest_stage", "justice_stages", "unodc")
+
+POPULATIONS = {p.name: p for p in (
+    Population("victims", "persons", "victim",
+               ("sex", "child_adult", "nationality", "exploitation_type", "exploitation_unodc", "department"),
+               {"exploitation_unodc": UNODC_FORM}),
+    Population("offenders", "persons", "offender",
+               ("sex", "child_adult", "nationality", "furthest_stage", "stage_unodc", "department"),
+               {"stage_unodc": UNODC_STAGE}),
+    Population("victim_records", "victim", None, ("agency", "sex", "child_adult", "exploitation_type")),
+    Population("offender_records", "offender", None, ("agency", "stage")),
+)}
+
+TABLES = (
+    TableSpec("victims_by_sex", "victims", ("sex",), "Reconciled victims by sex and year"),
+    TableSpec("victims_by_child_adult", "victims", ("child_adult",), "Reconciled victims, children and adults"),
+    TableSpec("victims_by_sex_child_adult", "victims", ("sex", "child_adult"), "Reconciled victims by sex and age group"),
+    TableSpec("victims_by_nationality", "victims", ("nationality",), "Reconciled victims by nationality (ISO 3166-1)"),
+    TableSpec("victims_by_exploitation_type", "victims", ("exploitation_type",), "Reconciled victims by form of exploitation"),
+    TableSpec("victims_by_unodc_form", "victims", ("exploitation_unodc",), "Reconciled victims by UNODC form of exploitation"),
+    TableSpec("victims_by_department", "victims", ("department",), "Reconciled victims by department of the first event (INEI)"),
+    TableSpec("offenders_by_sex", "offenders", ("sex",), "Reconciled offenders by sex"),
+    TableSpec("offenders_by_child_adult", "offenders", ("child_adult",), "Reconciled offenders, children and adults"),
+    TableSpec("offenders_by_sex_child_adult", "offenders", ("sex", "child_adult"), "Reconciled offenders by sex and age group"),
+    TableSpec("offenders_by_nationality", "offenders", ("nationality",), "Reconciled offenders by nationality"),
+    TableSpec("offenders_by_stage", "offenders", ("furthest_stage",), "Reconciled offenders by furthest justice stage"),
+    TableSpec("offenders_by_department", "offenders", ("department",), "Reconciled offenders by department"),
+    TableSpec("offenders_by_unodc_stage_sex_child_adult", "offenders", ("stage_unodc", "sex", "child_adult"),
+              "Offenders by UNODC stage (furthest reached), sex and age group"),
+    TableSpec("offenders_by_unodc_stage_nationality", "offenders", ("stage_unodc", "nationality"),
+              "Offenders by UNODC stage (furthest reached) and nationality"),
+    TableSpec("victim_records_by_agency", "victim_records", ("agency",), "Victim records reported by each agency"),
+    TableSpec("victim_records_by_agency_sex", "victim_records", ("agency", "sex"), "Victim records by agency and sex"),
+    TableSpec("victim_records_by_agency_child_adult", "victim_records", ("agency", "child_adult"),
+              "Victim records by agency, children and adults"),
+    TableSpec("victim_records_by_agency_exploitation_type", "victim_records", ("agency", "exploitation_type"),
+              "Victim records by agency and form of exploitation"),
+    TableSpec("offender_records_by_agency", "offender_records", ("agency",), "Offender records reported by each agency"),
+    TableSpec("offender_records_by_agency_stage", "offender_records", ("agency", "stage"),
+              "Offender records by agency and justice stage"),
+)
+
+
+# ---------------------------------------------------------------- counting (runs on the workers)
+
+def _column(table: pa.Table, name: str, population: Population) -> pa.Array:
+    if name in population.derived:
+        d = population.derived[name]
+        mapping = d.mapping()
+        source = _column(table, d.source, population)
+        keys = pa.array(list(mapping), pa.string())
+        mapped = pc.take(pa.array(list(mapping.values()), pa.string()), pc.index_in(source, value_set=keys))
+        return pc.fill_null(mapped, UNKNOWN)
+    if name not in table.column_names:
+        return pa.repeat(pa.scalar(UNKNOWN), table.num_rows)
+    column = table.column(name).combine_chunks()
+    return pc.fill_null(column.cast(pa.string()), UNKNOWN)
+
+
+def count_cells(table: pa.Table, population: Population) -> Counter:
+    """(year, *dims) -> records, the finest cells of one population in one Arrow chunk."""
+    if population.role is not None and "role" in table.column_names:
+        table = table.filter(pc.equal(table.column("role"), population.role))
+    if not table.num_rows:
+        return Counter()
+    columns = {"year": _column(table, "event_year", population)}
+    columns |= {d: _column(table, d, population) for d in population.dims}
+    grouped = pa.table(columns).group_by(list(columns), use_threads=False).aggregate([([], "count_all")])
+    keys = zip(*(grouped.column(c).to_pylist() for c in columns))
+    return Counter(dict(zip(keys, grouped.column("count_all").to_pylist())))
+
+
+def chunk_counts(table: pa.Table, source: str) -> dict[str, Counter]:
+    return {p.name: count_cells(table, p) for p in POPULATIONS.values() if p.source == source}
+
+
+class MergeCounts(beam.CombineFn):
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, acc, counts):
+        for name, c in counts.items():
+            acc.setdefault(name, Counter()).update(c)
+        return acc
+
+    def merge_accumulators(self, accs):
+        merged = {}
+        for acc in accs:
+            self.add_input(merged, acc)
+        return merged
+
+    def extract_output(self, acc):
+        return acc
+
+
+# ---------------------------------------------------------------- cells, relations, suppression
+
+Key = tuple  # (population, year, ((dim, value), ...)) with dims in the population's order
+
+
+@dataclass
+class Release:
+    cells: dict[Key, int]
+    relations: list[tuple[Key, list[Key]]]  # total == sum(parts)
+    hidden: dict[Key, str]  # key -> "primary" | "secondary"
+    years: dict[str, list[str]]  # population -> years in order
+    values: dict[tuple[str, str], list[str]]  # (population, dim) -> categories in order
+    threshold: int
+
+    def display(self, key: Key) -> str:
+        status = self.hidden.get(key)
+        if status == "primary":
+            return f"<{self.threshold}"
+        if status == "secondary":
+            return SECONDARY
+        return str(self.cells[key])
+
+
+def _order(dim: str, population: Population, seen: Iterable[str]) -> list[str]:
+    lists = {"sex": "sex", "child_adult": "child_adult", "exploitation_type": "exploitation_types",
+             "furthest_stage": "justice_stages", "stage": "justice_stages", "agency": "agencies",
+             "department": "departments"}
+    rank: dict[str, int] = {}
+    if dim in lists:
+        rank = {c: i for i, c in enumerate(codelists.load(lists[dim]).codes_in_order)}
+    elif dim in population.derived:
+        d = population.derived[dim]
+        for i, c in enumerate(codelists.load(d.codelist).codes_in_order):
+            rank.setdefault(d.mapping()[c], i)
+    return sorted(set(seen), key=lambda v: (v == UNKNOWN, rank.get(v, len(rank)), v))
+
+
+def _key(population: str, year: str, assignment: dict[str, str], dims: tuple[str, ...]) -> Key:
+    return (population, year, tuple((d, assignment[d]) for d in dims if d in assignment))
+
+
+def build_release(finest: dict[str, Counter], threshold: int = DEFAULT_THRESHOLD,
+                  tables: tuple[TableSpec, ...] = TABLES) -> Release:
+    cells: dict[Key, int] = {}
+    relations: list[tuple[Key, list[Key]]] = []
+    years: dict[str, list[str]] = {}
+    values: dict[tuple[str, str], list[str]] = {}
+    for name, pop in POPULATIONS.items():
+        counts = finest.get(name, Counter())
+        years[name] = sorted({k[0] for k in counts}, key=lambda y: (y == UNKNOWN, y))
+        for i, d in enumerate(pop.dims):
+            values[(name, d)] = _order(d, pop, (k[i + 1] for k in counts))
+
+    def marginal(pop: Population, year: str, assignment: dict[str, str]) -> int:
+        idx = [(pop.dims.index(d) + 1, v) for d, v in assignment.items()]
+        return sum(n for k, n in finest.get(pop.name, Counter()).items()
+                   if (year == ALL or k[0] == year) and all(k[i] == v for i, v in idx))
+
+    for spec in tables:
+        pop = POPULATIONS[spec.population]
+        yrs = years[pop.name]
+        for size in range(len(spec.dims) + 1):
+            for subset in itertools.combinations(spec.dims, size):
+                for combo in itertools.product(*(values[(pop.name, d)] for d in subset)):
+                    assignment = dict(zip(subset, combo))
+                    for year in [*yrs, ALL]:
+                        key = _key(pop.name, year, assignment, pop.dims)
+                        if key not in cells:
+                            cells[key] = marginal(pop, year, assignment)
+                    # all years = sum of the years
+                    relations.append((_key(pop.name, ALL, assignment, pop.dims),
+                                      [_key(pop.name, y, assignment, pop.dims) for y in yrs]))
+                    # a margin = sum over each dimension it leaves out
+                    for d in spec.dims:
+                        if d in assignment:
+                            continue
+                        for year in [*yrs, ALL]:
+                            relations.append((_key(pop.name, year, assignment, pop.dims),
+                                              [_key(pop.name, year, assignment | {d: v}, pop.dims)
+                                               for v in values[(pop.name, d)]]))
+    # a grouped category = sum of its codes, wherever both sides are published cells
+    for pop in POPULATIONS.values():
+        for dim, derived in pop.derived.items():
+            mapping = derived.mapping()
+            groups: dict[str, list[str]] = {}
+            for code in values[(pop.name, derived.source)]:  # as _column groups them
+                groups.setdefault(mapping.get(code, UNKNOWN), []).append(code)
+            for key in list(cells):
+                if key[0] != pop.name:
+                    continue
+                assignment = dict(key[2])
+                if dim not in assignment or derived.source in assignment:
+                    continue
+                rest = {d: v for d, v in assignment.items() if d != dim}
+                parts = [_key(pop.name, key[1], rest | {derived.source: c}, pop.dims)
+                         for c in groups.get(assignment[dim], [])]
+                if parts and all(p in cells for p in parts):
+                    relations.append((key, parts))
+    relations = [(t, parts) for t, parts in relations if parts]
+    hidden = suppress(cells, relations, threshold)
+    return Release(cells, relations, hidden, years, values, threshold)
+
+
+def suppress(cells: dict[Key, int], relations: list[tuple[Key, list[Key]]], threshold: int) -> dict[Key, str]:
+    """Primary: 0 < count < threshold. Complementary: no relation may have exactly one hidden member."""
+    hidden = {k: "primary" for k, n in cells.items() if 0 < n < threshold}
+    members_of: dict[Key, list[int]] = {}
+    for i, (total, parts) in enumerate(relations):
+        for k in (total, *parts):
+            members_of.setdefault(k, []).append(i)
+    queue = sorted({i for k in hidden for i in members_of.get(k, [])})
+    while queue:
+        i = queue.pop()
+        total, parts = relations[i]
+        members = list(dict.fromkeys((*parts, total)))
+        if sum(m in hidden for m in members) != 1:
+            continue
+        # hide the smallest non-zero part (a total last): the least information lost
+        pick = min((m for m in members if m not in hidden),
+                   key=lambda m: (cells[m] == 0, m == total, len(m[2]) == 0, cells[m], m))
+        hidden[pick] = "secondary"
+        queue.extend(members_of.get(pick, []))
+    return hidden
+
+
+def recoverable(release: Release) -> list[Key]:
+    """Hidden cells a single relation gives away (total minus the visible parts): must be empty."""
+    leaked = []
+    for total, parts in release.relations:
+        members = set((*parts, total))
+        h = [m for m in members if m in release.hidden]
+        if len(h) == 1:
+            leaked.append(h[0])
+    return leaked
+
+
+# ---------------------------------------------------------------- exports
+
+def neutralise(value) -> str:
+    """A cell a spreadsheet would run as a formula (=, +, -, @, tab, CR) is quoted to stay text."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def table_rows(release: Release, spec: TableSpec) -> list[list[str]]:
+    pop = POPULATIONS[spec.population]
+    yrs = release.years[pop.name]
+    rows = [[*spec.dims, *yrs, ALL]]
+    choices = [[*release.values[(pop.name, d)], ALL] for d in spec.dims]
+    for combo in itertools.product(*choices):
+        assignment = {d: v for d, v in zip(spec.dims, combo) if v != ALL}
+        rows.append([*combo, *(release.display(_key(pop.name, y, assignment, pop.dims)) for y in [*yrs, ALL])])
+    return rows
+
+
+_SEX_AGE = {("FEMALE", "ADULT"): "Women", ("MALE", "ADULT"): "Men", ("FEMALE", "CHILD"): "Girls",
+            ("MALE", "CHILD"): "Boys"}
+
+
+def _sex_age_label(sex: str, age: str) -> str:
+    if (sex, age) in _SEX_AGE:
+        return _SEX_AGE[(sex, age)]
+    sex_label = {"UNKNOWN": "sex unknown"}.get(sex, f"sex {sex.lower()}")
+    age_label = {"CHILD": "children", "ADULT": "adults", "UNKNOWN": "age unknown"}[age]
+    return f"Other: {sex_label}, {age_label}"
+
+
+def unodc_rows(release: Release) -> list[list[str]]:
+    """The GLOTIP questionnaire's layout: section, item, one column per year, from published cells only."""
+    rows = []
+    years = sorted(set(release.years["victims"]) | set(release.years["offenders"]), key=lambda y: (y == UNKNOWN, y))
+
+    def add(section: str, item: str, pop: str, assignment: dict[str, str]) -> None:
+        keys = [_key(pop, y, assignment, POPULATIONS[pop].dims) for y in years]
+        # a year the population has no record in is a true zero
+        rows.append([section, item, *(release.display(k) if k in release.cells else "0" for k in keys)])
+
+    def sex_age(section: str, pop: str, base: dict[str, str]) -> None:
+        add(section, "Total", pop, base)
+        for sex in release.values[(pop, "sex")]:
+            for age in release.values[(pop, "child_adult")]:
+                add(section, _sex_age_label(sex, age), pop, base | {"sex": sex, "child_adult": age})
+
+    def citizenship(section: str, pop: str, base: dict[str, str]) -> None:
+        for nat in release.values[(pop, "nationality")]:
+            label = "Nationals (Peru)" if nat == "PER" else ("Citizenship unknown" if nat == UNKNOWN
+                                                             else f"Foreign: {nat}")
+            add(section, label, pop, base | {"nationality": nat})
+
+    sex_age("Victims detected, by sex and age", "victims", {})
+    citizenship("Victims detected, by citizenship", "victims", {})
+    for form in release.values[("victims", "exploitation_unodc")]:
+        add("Victims detected, by form of exploitation", form, "victims", {"exploitation_unodc": form})
+    for stage in release.values[("offenders", "stage_unodc")]:
+        title = {"formal contact": "Persons brought into formal contact", "prosecuted": "Persons prosecuted",
+                 "convicted": "Persons convicted"}.get(stage, f"Persons, stage {stage}")
+        sex_age(f"{title} (furthest stage reached), by sex and age", "offenders", {"stage_unodc": stage})
+        citizenship(f"{title} (furthest stage reached), by citizenship", "offenders", {"stage_unodc": stage})
+    return [["section", "item", *years], *rows]
+
+
+def _csv_bytes(rows: list[list[str]], banner: str | None) -> bytes:
+    buf = io.StringIO()
+    if banner:
+        buf.write(f"# {banner}\n")
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerows([[neutralise(v) for v in row] for row in rows])
+    return buf.getvalue().encode("utf-8")
+
+
+def _xlsx_bytes(sheets: dict[str, list[list[str]]], banner: str | None) -> bytes:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name[:31])
+        if banner:
+            ws.append([banner])
+        for row in rows:
+            ws.append([neutralise(v) for v in row])
+        for r in ws.iter_rows():
+            for cell in r:
+                cell.data_type = "s"  # never a formula, whatever the text
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+DEMO_BANNER = "DEMO RUN: pseudonyms made with the public demo key; not an official release"
+
+
+def write_release(finest: dict[str, Counter], folder: str, threshold: int = DEFAULT_THRESHOLD,
+                  demo: bool = False) -> list[str]:
+    """Suppress and write every public table, the UNODC export and metadata.json; returns the paths."""
+    release = build_release(finest, threshold)
+    leaked = recoverable(release)
+    if leaked:  # fail closed: never publish a table a subtraction can open
+        raise RuntimeError(f"suppression left {len(leaked)} recoverable cells")
+    banner = DEMO_BANNER if demo else None
+    files = {f"{spec.name}.csv": _csv_bytes(table_rows(release, spec), banner) for spec in TABLES}
+    unodc = unodc_rows(release)
+    files["unodc_glotip.csv"] = _csv_bytes(unodc, banner)
+    files["unodc_glotip.xlsx"] = _xlsx_bytes({"GLOTIP": unodc}, banner)
+    meta = {
+        "demo": demo,
+        "threshold": threshold,
+        "legend": {f"<{threshold}": f"a count from 1 to {threshold - 1}, suppressed",
+                   SECONDARY: "suppressed so that a hidden count cannot be recovered from totals",
+                   ALL: "summed over the dimension, or over all years"},
+        "cells": len(release.cells),
+        "suppressed": {"primary": sum(v == "primary" for v in release.hidden.values()),
+                       "secondary": sum(v == "secondary" for v in release.hidden.values())},
+        "tables": {spec.name: {"title": spec.title, "population": spec.population, "dimensions": list(spec.dims)}
+                   for spec in TABLES},
+    }
+    files["metadata.json"] = json.dumps(meta, indent=2).encode("utf-8")
+    written = []
+    for name, data in files.items():
+        path = posixpath.join(folder, name)
+        with fsspec.open(path, "wb") as fh:
+            fh.write(data)
+        written.append(path)
+    return written
+
+
+class PublicRelease(beam.PTransform):
+    """(persons, victim records, offender records) -> suppressed aggregate tables under ``folder``."""
+
+    def __init__(self, folder: str, threshold: int = DEFAULT_THRESHOLD, demo: bool = False):
+        super().__init__()
+        self._folder = folder
+        self._threshold = threshold
+        self._demo = demo
+
+    def expand(self, inputs):
+        persons, victims, offenders = inputs
+        counts = [
+            pcoll | f"Count{source.title()}" >> beam.Map(chunk_counts, source)
+            for source, pcoll in (("persons", persons), ("victim", victims), ("offender", offenders))
+        ]
+        folder, threshold, demo = self._folder, self._threshold, self._demo
+        return (
+            tuple(counts)
+            | "AllCounts" >> beam.Flatten()
+            | "MergeCounts" >> beam.CombineGlobally(MergeCounts())
+            | "WriteRelease" >> beam.Map(lambda finest: write_release(finest, folder, threshold, demo))
+        )
