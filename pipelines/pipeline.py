@@ -7,7 +7,6 @@ runner and finalises the run (accounting check, manifest, ``current.json``).
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import json
 import logging
 import posixpath
@@ -17,14 +16,16 @@ import apache_beam as beam
 import fsspec
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import model, privacy, publish, quarantine
+from pipelines import checks, model, privacy, publish, quarantine, validate
 from pipelines.contracts import Contract, load_contracts
 from pipelines.harmonise import TAG_OFFENDER, TAG_QUARANTINE, TAG_UNMAPPED, TAG_VICTIM, Harmonise
 from pipelines.link import LinkPersons
 from pipelines.public import DEFAULT_THRESHOLD, PublicRelease
 from pipelines.read import TAG_QUARANTINE as READ_QUARANTINE
 from pipelines.read import TAG_STATS, ReadFeeds, discover_deliveries
-from pipelines.reconcile import BuildPersons
+from pipelines.link.transform import links_schema, model_as_json, review_schema
+from pipelines.reconcile import BuildPersons, CountPersons
+from pipelines.report import publish_report
 
 log = logging.getLogger(__name__)
 
@@ -42,41 +43,77 @@ class RunResult:
     manifest: dict
 
 
-def _link_options(key: privacy.PseudonymKey) -> dict:
-    """The linker takes the pseudonymisation key once its constructor accepts one (keyed person ids)."""
-    return {"key": key} if "key" in inspect.signature(LinkPersons.__init__).parameters else {}
+def _write_linkage(linkage: dict, role: str, folder: str, run_dir: str, marked) -> None:
+    """The linker's outputs: scored links, the review queue (restricted), the model and its stats."""
+    title = folder.title()
+    _ = linkage["links"] | f"WriteLinks{title}" >> publish.WriteTables(
+        posixpath.join(run_dir, "links", folder), marked(links_schema(), f"links/{folder}"))
+    _ = linkage["review"] | f"WriteReview{title}" >> publish.WriteTables(
+        posixpath.join(run_dir, "review_queue", folder), marked(review_schema(role), f"review_queue/{folder}"))
+    for name in ("model", "stats"):
+        _ = (linkage[name] | f"{name.title()}Json{title}" >> beam.Map(model_as_json)
+             | f"Write{name.title()}{title}" >> beam.io.WriteToText(
+                 posixpath.join(run_dir, "linkage", f"{name}_{folder}"), file_name_suffix=".json",
+                 shard_name_template=""))
 
 
 def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: list[Contract], run_dir: str,
-          key: privacy.PseudonymKey, public_threshold: int = DEFAULT_THRESHOLD) -> None:
+          key: privacy.PseudonymKey, public_threshold: int = DEFAULT_THRESHOLD,
+          suites: dict[str, dict] | None = None, run_date: dt.date | None = None,
+          linkage_models: dict[str, dict] | None = None) -> None:
+    suites = validate.run_suites(contracts) if suites is None else suites
+    run_date = run_date or dt.datetime.now(dt.timezone.utc).date()
     def marked(schema, folder):
         return privacy.mark_schema(schema, privacy.zone_of(folder), key)
 
     read = p | "Read" >> ReadFeeds(deliveries, contracts)
     harmonised = read.raw | "Harmonise" >> Harmonise(contracts)
 
-    persons, linked_by_role = [], []
+    persons, conflicts, linked_by_role, validated_by_role = [], [], [], []
     for role, folder in ROLE_FOLDERS.items():
         table = model.table(role)
-        linked = getattr(harmonised, role) | f"Link{folder.title()}" >> LinkPersons(role, **_link_options(key))
+        validated = getattr(harmonised, role) | f"Validate{folder.title()}" >> validate.Validate(
+            validate.suites_for_table(suites, f"harmonised/{folder}"), run_date)
+        validated_by_role.append(validated)
+        linkage = validated.kept | f"Link{folder.title()}" >> LinkPersons(role, key=key, pinned_model=(
+            linkage_models or {}).get(role))
+        linked = linkage["linked"]
         linked_by_role.append(linked)
+        _write_linkage(linkage, role, folder, run_dir, marked)
         _ = linked | f"Write{folder.title()}" >> publish.WriteTables(
             posixpath.join(run_dir, "harmonised", folder),
             marked(table.schema(include_restricted=False), f"harmonised/{folder}"))
         _ = linked | f"WriteRestricted{folder.title()}" >> publish.WriteTables(
             posixpath.join(run_dir, "restricted", folder), marked(table.restricted_schema(), f"restricted/{folder}"))
-        persons.append(linked | f"Persons{folder.title()}" >> BuildPersons(role))
+        built = linked | f"Persons{folder.title()}" >> BuildPersons(role)
+        persons.append(built["persons"])
+        conflicts.append(built["conflicts"])
 
     all_persons = tuple(persons) | "AllPersons" >> beam.Flatten()
+    _ = tuple(conflicts) | "AllConflicts" >> beam.Flatten() | "WriteConflicts" >> publish.WriteTables(
+        posixpath.join(run_dir, "conflicts"), marked(model.table("conflict").schema(), "conflicts"))
+    for name in ("overlap", "funnel"):
+        _ = (all_persons | f"Count{name.title()}" >> CountPersons(name)
+             | f"Write{name.title()}" >> publish.WriteTables(posixpath.join(run_dir, name),
+                                                            marked(model.table(name).schema(), name)))
+    validated_persons = all_persons | "ValidatePersons" >> validate.Validate(
+        validate.suites_for_table(suites, "persons"), run_date, quarantine_rows=False, combine=True)
     _ = all_persons | "WritePersons" >> publish.WriteTables(
         posixpath.join(run_dir, "persons"), marked(model.table("person").schema(), "persons"))
     _ = (all_persons, *linked_by_role) | "PublicRelease" >> PublicRelease(
         posixpath.join(run_dir, "public"), public_threshold, key.demo)
     _ = (
-        (read[READ_QUARANTINE], harmonised[TAG_QUARANTINE])
+        (read[READ_QUARANTINE], harmonised[TAG_QUARANTINE],
+         *(v[validate.TAG_QUARANTINE] for v in validated_by_role))
         | "AllQuarantine" >> beam.Flatten()
         | "WriteQuarantine" >> publish.WriteTables(posixpath.join(run_dir, "quarantine"),
                                                    marked(quarantine.schema(), "quarantine"))
+    )
+    _ = (
+        tuple(v[validate.TAG_RESULTS] for v in (*validated_by_role, validated_persons))
+        | "AllValidationResults" >> beam.Flatten()
+        | "WriteValidationResults" >> beam.io.WriteToText(
+            posixpath.join(run_dir, publish.WORK_DIR, validate.WORK_FOLDER), file_name_suffix=".jsonl")
     )
     for name, pcoll in (("stats", read[TAG_STATS]), ("unmapped", harmonised[TAG_UNMAPPED])):
         _ = (
@@ -99,9 +136,14 @@ def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contract
     fs = fsspec.core.url_to_fs(feeds)[0]
     run_id = publish.new_run_id([{"source_file": rel, "sha256": str(fs.size(url))} for _, url, rel in deliveries])
     run_dir = posixpath.join(out.rstrip("/"), "runs", run_id)
+    previous_run = publish.current_run_dir(out)  # what the steward's report compares with
     options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
     log.info("run %s: %d deliveries for %d feeds", run_id, len(deliveries), len({d[0] for d in deliveries}))
+    suites = validate.run_suites(contracts)
     with beam.Pipeline(options=options) as p:
-        build(p, deliveries, contracts, run_dir, key, public_threshold)
-    manifest = publish.finalise_run(out, run_id, contracts, started, key)
+        build(p, deliveries, contracts, run_dir, key, public_threshold, suites, started.date())
+    validation = validate.summarise(out, run_id, suites, publish.WORK_DIR)
+    validation = checks.add_to_validation(validation, checks.run_checks(out, run_id, feeds, contracts))
+    manifest = publish.finalise_run(out, run_id, contracts, started, key, validation=validation, before_switch=lambda rd, m: publish_report(
+        rd, previous_run, m))
     return RunResult(run_id=run_id, run_dir=run_dir, manifest=manifest)

@@ -11,10 +11,13 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import posixpath
 import subprocess
+import time
+import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import apache_beam as beam
 import fsspec
@@ -41,11 +44,34 @@ ZONES = {
     "restricted/victims": "restricted",
     "restricted/offenders": "restricted",
     "public": "public",  # aggregate tables, small cells suppressed (pipelines.public)
+    "checks": "pseudonymised",  # cross-feed check findings (pipelines.checks)
+    "links/victims": "pseudonymised",  # scored record pairs with each comparison's contribution
+    "links/offenders": "pseudonymised",
+    "review_queue/victims": "restricted",  # uncertain pairs, both records side by side (names)
+    "review_queue/offenders": "restricted",
+    "conflicts": "pseudonymised",  # attributes a person's agencies disagree on
+    "overlap": "pseudonymised",  # unique persons per combination of agencies (no suppression: not public)
+    "funnel": "pseudonymised",
+    "linkage": "pseudonymised",  # the trained model and blocking statistics, per role (JSON)
 }
 
 
 class AccountingError(RuntimeError):
     """Rows read != rows harmonised + rows quarantined for some feed: the run must not publish."""
+
+
+class ValidationBlocked(AccountingError):
+    """A blocking expectation or cross-feed check failed: the manifest says "blocked" and
+    ``current.json`` still names the previous run. (An AccountingError so the CLI's
+    "not published" exit applies.)"""
+
+
+def conform_to(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Exactly the schema's columns, in order and type; a column the table lacks becomes nulls.
+    Columns not in the schema are dropped, which is how working columns stay out of outputs."""
+    columns = [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+               for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 class WriteTables(beam.PTransform):
@@ -60,7 +86,7 @@ class WriteTables(beam.PTransform):
         schema = self._schema
         return (
             tables
-            | "Conform" >> beam.Map(lambda t: t.select(schema.names).cast(schema))
+            | "Conform" >> beam.Map(conform_to, schema)
             | "WriteParquet" >> beam.io.WriteToParquetBatched(
                 posixpath.join(self._folder, "part"), schema=schema, codec="zstd", file_name_suffix=".parquet")
         )
@@ -105,6 +131,16 @@ def _git_commit() -> str | None:
         return None
 
 
+def _funnel_figures(funnel: pa.Table) -> dict:
+    """Distinct offenders per stage and per (stage -> later stage), all years together."""
+    if not funnel.num_rows:
+        return {}
+    summed = funnel.group_by(["from_stage", "to_stage"], use_threads=False).aggregate([("persons", "sum")])
+    stages = {r["from_stage"]: r["persons_sum"] for r in summed.to_pylist() if r["to_stage"] is None}
+    reached = {f"{r['from_stage']}->{r['to_stage']}": r["persons_sum"] for r in summed.to_pylist() if r["to_stage"]}
+    return {"persons_at_stage": stages, "persons_reaching": dict(sorted(reached.items()))}
+
+
 def _figures(victims: pa.Table, offenders: pa.Table, persons: pa.Table) -> dict:
     """Per-agency record counts and reconciled unique persons: the run's headline figures."""
     per_agency: dict[str, dict] = {}
@@ -146,8 +182,18 @@ def _sha256(fs, path: str) -> str:
 
 
 def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.datetime,
-                 key: "PseudonymKey | None" = None) -> dict:
-    """Check accounting, write the manifest, then switch ``current.json`` to this run."""
+                 key: "PseudonymKey | None" = None,
+                 before_switch: "Callable[[str, dict], dict] | None" = None,
+                 validation: dict | None = None, period: str | None = None) -> dict:
+    """Check accounting, write the manifest, then switch ``current.json`` to this run.
+
+    The switch happens only once every file the manifest lists exists and nothing else is left
+    in the run folder (``verify_run``); with ``period`` the period's pointer switches too.
+
+    ``before_switch(run_dir, manifest)`` runs last before the manifest is written (the steward's
+    report); it returns extra ``outputs`` entries ({folder: {zone, rows, files}}) to record.
+    """
+    crash_point("before_finalise")
     fs, out_path = fsspec.core.url_to_fs(out)
     run_path = f"{out_path.rstrip('/')}/runs/{run_id}"
     stats = _read_jsonl(fs, f"{run_path}/{WORK_DIR}/stats")
@@ -221,13 +267,51 @@ def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.d
         "pseudonym_key": key.describe() if key else None,
         "feeds": feeds,
         "files_rejected": sum(1 for s in stats if s.get("file_rejected")),
-        "figures": _figures(victims, offenders, persons),
+        "figures": {**_figures(victims, offenders, persons),
+                    "offender_funnel": _funnel_figures(read_output(fs, f"{run_path}/funnel"))},
         "outputs": outputs,
     }
+    blocked = bool(validation and validation.get("blocking_failed"))
+    if validation is not None:
+        manifest["status"] = "blocked" if blocked else "published"
+        manifest["validation"] = validation
+    if before_switch is not None:
+        for folder, entry in before_switch(f"{out.rstrip('/')}/runs/{run_id}", manifest).items():
+            if folder in outputs:
+                outputs[folder]["files"] += [f for f in entry["files"] if f not in outputs[folder]["files"]]
+            else:
+                outputs[folder] = entry
+    if period is not None:
+        manifest["period"] = period
+    leftovers = unlisted_files(fs, run_path, manifest["outputs"])
+    if leftovers:  # e.g. a Beam temp folder whose final rename failed silently
+        raise IncompleteOutput(f"run {run_id}: {len(leftovers)} file(s) not among the outputs, e.g. "
+                               f"{leftovers[0]}; nothing was published")
+    crash_point("before_manifest")
     with fs.open(f"{run_path}/manifest.json", "w", encoding="utf-8") as fh:
         json.dump(manifest, fh, indent=2, ensure_ascii=False, sort_keys=False)
-    point_current(fs, out_path, run_id)
+    if blocked:
+        failed = [name for name, s in validation["suites"].items() if s["failed_blocking"]]
+        failed += [c["name"] for c in validation.get("checks", []) if c["severity"] == "blocking" and c["status"] == "failed"]
+        raise ValidationBlocked(f"run {run_id} blocked by failed blocking validation: {', '.join(failed)} "
+                                f"(see runs/{run_id}/manifest.json)")
+    problems = verify_run(fs, run_path)
+    if problems:
+        raise IncompleteOutput(f"run {run_id}: {problems[0]}; nothing was published")
+    crash_point("after_manifest")
+    point_current(fs, out_path, run_id, period)
     return manifest
+
+
+def current_run_dir(out: str) -> str | None:
+    """The run folder ``OUT/current.json`` names (the last published run), or None before the first."""
+    fs, out_path = fsspec.core.url_to_fs(out)
+    pointer = f"{out_path.rstrip('/')}/current.json"
+    if not fs.exists(pointer):
+        return None
+    with fs.open(pointer, "r", encoding="utf-8") as fh:
+        rel = json.load(fh).get("path")
+    return f"{out.rstrip('/')}/{rel}" if rel else None
 
 
 def _name_tokens(fs, run_path: str) -> set[str]:
@@ -257,10 +341,79 @@ def _public_unmapped(rows: list[dict], name_tokens: set[str]) -> list[dict]:
     return result
 
 
-def point_current(fs, out_path: str, run_id: str) -> None:
-    """Atomically replace ``current.json`` (write a temporary object, then move it over)."""
+def point_current(fs, out_path: str, run_id: str, period: str | None = None) -> None:
+    """Switch the pointers to a verified run: with ``period``, first record the version
+    (``periods/<period>/versions/<run_id>.json``) and move ``periods/<period>/current.json`` (the
+    period's commit point), then ``current.json`` (the latest published run of any period)."""
+    root = out_path.rstrip("/")
     pointer = {"run_id": run_id, "path": f"runs/{run_id}", "published": dt.datetime.now(dt.timezone.utc).isoformat()}
-    tmp = f"{out_path.rstrip('/')}/.current.json.tmp"
+    if period is not None:
+        pointer["period"] = period
+        _replace_json(fs, f"{root}/periods/{period}/versions/{run_id}.json", pointer)
+        _replace_json(fs, f"{root}/periods/{period}/current.json", pointer)
+        crash_point("after_period_pointer")
+    _replace_json(fs, f"{root}/current.json", pointer)
+
+
+def _replace_json(fs, path: str, obj: dict) -> None:
+    """Atomically replace a small JSON file: write a uniquely named temporary, then move it over
+    (a rename on local disk; on object stores the move is one atomic object write)."""
+    fs.makedirs(posixpath.dirname(path), exist_ok=True)
+    tmp = f"{posixpath.dirname(path)}/.{posixpath.basename(path)}.{uuid.uuid4().hex}.tmp"
     with fs.open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(pointer, fh, indent=2)
-    fs.mv(tmp, f"{out_path.rstrip('/')}/current.json")
+        json.dump(obj, fh, indent=2)
+    fs.mv(tmp, path)
+
+
+class IncompleteOutput(RuntimeError):
+    """A run's folder does not hold exactly the files its manifest lists: it must not publish."""
+
+
+def run_files(fs, run_path: str) -> list[str]:
+    """Every file under a run folder, relative to it."""
+    root = run_path.rstrip("/")
+    return sorted(p[len(root) + 1:] for p in fs.find(root) if p.startswith(root + "/"))
+
+
+def unlisted_files(fs, run_path: str, outputs: dict) -> list[str]:
+    """Files in the run folder that no ``outputs`` entry lists (the manifest itself aside)."""
+    listed = {f["path"] for entry in outputs.values() for f in entry["files"]}
+    return [p for p in run_files(fs, run_path) if p not in listed and p != "manifest.json"]
+
+
+def verify_run(fs, run_path: str) -> list[str]:
+    """Problems that make a run folder unfit to publish: no readable manifest, a listed file
+    missing or of another size, or a file left that the manifest does not list. [] when sound."""
+    try:
+        with fs.open(f"{run_path.rstrip('/')}/manifest.json", "r", encoding="utf-8") as fh:
+            manifest = json.load(fh)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return ["no complete manifest.json"]
+    problems = []
+    present = set(run_files(fs, run_path))
+    for entry in manifest.get("outputs", {}).values():
+        for f in entry["files"]:
+            if f["path"] not in present:
+                problems.append(f"listed output {f['path']} is missing")
+            elif fs.size(f"{run_path.rstrip('/')}/{f['path']}") != f["bytes"]:
+                problems.append(f"listed output {f['path']} has another size than the manifest says")
+    problems += [f"unlisted file {p}" for p in unlisted_files(fs, run_path, manifest.get("outputs", {}))]
+    return problems
+
+
+CRASH_ENV = "CONCILIA_TEST_PAUSE_AT"
+CRASH_FILE_ENV = "CONCILIA_TEST_PAUSE_FILE"
+
+
+def crash_point(step: str) -> None:
+    """Test-only hook for the crash-safety tests (docs/service.md): when $CONCILIA_TEST_PAUSE_AT
+    names this step, write the step to $CONCILIA_TEST_PAUSE_FILE and stop here until the test
+    kills the process. Inert unless that variable is set."""
+    if os.environ.get(CRASH_ENV) != step:
+        return
+    log.warning("test hook: pausing at %s until killed", step)
+    flag = os.environ.get(CRASH_FILE_ENV)
+    if flag:
+        Path(flag).write_text(step, encoding="utf-8")
+    while True:
+        time.sleep(60)

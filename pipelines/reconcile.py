@@ -1,7 +1,10 @@
-"""Reconcile stage: linked records -> one row per person, with the agencies that saw them.
+"""Reconcile stage: linked records -> persons, the conflicts inside them, and the overlap.
 
-``BuildPersons`` is the stage's PTransform. Attributes are kept when the person's records agree
-and left null (with ``has_conflict``) when they disagree: unknown stays null, never guessed.
+``BuildPersons`` (per role) groups each person's records on one worker (partitioned by person)
+and yields the person row and the attributes its agencies disagree on; ``Overlap`` and
+``Funnel`` aggregate persons into the tables that answer the seed report's question: how far
+the agencies' counts overlap, and how many of those arrested were convicted. Attributes are kept
+on the person when the records agree and left null when they disagree: never guessed.
 """
 
 from __future__ import annotations
@@ -14,15 +17,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import codelists, model
-from pipelines.link.baseline import DEFAULT_PARTITIONS, stable_bucket
+from pipelines.link.blocking import stable_bucket
 
-# attributes reported on the person when the records agree; disagreement is a conflict
+DEFAULT_PARTITIONS = 32
+# attributes reported on the person when the records agree
 AGREED_ATTRIBUTES = ("sex", "age_group", "child_adult", "nationality", "exploitation_type")
-CONFLICT_ATTRIBUTES = ("sex", "child_adult", "nationality", "exploitation_type")
+# attributes whose disagreement is a conflict for the steward
+CONFLICT_ATTRIBUTES = ("sex", "age_group", "child_adult", "nationality", "exploitation_type", "offence")
+DETAINED = "DETAINED"
 
 
-def _stage_ranks() -> dict[str, int]:
-    return {code: rank for rank, code in enumerate(codelists.load("justice_stages").codes_in_order)}
+def _stage_order() -> list[str]:
+    return list(codelists.load("justice_stages").codes_in_order)
 
 
 def sorted_lists(lists: pa.ChunkedArray | pa.ListArray) -> pa.ListArray:
@@ -34,6 +40,23 @@ def sorted_lists(lists: pa.ChunkedArray | pa.ListArray) -> pa.ListArray:
     return pa.ListArray.from_arrays(offsets, ordered)
 
 
+def _distinct_lists(records: pa.Table, column: str) -> pa.Table:
+    """person_id -> sorted distinct non-null values of ``column``."""
+    grouped = records.select(["person_id", column]).group_by("person_id", use_threads=False).aggregate(
+        [(column, "distinct", pc.CountOptions(mode="only_valid"))])
+    return pa.table({"person_id": grouped.column("person_id"),
+                     column: sorted_lists(grouped.column(f"{column}_distinct"))}).sort_by("person_id")
+
+
+def _stages_attested(records: pa.Table) -> pa.Table:
+    """(person_id, stage) per record, plus DETAINED where a record says the person was detained."""
+    stages = pa.table({"person_id": records.column("person_id").combine_chunks(),
+                       "stage": records.column("stage").combine_chunks().cast(pa.string())})
+    detained = records.filter(pc.fill_null(records.column("detained"), False)).column("person_id").combine_chunks()
+    extra = pa.table({"person_id": detained, "stage": pa.array([DETAINED] * len(detained), pa.string())})
+    return pa.concat_tables([stages, extra.cast(stages.schema)])
+
+
 def persons_of(records: pa.Table, role: str) -> pa.Table:
     """One row per person_id in ``records`` (all records of each person must be present)."""
     target = model.table("person")
@@ -43,42 +66,110 @@ def persons_of(records: pa.Table, role: str) -> pa.Table:
     by_event = records.sort_by([("person_id", "ascending"), ("event_date", "ascending")])
     aggs = [("record_uid", "count"), ("event_date", "min"), ("department", "first")]
     aggs += [(a, "count_distinct") for a in present] + [(a, "min") for a in present]
-    if "stage" in records.column_names:
-        ranks = _stage_ranks()
-        stage_rank = pc.index_in(by_event.column("stage"), pa.array(list(ranks)))
-        by_event = by_event.append_column("stage_rank", stage_rank)
-        aggs.append(("stage_rank", "max"))
     summary = by_event.group_by("person_id", use_threads=False).aggregate(aggs).sort_by("person_id")
-
-    # list columns cannot pass through a join: both groupings are sorted by person_id and aligned
-    by_source = records.sort_by([("agency", "ascending"), ("feed_id", "ascending")])
-    sources = by_source.group_by("person_id", use_threads=False).aggregate(
-        [("agency", "distinct"), ("feed_id", "distinct")]
-    ).sort_by("person_id")
-    summary = summary.append_column("agency_distinct", sorted_lists(sources.column("agency_distinct"))).append_column(
-        "feed_id_distinct", sorted_lists(sources.column("feed_id_distinct")))
-
     n = summary.num_rows
     columns = {
         "person_id": summary.column("person_id"),
         "role": pa.array([role] * n, pa.string()),
         "n_records": summary.column("record_uid_count").cast(pa.int32()),
-        "agencies": summary.column("agency_distinct"),
-        "feeds": summary.column("feed_id_distinct"),
+        "agencies": _distinct_lists(records, "agency").column("agency"),
+        "feeds": _distinct_lists(records, "feed_id").column("feed_id"),
         "first_event_date": summary.column("event_date_min"),
         "event_year": pc.year(summary.column("event_date_min")).cast(pa.int32()),
         "department": summary.column("department_first"),
     }
-    conflict = pa.array(np.zeros(n, dtype=bool))
     for a in present:
         agree = pc.equal(summary.column(f"{a}_count_distinct"), 1)
         columns[a] = pc.if_else(agree, summary.column(f"{a}_min"), pa.scalar(None, pa.string()))
-        if a in CONFLICT_ATTRIBUTES:
-            conflict = pc.or_(conflict, pc.greater(summary.column(f"{a}_count_distinct"), 1))
-    columns["has_conflict"] = conflict
-    if "stage_rank_max" in summary.column_names:
-        columns["furthest_stage"] = pc.take(pa.array(list(_stage_ranks())), summary.column("stage_rank_max"))
+    conflicted = conflicts_of(records, role).column("person_id")
+    columns["has_conflict"] = pc.is_in(summary.column("person_id"), conflicted)
+    if "stage" in records.column_names:
+        stages = _distinct_lists(_stages_attested(records), "stage").column("stage")
+        order = _stage_order()
+        rank = pc.index_in(pc.list_flatten(stages), pa.array(order))
+        furthest = pa.table({"p": pc.list_parent_indices(stages), "r": rank}).group_by("p", use_threads=False) \
+            .aggregate([("r", "max")]).sort_by("p")
+        best = np.full(n, -1)
+        best[furthest.column("p").to_numpy()] = furthest.column("r_max").to_numpy()
+        columns["stages"] = stages
+        columns["furthest_stage"] = pc.take(pa.array(order + [None], pa.string()), pa.array(np.where(best < 0, len(order), best)))
     return model.conform(pa.table(columns), target)
+
+
+def conflicts_of(records: pa.Table, role: str) -> pa.Table:
+    """(person, attribute) pairs whose agencies disagree, with each agency's value."""
+    target = model.table("conflict")
+    parts = []
+    for attribute in CONFLICT_ATTRIBUTES:
+        if attribute not in records.column_names:
+            continue
+        values = records.select(["person_id", "agency", attribute]).filter(pc.is_valid(records.column(attribute)))
+        counts = values.group_by("person_id", use_threads=False).aggregate(
+            [(attribute, "count_distinct"), (attribute, "count")])
+        disputed = counts.filter(pc.greater(counts.column(f"{attribute}_count_distinct"), 1))
+        if not disputed.num_rows:
+            continue
+        values = values.filter(pc.is_in(values.column("person_id"), disputed.column("person_id")))
+        labelled = pa.table({"person_id": values.column("person_id"),
+                             "value": pc.binary_join_element_wise(values.column("agency"), values.column(attribute), "=")})
+        listed = _distinct_lists(labelled, "value")
+        n_records = disputed.sort_by("person_id").column(f"{attribute}_count").cast(pa.int32())
+        parts.append(pa.table({
+            "person_id": listed.column("person_id"), "role": pa.array([role] * listed.num_rows, pa.string()),
+            "attribute": pa.array([attribute] * listed.num_rows, pa.string()), "values": listed.column("value"),
+            "n_records": n_records}))
+    if not parts:
+        return target.schema().empty_table()
+    return model.conform(pa.concat_tables(parts), target)
+
+
+def overlap_counts(persons: pa.Table) -> pa.Table:
+    target = model.table("overlap")
+    if not persons.num_rows:
+        return target.schema().empty_table()
+    table = pa.table({"role": persons.column("role"), "event_year": persons.column("event_year"),
+                      "agencies": pc.binary_join(persons.column("agencies"), "+"),
+                      "n_agencies": pc.list_value_length(persons.column("agencies")).cast(pa.int32())})
+    counted = table.group_by(["role", "event_year", "agencies", "n_agencies"], use_threads=False).aggregate(
+        [([], "count_all")])
+    return model.conform(counted.rename_columns(
+        [("persons" if c == "count_all" else c) for c in counted.column_names]), target)
+
+
+def funnel_counts(persons: pa.Table) -> pa.Table:
+    """Persons per stage and per (stage, later stage) pair, by year."""
+    target = model.table("funnel")
+    offenders = persons.filter(pc.equal(persons.column("role"), "offender")) if persons.num_rows else persons
+    if not offenders.num_rows:
+        return target.schema().empty_table()
+    order = _stage_order()
+    rows = []
+    years = offenders.column("event_year")
+    stages = offenders.column("stages")
+    flat = pa.table({"p": pc.list_parent_indices(stages), "s": pc.list_flatten(stages)})
+    positions = pa.array(np.arange(offenders.num_rows))
+    has = {s: pc.is_in(positions, flat.filter(pc.equal(flat.column("s"), s)).column("p")) for s in order}
+    for i, stage in enumerate(order):
+        rows.append(pa.table({"event_year": years, "from_stage": pa.array([stage] * len(years)),
+                              "to_stage": pa.nulls(len(years), pa.string()), "hit": has[stage]}))
+        for later in order[i + 1:]:
+            rows.append(pa.table({"event_year": years, "from_stage": pa.array([stage] * len(years)),
+                                  "to_stage": pa.array([later] * len(years)), "hit": pc.and_(has[stage], has[later])}))
+    table = pa.concat_tables(rows)
+    table = table.filter(table.column("hit"))
+    counted = table.group_by(["event_year", "from_stage", "to_stage"], use_threads=False).aggregate([([], "count_all")])
+    return model.conform(counted.rename_columns(
+        [("persons" if c == "count_all" else c) for c in counted.column_names]), target)
+
+
+def merge_counts(tables: list[pa.Table], keys: list[str], target: str) -> pa.Table:
+    tables = [t for t in tables if t is not None and t.num_rows]
+    schema = model.table(target).schema()
+    if not tables:
+        return schema.empty_table()
+    summed = pa.concat_tables(tables).group_by(keys, use_threads=False).aggregate([("persons", "sum")])
+    summed = summed.rename_columns([("persons" if c == "persons_sum" else c) for c in summed.column_names])
+    return model.conform(summed, model.table(target)).sort_by([(k, "ascending") for k in keys])
 
 
 class _PartitionByPerson(beam.DoFn):
@@ -91,8 +182,20 @@ class _PartitionByPerson(beam.DoFn):
             yield int(bucket), records.filter(pa.array(buckets == bucket))
 
 
+class _PersonsAndConflictsFn(beam.DoFn):
+    def __init__(self, role: str):
+        self._role = role
+
+    def process(self, element):
+        records = pa.concat_tables(list(element[1]))
+        yield persons_of(records, self._role)
+        conflicts = conflicts_of(records, self._role)
+        if conflicts.num_rows:
+            yield beam.pvalue.TaggedOutput("conflicts", conflicts)
+
+
 class BuildPersons(beam.PTransform):
-    """Linked records of one role -> person tables, partitioned by person so no worker holds all."""
+    """Linked records of one role -> {"persons", "conflicts"}, partitioned by person."""
 
     def __init__(self, role: str, partitions: int = DEFAULT_PARTITIONS):
         super().__init__()
@@ -100,10 +203,27 @@ class BuildPersons(beam.PTransform):
         self._partitions = partitions
 
     def expand(self, records):
-        role = self._role
-        return (
+        result = (
             records
             | "PartitionByPerson" >> beam.ParDo(_PartitionByPerson(self._partitions))
             | "GroupByPerson" >> beam.GroupByKey()
-            | "Aggregate" >> beam.Map(lambda kv: persons_of(pa.concat_tables(list(kv[1])), role))
+            | "PersonsAndConflicts" >> beam.ParDo(_PersonsAndConflictsFn(self._role)).with_outputs(
+                "conflicts", main="persons")
         )
+        return {"persons": result.persons, "conflicts": result.conflicts}
+
+
+class CountPersons(beam.PTransform):
+    """Persons -> one small table (overlap or funnel), summed across partitions on one worker."""
+
+    def __init__(self, target: str):
+        super().__init__()
+        self._target = target
+
+    def expand(self, persons):
+        count = overlap_counts if self._target == "overlap" else funnel_counts
+        keys = [f.name for f in model.table(self._target).fields if f.name != "persons"]
+        target = self._target
+        return (persons | "Count" >> beam.Map(count)
+                | "Sum" >> beam.combiners.ToList()
+                | "Merge" >> beam.Map(merge_counts, keys, target))

@@ -41,3 +41,37 @@ def test_sorted_lists_sorts_inside_each_list():
 
     lists = pa.array([["PNP", "MP"], [], ["SUNAFIL", "MIMP", "MP"]], pa.list_(pa.string()))
     assert sorted_lists(lists.slice(0)).to_pylist() == [["MP", "PNP"], [], ["MIMP", "MP", "SUNAFIL"]]
+
+
+def test_conflicts_name_each_agency_value():
+    from pipelines.reconcile import conflicts_of
+
+    rows = [
+        {"record_uid": "a", "person_id": "P1", "agency": "MIMP", "feed_id": "f1", "exploitation_type": "SEXUAL_EXPLOITATION"},
+        {"record_uid": "b", "person_id": "P1", "agency": "PNP", "feed_id": "f2", "exploitation_type": "FORCED_LABOUR"},
+        {"record_uid": "c", "person_id": "P2", "agency": "PNP", "feed_id": "f2", "exploitation_type": "FORCED_LABOUR"},
+    ]
+    (conflict,) = conflicts_of(linked(rows, "victim"), "victim").to_pylist()
+    assert conflict["person_id"] == "P1" and conflict["attribute"] == "exploitation_type"
+    assert conflict["values"] == ["MIMP=SEXUAL_EXPLOITATION", "PNP=FORCED_LABOUR"] and conflict["n_records"] == 2
+
+
+def test_overlap_and_funnel_counts():
+    from pipelines.reconcile import funnel_counts, merge_counts, overlap_counts
+
+    rows = [
+        {"record_uid": "a", "person_id": "P1", "agency": "PNP", "feed_id": "x", "stage": "ARRESTED", "detained": True,
+         "event_date": dt.date(2018, 1, 1)},
+        {"record_uid": "b", "person_id": "P1", "agency": "PJ", "feed_id": "y", "stage": "CONVICTED", "event_date": dt.date(2018, 6, 1)},
+        {"record_uid": "c", "person_id": "P2", "agency": "PNP", "feed_id": "x", "stage": "ARRESTED", "event_date": dt.date(2018, 2, 1)},
+        {"record_uid": "d", "person_id": "P3", "agency": "MP", "feed_id": "z", "stage": "INVESTIGATED", "detained": True,
+         "event_date": dt.date(2018, 3, 1)},
+    ]
+    persons = persons_of(linked(rows), "offender")
+    assert {p["person_id"]: p["stages"] for p in persons.to_pylist()}["P3"] == ["DETAINED", "INVESTIGATED"]
+    overlap = {(r["agencies"], r["persons"]) for r in overlap_counts(persons).to_pylist()}
+    assert overlap == {("PJ+PNP", 1), ("PNP", 1), ("MP", 1)}
+    funnel = merge_counts([funnel_counts(persons), funnel_counts(persons)], ["event_year", "from_stage", "to_stage"], "funnel")
+    got = {(r["from_stage"], r["to_stage"]): r["persons"] for r in funnel.to_pylist()}
+    assert got[("ARRESTED", None)] == 4 and got[("ARRESTED", "CONVICTED")] == 2  # summed over two partitions
+    assert got[("INVESTIGATED", "DETAINED")] == 2 and got[("ARRESTED", "DETAINED")] == 2 and ("ARRESTED", "INVESTIGATED") not in got

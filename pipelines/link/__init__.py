@@ -1,10 +1,11 @@
 """Link stage: harmonised records -> the same person across and within agencies.
 
-``LinkPersons`` is the stage's PTransform. Today it applies the deterministic baseline rules in
-``baseline``; the probabilistic linker replaces the rules, not the plumbing: pairs come from
-blocking keys partitioned across workers, and edges are clustered into persons on one worker.
+``LinkPersons`` (``transform``) is the stage's PTransform: a Fellegi-Sunter model over the
+comparisons in ``comparisons``, candidate pairs from the blocking rules in ``blocking``, trained
+in ``fellegi_sunter``, clustered without chaining strangers in ``cluster``. Settings are data:
+``schemas/linkage/settings.yaml``.
 """
 
-from pipelines.link.baseline import LinkPersons
+from pipelines.link.transform import LinkPersons
 
 __all__ = ["LinkPersons"]

@@ -23,11 +23,17 @@ REFUSED_SCHEMA = pa.schema([("left_uid", pa.string()), ("right_uid", pa.string()
 MAX_BIRTH_DAYS_APART = 366
 
 
-def person_id_for(anchor_uids: Iterable[str], role: str, pseudonymise=None) -> list[str]:
-    """Person id from the cluster's smallest record_uid: stable while those records come back."""
+def person_id_for(anchor_uids: Iterable[str], role: str, key=None) -> list[str]:
+    """Person id from the cluster's smallest record_uid: stable while those records come back.
+
+    With a pseudonymisation key (privacy.PseudonymKey) it is a keyed HMAC, stable across runs with
+    the same key; without one (tests, benchmarks) an unkeyed hash.
+    """
     anchors = list(anchor_uids)
-    if pseudonymise is not None:
-        return pseudonymise(anchors, role)
+    if key is not None:
+        from pipelines.privacy import pseudonymise
+
+        return ["P" + p for p in pseudonymise(pa.array(anchors, pa.string()), key, f"person:{role}").to_pylist()]
     return ["P" + hashlib.blake2b(f"{role}|{u}".encode("utf-8"), digest_size=10).hexdigest() for u in anchors]
 
 
@@ -68,7 +74,7 @@ class _Clusters:
             self.births[a] = (min(lo, self.births[a][0]), max(hi, self.births[a][1])) if self.births[a] else (lo, hi)
 
 
-def cluster(edges: pa.Table, role: str, pseudonymise=None) -> tuple[pa.Table, pa.Table]:
+def cluster(edges: pa.Table, role: str, key=None) -> tuple[pa.Table, pa.Table]:
     """Edges (left/right uid, match_probability, rule, per-side document and birth date) ->
     (membership of every record with an accepted edge, refused edges with the reason)."""
     if not edges.num_rows:
@@ -112,7 +118,7 @@ def cluster(edges: pa.Table, role: str, pseudonymise=None) -> tuple[pa.Table, pa
     anchors = anchors.filter(pc.greater(anchors.column("record_uid_count"), 1))
     table = table.join(anchors, "root", join_type="inner", use_threads=False)
     rule_of = pa.array([first_rule.get(i) for i in pc.index_in(table.column("record_uid"), nodes).to_pylist()], pa.string())
-    person_ids = pa.array(person_id_for(table.column("record_uid_min").to_pylist(), role, pseudonymise), pa.string())
+    person_ids = pa.array(person_id_for(table.column("record_uid_min").to_pylist(), role, key), pa.string())
     membership = pa.table({"record_uid": table.column("record_uid"), "person_id": person_ids, "match_rule": rule_of},
                           schema=MEMBERSHIP_SCHEMA)
     refused_table = pa.Table.from_pylist(
@@ -121,14 +127,14 @@ def cluster(edges: pa.Table, role: str, pseudonymise=None) -> tuple[pa.Table, pa
     return membership, refused_table
 
 
-def attach_persons(records: pa.Table, membership: pa.Table, role: str, pseudonymise=None) -> pa.Table:
+def attach_persons(records: pa.Table, membership: pa.Table, role: str, key=None) -> pa.Table:
     """Add person_id and match_rule; a record with no accepted edge is a person of its own."""
     uid = records.column("record_uid").combine_chunks()
     at = pc.index_in(uid, membership.column("record_uid").combine_chunks())
     linked_pid = pc.take(membership.column("person_id").combine_chunks(), at)
     rule = pc.take(membership.column("match_rule").combine_chunks(), at)
     alone = pc.is_null(linked_pid)
-    own = pa.array(person_id_for(pc.filter(uid, alone).to_pylist(), role, pseudonymise), pa.string())
+    own = pa.array(person_id_for(pc.filter(uid, alone).to_pylist(), role, key), pa.string())
     person_id = pc.replace_with_mask(linked_pid, alone, own) if len(own) else linked_pid
     records = records.set_column(records.column_names.index("person_id"), "person_id", person_id)
     return records.set_column(records.column_names.index("match_rule"), "match_rule", rule)

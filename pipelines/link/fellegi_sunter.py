@@ -223,7 +223,7 @@ def train(patterns: pa.Table, u: dict[str, dict[int, float]], settings: dict, n_
         for lvl in lv:
             lut[lvl + 1] = math.log(m_final[j][lvl] / max(u_list[j][lvl], _FLOOR))
         log_bf += lut[G_all[:, j] + 1]
-    prior = min(1e-3, counts_all.sum() / total_pairs)
+    prior = max(min(1e-3, counts_all.sum() / total_pairs), 1e-12)
     for _ in range(200):
         odds = math.log(prior / (1 - prior)) + log_bf
         expected = float((counts_all / (1.0 + np.exp(-np.clip(odds, -700, 700)))).sum())

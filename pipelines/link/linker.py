@@ -119,6 +119,13 @@ def u_from_sample(sample: pa.Table, settings: dict) -> dict[str, dict[int, float
     return estimate_u(gammas, settings)
 
 
+def uniform_u(settings: dict) -> dict[str, dict[int, float]]:
+    """u when there is nothing to sample (an empty role): every level equally likely."""
+    from pipelines.link.comparisons import LEVELS
+
+    return {c["name"]: {lvl: 1.0 / len(LEVELS[c["type"]]) for lvl in LEVELS[c["type"]]} for c in settings["comparisons"]}
+
+
 def term_frequencies(comp: pa.Table, settings: dict) -> dict[str, dict[str, int]]:
     counts = {}
     for c in settings["comparisons"]:

@@ -1,0 +1,205 @@
+"""``LinkPersons``: the probabilistic linker as a Beam PTransform.
+
+records --ComparisonTable--> comparison rows --PartitionByBlock/GroupByKey--> blocks
+blocks --ComparePairs--> candidate pairs with agreement levels (one Arrow table per partition)
+pairs --PatternCounts--> EM training (with u from a hash sample, term frequencies) --> model
+pairs --Score--> links; accepted edges --Cluster (one worker)--> membership --> records + person_id
+
+No stage holds all records on one worker; clustering holds the accepted edges only.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Iterator
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.link import blocking, linker, review
+from pipelines.link.cluster import attach_persons, cluster
+from pipelines.link.fellegi_sunter import LinkageModel
+from pipelines.link.prepare import comparison_table
+
+DEFAULT_PARTITIONS = 32
+TAG_STATS = "stats"
+
+
+class _PartitionFn(beam.DoFn):
+    def __init__(self, settings: dict, partitions: int):
+        self._settings = settings
+        self._partitions = partitions
+
+    def process(self, comp: pa.Table) -> Iterator[tuple[int, pa.Table]]:
+        yield from blocking.partition_by_block(comp, self._settings["blocking_rules"], self._partitions)
+
+
+class _ComparePairsFn(beam.DoFn):
+    def __init__(self, settings: dict):
+        self._settings = settings
+
+    def process(self, element) -> Iterator:
+        _, tables = element
+        table = pa.concat_tables(list(tables))
+        left, right, rules, stats = blocking.pairs_in_partition(table, self._settings["blocking_rules"], self._settings)
+        yield beam.pvalue.TaggedOutput(TAG_STATS, stats)
+        if left.num_rows:
+            yield linker.scored_pairs(left, right, rules, self._settings)
+
+
+class _MergeTablesFn(beam.CombineFn):
+    """Combine tables with a merge function (pattern counts, samples) without holding them all."""
+
+    def __init__(self, reduce, empty=None):
+        self._reduce = reduce
+        self._empty = empty
+
+    def create_accumulator(self):
+        return None
+
+    def add_input(self, acc, table):
+        return self._reduce([acc, table]) if acc is not None else self._reduce([table])
+
+    def merge_accumulators(self, accs):
+        accs = [a for a in accs if a is not None]
+        return self._reduce(accs) if accs else None
+
+    def extract_output(self, acc):
+        return acc if acc is not None else self._empty
+
+
+def _sum_stats(parts: list[dict]) -> dict:
+    total = {"giant_blocks": 0, "records_in_giant_blocks": 0, "blocks_chunked": 0, "pairs_by_rule": {}}
+    for p in parts:
+        for k in ("giant_blocks", "records_in_giant_blocks", "blocks_chunked"):
+            total[k] += p.get(k, 0)
+        for rule, n in p.get("pairs_by_rule", {}).items():
+            total["pairs_by_rule"][rule] = total["pairs_by_rule"].get(rule, 0) + n
+    total["candidate_pairs"] = sum(total["pairs_by_rule"].values())
+    return total
+
+
+def _train(patterns, sample, n_records, settings) -> dict:
+    if patterns is None or sample is None:  # no candidate pair at all: nothing to learn or link
+        patterns = pa.table({"rules_satisfied": pa.array([], pa.int32()),
+                             **{c["name"]: pa.array([], pa.int8()) for c in settings["comparisons"]},
+                             "count": pa.array([], pa.int64())})
+    u = linker.u_from_sample(sample, settings) if sample is not None else linker.uniform_u(settings)
+    return linker.train_model(patterns, u, settings, n_records).to_json()
+
+
+def _score(pairs: pa.Table, model_json: dict, tf: dict) -> pa.Table:
+    return linker.score(pairs, LinkageModel.from_json(model_json), tf)
+
+
+def _above(pairs: pa.Table, threshold: float) -> pa.Table:
+    return pairs.filter(pc.greater_equal(pairs.column("match_probability"), threshold))
+
+
+def _band(pairs: pa.Table, lower: float, upper: float) -> pa.Table:
+    p = pairs.column("match_probability")
+    return pairs.filter(pc.and_(pc.greater_equal(p, lower), pc.less(p, upper)))
+
+
+def _cluster_all(edge_tables: list[pa.Table], role: str, key) -> tuple[pa.Table, pa.Table]:
+    tables = [t for t in edge_tables if t.num_rows]
+    return cluster(pa.concat_tables(tables) if tables else pa.table({}), role, key)
+
+
+class LinkPersons(beam.PTransform):
+    """Harmonised records of one role -> dict of PCollections:
+    ``linked`` (records with person_id, match_rule), ``links`` (scored pairs above the floor),
+    ``review`` (uncertain pairs and refused merges, records side by side: restricted),
+    ``model`` (the model JSON), ``stats`` (candidate pairs per rule, bounded blocks)."""
+
+    def __init__(self, role: str, settings: dict | None = None, pinned_model: dict | None = None,
+                 partitions: int = DEFAULT_PARTITIONS, key=None):
+        super().__init__()
+        self._role = role
+        self._settings = settings or linker.load_settings()
+        self._pinned = pinned_model
+        self._partitions = partitions
+        self._key = key  # privacy.PseudonymKey: person ids are keyed pseudonyms
+
+    def expand(self, records):
+        settings, role, key = self._settings, self._role, self._key
+        thresholds = settings["thresholds"]
+        training = settings.get("training", {})
+        comp = records | "ComparisonTable" >> beam.Map(lambda t: linker.slim(comparison_table(t), settings))
+        compared = (
+            comp
+            | "PartitionByBlock" >> beam.ParDo(_PartitionFn(settings, self._partitions))
+            | "GroupByBlock" >> beam.GroupByKey()
+            | "ComparePairs" >> beam.ParDo(_ComparePairsFn(settings)).with_outputs(TAG_STATS, main="pairs")
+        )
+        pairs = compared.pairs
+        stats = compared[TAG_STATS] | "BlockingStats" >> beam.combiners.ToList() | beam.Map(_sum_stats)
+
+        tf = (comp | "TermFrequencies" >> beam.Map(linker.term_frequencies, settings)
+              | "MergeFrequencies" >> beam.CombineGlobally(lambda parts: linker.merge_counts(list(parts))))
+        if self._pinned is not None:
+            model = records.pipeline | "PinnedModel" >> beam.Create([self._pinned])
+        else:
+            k, seed = int(training.get("u_sample_records", 4000)), int(training.get("seed", 0))
+            sample = comp | "HashSample" >> beam.CombineGlobally(
+                _MergeTablesFn(lambda ts: linker.bottom_k(pa.concat_tables(ts), k, seed)))
+            n_records = comp | "CountRecords" >> beam.Map(lambda t: t.num_rows) | beam.CombineGlobally(sum)
+            patterns = (pairs | "PatternCounts" >> beam.Map(linker.pattern_counts, settings)
+                        | "MergePatterns" >> beam.CombineGlobally(_MergeTablesFn(linker.merge_pattern_counts)))
+            model = patterns | "Train" >> beam.Map(
+                _train, sample=beam.pvalue.AsSingleton(sample), n_records=beam.pvalue.AsSingleton(n_records),
+                settings=settings)
+        scored = pairs | "Score" >> beam.Map(_score, model_json=beam.pvalue.AsSingleton(model),
+                                              tf=beam.pvalue.AsSingleton(tf))
+        links = scored | "LinksAboveFloor" >> beam.Map(_above, float(thresholds.get("links_floor", 0.01)))
+        clustered = (
+            scored
+            | "AcceptedEdges" >> beam.Map(_above, float(thresholds["match_probability"]))
+            | "AllEdges" >> beam.combiners.ToList()
+            | "Cluster" >> beam.Map(_cluster_all, role, key)
+        )
+        membership = clustered | "Membership" >> beam.Map(lambda r: r[0])
+        linked = records | "AttachPersons" >> beam.Map(
+            attach_persons, membership=beam.pvalue.AsSingleton(membership), role=role, key=key)
+
+        to_review = (
+            scored
+            | "Uncertain" >> beam.Map(_band, float(thresholds["review_lower"]), float(thresholds["match_probability"]))
+            | "AllUncertain" >> beam.combiners.ToList()
+            | "ReviewPairs" >> beam.Map(lambda tables, clustered: review.review_pairs(tables, clustered[1]),
+                                        clustered=beam.pvalue.AsSingleton(clustered))
+        )
+        uids = to_review | "ReviewUids" >> beam.Map(review.uids_of)
+        picked = (records | "PickReviewRecords" >> beam.Map(review.pick, uids=beam.pvalue.AsSingleton(uids))
+                  | "AllPicked" >> beam.combiners.ToList())
+        queue = to_review | "SideBySide" >> beam.Map(review.side_by_side, picked=beam.pvalue.AsSingleton(picked))
+        return {"linked": linked, "links": links, "review": queue, "model": model, "stats": stats}
+
+
+def model_as_json(model: dict) -> str:
+    return json.dumps(model, indent=2, sort_keys=False, ensure_ascii=False, default=str)
+
+
+def links_schema(settings: dict | None = None) -> pa.Schema:
+    """Scored pairs as published: ids, rule, weight, probability, each comparison's level and
+    contribution. The pair tables' guard and term-frequency columns hold identifying values and
+    are left out here (WriteTables selects by this schema)."""
+    settings = settings or linker.load_settings()
+    names = [c["name"] for c in settings["comparisons"]]
+    return pa.schema(
+        [("left_uid", pa.string()), ("right_uid", pa.string()), ("rule", pa.string()),
+         ("match_weight", pa.float64()), ("match_probability", pa.float64())]
+        + [(f"gamma_{n}", pa.int8()) for n in names] + [(f"w_{n}", pa.float64()) for n in names]
+    )
+
+
+def review_schema(role: str, settings: dict | None = None) -> pa.Schema:
+    """The review queue: why, probability, contributions, and both records' review fields."""
+    from pipelines import model
+
+    table = model.table(role).schema()
+    sides = [pa.field(f"{side}_{f}", table.field(f).type) for side in ("left", "right") for f in review.SIDE_FIELDS]
+    base = links_schema(settings)
+    return pa.schema(list(base) + [pa.field("reason", pa.string())] + sides)
