@@ -1,0 +1,146 @@
+"""Assemble the steward's report of one run into ``reports/index.html``.
+
+``build_report`` reads whatever the run folder holds (manifest, Parquet outputs) and the previous
+published run's manifest, computes the sections (``sections.py``), and renders one self-contained
+page: inline CSS, inline SVG, no script, no external resource.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+
+import jinja2
+
+from pipelines.report import sections
+from pipelines.report.data import RunFolder
+from pipelines.report.screen import Screen
+from pipelines.report.template import PAGE
+
+log = logging.getLogger(__name__)
+
+REPORT_PATH = "reports/index.html"
+REPORT_ZONE = "pseudonymised"  # counts and pseudonymous ids: for stewards, not a public release
+_RESTRICTED_COLUMNS = ["given_names", "paternal_surname", "maternal_surname", "document_number", "birth_date"]
+_RECORD_COLUMNS = ["agency", "feed_id", "sex", "child_adult", "nationality", "exploitation_type", "stage"]
+
+
+def _fmt_number(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() or abs(value) >= 100 else f"{value:,.2f}"
+    return str(value)
+
+
+def _when(value) -> str:
+    """An ISO timestamp as 'YYYY-MM-DD HH:MM:SS UTC' (as given when it does not parse)."""
+    if not value:
+        return "—"
+    try:
+        t = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if t.tzinfo is not None:
+        t = t.astimezone(dt.timezone.utc)
+    return t.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.DictLoader({"index.html": PAGE}),
+        autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters["n"] = _fmt_number
+    env.filters["when"] = _when
+    return env
+
+
+def report_context(run_dir: str, previous_run_dir: str | None = None, manifest: dict | None = None) -> dict:
+    """Everything the page shows, as plain data (the tests read it too)."""
+    run = RunFolder(run_dir)
+    manifest = manifest if manifest is not None else run.manifest()
+    if manifest is None:
+        raise FileNotFoundError(f"no manifest.json in run {run.run_id}")
+    restricted = [t for t in (run.table(f"restricted/{r}", _RESTRICTED_COLUMNS) for r in sections.ROLES) if t is not None]
+    screen = Screen.from_restricted(restricted)
+    del restricted
+    records = {r: run.table(f"harmonised/{r}", _RECORD_COLUMNS) for r in sections.ROLES}
+    persons = run.table("persons")
+
+    previous = RunFolder(previous_run_dir) if previous_run_dir else None
+    previous_manifest = previous.manifest() if previous else None
+
+    headline = sections.headline(manifest, records, persons)
+    overlap = sections.overlap(persons, run.table("overlap"))
+    validation = sections.validation(manifest, run, screen)
+    feeds = sections.feeds(manifest, screen)
+    sections.feed_validation(validation.get("suites", []), feeds)
+    conflicts = sections.conflicts(run.table("conflicts"), persons, screen)
+    all_feeds = manifest.get("feeds", {}).values()
+    glance = {
+        "feeds": len(manifest.get("feeds", {})),
+        "files": sum(len(f.get("files", [])) for f in all_feeds),
+        "files_rejected": manifest.get("files_rejected", 0),
+        "rows_read": sum(f.get("rows_read", 0) for f in all_feeds),
+        "rows_harmonised": sum(f.get("rows_harmonised", 0) for f in all_feeds),
+        "rows_quarantined": sum(f.get("rows_quarantined", 0) for f in all_feeds),
+        "conflicts": conflicts.get("persons") if conflicts.get("available") and conflicts.get("persons") is not None
+        else sum((conflicts.get("flagged") or {}).values()),
+    }
+    outputs = [{"folder": folder, "zone": o.get("zone"), "rows": o.get("rows"), "files": len(o.get("files", []))}
+               for folder, o in manifest.get("outputs", {}).items()]
+    return {
+        "run": {"run_id": manifest.get("run_id", run.run_id), "started": manifest.get("started"),
+                "finished": manifest.get("finished"), "code_version": manifest.get("code_version"),
+                "model_version": manifest.get("model_version"), "git_commit": manifest.get("git_commit"), "demo": bool(manifest.get("demo")),
+                "previous": screen.ident((previous_manifest or {}).get("run_id") or (previous.run_id if previous else None))},
+        "glance": glance,
+        "headline": headline,
+        "overlap": overlap,
+        "mse": sections.mse(manifest, overlap),
+        "validation": validation,
+        "feeds": feeds,
+        "quarantine": sections.quarantine(run.table("quarantine"), manifest, screen),
+        "conflicts": conflicts,
+        "review": sections.review_queue(run.table("review_queue"), screen),
+        "changes": sections.changes(manifest, previous_manifest, previous.run_id if previous else None, screen),
+        "outputs": outputs,
+        "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def render(context: dict) -> str:
+    return _environment().get_template("index.html").render(**context)
+
+
+def build_report(run_dir: str, previous_run_dir: str | None = None, manifest: dict | None = None) -> str:
+    """Write ``<run_dir>/reports/index.html`` and return its path (or URL, for a remote run folder).
+
+    ``previous_run_dir`` is the run ``current.json`` named before this run (None for the first run);
+    ``manifest`` may be passed when the run's manifest is not written yet.
+    """
+    run = RunFolder(run_dir)
+    html = render(report_context(run_dir, previous_run_dir, manifest))
+    run.write_text(REPORT_PATH, html)
+    log.info("steward report written: %s (%d bytes)", REPORT_PATH, len(html.encode()))
+    return run.url_of(REPORT_PATH)
+
+
+def report_output(run_dir: str) -> dict:
+    """The manifest's ``outputs`` entry for the report file (path, bytes, sha256)."""
+    run = RunFolder(run_dir)
+    path = f"{run.path}/{REPORT_PATH}"
+    with run.fs.open(path, "rb") as fh:
+        data = fh.read()
+    return {"path": REPORT_PATH, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def publish_report(run_dir: str, previous_run_dir: str | None, manifest: dict) -> dict:
+    """The run's last step before ``current.json`` switches: build the report, return its outputs entry."""
+    build_report(run_dir, previous_run_dir, manifest)
+    return {"reports": {"zone": REPORT_ZONE, "rows": 0, "files": [report_output(run_dir)]}}

@@ -1,0 +1,78 @@
+"""A last screen for free text that goes into the steward's report.
+
+The report renders counts, codes and pseudonymous ids. A few values come from other stages as
+free text (check details, quarantine details, conflict values, unmapped code values); those pass
+through ``Screen`` before rendering, which masks any word that is a name part, a document number
+or a date of the run's restricted zone, and any long digit run or date-like token. The restricted
+values are read into memory only and never leave this object.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.harmonise.vector import fold
+
+MASK = "▒▒▒"
+_NAME_COLUMNS = ("given_names", "paternal_surname", "maternal_surname")
+_WORD = re.compile(r"[\w]+(?:[-/.][\w]+)*", re.UNICODE)
+# a document-like digit run, or a date in the formats agencies deliver
+_SUSPECT = re.compile(r"\d{6,}|\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")
+
+
+class Screen:
+    """Masks restricted-looking words in text; ``clean`` says whether a value needed no mask."""
+
+    def __init__(self, name_tokens: set[str] | None = None, documents: set[str] | None = None,
+                 dates: set[str] | None = None):
+        self._names = {t for t in (name_tokens or ()) if len(t) >= 3}
+        self._exact = set(documents or ()) | set(dates or ())
+
+    @classmethod
+    def from_restricted(cls, tables: list[pa.Table]) -> "Screen":
+        names: set[str] = set()
+        documents: set[str] = set()
+        dates: set[str] = set()
+        for table in tables:
+            for column in _NAME_COLUMNS:
+                if column in table.column_names:
+                    for value in pc.unique(fold(table.column(column).combine_chunks())).to_pylist():
+                        if value:
+                            names.update(value.split())
+            if "document_number" in table.column_names:
+                documents.update(v for v in pc.unique(table.column("document_number")).to_pylist() if v)
+            if "birth_date" in table.column_names:
+                for d in pc.unique(table.column("birth_date")).to_pylist():
+                    if d is not None:
+                        dates.update({d.isoformat(), d.strftime("%d/%m/%Y"), d.strftime("%d-%m-%Y")})
+        return cls(names, documents, dates)
+
+    def _bad(self, word: str) -> bool:
+        if word in self._exact or _SUSPECT.fullmatch(word) or _SUSPECT.search(word):
+            return True
+        if not self._names:
+            return False
+        folded = fold(pa.array([word], pa.string())).to_pylist()[0] or ""
+        return any(part in self._names for part in folded.split())
+
+    def text(self, value) -> str | None:
+        """Free text with every suspect word masked (None stays None)."""
+        if value is None:
+            return None
+        s = str(value)
+        return _WORD.sub(lambda m: MASK if self._bad(m.group(0)) else m.group(0), s)
+
+    def ident(self, value) -> str | None:
+        """A pseudonymous id or record id: shown whole unless it embeds a restricted value."""
+        if value is None:
+            return None
+        s = str(value)
+        if s in self._exact or any(run in self._exact for run in re.findall(r"\d+", s)):
+            return MASK
+        return s
+
+    def clean(self, value) -> bool:
+        return value is None or self.text(value) == str(value)
