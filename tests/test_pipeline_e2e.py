@@ -109,3 +109,52 @@ def test_manifest_and_current_pointer(published):
     unique = figures["reconciled_unique"]["victims"]["persons"]
     assert unique < 1600 + 882 + 128 + 8
     assert not (out / current["path"] / "_work").exists()
+
+
+def truth_pairs(uids):
+    import itertools
+
+    with open(TRUTH / "records.csv", newline="", encoding="utf-8") as fh:
+        person_of = {f"{r['feed_id']}:{r['source_record_id']}": r["person_key"] for r in csv.DictReader(fh)
+                     if not r["planted_invalid_reason"]}
+    groups = {}
+    for uid in uids:
+        groups.setdefault(person_of[uid], []).append(uid)
+    return {tuple(sorted(p)) for g in groups.values() for p in itertools.combinations(g, 2)}
+
+
+@pytest.mark.parametrize("role", ["victims", "offenders"])
+def test_linkage_finds_the_same_people_as_the_ground_truth(published, role):
+    import itertools
+
+    _, result = published
+    table = dataset(result.run_dir, f"harmonised/{role}")
+    truth = truth_pairs(table.column("record_uid").to_pylist())
+    groups = {}
+    for uid, pid in zip(table.column("record_uid").to_pylist(), table.column("person_id").to_pylist()):
+        groups.setdefault(pid, []).append(uid)
+    found = {tuple(sorted(p)) for g in groups.values() for p in itertools.combinations(g, 2)}
+    precision = len(found & truth) / len(found)
+    recall = len(found & truth) / len(truth)
+    assert 2 * precision * recall / (precision + recall) >= 0.97
+
+
+def test_linkage_outputs_are_published(published):
+    _, result = published
+    run_dir = result.run_dir
+    links = dataset(run_dir, "links/victims")
+    assert links.num_rows and {"match_weight", "match_probability", "w_surnames", "gamma_document"} <= set(links.column_names)
+    for leak in ("tf_surnames", "left_document_core", "left_birth_date"):
+        assert leak not in links.column_names
+    model_json = json.loads(open(f"{run_dir}/linkage/model_victims.json", encoding="utf-8").read())
+    assert model_json["comparisons"] and 0 < model_json["prior_match_probability"] < 1
+    overlap = dataset(run_dir, "overlap").to_pylist()
+    victims_pnp_mp = sum(r["persons"] for r in overlap if r["role"] == "victim" and r["agencies"] == "MP+PNP")
+    assert victims_pnp_mp > 0
+    unique = sum(r["persons"] for r in overlap if r["role"] == "victim")
+    assert unique == result.manifest["figures"]["reconciled_unique"]["victims"]["persons"]
+    funnel = {(r["from_stage"], r["to_stage"]): r["persons"] for r in dataset(run_dir, "funnel").to_pylist()}
+    assert funnel[("CONVICTED", None)] <= 46 and funnel[("ARRESTED", None)] <= 423
+    assert 0 < funnel[("INVESTIGATED", "DETAINED")] <= 142
+    assert dataset(run_dir, "conflicts").num_rows >= 0
+    assert "review_queue/victims" in result.manifest["outputs"]

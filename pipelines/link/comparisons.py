@@ -141,6 +141,16 @@ def exact(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     return _select([(_eq(a, b), 1)], known=_valid(a) & _valid(b))
 
 
+def jaro_winkler(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
+    """Generic text comparison: exact, then Jaro-Winkler similarity at or above each threshold."""
+    a, b = _col(left, spec["column"]), _col(right, spec["column"])
+    thresholds = sorted(spec.get("thresholds", [0.92, 0.8]), reverse=True)
+    similarity = _jaro_winkler(_py(a), _py(b))
+    conditions = [(_eq(a, b), len(thresholds) + 1)]
+    conditions += [(similarity >= t, len(thresholds) - i) for i, t in enumerate(thresholds)]
+    return _select(conditions, known=_valid(a) & _valid(b))
+
+
 def ubigeo(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     a, b = _col(left, spec["column"]), _col(right, spec["column"])
     return _select(
@@ -171,7 +181,7 @@ def any_exact(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
 
 COMPARISONS: dict[str, Callable[[pa.Table, pa.Table, dict], np.ndarray]] = {
     "surnames": surnames, "given_names": given_names, "document": document, "birth_date": birth_date,
-    "exact": exact, "ubigeo": ubigeo, "date_distance": date_distance, "any_exact": any_exact,
+    "exact": exact, "jaro_winkler": jaro_winkler, "ubigeo": ubigeo, "date_distance": date_distance, "any_exact": any_exact,
 }
 
 LEVELS: dict[str, dict[int, str]] = {
@@ -184,6 +194,8 @@ LEVELS: dict[str, dict[int, str]] = {
     "birth_date": {4: "exact", 3: "day and month swapped", 2: "year off by one, or same year and month",
                    1: "ages at the events consistent (birth years within one)", 0: "different"},
     "exact": {1: "equal", 0: "different"},
+    "jaro_winkler": {3: "exact", 2: "Jaro-Winkler >= first threshold", 1: "Jaro-Winkler >= second threshold",
+                     0: "different"},
     "ubigeo": {3: "same district", 2: "same province", 1: "same department", 0: "different"},
     "date_distance": {2: "within the first window", 1: "within the second window", 0: "further apart"},
     "any_exact": {1: "a shared reference", 0: "references on both sides, none shared"},

@@ -41,7 +41,7 @@ class ComparisonParameters:
         return {
             "name": self.name, "type": self.type, "tf_column": self.tf_column,
             "levels": [
-                {"level": lvl, "label": labels.get(lvl, ""), "m": round(self.m[lvl], 8), "u": round(self.u[lvl], 8),
+                {"level": lvl, "label": labels.get(lvl, ""), "m": self.m[lvl], "u": self.u[lvl],
                  "match_weight": round(self.bayes_factor_log2(lvl), 4)}
                 for lvl in self.levels
             ],

@@ -1,0 +1,90 @@
+"""Every comparison level, on pairs written the way Peruvian agencies write people."""
+
+import datetime as dt
+
+import pytest
+
+from pipelines.link import comparisons
+from tests.link.conftest import pair
+
+D = dt.date
+
+
+def level(kind, left, right, **spec):
+    a, b = pair(left, right)
+    return int(comparisons.COMPARISONS[kind](a, b, {"type": kind, **spec})[0])
+
+
+@pytest.mark.parametrize("change,expected", [
+    ({}, 5),
+    ({"paternal_surname": "Quispe", "maternal_surname": "de la Cruz"}, 5),  # case and accents fold
+    ({"maternal_surname": None}, 4),  # missing maternal surname
+    ({"paternal_surname": "DE LA CRUZ", "maternal_surname": "QUISPE"}, 4),  # swapped order
+    ({"given_names": "QUISPE", "paternal_surname": "MARÍA ELENA"}, 4),  # given names and surname swapped between fields
+    ({"paternal_surname": "QISPE", "maternal_surname": "DE LA CRUS"}, 3),  # a typo in each
+    ({"maternal_surname": "MAMANI"}, 2),  # paternal exact, maternal different
+    ({"paternal_surname": "HUAMAN", "maternal_surname": "FLORES"}, 0),
+    ({"paternal_surname": None, "maternal_surname": None}, -1),
+])
+def test_surnames(person, change, expected):
+    assert level("surnames", person, {**person, **change}) == expected
+
+
+@pytest.mark.parametrize("change,expected", [
+    ({}, 4), ({"given_names": "MARIA"}, 3),  # compound given name shortened
+    ({"given_names": "MARIA HELENA"}, 3), ({"given_names": "MARIE ELENA"}, 2),
+    ({"given_names": "ROSA"}, 0), ({"given_names": None}, -1),
+])
+def test_given_names(person, change, expected):
+    assert level("given_names", person, {**person, **change}) == expected
+
+
+@pytest.mark.parametrize("change,expected", [
+    ({}, 3),
+    ({"document_type": "06", "document_number": "10101174102"}, 3),  # the DNI inside a personal RUC
+    ({"document_number": "10117401"}, 2),  # transposition
+    ({"document_number": "10117419"}, 2),  # one digit wrong
+    ({"document_number": "44556677"}, 0),
+    ({"document_number": None, "document_type": None}, -1),
+])
+def test_document(person, change, expected):
+    assert level("document", person, {**person, **change}) == expected
+
+
+@pytest.mark.parametrize("change,expected", [
+    ({}, 4),
+    ({"birth_date": D(2001, 5, 4)}, 3),  # day and month swapped
+    ({"birth_date": D(2002, 4, 5)}, 2),  # year off by one
+    ({"birth_date": None, "age_at_event": 17}, 1),  # age only, consistent with the birth date
+    ({"birth_date": None, "age_at_event": 30}, 0),
+    ({"birth_date": D(1980, 1, 1)}, 0),
+    ({"birth_date": None, "age_at_event": None}, -1),
+])
+def test_birth_date(person, change, expected):
+    assert level("birth_date", person, {**person, **change}) == expected
+
+
+def test_exact_ubigeo_event_date_and_references(person):
+    assert level("exact", person, person, column="sex") == 1
+    assert level("exact", person, {**person, "sex": "MALE"}, column="sex") == 0
+    assert level("exact", person, {**person, "sex": None}, column="sex") == -1
+    assert level("ubigeo", person, {**person, "ubigeo": "170102"}, column="ubigeo") == 3
+    assert level("ubigeo", person, {**person, "ubigeo": "170101"}, column="ubigeo") == 2
+    assert level("ubigeo", person, {**person, "ubigeo": "171001"}, column="ubigeo") == 1
+    assert level("ubigeo", person, {**person, "ubigeo": "150101"}, column="ubigeo") == 0
+    days = {"column": "event_date", "days": [30, 365]}
+    assert level("date_distance", person, {**person, "event_date": D(2018, 6, 1)}, **days) == 2
+    assert level("date_distance", person, {**person, "event_date": D(2018, 12, 1)}, **days) == 1
+    assert level("date_distance", person, {**person, "event_date": D(2020, 1, 1)}, **days) == 0
+    refs = {"columns": ["police_report_ref", "prosecutor_case_ref"]}
+    assert level("any_exact", person, person, **refs) == 1
+    assert level("any_exact", person, {**person, "police_report_ref": "AT-2018-46"}, **refs) == 0
+    assert level("any_exact", person, {**person, "police_report_ref": None}, **refs) == -1
+    jw = {"column": "paternal", "thresholds": [0.92, 0.8]}
+    assert level("jaro_winkler", person, person, **jw) == 3
+    assert level("jaro_winkler", person, {**person, "paternal_surname": "QUISPEE"}, **jw) == 2
+
+
+def test_every_comparison_type_documents_its_levels():
+    for kind in comparisons.COMPARISONS:
+        assert set(comparisons.LEVELS[kind]) >= {0}, kind

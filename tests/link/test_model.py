@@ -1,0 +1,94 @@
+"""The Fellegi-Sunter model: training sessions, the prior, term frequencies, the JSON artefact."""
+
+import datetime as dt
+import json
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines.link import LinkPersons, linker
+from pipelines.link.fellegi_sunter import LinkageModel
+from pipelines.link.prepare import comparison_table
+from tests.conftest import TEST_RUNNER
+from tests.link.conftest import records
+
+SETTINGS = linker.load_settings()
+SURNAMES = ["QUISPE", "MAMANI", "FLORES", "HUAMAN", "RAMOS", "CHAVEZ", "TORRES", "VARGAS", "ROJAS", "CASTILLO"]
+GIVEN = ["MARIA", "ROSA", "LUZ", "ANA", "CARMEN", "JUANA", "ELENA", "SONIA", "DIANA", "PAOLA", "LUCIA", "NORMA"]
+
+
+def population(n=600, seed=1):
+    """n people, a third of them recorded twice by another agency with small variations."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        person = {"given_names": GIVEN[rng.integers(len(GIVEN))], "paternal_surname": SURNAMES[rng.integers(10)],
+                  "maternal_surname": SURNAMES[rng.integers(10)] + ("" if i % 2 else "A"),
+                  "birth_date": dt.date(1980 + int(rng.integers(25)), 1 + int(rng.integers(12)), 1 + int(rng.integers(28))),
+                  "event_date": dt.date(2018, 1 + int(rng.integers(12)), 1), "sex": "FEMALE", "nationality": "PER",
+                  "ubigeo": f"15{int(rng.integers(10)):02d}01",
+                  "document_type": "01", "document_number": f"{40000000 + i}", "document_valid": True}
+        rows.append({**person, "record_uid": f"pnp:{i}", "agency": "PNP", "feed_id": "pnp_victims"})
+        if i % 3 == 0:
+            twin = {**person, "record_uid": f"mp:{i}", "agency": "MP", "feed_id": "mp_victims"}
+            if i % 2:
+                twin["document_number"] = None
+                twin["document_type"] = None
+            if i % 5 == 0:
+                twin["maternal_surname"] = None
+            rows.append(twin)
+    return records(rows)
+
+
+def test_training_separates_matches_and_recovers_them():
+    result = linker.link_in_memory(comparison_table(population()), SETTINGS)
+    model = result.model
+    accepted = result.pairs.filter(pa.compute.greater_equal(result.pairs.column("match_probability"),
+                                                            SETTINGS["thresholds"]["match_probability"]))
+    found = {(a.split(":")[1], b.split(":")[1]) for a, b in zip(accepted.column("left_uid").to_pylist(),
+                                                                 accepted.column("right_uid").to_pylist())}
+    truth = {(str(i), str(i)) for i in range(0, 600, 3)}
+    assert len(found & truth) / len(truth) > 0.97 and len(found - truth) <= 2
+    surnames = {c.name: c for c in model.comparisons}["surnames"]
+    assert surnames.m[5] > 0.5 and surnames.u[5] < 0.2  # agreement far likelier among matches
+    assert 0 < model.prior < 0.01
+    assert model.trained["expected_matches"] == pytest_approx(200, 0.1)
+
+
+def pytest_approx(value, rel):
+    import pytest
+
+    return pytest.approx(value, rel=rel)
+
+
+def test_term_frequency_adjustment_discounts_common_surnames():
+    model = linker.link_in_memory(comparison_table(population()), SETTINGS).model
+    gammas = {c["name"]: np.array([-1, -1], dtype=np.int8) for c in SETTINGS["comparisons"]}
+    gammas["surnames"] = np.array([5, 5], dtype=np.int8)
+    common, rare = model.score(gammas, {"surnames": np.array([0.2, 0.0005])})["w_surnames"]
+    assert rare > common + 5
+
+
+def test_model_artefact_round_trips_and_reads_well():
+    model = linker.link_in_memory(comparison_table(population(200)), SETTINGS).model
+    text = json.dumps(model.to_json())
+    again = LinkageModel.from_json(json.loads(text))
+    assert again.prior == model.prior and [c.m for c in again.comparisons] == [c.m for c in model.comparisons]
+    doc = json.loads(text)
+    assert doc["format"].startswith("concilia-fellegi-sunter") and doc["comparisons"][0]["levels"][0]["label"]
+
+
+def test_pinned_model_links_a_later_run_the_same_way():
+    table = population(300)
+    model = linker.link_in_memory(comparison_table(table), SETTINGS).model.to_json()
+    with beam.Pipeline(runner=TEST_RUNNER) as p:
+        out = p | beam.Create([table.slice(0, 150), table.slice(150)]) | LinkPersons("victim", pinned_model=model,
+                                                                                     partitions=4)
+        pairs = (out["linked"]
+                 | beam.FlatMap(lambda t: zip(t.column("record_uid").to_pylist(), t.column("person_id").to_pylist()))
+                 | beam.combiners.ToList()
+                 | beam.Map(lambda rows: sum(1 for uid, pid in rows if uid.startswith("mp:")
+                                             and pid == dict(rows)[uid.replace("mp:", "pnp:")])))
+        assert_that(pairs, equal_to([100]))
