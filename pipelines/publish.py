@@ -274,6 +274,8 @@ def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.d
     blocked = bool(validation and validation.get("blocking_failed"))
     if validation is not None:
         manifest["status"] = "blocked" if blocked else "published"
+        validation = dict(validation)
+        outputs.update(validation.pop("outputs", None) or {})  # the Data Docs files
         manifest["validation"] = validation
     if before_switch is not None:
         for folder, entry in before_switch(f"{out.rstrip('/')}/runs/{run_id}", manifest).items():
