@@ -4,6 +4,9 @@
     concilia sample --out PATH --seed N [--people N]
     concilia mse TABLE.csv [--method M] [--seed S]
     concilia docs [--out DIR]
+    concilia watch --landing URL --out URL [--interval S] [--schedule CRON] [beam options...]
+    concilia status --out URL [--landing URL]
+    concilia diff RUN_A RUN_B --out URL
 
 Errors are one line on stderr with a non-zero exit; no source values ever appear in them.
 """
@@ -21,6 +24,7 @@ EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_INPUT = 3      # unreadable or missing inputs, malformed contracts
 EXIT_ACCOUNTING = 4  # rows were lost: the run was not published
+EXIT_OUTPUT = 5      # the run's folder does not hold exactly its listed outputs: not published
 EXIT_FAILED = 1
 
 # Beam 2.77's DirectRunner first tries to download the Prism runner binary and falls back when
@@ -44,6 +48,9 @@ def _run_parser(sub) -> argparse.ArgumentParser:
                    help="use the public demo key (sample data only): every output is marked as demo")
     p.add_argument("--public-threshold", type=int, default=5, metavar="N",
                    help="public tables show counts under N as '<N' (default 5)")
+    p.add_argument("--linkage-model", default=None, metavar="PATH",
+                   help="pin the linkage models of an earlier run (its run folder, or a folder holding "
+                        "model_victims.json and model_offenders.json) instead of training new ones")
     p.add_argument("--json", action="store_true", help="print the manifest's figures as JSON instead of a table")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
     p.add_argument("--log-json", action="store_true", help="log one JSON object per line")
@@ -52,9 +59,11 @@ def _run_parser(sub) -> argparse.ArgumentParser:
 
 def _cmd_run(args, beam_args: list[str]) -> int:
     from pipelines.contracts import ContractError
+    from pipelines.link.fellegi_sunter import LinkageModelError
+    from pipelines.link.linker import load_pinned_models
     from pipelines.pipeline import NoDeliveries, run
     from pipelines.privacy import KeyUnavailable, resolve_key
-    from pipelines.publish import AccountingError
+    from pipelines.publish import AccountingError, IncompleteOutput
 
     runner = RUNNER_ALIASES.get(args.runner.lower(), args.runner)
     started = time.monotonic()
@@ -67,14 +76,19 @@ def _cmd_run(args, beam_args: list[str]) -> int:
         print(f"concilia run: {exc}", file=sys.stderr)
         return EXIT_INPUT
     try:
+
+        pinned = load_pinned_models(args.linkage_model) if args.linkage_model else None
         result = run(args.feeds, args.out, [f"--runner={runner}", *beam_args], args.contracts,
-                     key=key, public_threshold=args.public_threshold)
-    except (NoDeliveries, ContractError, FileNotFoundError) as exc:
+                     key=key, public_threshold=args.public_threshold, linkage_models=pinned)
+    except (NoDeliveries, ContractError, FileNotFoundError, LinkageModelError) as exc:
         print(f"concilia run: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except AccountingError as exc:
         print(f"concilia run: {exc}; the run was not published", file=sys.stderr)
         return EXIT_ACCOUNTING
+    except IncompleteOutput as exc:
+        print(f"concilia run: {exc}", file=sys.stderr)
+        return EXIT_OUTPUT
     if args.json:
         print(json.dumps({"run_id": result.run_id, "demo": key.demo, **result.manifest["figures"]}, indent=2))
     else:
@@ -94,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     _run_parser(sub)
     sub.add_parser("sample", help="write the deterministic sample feeds", add_help=False)
     sub.add_parser("mse", help="multiple systems estimation on a capture-history CSV", add_help=False)
+    sub.add_parser("watch", help="watch a landing zone and run periods as deliveries complete", add_help=False)
+    sub.add_parser("status", help="what is current, recent runs, pending deliveries", add_help=False)
+    sub.add_parser("diff", help="what changed between two runs", add_help=False)
     docs = sub.add_parser("docs", help="generate the field reference (docs/model.md) from schemas/")
     docs.add_argument("--out", default=None, help="folder to write into (default: the project's docs/)")
 
@@ -105,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         from pipelines.estimate.cli import mse_main
 
         return mse_main(argv[1:])
+    if argv and argv[0] in ("watch", "status", "diff"):
+        from pipelines.service.cli import COMMANDS
+
+        return COMMANDS[argv[0]](argv[1:])
 
     args, rest = parser.parse_known_args(argv)
     if args.command is None:

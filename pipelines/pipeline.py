@@ -26,6 +26,7 @@ from pipelines.read import TAG_STATS, ReadFeeds, discover_deliveries
 from pipelines.link.transform import links_schema, model_as_json, review_schema
 from pipelines.reconcile import BuildPersons, CountPersons
 from pipelines.report import publish_report
+from pipelines.service.progress import heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +126,12 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
 
 
 def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contracts: list[str] | None = None,
-        *, key: privacy.PseudonymKey | None = None, public_threshold: int = DEFAULT_THRESHOLD) -> RunResult:
-    """Run and publish. Without ``key`` the key is read from the environment (or the run refuses)."""
+        *, key: privacy.PseudonymKey | None = None, public_threshold: int = DEFAULT_THRESHOLD,
+        period: str | None = None, run_id: str | None = None,
+        linkage_models: dict[str, dict] | None = None) -> RunResult:
+    """Run and publish. Without ``key`` the key is read from the environment (or the run refuses).
+    ``period`` also switches ``OUT/periods/<period>/current.json``; ``run_id`` is chosen by the
+    caller when it must know it before the run starts (the service's ledger)."""
     started = dt.datetime.now(dt.timezone.utc)
     key = key or privacy.resolve_key()
     contracts = load_contracts(*(extra_contracts or []))
@@ -134,16 +139,18 @@ def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contract
     if not deliveries:
         raise NoDeliveries(f"no file under {feeds} matches a feed contract")
     fs = fsspec.core.url_to_fs(feeds)[0]
-    run_id = publish.new_run_id([{"source_file": rel, "sha256": str(fs.size(url))} for _, url, rel in deliveries])
+    run_id = run_id or publish.new_run_id([{"source_file": rel, "sha256": str(fs.size(url))} for _, url, rel in deliveries])
     run_dir = posixpath.join(out.rstrip("/"), "runs", run_id)
     previous_run = publish.current_run_dir(out)  # what the steward's report compares with
     options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
     log.info("run %s: %d deliveries for %d feeds", run_id, len(deliveries), len({d[0] for d in deliveries}))
     suites = validate.run_suites(contracts)
-    with beam.Pipeline(options=options) as p:
-        build(p, deliveries, contracts, run_dir, key, public_threshold, suites, started.date())
+    with heartbeat(f"run {run_id}: pipeline"), beam.Pipeline(options=options) as p:
+        build(p, deliveries, contracts, run_dir, key, public_threshold, suites, started.date(), linkage_models)
+    log.info("run %s: pipeline done, finalising", run_id)
     validation = validate.summarise(out, run_id, suites, publish.WORK_DIR)
     validation = checks.add_to_validation(validation, checks.run_checks(out, run_id, feeds, contracts))
     manifest = publish.finalise_run(out, run_id, contracts, started, key, validation=validation, before_switch=lambda rd, m: publish_report(
-        rd, previous_run, m))
+        rd, previous_run, m), period=period)
+    log.info("run %s: published", run_id)
     return RunResult(run_id=run_id, run_dir=run_dir, manifest=manifest)

@@ -31,3 +31,11 @@ def test_sample_and_mse_have_help():
     for command in ("sample", "mse"):
         proc = subprocess.run([sys.executable, "-m", "pipelines", command, "--help"], capture_output=True, text=True)
         assert proc.returncode == 0 and "usage" in proc.stdout.lower()
+
+
+def test_pinning_a_missing_linkage_model_is_a_one_line_error(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "pipelines", "run", "--feeds", "sample_feeds", "--out",
+                           str(tmp_path / "out"), "--demo-key", "--linkage-model", str(tmp_path / "none"),
+                           "--runner=FnApiRunner"], capture_output=True, text=True)
+    assert proc.returncode == 3 and "no linkage model" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -20,6 +20,10 @@ MODEL_FORMAT = "concilia-fellegi-sunter/1"
 _FLOOR = 1e-6  # no level is ever impossible: keeps weights finite when a level was unseen in training
 
 
+class LinkageModelError(ValueError):
+    """A pinned linkage model cannot be used (wrong format or settings)."""
+
+
 @dataclass
 class ComparisonParameters:
     name: str
@@ -70,7 +74,7 @@ class LinkageModel:
     @classmethod
     def from_json(cls, data: dict) -> "LinkageModel":
         if data.get("format") != MODEL_FORMAT:
-            raise ValueError(f"not a Concilia linkage model (format {data.get('format')!r})")
+            raise LinkageModelError(f"not a Concilia linkage model (format {data.get('format')!r})")
         comps = [
             ComparisonParameters(
                 name=c["name"], type=c["type"], tf_column=c.get("tf_column"),

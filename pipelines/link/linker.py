@@ -33,6 +33,30 @@ def load_settings(path: str | None = None) -> dict:
     return _load_settings(str(path or schemas_dir() / "linkage" / "settings.yaml"))
 
 
+def load_pinned_models(path: str) -> dict[str, dict]:
+    """Models to pin, by role, from a run folder (its linkage/) or a folder of model_<role>s.json."""
+    import json
+
+    import fsspec
+
+    from pipelines.link.fellegi_sunter import LinkageModel
+
+    fs, root = fsspec.core.url_to_fs(path)
+    root = root.rstrip("/")
+    folder = f"{root}/linkage" if fs.exists(f"{root}/linkage") else root
+    models = {}
+    for role in ("victim", "offender"):
+        candidate = f"{folder}/model_{role}s.json"
+        if fs.exists(candidate):
+            with fs.open(candidate, "r", encoding="utf-8") as fh:
+                data = json.load(fh)
+            LinkageModel.from_json(data)  # fail now, not on a worker, if it is not a model
+            models[role] = data
+    if not models:
+        raise FileNotFoundError(f"no linkage model (model_victims.json, model_offenders.json) under {path}")
+    return models
+
+
 def comparison_columns(settings: dict) -> list[str]:
     cols = {"record_uid"} | set(GUARD_COLUMNS)
     for c in settings["comparisons"]:
