@@ -285,7 +285,7 @@ def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.d
                 outputs[folder] = entry
     if period is not None:
         manifest["period"] = period
-    leftovers = unlisted_files(fs, run_path, manifest["outputs"])
+    leftovers = complete_listing(fs, run_path, manifest["outputs"])
     if leftovers:  # e.g. a Beam temp folder whose final rename failed silently
         raise IncompleteOutput(f"run {run_id}: {len(leftovers)} file(s) not among the outputs, e.g. "
                                f"{leftovers[0]}; nothing was published")
@@ -375,6 +375,25 @@ def run_files(fs, run_path: str) -> list[str]:
     """Every file under a run folder, relative to it."""
     root = run_path.rstrip("/")
     return sorted(p[len(root) + 1:] for p in fs.find(root) if p.startswith(root + "/"))
+
+
+TEMP_MARKERS = ("beam-temp", ".temp", WORK_DIR)  # path parts that only an unfinished write leaves
+
+
+def complete_listing(fs, run_path: str, outputs: dict) -> list[str]:
+    """List in ``outputs`` every file under a declared output folder that its entry does not name
+    yet (e.g. a report's assets), and return what must block the publish: temporary files of an
+    unfinished write, and files outside every declared folder."""
+    leftovers = []
+    for path in unlisted_files(fs, run_path, outputs):
+        parts = path.split("/")
+        folder = next((f for f in sorted(outputs, key=len, reverse=True) if path.startswith(f + "/")), None)
+        if folder is None or any(p.startswith(TEMP_MARKERS) or p.endswith(".tmp") for p in parts):
+            leftovers.append(path)
+            continue
+        full = f"{run_path.rstrip('/')}/{path}"
+        outputs[folder]["files"].append({"path": path, "bytes": fs.size(full), "sha256": _sha256(fs, full)})
+    return leftovers
 
 
 def unlisted_files(fs, run_path: str, outputs: dict) -> list[str]:

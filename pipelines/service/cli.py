@@ -1,0 +1,162 @@
+"""The service's commands: ``concilia watch``, ``concilia status``, ``concilia diff``.
+
+    concilia watch --landing URL --out URL [--interval S] [--schedule CRON] [--once | --max-cycles N]
+                   [--http-port P] [--runner R] [--key-file F | --demo-key] [beam options...]
+    concilia status --out URL [--landing URL] [--json]
+    concilia diff RUN_A RUN_B --out URL [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+
+from pipelines.cli import EXIT_INPUT, EXIT_OK, EXIT_USAGE, RUNNER_ALIASES
+
+log = logging.getLogger(__name__)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--state", default=None, metavar="URL",
+                   help="ledger and staging folder (default OUT/_service; restricted: holds staged raw files)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    p.add_argument("--log-json", action="store_true", help="log one JSON object per line")
+
+
+def watch_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="concilia watch", description=(
+        "Watch a landing zone; record deliveries; run and publish a period when its required feeds are "
+        "complete (or on --schedule). Unknown --options are passed to Apache Beam."))
+    p.add_argument("--landing", required=True, help="landing zone root (<agency>/<feed>/<period>/ + _READY)")
+    p.add_argument("--out", required=True, help="output root (runs/, periods/, current.json)")
+    p.add_argument("--interval", type=float, default=60.0, help="seconds between polls (default 60)")
+    p.add_argument("--schedule", default=None, metavar="CRON",
+                   help="cron expression (UTC; 5 fields, or 6 with seconds): on a tick, periods run even if incomplete")
+    p.add_argument("--once", action="store_true", help="one cycle, then exit")
+    p.add_argument("--max-cycles", type=int, default=None, metavar="N", help="stop after N cycles")
+    p.add_argument("--http-port", type=int, default=None, metavar="PORT",
+                   help="instead of polling, serve Pub/Sub push notifications (GCS object finalised, "
+                        "Cloud Scheduler ticks) on this port")
+    p.add_argument("--runner", default="DirectRunner", help="Beam runner for the runs (default: in-process)")
+    p.add_argument("--contracts", action="append", default=[], metavar="DIR", help="extra feed contracts folder")
+    p.add_argument("--key-file", default=None, metavar="PATH", help="pseudonymisation key file (see concilia run)")
+    p.add_argument("--demo-key", action="store_true", help="public demo key (sample data only)")
+    _common(p)
+    return p
+
+
+def status_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="concilia status", description="What is current, recent runs, pending deliveries.")
+    p.add_argument("--out", required=True, help="output root")
+    p.add_argument("--landing", default=None, help="landing zone root: also list folders not yet ready")
+    p.add_argument("--contracts", action="append", default=[], metavar="DIR", help="extra feed contracts folder")
+    p.add_argument("--limit", type=int, default=10, help="runs to list (default 10)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _common(p)
+    return p
+
+
+def diff_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="concilia diff", description="What changed between two runs: counts per "
+                                "agency and category; persons added, removed, merged, split.")
+    p.add_argument("run_a")
+    p.add_argument("run_b")
+    p.add_argument("--out", required=True, help="output root holding runs/<run_id>/")
+    p.add_argument("--json", action="store_true", help="print JSON (with every person id)")
+    _common(p)
+    return p
+
+
+def watch_main(argv: list[str]) -> int:
+    from pipelines.contracts import ContractError
+    from pipelines.privacy import KeyUnavailable, resolve_key
+    from pipelines.service.schedule import Schedule
+    from pipelines.service.watch import Service
+
+    args, beam_args = watch_parser().parse_known_args(argv)
+    stray = [a for a in beam_args if not a.startswith("--")]
+    if stray:
+        print(f"concilia watch: unexpected arguments: {' '.join(stray)}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        schedule = Schedule(args.schedule) if args.schedule else None
+    except ValueError as exc:
+        print(f"concilia watch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        key = resolve_key(key_file=args.key_file, demo=args.demo_key)
+        runner = RUNNER_ALIASES.get(args.runner.lower(), args.runner)
+        service = Service(args.landing, args.out, args.state, [f"--runner={runner}", *beam_args], args.contracts,
+                          run_kwargs={"key": key})
+    except (KeyUnavailable, ContractError, FileNotFoundError) as exc:
+        print(f"concilia watch: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+
+    stopping = []
+    # SIGTERM (Cloud Run, systemd, docker stop) ends the loop after the current cycle
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    if args.http_port is not None:
+        return _serve_http(service, args.http_port, lambda: bool(stopping))
+    cycles = 1 if args.once else args.max_cycles
+    service.serve(args.interval, schedule, cycles, should_stop=lambda: bool(stopping))
+    return EXIT_OK
+
+
+def _serve_http(service, port: int, should_stop) -> int:
+    """Pub/Sub push endpoint: POST / with the push envelope runs a cycle; GET /healthz answers."""
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            self.send_response(200 if self.path == "/healthz" else 404)
+            self.end_headers()
+
+        def do_POST(self):  # noqa: N802
+            try:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                report = service.handle_notification(body)
+                log.info("notification: %s", "ignored" if report is None else
+                         f"published {report.published or '-'}, failed {report.failed or '-'}")
+                self.send_response(204)  # acknowledged; a failed run is in the ledger, not retried by Pub/Sub
+            except Exception:
+                log.exception("notification handling failed")
+                self.send_response(500)  # Pub/Sub redelivers; the ledger makes the retry idempotent
+            self.end_headers()
+
+        def log_message(self, *args):  # requests are logged above, as structured lines
+            pass
+
+    server = HTTPServer(("0.0.0.0", port), Handler)  # one request at a time: one cycle at a time
+    server.timeout = 1
+    log.info("serving Pub/Sub push notifications on port %d", port)
+    while not should_stop():
+        server.handle_request()
+    return EXIT_OK
+
+
+def status_main(argv: list[str]) -> int:
+    from pipelines.service.status import render, status
+
+    args = status_parser().parse_args(argv)
+    s = status(args.out, args.landing, args.state, args.limit, args.contracts)
+    print(json.dumps(s, indent=2, default=str) if args.json else render(s))
+    return EXIT_OK
+
+
+def diff_main(argv: list[str]) -> int:
+    from pipelines.service.diff import UnknownRun, diff_runs, render
+
+    args = diff_parser().parse_args(argv)
+    try:
+        d = diff_runs(args.out, args.run_a, args.run_b)
+    except UnknownRun as exc:
+        print(f"concilia diff: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    print(json.dumps(d, indent=2) if args.json else render(d))
+    return EXIT_OK
+
+
+COMMANDS = {"watch": watch_main, "status": status_main, "diff": diff_main}

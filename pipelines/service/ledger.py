@@ -1,0 +1,145 @@
+"""The service's ledger: which deliveries were seen and which runs were started, published or
+failed. Embedded, no server: small JSON objects under a folder at any fsspec URL.
+
+    STATE/ledger/deliveries/<feed>/<period>/<set_hash>.json   one per distinct delivery content
+    STATE/ledger/runs/<run_id>/<state>.json                    started | submitted | published | failed
+
+Every entry is a new object whose name is derived from what it records; nothing is ever appended
+to or rewritten. That keeps it sound on object stores (``gs://`` has no append and no rename, but
+an object upload is atomic and listing is strongly consistent): a delivery seen twice maps to the
+same name and is a no-op; a run's states are separate objects, so a crash between two of them
+leaves the earlier state readable. On a local disk each object is written to a temporary name and
+renamed into place. One watcher writes a given ledger (docs/service.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import posixpath
+import uuid
+from dataclasses import dataclass, field
+
+import fsspec
+
+from pipelines.service.landing import Delivery
+
+log = logging.getLogger(__name__)
+
+RUN_STATES = ("started", "submitted", "published", "failed")
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def write_json_atomic(fs, path: str, obj: dict) -> None:
+    """Write a JSON object so that readers see all of it or nothing."""
+    fs.makedirs(posixpath.dirname(path), exist_ok=True)
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    if protocol in ("file", "local"):
+        tmp = f"{posixpath.dirname(path)}/.{posixpath.basename(path)}.{uuid.uuid4().hex}.tmp"
+        with fs.open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=1, sort_keys=True)
+        fs.mv(tmp, path)  # a rename: atomic on POSIX
+    else:
+        with fs.open(path, "w", encoding="utf-8") as fh:  # one object upload: atomic on object stores
+            json.dump(obj, fh, indent=1, sort_keys=True)
+
+
+def read_json(fs, path: str) -> dict | None:
+    try:
+        with fs.open(path, "r", encoding="utf-8") as fh:
+            return json.load(fh)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def input_hash(inputs: dict[str, Delivery] | dict[str, str]) -> str:
+    """Identity of a run's inputs: the content (set hash) of every delivery it reads, per feed."""
+    hashes = {f: (d.set_hash if isinstance(d, Delivery) else d) for f, d in inputs.items()}
+    return hashlib.sha256(json.dumps(sorted(hashes.items())).encode()).hexdigest()[:16]
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    period: str
+    input_hash: str
+    inputs: dict[str, str]  # feed -> delivery set_hash
+    states: dict[str, dict] = field(default_factory=dict)  # state -> its entry
+
+    @property
+    def state(self) -> str:
+        for s in ("published", "failed", "submitted", "started"):
+            if s in self.states:
+                return s
+        return "unknown"
+
+    @property
+    def started(self) -> str:
+        return (self.states.get("started") or next(iter(self.states.values()), {})).get("time", "")
+
+
+class Ledger:
+    def __init__(self, root: str):
+        self.root = root.rstrip("/")
+        self.fs, self._path = fsspec.core.url_to_fs(self.root)
+        self._path = self._path.rstrip("/")
+
+    # deliveries ------------------------------------------------------------------------------
+    def _delivery_path(self, d: Delivery) -> str:
+        return f"{self._path}/ledger/deliveries/{d.feed}/{d.period}/{d.set_hash}.json"
+
+    def record_delivery(self, delivery: Delivery) -> tuple[Delivery, bool]:
+        """Record a delivery; (the recorded delivery, True) if it is new, (existing, False) if the
+        same content was seen before (a no-op)."""
+        path = self._delivery_path(delivery)
+        existing = read_json(self.fs, path)
+        if existing is not None:
+            return Delivery.from_json(existing), False
+        entry = Delivery(**{**delivery.__dict__, "seen": now()})
+        write_json_atomic(self.fs, path, entry.to_json())
+        return entry, True
+
+    def deliveries(self, period: str | None = None) -> list[Delivery]:
+        pattern = f"{self._path}/ledger/deliveries/*/{period or '*'}/*.json"
+        found = []
+        for path in sorted(self.fs.glob(pattern)):
+            entry = read_json(self.fs, path)
+            if entry is not None:
+                found.append(Delivery.from_json(entry))
+        return found
+
+    def latest(self, period: str) -> dict[str, Delivery]:
+        """Per feed, the most recently seen delivery of a period: a correction supersedes."""
+        chosen: dict[str, Delivery] = {}
+        for d in sorted(self.deliveries(period), key=lambda d: (d.seen, d.set_hash)):
+            chosen[d.feed] = d
+        return chosen
+
+    def periods(self) -> list[str]:
+        return sorted({d.period for d in self.deliveries()})
+
+    # runs ------------------------------------------------------------------------------------
+    def record_run(self, run_id: str, state: str, period: str, inputs: dict[str, Delivery] | dict[str, str],
+                   **info) -> None:
+        if state not in RUN_STATES:
+            raise ValueError(f"unknown run state {state!r}")
+        hashes = {f: (d.set_hash if isinstance(d, Delivery) else d) for f, d in inputs.items()}
+        entry = {"run_id": run_id, "state": state, "time": now(), "period": period,
+                 "input_hash": input_hash(hashes), "inputs": hashes, **info}
+        write_json_atomic(self.fs, f"{self._path}/ledger/runs/{run_id}/{state}.json", entry)
+
+    def runs(self, period: str | None = None) -> list[RunRecord]:
+        records: dict[str, RunRecord] = {}
+        for path in sorted(self.fs.glob(f"{self._path}/ledger/runs/*/*.json")):
+            entry = read_json(self.fs, path)
+            if entry is None or (period and entry.get("period") != period):
+                continue
+            rec = records.setdefault(entry["run_id"], RunRecord(entry["run_id"], entry["period"], entry["input_hash"],
+                                                                entry["inputs"]))
+            rec.states[entry["state"]] = entry
+        return sorted(records.values(), key=lambda r: (r.started, r.run_id))

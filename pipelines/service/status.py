@@ -1,0 +1,88 @@
+"""``concilia status``: what is current, the recent runs, and what is pending.
+
+Read-only: it lists ``OUT/runs/*`` (each run's manifest, and whether the folder verifies), the
+pointers (``OUT/current.json``, ``OUT/periods/<period>/current.json``), the ledger's runs and
+deliveries, and, given the landing zone, the folders that are not yet complete deliveries.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+import fsspec
+
+from pipelines import publish
+from pipelines.contracts import load_contracts
+from pipelines.service import landing
+from pipelines.service.ledger import Ledger, read_json
+from pipelines.service.watch import STATE_DIR, required_feeds
+
+
+def status(out: str, landing_url: str | None = None, state: str | None = None, limit: int = 10,
+           extra_contracts: list[str] | None = None) -> dict:
+    fs, out_path = fsspec.core.url_to_fs(out)
+    out_path = out_path.rstrip("/")
+    current = read_json(fs, f"{out_path}/current.json")
+    periods = {}
+    for pointer in sorted(fs.glob(f"{out_path}/periods/*/current.json")):
+        entry = read_json(fs, pointer) or {}
+        versions = sorted(posixpath.basename(p)[:-5] for p in fs.glob(f"{posixpath.dirname(pointer)}/versions/*.json"))
+        periods[posixpath.basename(posixpath.dirname(pointer))] = {"current": entry.get("run_id"), "versions": versions}
+
+    runs = []
+    run_ids = sorted((posixpath.basename(p) for p in fs.glob(f"{out_path}/runs/*") if fs.isdir(p)), reverse=True)
+    for run_id in run_ids[:limit]:
+        run_path = f"{out_path}/runs/{run_id}"
+        manifest = read_json(fs, f"{run_path}/manifest.json")
+        problems = publish.verify_run(fs, run_path)
+        state_ = ("current" if current and current.get("run_id") == run_id else
+                  "incomplete" if problems else manifest.get("status", "published") if manifest else "incomplete")
+        runs.append({"run_id": run_id, "state": state_, "period": (manifest or {}).get("period"),
+                     "finished": (manifest or {}).get("finished"), "problems": problems[:3]})
+
+    state = (state or f"{out.rstrip('/')}/{STATE_DIR}").rstrip("/")
+    ledger = Ledger(state)
+    ledger_runs = [{"run_id": r.run_id, "period": r.period, "state": r.state, "input_hash": r.input_hash,
+                    "reason": (r.states.get("failed") or {}).get("reason")} for r in ledger.runs()][-limit:]
+    published_inputs = {(r.period, f, h) for r in ledger.runs() if r.state == "published" for f, h in r.inputs.items()}
+    unpublished = [{"feed": d.feed, "period": d.period, "set_hash": d.set_hash, "seen": d.seen}
+                   for d in ledger.deliveries() if (d.period, d.feed, d.set_hash) not in published_inputs]
+    result = {"out": out, "current": current, "periods": periods, "runs": runs, "ledger_runs": ledger_runs,
+              "deliveries_not_published": unpublished}
+    if landing_url:
+        contracts = load_contracts(*(extra_contracts or []))
+        _, pending = landing.scan(landing_url, contracts)
+        result["landing_pending"] = [{"feed": p.feed, "period": p.period, "reason": p.reason} for p in pending]
+        required = required_feeds(contracts)
+        result["waiting"] = {}
+        for period in ledger.periods():
+            missing = sorted(required - set(ledger.latest(period)))
+            if missing:
+                result["waiting"][period] = missing
+    return result
+
+
+def render(s: dict) -> str:
+    cur = s.get("current") or {}
+    lines = [f"output: {s['out']}", f"current: {cur.get('run_id', '(none)')}"
+             + (f" (period {cur['period']})" if cur.get("period") else "")]
+    for period, p in sorted(s["periods"].items()):
+        lines.append(f"  period {period}: current {p['current']}; {len(p['versions'])} version(s)")
+    lines.append("recent runs:")
+    for r in s["runs"] or [{"run_id": "(none)", "state": "", "period": None, "problems": []}]:
+        extra = f"  [{r['problems'][0]}]" if r["problems"] and r["state"] == "incomplete" else ""
+        lines.append(f"  {r['run_id']:<34} {r['state']:<10} {r['period'] or '':<8}{extra}")
+    if s["ledger_runs"]:
+        lines.append("service runs (ledger):")
+        for r in s["ledger_runs"]:
+            lines.append(f"  {r['run_id']:<34} {r['state']:<10} {r['period']:<8} {r['reason'] or ''}")
+    lines.append(f"deliveries not yet published: {len(s['deliveries_not_published'])}")
+    for d in s["deliveries_not_published"]:
+        lines.append(f"  {d['feed']:<22} {d['period']:<8} {d['set_hash']}  seen {d['seen']}")
+    for period, missing in sorted(s.get("waiting", {}).items()):
+        lines.append(f"  period {period} waits for: {', '.join(missing)}")
+    if "landing_pending" in s:
+        lines.append(f"landing folders not ready: {len(s['landing_pending'])}")
+        for p in s["landing_pending"]:
+            lines.append(f"  {p['feed']:<22} {p['period']:<8} {p['reason']}")
+    return "\n".join(lines)
