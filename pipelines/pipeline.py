@@ -139,7 +139,8 @@ def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contract
     if not deliveries:
         raise NoDeliveries(f"no file under {feeds} matches a feed contract")
     fs = fsspec.core.url_to_fs(feeds)[0]
-    run_id = run_id or publish.new_run_id([{"source_file": rel, "sha256": str(fs.size(url))} for _, url, rel in deliveries])
+    run_id = run_id or publish.new_run_id([{"source_file": rel, "sha256": str(fs.size(url)) if url else None}
+                                          for _, url, rel in deliveries])  # no url: a link out of the root
     run_dir = posixpath.join(out.rstrip("/"), "runs", run_id)
     previous_run = publish.current_run_dir(out)  # what the steward's report compares with
     options = PipelineOptions(beam_args or ["--runner=DirectRunner"])

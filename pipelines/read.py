@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -33,6 +34,9 @@ CHUNK_ROWS = 100_000
 # An .xlsx is a zip: refuse archives that would inflate beyond this (zip-bomb guard).
 MAX_XLSX_UNCOMPRESSED = 512 * 1024 * 1024
 MAX_XLSX_RATIO = 200
+# A text line longer than this (in characters) is quarantined unparsed: no row is that long,
+# and csv/json would otherwise hold copies of a hundreds-of-MB line per field.
+MAX_LINE_CHARS = 1024 * 1024
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
@@ -62,6 +66,28 @@ class ParsedFile:
         return len(self.rows) + len(self.malformed)
 
 
+class _Oversized(str):
+    """Stands in for a line over the limit (the line itself is dropped at once)."""
+
+
+OVERSIZED = _Oversized("")
+
+
+def _drop_oversized(lines: list, limit: int) -> list:
+    for i, line in enumerate(lines):
+        if line is not None and len(line) > limit:
+            lines[i] = OVERSIZED
+    return lines
+
+
+def _line_problem(line, limit: int) -> tuple[str, str] | None:
+    if line is None:
+        return "encoding_error", "line is not valid in the declared encoding"
+    if line is OVERSIZED:
+        return "malformed_row", f"line longer than {limit} characters (not parsed)"
+    return None
+
+
 def _decode_lines(data: bytes, encoding: str) -> tuple[list[str | None], list[int]]:
     """Split into lines (any mix of CRLF, LF, CR) and decode each; undecodable lines become None."""
     if encoding.lower().replace("_", "-") in ("utf-8-sig", "utf8-sig") and data.startswith(b"\xef\xbb\xbf"):
@@ -84,23 +110,27 @@ def _decode_lines(data: bytes, encoding: str) -> tuple[list[str | None], list[in
     return lines, bad
 
 
-def parse_csv(data: bytes, encoding: str, delimiter: str) -> ParsedFile:
+def parse_csv(data: bytes, encoding: str, delimiter: str, max_line_chars: int = MAX_LINE_CHARS) -> ParsedFile:
     if b"\x00" in data[:65536]:
         raise FileRejected("unreadable_file", "binary content (NUL bytes) in a text feed")
-    lines, _ = _decode_lines(data, encoding)
-    header_at = next((i for i, line in enumerate(lines) if line is not None and line.strip()), None)
+    lines = _drop_oversized(_decode_lines(data, encoding)[0], max_line_chars)
+    header_at = next((i for i, line in enumerate(lines) if line is None or line is OVERSIZED or line.strip()), None)
     if header_at is None:
         raise FileRejected("empty_file", "the file has no header line")
     if lines[header_at] is None:
         raise FileRejected("encoding_error", "the header line is not valid in the declared encoding")
+    if lines[header_at] is OVERSIZED:
+        raise FileRejected("malformed_row", f"the header line is longer than {max_line_chars} characters")
+    csv.field_size_limit(max(csv.field_size_limit(), max_line_chars))
     header = [h.strip() for h in next(csv.reader([lines[header_at]], delimiter=delimiter))]
     width = len(header)
     parsed = ParsedFile(header=header)
     for line_no in range(header_at + 1, len(lines)):
         line = lines[line_no]
         row_number = line_no - header_at  # 1-based data row, header excluded
-        if line is None:
-            parsed.malformed.append((row_number, "encoding_error", "line is not valid in the declared encoding"))
+        problem = _line_problem(line, max_line_chars)
+        if problem:
+            parsed.malformed.append((row_number, *problem))
             continue
         if not line.strip():
             continue
@@ -132,13 +162,14 @@ def _json_text(value) -> str | None:
     return str(value)
 
 
-def parse_jsonl(data: bytes, encoding: str) -> ParsedFile:
-    lines, _ = _decode_lines(data, encoding)
+def parse_jsonl(data: bytes, encoding: str, max_line_chars: int = MAX_LINE_CHARS) -> ParsedFile:
+    lines = _drop_oversized(_decode_lines(data, encoding)[0], max_line_chars)
     records: list[tuple[int, dict]] = []
     parsed = ParsedFile(header=[])
     for i, line in enumerate(lines, start=1):
-        if line is None:
-            parsed.malformed.append((i, "encoding_error", "line is not valid in the declared encoding"))
+        problem = _line_problem(line, max_line_chars)
+        if problem:
+            parsed.malformed.append((i, *problem))
             continue
         if not line.strip():
             continue
@@ -195,13 +226,13 @@ def parse_xlsx(data: bytes) -> ParsedFile:
     return parsed
 
 
-def parse_file(data: bytes, contract: Contract) -> ParsedFile:
+def parse_file(data: bytes, contract: Contract, max_line_chars: int = MAX_LINE_CHARS) -> ParsedFile:
     if not data.strip():
         raise FileRejected("empty_file", "the file is empty")
     if contract.format == "csv":
-        return parse_csv(data, contract.encoding, contract.delimiter)
+        return parse_csv(data, contract.encoding, contract.delimiter, max_line_chars)
     if contract.format == "jsonl":
-        return parse_jsonl(data, contract.encoding)
+        return parse_jsonl(data, contract.encoding, max_line_chars)
     if contract.format == "xlsx":
         return parse_xlsx(data)
     raise FileRejected("unknown_format", f"unsupported format {contract.format!r}")
@@ -216,7 +247,8 @@ class FileReadResult:
     stats: dict
 
 
-def read_delivery(contract: Contract, data: bytes, source_file: str, chunk_rows: int = CHUNK_ROWS) -> FileReadResult:
+def read_delivery(contract: Contract, data: bytes, source_file: str, chunk_rows: int = CHUNK_ROWS,
+                  max_line_chars: int = MAX_LINE_CHARS) -> FileReadResult:
     """Parse one delivered file. Pure (no I/O): the Beam DoFn and the tests both call it."""
     stats = {
         "feed_id": contract.feed,
@@ -237,7 +269,7 @@ def read_delivery(contract: Contract, data: bytes, source_file: str, chunk_rows:
         )
 
     try:
-        parsed = parse_file(data, contract)
+        parsed = parse_file(data, contract, max_line_chars)
     except FileRejected as rej:
         stats["file_rejected"] = {"reason_code": rej.reason_code, "detail": rej.detail}
         log.warning("feed %s: file %s rejected: %s", contract.feed, source_file, rej.detail)
@@ -307,11 +339,12 @@ class ReadDeliveryFn(beam.DoFn):
     def process(self, element) -> Iterator:
         feed_id, url, source_file = element
         contract = self._contracts[feed_id]
+        data, detail = None, "the file lies outside the feeds root (a link); not read"
         try:
-            with fsspec.open(url, "rb") as fh:
-                data = fh.read()
+            if url is not None:
+                with fsspec.open(url, "rb") as fh:
+                    data = fh.read()
         except OSError as exc:
-            data = None
             detail = f"cannot open the file ({exc.__class__.__name__})"
         if data is None:
             stats = {"feed_id": feed_id, "source_file": source_file, "sha256": None, "bytes": None,
@@ -330,17 +363,38 @@ class ReadDeliveryFn(beam.DoFn):
             yield feed_id, chunk
 
 
-def discover_deliveries(feeds_root: str, contracts: list[Contract]) -> list[tuple[str, str, str]]:
-    """(feed_id, url, path relative to the root) for every file matching a contract's pattern."""
+_UNSAFE_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+
+
+def safe_name(relative: str) -> str:
+    """A delivered file's name as outputs, logs and the manifest may show it: control and
+    direction-override characters escaped, no absolute path, no '..' segment."""
+    name = _UNSAFE_NAME_CHARS.sub(lambda m: f"\\x{ord(m.group()):02x}", relative.replace("\\", "/"))
+    parts = [p if p not in ("..", ".") else "_" for p in name.split("/") if p]
+    return "/".join(parts) or "_"
+
+
+def discover_deliveries(feeds_root: str, contracts: list[Contract]) -> list[tuple[str, str | None, str]]:
+    """(feed_id, url, safe path relative to the root) for every file matching a contract's pattern.
+
+    A local file whose real path lies outside the root (a symbolic link) keeps its place with no
+    url: the reader quarantines it instead of following the link.
+    """
     fs, root = fsspec.core.url_to_fs(feeds_root)
     root = root.rstrip("/")
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    local = protocol in ("file", "local")
+    real_root = os.path.realpath(root) if local else None
     found = []
     for contract in contracts:
         for path in sorted(fs.glob(f"{root}/{contract.files}")):
+            if fs.isdir(path):
+                continue
             relative = path[len(root) + 1:] if path.startswith(root + "/") else path
-            url = path if protocol in ("file", "local") else f"{protocol}://{path}"
-            found.append((contract.feed, url, relative))
+            url = path if local else f"{protocol}://{path}"
+            if local and os.path.commonpath([os.path.realpath(path), real_root]) != real_root:
+                url = None
+            found.append((contract.feed, url, safe_name(relative)))
     return found
 
 
