@@ -363,13 +363,10 @@ class ReadDeliveryFn(beam.DoFn):
             yield feed_id, chunk
 
 
-_UNSAFE_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
-
-
 def safe_name(relative: str) -> str:
-    """A delivered file's name as outputs, logs and the manifest may show it: control and
-    direction-override characters escaped, no absolute path, no '..' segment."""
-    name = _UNSAFE_NAME_CHARS.sub(lambda m: f"\\x{ord(m.group()):02x}", relative.replace("\\", "/"))
+    """A delivered file's name as outputs, logs and the manifest may show it: control, format
+    (direction overrides) and unassigned characters escaped, no absolute path, no '..' segment."""
+    name = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in relative.replace("\\", "/"))
     parts = [p if p not in ("..", ".") else "_" for p in name.split("/") if p]
     return "/".join(parts) or "_"
 
