@@ -10,12 +10,14 @@ sex) and, if still too large, cut into deterministic chunks; both are counted, n
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.harmonise.vector import map_unique
+from pipelines.link.comparisons import encode_strings
 
 RULE = "_rule"
 KEY = "_key"
@@ -93,45 +95,66 @@ def _bounded_keys(sub: pa.Table, settings: dict, stats: dict) -> pa.Array:
     return key
 
 
-def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> tuple[pa.Table, pa.Table, list[str], dict]:
-    """All candidate pairs of one partition: (left rows, right rows, rule name per pair, stats)."""
+def _codes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Integer codes of a string column within one partition (equal strings, equal codes; null -1)."""
+    encoded = pc.dictionary_encode(values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values)
+    return pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+
+
+def _ranks(values: pa.ChunkedArray) -> np.ndarray:
+    """Rank of each string in sort order: orients every pair as (smaller uid, larger uid)."""
+    encoded = pc.dictionary_encode(values.combine_chunks())
+    order = pc.array_sort_indices(encoded.dictionary).to_numpy()
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank[encoded.indices.to_numpy(zero_copy_only=False)]
+
+
+@dataclass
+class CandidatePairs:
+    """Aligned left and right records of every candidate pair in a partition."""
+
+    left: pa.Table
+    right: pa.Table
+    rule: pa.Array          # the rule that scores the pair (the first that finds it)
+    satisfied: pa.Array     # bit i set when the pair shares rule i's key (for training sessions)
+    stats: dict
+
+
+def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> CandidatePairs:
+    """All candidate pairs of one partition, each once. Works on row indices and integer key codes;
+    record values are gathered once at the end, only for the columns the comparisons read."""
     stats = {"giant_blocks": 0, "records_in_giant_blocks": 0, "blocks_chunked": 0,
              "pairs_by_rule": {r["name"]: 0 for r in rules}}
-    lefts, rights, names = [], [], []
+    codes = [_codes(table.column(key_column(q))) for q in range(len(rules))]
+    uid_rank = _ranks(table.column("record_uid"))
     rule_col = table.column(RULE).to_numpy()
+    refinement = [c for c in settings.get("block_refinement_keys", []) if c in table.column_names]
+    lefts, rights, rule_ids = [], [], []
     for i, rule in enumerate(rules):
-        sub = table.filter(pa.array(rule_col == i))
-        if sub.num_rows < 2:
+        rows = np.nonzero(rule_col == i)[0]
+        if len(rows) < 2:
             continue
-        key = _bounded_keys(sub, settings, stats)
-        idx = pa.table({"k": key, "i": pa.array(np.arange(sub.num_rows))})
+        key = _bounded_keys(table.select([KEY, "record_uid", *refinement]).take(rows), settings, stats)
+        idx = pa.table({"k": key, "i": pa.array(rows)})
         joined = idx.join(idx, "k", join_type="inner", left_suffix="_l", right_suffix="_r", use_threads=False)
-        left_i, right_i = joined.column("i_l").to_numpy(), joined.column("i_r").to_numpy()
-        uid = sub.column("record_uid").combine_chunks()
-        order = pc.less(pc.take(uid, left_i), pc.take(uid, right_i)).to_numpy(zero_copy_only=False)
-        left_i, right_i = left_i[order], right_i[order]
-        left, right = sub.take(left_i), sub.take(right_i)
+        li, ri = joined.column("i_l").to_numpy(), joined.column("i_r").to_numpy()
+        keep = uid_rank[li] < uid_rank[ri]
         # scored once: a pair that an earlier rule also finds belongs to that rule
-        found_earlier = np.zeros(left.num_rows, dtype=bool)
         for q in range(i):
-            found_earlier |= pc.fill_null(pc.equal(left.column(key_column(q)), right.column(key_column(q))),
-                                          False).to_numpy(zero_copy_only=False)
-        keep = pa.array(~found_earlier)
-        left, right = left.filter(keep), right.filter(keep)
-        stats["pairs_by_rule"][rule["name"]] += left.num_rows
-        lefts.append(left)
-        rights.append(right)
-        names.extend([rule["name"]] * left.num_rows)
-    if not lefts:
-        empty = table.schema.empty_table()
-        return empty, empty, [], stats
-    return pa.concat_tables(lefts), pa.concat_tables(rights), names, stats
-
-
-def rules_satisfied(left: pa.Table, right: pa.Table, n_rules: int) -> pa.Array:
-    """Bit i set when the pair shares rule i's key: the pairs each rule's training session sees."""
-    mask = np.zeros(left.num_rows, dtype=np.int32)
-    for i in range(n_rules):
-        same = pc.fill_null(pc.equal(left.column(key_column(i)), right.column(key_column(i))), False)
-        mask |= same.to_numpy(zero_copy_only=False).astype(np.int32) << i
-    return pa.array(mask, pa.int32())
+            keep &= ~((codes[q][li] == codes[q][ri]) & (codes[q][li] >= 0))
+        li, ri = li[keep], ri[keep]
+        stats["pairs_by_rule"][rule["name"]] += len(li)
+        lefts.append(li)
+        rights.append(ri)
+        rule_ids.append(np.full(len(li), i, dtype=np.int8))
+    li = np.concatenate(lefts) if lefts else np.zeros(0, dtype=np.int64)
+    ri = np.concatenate(rights) if rights else np.zeros(0, dtype=np.int64)
+    satisfied = np.zeros(len(li), dtype=np.int32)
+    for q in range(len(rules)):
+        satisfied |= (((codes[q][li] == codes[q][ri]) & (codes[q][li] >= 0)).astype(np.int32) << q)
+    names = pa.array([r["name"] for r in rules], pa.string())
+    rule = pc.take(names, pa.array(np.concatenate(rule_ids) if rule_ids else np.zeros(0, dtype=np.int8)))
+    values = encode_strings(table.select([c for c in table.column_names if not c.startswith("_")]))
+    left, right = values.take(li), values.take(ri)
+    return CandidatePairs(left, right, rule, pa.array(satisfied, pa.int32()), stats)

@@ -20,38 +20,82 @@ from rapidfuzz.distance import JaroWinkler, OSA
 NULL = -1
 
 
+def encode_strings(table: pa.Table) -> pa.Table:
+    """Dictionary-encode the string columns once per partition: gathering pairs then moves integer
+    codes, not strings, and equality is a comparison of codes (left and right share a dictionary)."""
+    table = table.combine_chunks()
+    columns = [pc.dictionary_encode(c.combine_chunks()) if pa.types.is_string(c.type) else c.combine_chunks()
+               for c in table.columns]
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def decode(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return arr.dictionary_decode() if pa.types.is_dictionary(arr.type) else arr
+
+
 def _col(table: pa.Table, column: str) -> pa.Array:
-    return table.column(column).combine_chunks()
+    arr = table.column(column)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
 def _valid(arr: pa.Array) -> np.ndarray:
     return pc.is_valid(arr).to_numpy(zero_copy_only=False)
 
 
+def _codes(arr: pa.DictionaryArray) -> np.ndarray:
+    return pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False)
+
+
 def _eq(a: pa.Array, b: pa.Array) -> np.ndarray:
     """Element-wise equality; a null on either side is not equal."""
-    return pc.fill_null(pc.equal(a, b), False).to_numpy(zero_copy_only=False)
+    if pa.types.is_dictionary(a.type) and pa.types.is_dictionary(b.type) and a.dictionary.equals(b.dictionary):
+        ca, cb = _codes(a), _codes(b)
+        return (ca == cb) & (ca >= 0)
+    return pc.fill_null(pc.equal(decode(a), decode(b)), False).to_numpy(zero_copy_only=False)
+
+
+def _derived(arr: pa.Array, fn) -> pa.Array:
+    """fn applied to each value; on a dictionary array, to each distinct value only."""
+    if pa.types.is_dictionary(arr.type):
+        return pc.take(fn(arr.dictionary), arr.indices)
+    return fn(arr)
 
 
 def _py(arr: pa.Array) -> np.ndarray:
     """Strings as a numpy object array for rapidfuzz ("" for null: masked by the caller)."""
-    return pc.fill_null(arr.cast(pa.string()), "").to_numpy(zero_copy_only=False)
+    return pc.fill_null(decode(arr).cast(pa.string()), "").to_numpy(zero_copy_only=False)
 
 
 def _prefix(arr: pa.Array, n: int) -> pa.Array:
-    return pc.utf8_slice_codeunits(arr, 0, n)
+    return _derived(arr, lambda a: pc.utf8_slice_codeunits(a, 0, n))
 
 
-def _jaro_winkler(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if not len(a):
-        return np.zeros(0, dtype=np.float32)
-    return process.cpdist(a, b, scorer=JaroWinkler.normalized_similarity, workers=1)
+def _differing(a: pa.Array, b: pa.Array) -> np.ndarray:
+    """Rows where both sides are known and not equal: the only ones worth a string distance."""
+    return _valid(a) & _valid(b) & ~_eq(a, b)
 
 
-def _edits(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if not len(a):
-        return np.zeros(0, dtype=np.uint32)
-    return process.cpdist(a, b, scorer=OSA.distance, workers=1)
+def _jaro_winkler(a: pa.Array, b: pa.Array) -> np.ndarray:
+    """Jaro-Winkler similarity per pair: 1 where equal, 0 where unknown, computed only where different
+    (in blocked pairs most values agree, so this skips most of the work)."""
+    result = _eq(a, b).astype(np.float32)
+    rows = np.nonzero(_differing(a, b))[0]
+    if len(rows):
+        take = pa.array(rows)
+        result[rows] = process.cpdist(_py(pc.take(a, take)), _py(pc.take(b, take)),
+                                      scorer=JaroWinkler.normalized_similarity, workers=1)
+    return result
+
+
+def _edits(a: pa.Array, b: pa.Array) -> np.ndarray:
+    """Optimal string alignment distance (edits and transpositions); 0 where equal, large where unknown."""
+    result = np.where(_eq(a, b), 0, 1 << 20).astype(np.int64)
+    rows = np.nonzero(_differing(a, b))[0]
+    if len(rows):
+        take = pa.array(rows)
+        result[rows] = process.cpdist(_py(pc.take(a, take)), _py(pc.take(b, take)), scorer=OSA.distance, workers=1)
+    return result
 
 
 def _select(conditions: list[tuple[np.ndarray, int]], known: np.ndarray) -> np.ndarray:
@@ -69,9 +113,9 @@ def surnames(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     p_eq, m_eq = _eq(p1, p2), _eq(m1, m2)
     swapped = _eq(p1, m2) & _eq(m1, p2)
     same_set = _eq(_col(left, "name_set"), _col(right, "name_set"))
-    jw_p = _jaro_winkler(_py(p1), _py(p2))
-    jw_m = _jaro_winkler(_py(m1), _py(m2))
-    jw_all = _jaro_winkler(_py(_col(left, "surname_set")), _py(_col(right, "surname_set")))
+    jw_p = _jaro_winkler(p1, p2)
+    jw_m = _jaro_winkler(m1, m2)
+    jw_all = _jaro_winkler(_col(left, "surname_set"), _col(right, "surname_set"))
     return _select(
         [
             (p_eq & m_eq, 5),
@@ -91,8 +135,8 @@ def given_names(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
         [
             (_eq(g1, g2), 4),
             (_eq(f1, f2), 3),  # a compound given name shortened to its first name
-            (_jaro_winkler(_py(g1), _py(g2)) >= 0.9, 2),
-            (_jaro_winkler(_py(f1), _py(f2)) >= 0.8, 1),
+            (_jaro_winkler(g1, g2) >= 0.9, 2),
+            (_jaro_winkler(f1, f2) >= 0.8, 1),
         ],
         known=_valid(g1) & _valid(g2),
     )
@@ -100,8 +144,8 @@ def given_names(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
 
 def document(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     d1, d2 = _col(left, "document_core"), _col(right, "document_core")
-    same_length = _eq(pc.utf8_length(d1), pc.utf8_length(d2))
-    return _select([(_eq(d1, d2), 3), (same_length & (_edits(_py(d1), _py(d2)) <= 1), 2)],
+    same_length = _eq(_derived(d1, pc.utf8_length), _derived(d2, pc.utf8_length))
+    return _select([(_eq(d1, d2), 3), (same_length & (_edits(d1, d2) <= 1), 2)],
                    known=_valid(d1) & _valid(d2))
 
 
@@ -145,7 +189,7 @@ def jaro_winkler(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     """Generic text comparison: exact, then Jaro-Winkler similarity at or above each threshold."""
     a, b = _col(left, spec["column"]), _col(right, spec["column"])
     thresholds = sorted(spec.get("thresholds", [0.92, 0.8]), reverse=True)
-    similarity = _jaro_winkler(_py(a), _py(b))
+    similarity = _jaro_winkler(a, b)
     conditions = [(_eq(a, b), len(thresholds) + 1)]
     conditions += [(similarity >= t, len(thresholds) - i) for i, t in enumerate(thresholds)]
     return _select(conditions, known=_valid(a) & _valid(b))

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import yaml
 
 from pipelines.link import blocking
-from pipelines.link.comparisons import columns_for, compare
+from pipelines.link.comparisons import columns_for, compare, decode, encode_strings
 from pipelines.link.fellegi_sunter import LinkageModel, estimate_u, train
 from pipelines.resources import schemas_dir
 
@@ -75,19 +75,19 @@ def slim(comp: pa.Table, settings: dict) -> pa.Table:
     return blocking.with_rule_keys(comp.select(keep), settings["blocking_rules"])
 
 
-def scored_pairs(left: pa.Table, right: pa.Table, rules: list[str], settings: dict) -> pa.Table:
+def scored_pairs(candidates: blocking.CandidatePairs, settings: dict) -> pa.Table:
     """Pair table: uids, rule, one int8 level column per comparison, tf values, guard columns."""
+    left, right = candidates.left, candidates.right
     gammas = compare(left, right, settings["comparisons"])
-    columns = {"left_uid": left.column("record_uid"), "right_uid": right.column("record_uid"),
-               "rule": pa.array(rules, pa.string()),
-               "rules_satisfied": blocking.rules_satisfied(left, right, len(settings["blocking_rules"]))}
+    columns = {"left_uid": decode(left.column("record_uid")), "right_uid": decode(right.column("record_uid")),
+               "rule": candidates.rule, "rules_satisfied": candidates.satisfied}
     columns.update({f"gamma_{name}": pa.array(g, pa.int8()) for name, g in gammas.items()})
     for c in settings["comparisons"]:
         if c.get("tf_column"):
-            columns[f"tf_{c['name']}"] = left.column(c["tf_column"])
+            columns[f"tf_{c['name']}"] = decode(left.column(c["tf_column"]))
     for side, table in (("left", left), ("right", right)):
         for g in GUARD_COLUMNS:
-            columns[f"{side}_{g}"] = table.column(g)
+            columns[f"{side}_{g}"] = decode(table.column(g))
     return pa.table(columns)
 
 
@@ -139,6 +139,7 @@ def u_from_sample(sample: pa.Table, settings: dict) -> dict[str, dict[int, float
         right_i = rng.integers(0, n, size=max_pairs)
         keep = left_i != right_i
         left_i, right_i = left_i[keep], right_i[keep]
+    sample = encode_strings(sample.select([c for c in sample.column_names if not c.startswith("_")]))
     gammas = compare(sample.take(left_i), sample.take(right_i), settings["comparisons"])
     return estimate_u(gammas, settings)
 
@@ -202,8 +203,9 @@ def link_in_memory(comp: pa.Table, settings: dict, model: LinkageModel | None = 
     comp = slim(comp, settings)
     rules = settings["blocking_rules"]
     parts = [part for _, part in blocking.partition_by_block(comp, rules, 1)]
-    left, right, names, stats = blocking.pairs_in_partition(pa.concat_tables(parts), rules, settings)
-    pairs = scored_pairs(left, right, names, settings)
+    candidates = blocking.pairs_in_partition(pa.concat_tables(parts), rules, settings)
+    stats = candidates.stats
+    pairs = scored_pairs(candidates, settings)
     if model is None:
         sample = bottom_k(comp, int(settings.get("training", {}).get("u_sample_records", 6000)),
                           int(settings.get("training", {}).get("seed", 0)))

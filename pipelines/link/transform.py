@@ -43,10 +43,10 @@ class _ComparePairsFn(beam.DoFn):
     def process(self, element) -> Iterator:
         _, tables = element
         table = pa.concat_tables(list(tables))
-        left, right, rules, stats = blocking.pairs_in_partition(table, self._settings["blocking_rules"], self._settings)
-        yield beam.pvalue.TaggedOutput(TAG_STATS, stats)
-        if left.num_rows:
-            yield linker.scored_pairs(left, right, rules, self._settings)
+        candidates = blocking.pairs_in_partition(table, self._settings["blocking_rules"], self._settings)
+        yield beam.pvalue.TaggedOutput(TAG_STATS, candidates.stats)
+        if candidates.left.num_rows:
+            yield linker.scored_pairs(candidates, self._settings)
 
 
 class _MergeTablesFn(beam.CombineFn):

@@ -21,9 +21,10 @@ def candidate_pairs(rows, settings=SETTINGS, buckets=4):
     for tables in parts.values():
         import pyarrow as pa
 
-        left, right, names, s = blocking.pairs_in_partition(pa.concat_tables(tables), settings["blocking_rules"], settings)
-        stats.append(s)
-        for l, r, n in zip(left.column("record_uid").to_pylist(), right.column("record_uid").to_pylist(), names):
+        c = blocking.pairs_in_partition(pa.concat_tables(tables), settings["blocking_rules"], settings)
+        stats.append(c.stats)
+        for l, r, n in zip(c.left.column("record_uid").to_pylist(), c.right.column("record_uid").to_pylist(),
+                           c.rule.to_pylist()):
             assert (l, r) not in {(a, b) for a, b, _ in found}, "a pair was scored twice"
             found.add((l, r, n))
     return found, stats
@@ -88,9 +89,14 @@ def test_blocks_too_big_even_after_refinement_are_chunked_and_counted():
 
 
 def test_rules_satisfied_marks_every_shared_key():
+    import pyarrow as pa
+
     comp = linker.slim(comparison_table(records([base("a", document_number="12345678"),
                                                  base("b", document_number="12345678")])), SETTINGS)
-    mask = blocking.rules_satisfied(comp.slice(0, 1), comp.slice(1, 1), len(RULES)).to_pylist()[0]
+    parts = [t for _, t in blocking.partition_by_block(comp, RULES, 1)]
+    c = blocking.pairs_in_partition(pa.concat_tables(parts), RULES, SETTINGS)
+    (mask,) = c.satisfied.to_pylist()
     names = {r["name"] for i, r in enumerate(RULES) if mask >> i & 1}
     assert {"document", "paternal_given", "surnames_birth_year", "given_birth_date"} <= names
+    assert c.rule.to_pylist() == ["document"]
     assert pc.sum(comp.column("birth_year")).as_py() == 2 * 1999
