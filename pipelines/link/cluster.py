@@ -74,9 +74,48 @@ class _Clusters:
             self.births[a] = (min(lo, self.births[a][0]), max(hi, self.births[a][1])) if self.births[a] else (lo, hi)
 
 
+def _node_attributes(edges: pa.Table, idx: np.ndarray, n_nodes: int) -> pa.Table:
+    """Per node: its valid document (type, number) and birth date, as the edges carry them."""
+    m = edges.num_rows
+    parts = []
+    for side, offset in (("left", 0), ("right", m)):
+        parts.append(pa.table({
+            "node": pa.array(idx[offset:offset + m]),
+            "doc_type": pc.if_else(pc.fill_null(edges.column(f"{side}_document_valid"), False),
+                                   edges.column(f"{side}_document_type"), pa.scalar(None, pa.string())),
+            "doc": edges.column(f"{side}_document_core"),
+            "birth": edges.column(f"{side}_birth_date").cast(pa.int32()),
+        }))
+    table = pa.concat_tables(parts)
+    return table.group_by("node", use_threads=False).aggregate(
+        [("doc_type", "first"), ("doc", "first"), ("birth", "first")]).sort_by("node")
+
+
+def _suspect_components(attrs: pa.Table, labels: np.ndarray) -> np.ndarray:
+    """Components that might chain strangers: two document numbers of one type, or birth dates
+    more than a year apart. Only these go through the (slower) guarded merge."""
+    comp = pa.array(labels[attrs.column("node").to_numpy()])
+    t = attrs.append_column("comp", comp)
+    docs = t.filter(pc.and_(pc.is_valid(t.column("doc_type_first")), pc.is_valid(t.column("doc_first"))))
+    docs = docs.group_by(["comp", "doc_type_first"], use_threads=False).aggregate([("doc_first", "count_distinct")])
+    by_docs = pc.filter(docs.column("comp"), pc.greater(docs.column("doc_first_count_distinct"), 1))
+    births = t.filter(pc.is_valid(t.column("birth_first"))).group_by("comp", use_threads=False).aggregate(
+        [("birth_first", "min"), ("birth_first", "max")])
+    spread = pc.subtract(births.column("birth_first_max"), births.column("birth_first_min"))
+    by_births = pc.filter(births.column("comp"), pc.greater(spread, MAX_BIRTH_DAYS_APART))
+    return np.unique(np.concatenate([by_docs.to_numpy(), by_births.to_numpy()])).astype(np.int64)
+
+
 def cluster(edges: pa.Table, role: str, key=None) -> tuple[pa.Table, pa.Table]:
     """Edges (left/right uid, match_probability, rule, per-side document and birth date) ->
-    (membership of every record with an accepted edge, refused edges with the reason)."""
+    (membership of every record with an accepted edge, refused edges with the reason).
+
+    Connected components first (vectorised); components whose records carry conflicting
+    documents or birth dates are then re-merged edge by edge, strongest first, refusing the
+    merges the guard forbids."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     if not edges.num_rows:
         return MEMBERSHIP_SCHEMA.empty_table(), REFUSED_SCHEMA.empty_table()
     edges = edges.sort_by([("match_probability", "descending"), ("left_uid", "ascending"), ("right_uid", "ascending")])
@@ -84,41 +123,52 @@ def cluster(edges: pa.Table, role: str, key=None) -> tuple[pa.Table, pa.Table]:
     encoded = both.dictionary_encode()
     nodes = encoded.dictionary
     idx = encoded.indices.to_numpy()
-    m = edges.num_rows
-    clusters = _Clusters(len(nodes))
-    for side, offset in (("left", 0), ("right", m)):
-        valid = pc.fill_null(edges.column(f"{side}_document_valid"), False).to_numpy(zero_copy_only=False)
-        types = edges.column(f"{side}_document_type").to_pylist()
-        cores = edges.column(f"{side}_document_core").to_pylist()
-        births = edges.column(f"{side}_birth_date").cast(pa.int32()).to_pylist()
-        for k in range(m):
-            node = idx[offset + k]
-            if valid[k] and types[k] and cores[k]:
-                clusters.docs[node] = {types[k]: cores[k]}
-            if births[k] is not None:
-                clusters.births[node] = (births[k], births[k])
-    rules = edges.column("rule").to_pylist()
-    probs = edges.column("match_probability").to_pylist()
-    first_rule: dict[int, str] = {}
+    m, n_nodes = edges.num_rows, len(nodes)
+    left_idx, right_idx = idx[:m], idx[m:]
+    graph = coo_matrix((np.ones(m, dtype=np.int8), (left_idx, right_idx)), shape=(n_nodes, n_nodes))
+    n_comp, labels = connected_components(graph, directed=False)
+    roots = labels.astype(np.int64)
+
+    attrs = _node_attributes(edges, idx, n_nodes)
+    suspect = _suspect_components(attrs, labels)
     refused = []
-    for k in range(m):
-        a, b = clusters.find(idx[k]), clusters.find(idx[m + k])
-        if a == b:
-            continue
-        reason = clusters.conflict(a, b)
-        if reason:
-            refused.append((both[k].as_py(), both[m + k].as_py(), probs[k], reason))
-            continue
-        clusters.union(a, b)
-        first_rule.setdefault(idx[k], rules[k])
-        first_rule.setdefault(idx[m + k], rules[k])
-    roots = np.array([clusters.find(i) for i in range(len(nodes))])
+    if len(suspect):
+        in_suspect = np.isin(labels[left_idx], suspect)
+        clusters = _Clusters(n_nodes)
+        types = attrs.column("doc_type_first").to_pylist()
+        docs = attrs.column("doc_first").to_pylist()
+        births = attrs.column("birth_first").to_pylist()
+        for node, t, d, b in zip(attrs.column("node").to_pylist(), types, docs, births):
+            if t and d:
+                clusters.docs[node] = {t: d}
+            if b is not None:
+                clusters.births[node] = (b, b)
+        probs = edges.column("match_probability").to_numpy()
+        for k in np.nonzero(in_suspect)[0]:
+            a, b = clusters.find(left_idx[k]), clusters.find(right_idx[k])
+            if a == b:
+                continue
+            reason = clusters.conflict(a, b)
+            if reason:
+                refused.append((nodes[left_idx[k]].as_py(), nodes[right_idx[k]].as_py(), float(probs[k]), reason))
+                continue
+            clusters.union(a, b)
+        members = np.nonzero(np.isin(labels, suspect))[0]
+        roots[members] = n_comp + np.array([clusters.find(int(v)) for v in members])
+
     table = pa.table({"record_uid": nodes, "root": pa.array(roots)})
     anchors = table.group_by("root", use_threads=False).aggregate([("record_uid", "min"), ("record_uid", "count")])
     anchors = anchors.filter(pc.greater(anchors.column("record_uid_count"), 1))
     table = table.join(anchors, "root", join_type="inner", use_threads=False)
-    rule_of = pa.array([first_rule.get(i) for i in pc.index_in(table.column("record_uid"), nodes).to_pylist()], pa.string())
-    person_ids = pa.array(person_id_for(table.column("record_uid_min").to_pylist(), role, key), pa.string())
+    # each record's rule: that of its strongest accepted edge (edges are sorted strongest first)
+    firsts = pa.table({"node": pa.array(idx), "rule": pa.concat_arrays(
+        [edges.column("rule").combine_chunks()] * 2)}).group_by("node", use_threads=False).aggregate(
+        [("rule", "first")])
+    rule_of = pc.take(firsts.column("rule_first"),
+                      pc.index_in(pc.index_in(table.column("record_uid"), nodes), firsts.column("node")))
+    anchor_uids = anchors.column("record_uid_min")
+    anchor_ids = pa.array(person_id_for(anchor_uids.to_pylist(), role, key), pa.string())
+    person_ids = pc.take(anchor_ids, pc.index_in(table.column("record_uid_min"), anchor_uids))
     membership = pa.table({"record_uid": table.column("record_uid"), "person_id": person_ids, "match_rule": rule_of},
                           schema=MEMBERSHIP_SCHEMA)
     refused_table = pa.Table.from_pylist(
