@@ -14,7 +14,6 @@ import json
 from typing import Iterator
 
 import apache_beam as beam
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -52,9 +51,8 @@ class _ComparePairsFn(beam.DoFn):
 class _MergeTablesFn(beam.CombineFn):
     """Combine tables with a merge function (pattern counts, samples) without holding them all."""
 
-    def __init__(self, reduce, empty=None):
+    def __init__(self, reduce):
         self._reduce = reduce
-        self._empty = empty
 
     def create_accumulator(self):
         return None
@@ -67,7 +65,7 @@ class _MergeTablesFn(beam.CombineFn):
         return self._reduce(accs) if accs else None
 
     def extract_output(self, acc):
-        return acc if acc is not None else self._empty
+        return acc  # None when there was nothing to combine (an empty role)
 
 
 def _sum_stats(parts: list[dict]) -> dict:
