@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("watch", help="watch a landing zone and run periods as deliveries complete", add_help=False)
     sub.add_parser("status", help="what is current, recent runs, pending deliveries", add_help=False)
     sub.add_parser("diff", help="what changed between two runs", add_help=False)
+    sub.add_parser("finalise", help="finalise a run launched by the Dataflow Flex Template", add_help=False)
     docs = sub.add_parser("docs", help="generate the field reference (docs/model.md) from schemas/")
     docs.add_argument("--out", default=None, help="folder to write into (default: the project's docs/)")
 
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         from pipelines.estimate.cli import mse_main
 
         return mse_main(argv[1:])
-    if argv and argv[0] in ("watch", "status", "diff"):
+    if argv and argv[0] in ("watch", "status", "diff", "finalise"):
         from pipelines.service.cli import COMMANDS
 
         return COMMANDS[argv[0]](argv[1:])

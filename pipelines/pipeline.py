@@ -149,9 +149,19 @@ def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contract
     with heartbeat(f"run {run_id}: pipeline"), beam.Pipeline(options=options) as p:
         build(p, deliveries, contracts, run_dir, key, public_threshold, suites, started.date(), linkage_models)
     log.info("run %s: pipeline done, finalising", run_id)
+    manifest = finish(feeds, out, run_id, contracts, key, started, previous_run, period, suites)
+    return RunResult(run_id=run_id, run_dir=run_dir, manifest=manifest)
+
+
+def finish(feeds: str, out: str, run_id: str, contracts: list[Contract], key: privacy.PseudonymKey,
+           started: dt.datetime, previous_run: str | None = None, period: str | None = None,
+           suites: dict[str, dict] | None = None) -> dict:
+    """After the Beam job: validation summary, cross-feed checks, manifest and pointers. Apart from
+    ``run`` so that a job launched elsewhere (the Dataflow Flex Template) is finalised the same way."""
+    suites = validate.run_suites(contracts) if suites is None else suites
     validation = validate.summarise(out, run_id, suites, publish.WORK_DIR)
     validation = checks.add_to_validation(validation, checks.run_checks(out, run_id, feeds, contracts))
     manifest = publish.finalise_run(out, run_id, contracts, started, key, validation=validation, before_switch=lambda rd, m: publish_report(
         rd, previous_run, m), period=period)
     log.info("run %s: published", run_id)
-    return RunResult(run_id=run_id, run_dir=run_dir, manifest=manifest)
+    return manifest

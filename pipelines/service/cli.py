@@ -4,6 +4,7 @@
                    [--http-port P] [--runner R] [--key-file F | --demo-key] [beam options...]
     concilia status --out URL [--landing URL] [--json]
     concilia diff RUN_A RUN_B --out URL [--json]
+    concilia finalise --out URL --run-id ID      # after a Dataflow Flex Template job (deploy/README.md)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import signal
 import sys
 
-from pipelines.cli import EXIT_INPUT, EXIT_OK, EXIT_USAGE, RUNNER_ALIASES
+from pipelines.cli import EXIT_FAILED, EXIT_INPUT, EXIT_OK, EXIT_USAGE, RUNNER_ALIASES
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +102,32 @@ def watch_main(argv: list[str]) -> int:
     if args.http_port is not None:
         return _serve_http(service, args.http_port, lambda: bool(stopping))
     cycles = 1 if args.once else args.max_cycles
-    service.serve(args.interval, schedule, cycles, should_stop=lambda: bool(stopping))
-    return EXIT_OK
+    failures = service.serve(args.interval, schedule, cycles, should_stop=lambda: bool(stopping))
+    # a bounded run reports failures in its exit code (a run that failed, or a cycle that could not finish)
+    return EXIT_FAILED if failures and cycles is not None else EXIT_OK
 
 
 def _serve_http(service, port: int, should_stop) -> int:
-    """Pub/Sub push endpoint: POST / with the push envelope runs a cycle; GET /healthz answers."""
+    """Pub/Sub push endpoint: POST / queues the notification and acknowledges at once; one worker
+    thread runs the cycles one after another (a run can outlast Pub/Sub's ack deadline). A lost
+    queue (instance replaced) is caught up by the next Cloud Scheduler tick; repeats are no-ops."""
+    import queue
+    import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    inbox: queue.Queue = queue.Queue()
+
+    def worker():
+        while True:
+            body = inbox.get()
+            try:
+                report = service.handle_notification(body)
+                log.info("notification: %s", "ignored" if report is None else
+                         f"published {report.published or '-'}, failed {report.failed or '-'}")
+            except Exception:
+                log.exception("notification handling failed")
+
+    threading.Thread(target=worker, name="concilia-cycles", daemon=True).start()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's naming)
@@ -116,14 +136,10 @@ def _serve_http(service, port: int, should_stop) -> int:
 
         def do_POST(self):  # noqa: N802
             try:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                report = service.handle_notification(body)
-                log.info("notification: %s", "ignored" if report is None else
-                         f"published {report.published or '-'}, failed {report.failed or '-'}")
-                self.send_response(204)  # acknowledged; a failed run is in the ledger, not retried by Pub/Sub
-            except Exception:
-                log.exception("notification handling failed")
-                self.send_response(500)  # Pub/Sub redelivers; the ledger makes the retry idempotent
+                inbox.put(json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}"))
+                self.send_response(204)
+            except ValueError:
+                self.send_response(400)  # not JSON: Pub/Sub would redeliver it forever otherwise
             self.end_headers()
 
         def log_message(self, *args):  # requests are logged above, as structured lines
@@ -159,4 +175,33 @@ def diff_main(argv: list[str]) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"watch": watch_main, "status": status_main, "diff": diff_main}
+def finalise_main(argv: list[str]) -> int:
+    from pipelines.cli import EXIT_ACCOUNTING, EXIT_OUTPUT
+    from pipelines.privacy import KeyUnavailable
+    from pipelines.publish import AccountingError, IncompleteOutput
+    from pipelines.service.flex import finalise
+
+    p = argparse.ArgumentParser(prog="concilia finalise", description=(
+        "Finalise a run whose Beam job was launched by the Dataflow Flex Template: validation summary, "
+        "checks, manifest, then the pointers."))
+    p.add_argument("--out", required=True)
+    p.add_argument("--run-id", required=True)
+    p.add_argument("--key-file", default=None, metavar="PATH")
+    _common(p)
+    args = p.parse_args(argv)
+    try:
+        manifest = finalise(args.out, args.run_id, args.state, args.key_file)
+    except (FileNotFoundError, KeyUnavailable) as exc:
+        print(f"concilia finalise: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except AccountingError as exc:
+        print(f"concilia finalise: {exc}; the run was not published", file=sys.stderr)
+        return EXIT_ACCOUNTING
+    except IncompleteOutput as exc:
+        print(f"concilia finalise: {exc}", file=sys.stderr)
+        return EXIT_OUTPUT
+    print(json.dumps({"run_id": manifest["run_id"], "period": manifest.get("period"), "status": manifest.get("status")}))
+    return EXIT_OK
+
+
+COMMANDS = {"watch": watch_main, "status": status_main, "diff": diff_main, "finalise": finalise_main}

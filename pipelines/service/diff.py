@@ -4,8 +4,8 @@ Counts per agency and category come from the two manifests' figures; persons are
 membership: each run's harmonised records carry ``person_id``, so every person is the set of
 ``record_uid``s it groups. A person of B none of whose records are in A is *added*; a person of A
 none of whose records are in B is *removed*; a B person holding records of several A persons
-*merged* them; an A person whose records went to several B persons was *split*. Ids and counts
-only: no record values.
+*merged* them; an A person whose records went to several B persons was *split*; a person kept
+one-to-one but with records gained or lost is *changed*. Ids and counts only: no record values.
 """
 
 from __future__ import annotations
@@ -61,8 +61,12 @@ def compare_persons(a: dict[str, frozenset[str]], b: dict[str, frozenset[str]]) 
     split = {pid: dst for pid, dst in split.items() if len(dst) > 1}
     a_sets = set(a.values())
     unchanged = sum(1 for uids in b.values() if uids in a_sets)
+    # one A person -> one B person, with records gained or lost
+    changed = sum(1 for pid, uids in b.items() if uids not in a_sets
+                  and len({owner_a[u] for u in uids if u in owner_a}) == 1
+                  and len({owner_b[u] for u in a[next(owner_a[u] for u in uids if u in owner_a)] if u in owner_b}) == 1)
     return {"persons_a": len(a), "persons_b": len(b), "added": added, "removed": removed, "merged": merged,
-            "split": split, "unchanged": unchanged,
+            "split": split, "unchanged": unchanged, "changed": changed,
             "records_added": len(set(owner_b) - set(owner_a)), "records_removed": len(set(owner_a) - set(owner_b))}
 
 
@@ -103,7 +107,7 @@ def render(d: dict, show_ids: int = 10) -> str:
     for role, p in d["persons"].items():
         lines.append(f"{role}: persons {p['persons_a']} -> {p['persons_b']}; added {len(p['added'])}, "
                      f"removed {len(p['removed'])}, merged {len(p['merged'])}, split {len(p['split'])}, "
-                     f"unchanged {p['unchanged']}; records +{p['records_added']} -{p['records_removed']}")
+                     f"unchanged {p['unchanged']}, records changed {p['changed']}; records +{p['records_added']} -{p['records_removed']}")
         for label in ("added", "removed"):
             if p[label]:
                 lines.append(f"  {label}: {', '.join(p[label][:show_ids])}" + (" ..." if len(p[label]) > show_ids else ""))

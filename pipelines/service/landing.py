@@ -123,9 +123,11 @@ def parse_marker(text: str) -> dict[str, str]:
     return listed
 
 
-def scan(landing: str, contracts: list[Contract], periods: set[str] | None = None) -> tuple[list[Delivery], list[Pending]]:
+def scan(landing: str, contracts: list[Contract], periods: set[str] | None = None,
+         digests: dict | None = None) -> tuple[list[Delivery], list[Pending]]:
     """Every complete delivery under ``landing`` (optionally only for ``periods``), and the
-    folders that are not complete yet with the reason."""
+    folders that are not complete yet with the reason. ``digests`` caches SHA-256s across scans,
+    keyed by path, size and modification stamp, so a poll does not re-read unchanged files."""
     fs, root = fsspec.core.url_to_fs(landing)
     root = root.rstrip("/")
     deliveries: list[Delivery] = []
@@ -141,7 +143,7 @@ def scan(landing: str, contracts: list[Contract], periods: set[str] | None = Non
             if not PERIOD_RE.match(period):
                 pending.append(Pending(contract.feed, period, _url(fs, folder), "period folder name not allowed"))
                 continue
-            delivery, why = _read_folder(fs, folder, contract, period)
+            delivery, why = _read_folder(fs, folder, contract, period, {} if digests is None else digests)
             if delivery is not None:
                 deliveries.append(delivery)
             else:
@@ -151,7 +153,15 @@ def scan(landing: str, contracts: list[Contract], periods: set[str] | None = Non
     return deliveries, pending
 
 
-def _read_folder(fs, folder: str, contract: Contract, period: str) -> tuple[Delivery | None, str]:
+def _stamp(entry: dict):
+    """What changes when an object is rewritten: mtime locally, generation/etag on object stores."""
+    for key in ("generation", "etag", "ETag", "mtime", "updated", "LastModified", "created"):
+        if entry.get(key) is not None:
+            return str(entry[key])
+    return None
+
+
+def _read_folder(fs, folder: str, contract: Contract, period: str, digests: dict) -> tuple[Delivery | None, str]:
     entries = fs.ls(folder, detail=True)
     names = {posixpath.basename(e["name"].rstrip("/")): e for e in entries if e.get("type") != "directory"}
     if MARKER not in names:
@@ -171,7 +181,12 @@ def _read_folder(fs, folder: str, contract: Contract, period: str) -> tuple[Deli
         return None, "the files present differ from those _READY lists"
     files = []
     for name in data:
-        digest, size = sha256_of(fs, f"{folder}/{name}")
+        entry, path = names[name], f"{folder}/{name}"
+        stamp = _stamp(entry)
+        cache_key = (path, entry.get("size"), stamp)
+        if stamp is None or cache_key not in digests:
+            digests[cache_key] = sha256_of(fs, path)
+        digest, size = digests[cache_key]
         if listed and listed[name] != digest:
             return None, f"{name}: SHA-256 differs from _READY (upload incomplete or replaced)"
         files.append(LandedFile(name=name, sha256=digest, bytes=size))

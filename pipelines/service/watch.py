@@ -74,6 +74,7 @@ class Service:
         self.required = required_feeds(self.contracts)
         self.ledger = Ledger(self.state)
         self._runner = runner  # pipeline.run by default; the signature is the same
+        self._digests: dict = {}  # SHA-256s of landed files already read, by path, size and stamp
 
     # planning --------------------------------------------------------------------------------
     def plan(self, period: str) -> Plan:
@@ -94,7 +95,7 @@ class Service:
 
     # the cycle -------------------------------------------------------------------------------
     def scan(self, report: CycleReport, periods: set[str] | None = None) -> None:
-        deliveries, pending = landing.scan(self.landing, self.contracts, periods)
+        deliveries, pending = landing.scan(self.landing, self.contracts, periods, self._digests)
         report.pending.extend(pending)
         for d in deliveries:
             _, new = self.ledger.record_delivery(d)
@@ -180,11 +181,12 @@ class Service:
 
         Accepts a Pub/Sub message (``attributes``: bucketId, objectId, eventType; as pushed or
         pulled, data base64) or an Eventarc/CloudEvent ``data`` object (bucket, name). A Cloud
-        Scheduler message with attribute ``concilia=schedule`` is a schedule tick."""
+        Scheduler message with attribute ``concilia=schedule`` is a schedule tick, ``concilia=poll`` a
+        plain cycle over every period (catches up notifications that were lost)."""
         message = message.get("message", message)  # Pub/Sub push wraps the message
         attrs = message.get("attributes") or {}
-        if attrs.get("concilia") == "schedule":
-            return self.cycle(scheduled=True)
+        if attrs.get("concilia") in ("schedule", "poll"):  # Cloud Scheduler: a tick, or a catch-up cycle
+            return self.cycle(scheduled=attrs["concilia"] == "schedule")
         if "objectId" in attrs:
             if attrs.get("eventType", "OBJECT_FINALIZE") != "OBJECT_FINALIZE":
                 return None
@@ -204,22 +206,31 @@ class Service:
 
     def serve(self, interval: float, schedule: Schedule | None = None, max_cycles: int | None = None,
               should_stop: Callable[[], bool] = lambda: False) -> int:
-        """Poll every ``interval`` seconds (and tick on ``schedule``); returns the cycles run."""
-        cycles = 0
+        """Poll every ``interval`` seconds (and tick on ``schedule``). Returns how many cycles or
+        runs failed (a ``--once`` caller turns that into its exit code)."""
+        cycles = failures = 0
         next_tick = schedule.next_after(time.time()) if schedule else None
         while max_cycles is None or cycles < max_cycles:
             scheduled = next_tick is not None and time.time() >= next_tick
             if scheduled:
                 next_tick = schedule.next_after(time.time())
-            report = self.cycle(scheduled=scheduled)
             cycles += 1
-            log.info("cycle %d%s: %d new, %d repeated, %d pending, published %s, failed %s", cycles,
-                     " (scheduled)" if scheduled else "", len(report.new_deliveries), len(report.repeated_deliveries),
-                     len(report.pending), report.published or "-", report.failed or "-")
+            try:
+                report = self.cycle(scheduled=scheduled)
+            except Exception:  # e.g. storage unreachable: log, keep the service alive, try next poll
+                log.exception("cycle %d failed; retrying after %s s", cycles, interval)
+                report = None
+                failures += 1
+            if report is not None:
+                log.info("cycle %d%s: %d new, %d repeated, %d pending, published %s, failed %s", cycles,
+                         " (scheduled)" if scheduled else "", len(report.new_deliveries),
+                         len(report.repeated_deliveries), len(report.pending), report.published or "-",
+                         report.failed or "-")
+                failures += len(report.failed)
             if should_stop() or (max_cycles is not None and cycles >= max_cycles):
                 break
             time.sleep(interval)
-        return cycles
+        return failures
 
 
 def _remove(url: str) -> None:

@@ -134,3 +134,37 @@ def test_a_storage_notification_maps_to_its_feed_and_period(tmp_path):
     ignored = service.handle_notification({"message": {"attributes": {
         "bucketId": "b", "objectId": "x/y.csv", "eventType": "OBJECT_FINALIZE"}}})
     assert ignored is None
+
+
+def test_a_pubsub_notification_runs_a_cycle_for_its_period(tmp_path):
+    landing_dir, out = tmp_path / "landing", tmp_path / "out"
+    folder = landing_dir / "pj" / "pj_convictions" / "2018"
+    folder.mkdir(parents=True)
+    (folder / "sentencias_2018.csv").write_bytes(PJ_FILE.read_bytes())
+    (folder / "_READY").write_text("")
+    service = Service(str(landing_dir), str(out))
+    message = {"message": {"attributes": {"bucketId": "", "objectId": str(folder / "_READY"),
+                                          "eventType": "OBJECT_FINALIZE"}, "data": ""}}
+    report = service.handle_notification(message)
+    # the delivery is recorded; PJ alone does not complete the period, so nothing runs
+    assert report.new_deliveries == [f"pj_convictions/2018/{service.ledger.deliveries()[0].set_hash}"]
+    assert report.published == [] and set(report.waiting["2018"]) == required_feeds(service.contracts)
+    assert service.handle_notification(message).new_deliveries == []  # redelivered: a no-op
+    assert not out.joinpath("runs").exists()
+
+
+def test_person_memberships_compare_as_added_removed_merged_split_changed():
+    from pipelines.service.diff import compare_persons
+
+    a = {"p1": frozenset({"r1", "r2"}), "p2": frozenset({"r3"}), "p3": frozenset({"r4"}),
+         "p4": frozenset({"r5", "r6"}), "p5": frozenset({"r7"}), "p6": frozenset({"r8", "r9"})}
+    b = {"q1": frozenset({"r1", "r2"}),          # unchanged
+         "q2": frozenset({"r3", "r4"}),          # p2 + p3 merged
+         "q3": frozenset({"r5"}), "q4": frozenset({"r6"}),  # p4 split
+         "q5": frozenset({"r10"}),               # added; p5 (r7) removed
+         "q6": frozenset({"r8"})}                # p6 lost a record
+    d = compare_persons(a, b)
+    assert d["added"] == ["q5"] and d["removed"] == ["p5"]
+    assert d["merged"] == {"q2": ["p2", "p3"]} and d["split"] == {"p4": ["q3", "q4"]}
+    assert d["unchanged"] == 1 and d["changed"] == 1
+    assert d["records_added"] == 1 and d["records_removed"] == 2

@@ -1,0 +1,60 @@
+"""Parallel on one machine: the FnApiRunner with two worker processes gives the same outputs as the
+in-process run (DoFns must be importable from the package, not defined in __main__)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pytest
+
+from pipelines import privacy
+from pipelines.pipeline import run
+from tests.conftest import SAMPLE_FEEDS, TEST_RUNNER
+
+FOLDERS = ("harmonised/victims", "harmonised/offenders", "persons", "quarantine",
+           "restricted/victims", "restricted/offenders")
+# Which rule is recorded for a record that several rules link depends on pair order today
+# (pipelines/link); it is compared on its own below so that everything else stays strict.
+ORDER_SENSITIVE = {"match_rule"}
+
+
+def _sorted(table: pa.Table) -> pa.Table:
+    # file names and row order depend on bundling; the content must not
+    keys = [(c, "ascending") for c in table.column_names
+            if not pa.types.is_nested(table.schema.field(c).type) and c not in ORDER_SENSITIVE]
+    return table.sort_by(keys)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    key = privacy.demo_key()
+    out = tmp_path_factory.mktemp("mp")
+    single = run(str(SAMPLE_FEEDS), str(out / "single"), [f"--runner={TEST_RUNNER}"], key=key)
+    multi = run(str(SAMPLE_FEEDS), str(out / "multi"),
+                [f"--runner={TEST_RUNNER}", "--direct_num_workers=2", "--direct_running_mode=multi_processing"],
+                key=key)
+    tables = {}
+    for folder in FOLDERS:
+        tables[folder] = tuple(_sorted(ds.dataset(f"{r.run_dir}/{folder}", format="parquet").to_table())
+                               for r in (single, multi))
+    return single, multi, tables
+
+
+def test_multi_processing_equals_in_process(runs):
+    single, multi, tables = runs
+    for folder, (a, b) in tables.items():
+        assert a.num_rows > 0 or folder == "quarantine", folder
+        assert a.schema == b.schema, folder
+        keep = [c for c in a.column_names if c not in ORDER_SENSITIVE]
+        assert a.select(keep).equals(b.select(keep)), f"{folder}: multi-processing output differs from in-process"
+    assert single.manifest["figures"] == multi.manifest["figures"]
+
+
+@pytest.mark.xfail(strict=False, reason="pipelines/link records the first matching rule in pair order, "
+                                        "which differs between worker layouts (reported to the linkage owner)")
+def test_match_rule_is_the_same_in_both_layouts(runs):
+    _, _, tables = runs
+    for folder in ("harmonised/victims", "harmonised/offenders"):
+        a, b = tables[folder]
+        a, b = a.sort_by("record_uid"), b.sort_by("record_uid")
+        assert a.column("match_rule").equals(b.column("match_rule")), folder
