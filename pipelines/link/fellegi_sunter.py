@@ -186,6 +186,8 @@ def train(patterns: pa.Table, u: dict[str, dict[int, float]], settings: dict, n_
     cfg = settings.get("training", {})
     comps = settings["comparisons"]
     names = [c["name"] for c in comps]
+    # a fixed order: the same patterns merged in any order (any partitioning) give the same floats
+    patterns = patterns.sort_by([(c, "ascending") for c in ["rules_satisfied", *names]])
     levels = [sorted(LEVELS[c["type"]], reverse=True) for c in comps]
     u_list = [u[n] for n in names]
     counts_all = patterns.column("count").to_numpy().astype(np.float64)
