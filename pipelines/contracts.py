@@ -78,6 +78,7 @@ class Contract:
     max_rows: int | None
     path: str = ""
     system: str = ""
+    required_for_period: bool = False  # delivery.required: a period runs only once this feed arrived
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -144,7 +145,11 @@ def parse_contract(raw: dict[str, Any], path: str = "<memory>") -> Contract:
             raise ContractError(f"{path}: fields.{target} needs a number_column")
         specs.append(FieldSpec(target=target, parser=parser, options=options))
     assertions = raw.get("assertions") or {}
+    delivery = raw.get("delivery") or {}
+    if not isinstance(delivery, dict) or not isinstance(delivery.get("required", False), bool):
+        raise ContractError(f"{path}: delivery.required must be true or false")
     return Contract(
+        required_for_period=delivery.get("required", False),
         feed=str(need(raw, "feed", "")),
         agency=str(need(raw, "agency", "")),
         title=str(raw.get("title", "")),

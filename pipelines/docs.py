@@ -48,7 +48,8 @@ def contracts_markdown() -> str:
     for c in load_contracts():
         out += [f"## `{c.feed}` — {c.title}", "",
                 f"Agency {c.agency}; role {c.role}; files `{c.files}` ({c.format}, {c.encoding}"
-                + (f", delimiter `{c.delimiter}`" if c.format == "csv" else "") + f"); record id `{c.record_id}`.", "",
+                + (f", delimiter `{c.delimiter}`" if c.format == "csv" else "") + f"); record id `{c.record_id}`"
+                + ("; required before a period runs" if c.required_for_period else "") + ".", "",
                 "| harmonised field | parser | source columns |", "|---|---|---|"]
         for spec in c.fields:
             out.append(f"| `{spec.target}` | {spec.parser} | {', '.join(f'`{s}`' for s in spec.source_columns)} |")

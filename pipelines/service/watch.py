@@ -33,7 +33,7 @@ STATE_DIR = "_service"  # default ledger and staging folder under OUT (restricte
 
 def required_feeds(contracts: list[Contract]) -> set[str]:
     """Feeds a period needs before it runs on arrival: ``delivery: {required: true}`` in the contract."""
-    return {c.feed for c in contracts if ((c.raw.get("delivery") or {}).get("required") is True)}
+    return {c.feed for c in contracts if c.required_for_period}
 
 
 @dataclass
