@@ -23,10 +23,6 @@ def render(manifest: dict, run_dir: str, seconds: float) -> str:
         lines.append(f"  reconciled unique {role}: {u['persons']} persons from {records} records")
         for combo, count in list(u["by_agency_combination"].items())[:8]:
             lines.append(f"      {combo:<28}{count:>7}")
-    report = [f["path"] for f in manifest.get("outputs", {}).get("reports", {}).get("files", [])
-              if f["path"].endswith("reports/index.html")]
-    if report:
-        lines += ["", f"  steward's report: {run_dir.rstrip('/')}/{report[0]}"]
     funnel = figures.get("offender_funnel") or {}
     if funnel.get("persons_at_stage"):
         at, reach = funnel["persons_at_stage"], funnel["persons_reaching"]
@@ -34,4 +30,8 @@ def render(manifest: dict, run_dir: str, seconds: float) -> str:
         lines.append("      " + ", ".join(f"{stage.lower()} {n}" for stage, n in at.items()))
         if "ARRESTED->CONVICTED" in reach:
             lines.append(f"      of those arrested, convicted: {reach['ARRESTED->CONVICTED']}")
+    report = [f["path"] for f in manifest.get("outputs", {}).get("reports", {}).get("files", [])
+              if f["path"].endswith("reports/index.html")]
+    if report:  # last, so the steward finds it at the bottom of the terminal
+        lines += ["", f"  steward's report: {run_dir.rstrip('/')}/{report[0]}"]
     return "\n".join(lines)

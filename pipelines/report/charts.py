@@ -18,6 +18,7 @@ ACCENT = "#b3541e"
 INK = "#1b1b1b"
 MUTED = "#5c5c5c"
 GRID = "#d4d4d4"
+MIN_WIDTH = 400  # px: below this a chart scrolls inside its box rather than shrinking its text
 _ids = itertools.count(1)
 
 
@@ -32,7 +33,7 @@ def _svg(width: int, height: int, title: str, desc: str, body: list[str]) -> str
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
         f'aria-labelledby="chart{uid}-t chart{uid}-d" class="chart" font-family="system-ui, sans-serif" '
-        f'font-size="{FONT}" style="max-width:{width}px">'
+        f'font-size="{FONT}" style="max-width:{width}px;min-width:{min(width, MIN_WIDTH)}px">'
         f'<title id="chart{uid}-t">{escape(title)}</title><desc id="chart{uid}-d">{escape(desc)}</desc>'
         + "".join(body) + "</svg>"
     )

@@ -10,6 +10,8 @@ values are read into memory only and never leave this object.
 from __future__ import annotations
 
 import re
+import unicodedata
+from functools import lru_cache
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,12 +25,23 @@ _WORD = re.compile(r"[\w]+(?:[-/.][\w]+)*", re.UNICODE)
 _SUSPECT = re.compile(r"\d{6,}|\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")
 
 
+@lru_cache(maxsize=65536)
+def _fold_word(word: str) -> str:
+    """The same key as ``harmonise.vector.fold`` for one short string, in plain Python (a per-word
+    Arrow call costs milliseconds)."""
+    s = re.sub(r"[°º]", " ", word)
+    s = re.sub(r"['’´`]", "", s)
+    s = "".join(c for c in unicodedata.normalize("NFKD", s) if not unicodedata.combining(c)).upper()
+    return " ".join(re.sub(r"[^\w\s-]|_", " ", s).split())
+
+
 class Screen:
     """Masks restricted-looking words in text; ``clean`` says whether a value needed no mask."""
 
     def __init__(self, name_tokens: set[str] | None = None, documents: set[str] | None = None,
                  dates: set[str] | None = None):
-        self._names = {t for t in (name_tokens or ()) if len(t) >= 3}
+        parts = {p for t in (name_tokens or ()) for p in (t, *t.split("-"))}  # ÑAÑEZ-PÉREZ: each half too
+        self._names = {t for t in parts if len(t) >= 3}
         self._exact = set(documents or ()) | set(dates or ())
 
     @classmethod
@@ -55,8 +68,8 @@ class Screen:
             return True
         if not self._names:
             return False
-        folded = fold(pa.array([word], pa.string())).to_pylist()[0] or ""
-        return any(part in self._names for part in folded.split())
+        folded = _fold_word(word).split()
+        return any(p in self._names for part in folded for p in (part, *part.split("-")))
 
     def text(self, value) -> str | None:
         """Free text with every suspect word masked (None stays None)."""

@@ -131,7 +131,29 @@ def headline(manifest: dict, records: dict[str, pa.Table | None], persons: pa.Ta
         offenders.append({"agency": a, "records": f.get("offenders", 0), "detained": f.get("offenders_detained"),
                           "stages": [{"stage": label("justice_stages", s), "count": n}
                                      for s, n in sorted(f.get("offenders_by_stage", {}).items())]})
-    return {"available": True, "roles": roles, "dimensions": dims, "offender_stages": offenders}
+    return {"available": True, "roles": roles, "dimensions": dims, "offender_stages": offenders,
+            "funnel": funnel(manifest.get("figures", {}).get("offender_funnel"))}
+
+
+def funnel(figures: dict | None) -> dict:
+    """Distinct offenders at each justice stage, and how many of them reach each later stage."""
+    if not figures or not figures.get("persons_at_stage"):
+        return unavailable("the run has no offender funnel (funnel/)")
+    cl = _codelist("justice_stages")
+    at = figures["persons_at_stage"]
+    order = [s for s in (cl.codes_in_order if cl else ()) if s in at] + sorted(s for s in at if not cl or s not in cl)
+    reaching = []
+    for key, n in (figures.get("persons_reaching") or {}).items():
+        start, _, end = key.partition("->")
+        reaching.append({"from": label("justice_stages", start), "to": label("justice_stages", end), "persons": n,
+                         "share": n / at[start] if at.get(start) else None})
+    chart = charts.bar_chart([charts.Bar(label("justice_stages", s), at[s]) for s in order],
+                             "Offenders: distinct persons at each justice stage",
+                             "Distinct offenders recorded at each stage of the criminal-justice system, all agencies together.",
+                             label_width=230, width=560)
+    return {"available": True, "chart": chart, "reaching": reaching,
+            "stages": [{"code": s, "label": label("justice_stages", s), "label_es": label_es("justice_stages", s),
+                        "persons": at[s]} for s in order]}
 
 
 def _dimension(column: str, title: str, list_name: str, victims: pa.Table | None,
@@ -423,7 +445,7 @@ def conflicts(table: pa.Table | None, persons: pa.Table | None, screen: Screen) 
         rows.append({"person_id": screen.ident(r.get("person_id")), "role": r.get("role"),
                      "n_records": r.get("n_records"),
                      "attribute": screen.text(r.get(attr)) if attr else "",
-                     "values": "; ".join(x for x in (_format_values(r.get(c), screen) for c in value_cols) if x)})
+                     "agency_values": "; ".join(x for x in (_format_values(r.get(c), screen) for c in value_cols) if x)})
     n_persons = len(set(table.column("person_id").to_pylist())) if "person_id" in cols else None
     return {"available": True, "flagged": flagged, "total": table.num_rows, "persons": n_persons,
             "by_attribute": [{"attribute": screen.text(a), "count": n} for a, n in by_attr.most_common()],
@@ -435,6 +457,7 @@ def conflicts(table: pa.Table | None, persons: pa.Table | None, screen: Screen) 
 _ID_COL = re.compile(r"^(?:(?:left|right|l|r)_)?(?:record_uid|person_id|pair_id|unique_id|cluster_id|uid|id|"
                      r"record_id|[a-z_]*_uid)(?:_(?:l|r|1|2|left|right|a|b))?$")
 _PII_WORDS = ("name", "document", "birth", "surname", "given", "dni")
+_CONTRIBUTION = re.compile(r"^(?:w|weight|contribution|bf|gamma|level)_[a-z0-9_]+$")
 _WEIGHT = re.compile(r"^(?:w|weight|match_weight|contribution|bf|gamma|level)_(.+)$|^(.+)_(?:weight|contribution|bf|gamma|level)$")
 
 
@@ -489,7 +512,7 @@ def _contributions(row: dict, comps: dict, nested: str | None) -> dict[str, str]
 def review_column_allowed(name: str) -> bool:
     """Columns of review_queue/ the report may read: ids, probability, contributions, reason, role.
     The queue is restricted (both records side by side, names included): those columns are never read."""
-    if _ID_COL.match(name):
+    if _ID_COL.match(name) or _CONTRIBUTION.match(name):  # contributions are numbers named after comparisons
         return True
     return not name.startswith(("left_", "right_")) and not any(w in name for w in _PII_WORDS)
 
@@ -497,7 +520,9 @@ def review_column_allowed(name: str) -> bool:
 def review_queue(table: pa.Table | None, screen: Screen) -> dict:
     if table is None:
         return unavailable("review_queue/ is not in this run")
-    table = table.select([c for c in table.column_names if review_column_allowed(c)])
+    table = table.select([c for c in table.column_names if review_column_allowed(c) and not (
+        _CONTRIBUTION.match(c) and not _ID_COL.match(c) and not pa.types.is_integer(table.schema.field(c).type)
+        and not pa.types.is_floating(table.schema.field(c).type))])
     cols = table.column_names
     ids, prob, comps = _review_columns(cols)
     nested = next((c for c in cols if c in ("contributions", "comparisons", "weights")), None)
@@ -549,8 +574,11 @@ def mse(manifest: dict, overlap_section: dict) -> dict:
         if "refused" in est:
             entry.update(refused=str(est["refused"]))
         else:
-            entry.update({k: est.get(k) for k in ("estimate", "lower", "upper", "method", "model")})
-            entry["model"] = str(entry["model"]) if entry["model"] is not None else None
+            entry.update({k: est.get(k) for k in ("estimate", "lower", "upper", "method", "model", "interval_method")})
+            entry["lists"] = ", ".join(str(x) for x in est.get("lists") or [])
+            model = entry["model"]  # interaction terms besides the main effects, e.g. ["PNP:MIMP"]
+            entry["model"] = " + ".join(["main effects", *model]) if isinstance(model, list) else \
+                (str(model) if model is not None else None)
             bars = [charts.Bar(a, n) for a, n in entry["seen_by"]]
             if entry["seen_any"] is not None:
                 bars.append(charts.Bar("Any agency", entry["seen_any"]))

@@ -42,10 +42,11 @@ td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space:
 tr.total td, tr.total th { font-weight: 650; border-top: 2px solid var(--ink); }
 .es { color: var(--muted); font-size: .85em; display: block; font-weight: 400; }
 .id { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: .85em; overflow-wrap: anywhere; }
-.figure { margin: .75rem 0 1.25rem; }
+.figure { margin: .75rem 0 1.25rem; overflow-x: auto; }
 svg.chart { width: 100%; height: auto; display: block; }
 .na { border-left: 4px solid #8a8a8a; background: #f3f3f3; padding: .5rem .8rem; margin: .5rem 0; }
 .na strong { display: block; }
+.na.blocked { border-left-color: #8a1c1c; background: #fdecec; }
 .status { display: inline-block; padding: 0 .45rem; border-radius: 3px; font-weight: 650; font-size: .85rem;
           border: 1px solid currentColor; white-space: nowrap; }
 .status.pass { color: #14532d; background: #e7f5ec; } .status.warn { color: #7a4100; background: #fff3e0; }
@@ -55,11 +56,12 @@ svg.chart { width: 100%; height: auto; display: block; }
 .chips span { display: inline-block; border: 1px solid var(--line); border-radius: 3px; padding: 0 .3rem; margin: 0 .2rem .2rem 0;
               font-size: .82rem; }
 .chips .agree { background: #e7f5ec; } .chips .disagree { background: #fdecec; } .chips .unknown { background: #f0f0f0; }
+th.check { min-width: 14rem; max-width: 26rem; } td.obs { min-width: 8rem; max-width: 18rem; overflow-wrap: anywhere; font-size: .85rem; }
 footer { margin-top: 3rem; font-size: .85rem; color: var(--muted); border-top: 1px solid var(--line); padding-top: .75rem; }
 @media (max-width: 40rem) { body { padding: .75rem; } h1 { font-size: 1.3rem; } table { font-size: .85rem; }
   th, td { padding: .25rem .4rem; } }
 @media print { nav, .skip { display: none; } body { max-width: none; padding: 0; font-size: 10pt; }
-  h2 { break-after: avoid; } .figure, table, .na { break-inside: avoid; } .table-wrap { overflow: visible; }
+  h2 { break-after: avoid; } .figure, table, .na { break-inside: avoid; } .table-wrap, .figure { overflow: visible; }
   a { color: inherit; text-decoration: none; } }
 </style>
 </head>
@@ -70,6 +72,8 @@ footer { margin-top: 3rem; font-size: .85rem; color: var(--muted); border-top: 1
 {%- macro status(s) -%}<span class="status {{ s }}">{{ {"pass": "✓ pass", "warn": "! warning", "fail": "✗ fail"}.get(s, s) }}</span>{%- endmacro -%}
 {%- macro delta(d) -%}{% if d is none %}—{% elif d > 0 %}<span class="delta-up">+{{ d | n }}</span>{% elif d < 0 %}<span class="delta-down">−{{ (-d) | n }}</span>{% else %}0{% endif %}{%- endmacro -%}
 <header>
+{% if run.status == "blocked" %}<div class="na blocked" role="alert"><strong>This run was not published</strong>A blocking validation failed
+(see <a href="#validation">Feeds and validation</a>); <code>current.json</code> still names the previous published run.</div>{% endif %}
 {% if run.demo %}<p class="na" role="note"><strong>Demo run</strong>Pseudonyms were made with the public demo key: sample data only, not for real data.</p>{% endif %}
 <p class="sub">Concilia · steward's report <span lang="es">(informe para la revisión de datos)</span></p>
 <h1>Run {{ run.run_id }}</h1>
@@ -166,6 +170,18 @@ disagree is counted as "in conflict").</p>
 {% endfor %}
 </tbody></table></div>
 {% endif %}
+{% if headline.funnel.available %}
+<h3>Offenders through the justice system</h3>
+<div class="figure">{{ headline.funnel.chart | safe }}</div>
+{% if headline.funnel.reaching %}
+<div class="table-wrap"><table>
+<caption>Distinct offenders at a stage who also reach a later stage</caption>
+<thead><tr><th scope="col">From</th><th scope="col">To</th><th scope="col" class="n">Persons</th><th scope="col" class="n">Share</th></tr></thead>
+<tbody>{% for r in headline.funnel.reaching %}<tr><td>{{ r.from }}</td><td>{{ r.to }}</td><td class="n">{{ r.persons | n }}</td>
+<td class="n">{{ "%.0f%%" | format(100 * r.share) if r.share is not none else "—" }}</td></tr>{% endfor %}</tbody>
+</table></div>
+{% endif %}
+{% endif %}
 </section>
 
 <section aria-labelledby="overlap">
@@ -201,8 +217,8 @@ Each column counts the persons recorded by <em>exactly</em> the agencies marked 
 <tbody>
 {% for a, n in r.seen_by %}<tr><th scope="row">Seen by {{ a }}</th><td class="n">{{ n | n }}</td></tr>{% endfor %}
 <tr><th scope="row">Seen by any agency</th><td class="n">{{ r.seen_any | n }}</td></tr>
-<tr class="total"><th scope="row">Estimated total</th><td class="n">{{ r.estimate | n }} (interval {{ r.lower | n }} – {{ r.upper | n }})</td></tr>
-<tr><th scope="row">Method · model</th><td>{{ r.method or "—" }} · {{ r.model or "—" }}</td></tr>
+<tr class="total"><th scope="row">Estimated total</th><td class="n">{{ r.estimate | n }} (interval {{ r.lower | n if r.lower is not none else "not found" }} – {{ r.upper | n if r.upper is not none else "not found" }})</td></tr>
+<tr><th scope="row">Method · model</th><td>{{ r.method or "—" }} · {{ r.model or "—" }}{% if r.lists %} on lists {{ r.lists }}{% endif %}{% if r.interval_method %} ({{ r.interval_method }} interval){% endif %}</td></tr>
 </tbody></table></div>
 {% endif %}
 {% endfor %}
@@ -252,10 +268,10 @@ Each column counts the persons recorded by <em>exactly</em> the agencies marked 
 <h3>Cross-feed checks</h3>
 {% if validation.checks %}
 <div class="table-wrap"><table><caption>Reconciliation checks between feeds ({{ validation.checks_failed }} failed)</caption>
-<thead><tr><th scope="col">Check</th><th scope="col">Severity</th><th scope="col">Status</th><th scope="col">Observed</th><th scope="col">Expected</th><th scope="col">Detail</th><th scope="col" class="n">Findings</th></tr></thead>
-<tbody>{% for c in validation.checks %}<tr><th scope="row">{{ c.name }}</th><td>{{ c.severity or "—" }}</td>
+<thead><tr><th scope="col">Check</th><th scope="col">Status</th><th scope="col">Observed</th><th scope="col">Expected</th><th scope="col" class="n">Findings</th></tr></thead>
+<tbody>{% for c in validation.checks %}<tr><th scope="row" class="check">{{ c.name }}<span class="es">{{ c.severity or "" }}{% if c.detail %} · {{ c.detail }}{% endif %}</span></th>
 <td>{{ status({"passed": "pass", "failed": "fail", "warning": "warn", "skipped": "skipped"}.get((c.status or "") | lower, (c.status or "unknown") | lower)) }}</td>
-<td>{{ c.observed if c.observed is not none else "—" }}</td><td>{{ c.expected if c.expected is not none else "—" }}</td><td>{{ c.detail or "" }}</td><td class="n">{{ c.findings | n }}</td></tr>{% endfor %}</tbody>
+<td class="obs">{{ c.observed if c.observed is not none else "—" }}</td><td class="obs">{{ c.expected if c.expected is not none else "—" }}</td><td class="n">{{ c.findings | n }}</td></tr>{% endfor %}</tbody>
 </table></div>
 {% else %}<p>No cross-feed checks were recorded.</p>{% endif %}
 {% else %}{{ na(validation) }}{% endif %}
@@ -298,7 +314,7 @@ feed file and row number in <code>quarantine/</code>.</p>
 {% if conflicts.rows %}
 <div class="table-wrap"><table><caption>Conflicts (first {{ conflicts.shown }} of {{ conflicts.total | n }}; pseudonymous person ids)</caption>
 <thead><tr><th scope="col">Person</th><th scope="col">Role</th><th scope="col">Attribute</th><th scope="col">Values per agency</th></tr></thead>
-<tbody>{% for c in conflicts.rows %}<tr><td class="id">{{ c.person_id }}</td><td>{{ c.role or "—" }}</td><td>{{ c.attribute }}</td><td>{{ c.values }}</td></tr>{% endfor %}</tbody>
+<tbody>{% for c in conflicts.rows %}<tr><td class="id">{{ c.person_id }}</td><td>{{ c.role or "—" }}</td><td>{{ c.attribute }}</td><td>{{ c.agency_values }}</td></tr>{% endfor %}</tbody>
 </table></div>
 {% endif %}
 {% else %}{{ na(conflicts) }}{% endif %}
@@ -344,7 +360,7 @@ and which compared fields agree or disagree are shown here; the values themselve
 
 <section aria-labelledby="outputs">
 <h2 id="outputs">Outputs of this run</h2>
-<div class="table-wrap"><table><caption>Folders under the run (restricted: names, documents and birth dates; access-controlled)</caption>
+<div class="table-wrap"><table><caption>Folders under the run (the restricted zone, with names, documents and birth dates, is access-controlled)</caption>
 <thead><tr><th scope="col">Folder</th><th scope="col">Zone</th><th scope="col" class="n">Rows</th><th scope="col" class="n">Files</th></tr></thead>
 <tbody>{% for o in outputs %}<tr><td class="id">{{ o.folder }}/</td><td>{{ o.zone }}</td><td class="n">{{ o.rows | n }}</td><td class="n">{{ o.files | n }}</td></tr>{% endfor %}</tbody>
 </table></div>
