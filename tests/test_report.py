@@ -341,3 +341,24 @@ def test_screen_masks_restricted_values_but_keeps_codes_and_counts():
     assert screen.ident("pnp_victims:RETA-V-2018-000001") == "pnp_victims:RETA-V-2018-000001"
     assert screen.ident("pnp_victims:40202253") == MASK
     assert screen.text("Nañez and perez-nañez") == f"{MASK} and {MASK}"
+
+
+def test_a_blocked_run_says_so_at_the_top(published, tmp_path):
+    blocked = copy_run(published, tmp_path, "blocked")
+    manifest = {**published.manifest, "status": "blocked"}
+    html = Path(build_report(str(blocked), None, manifest)).read_text(encoding="utf-8")
+    assert html.index("This run was not published") < html.index('id="glance-h"')
+
+
+def test_the_previous_run_is_the_one_current_json_names(published, tmp_path):
+    from pipelines import publish
+
+    out = tmp_path / "out"
+    assert publish.current_run_dir(str(out)) is None
+    (out / "runs").mkdir(parents=True)
+    shutil.copytree(published.run_dir, out / "runs" / published.run_id)
+    (out / "current.json").write_text(json.dumps({"run_id": published.run_id, "path": f"runs/{published.run_id}"}))
+    previous = publish.current_run_dir(str(out))
+    assert previous == f"{out}/runs/{published.run_id}"
+    ctx = report_context(published.run_dir, previous)
+    assert ctx["changes"]["available"] and ctx["changes"]["n_changed"] == 0  # the same run: nothing moved
