@@ -44,6 +44,7 @@ ZONES = {
     "restricted/victims": "restricted",
     "restricted/offenders": "restricted",
     "public": "public",  # aggregate tables, small cells suppressed (pipelines.public)
+    "reports": "pseudonymised",  # the steward's report and Data Docs (counts, ids, reasons; no PII: tests/test_pii_scan.py)
     "checks": "pseudonymised",  # cross-feed check findings (pipelines.checks)
     "links/victims": "pseudonymised",  # scored record pairs with each comparison's contribution
     "links/offenders": "pseudonymised",
