@@ -16,7 +16,7 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import fsspec
 import pyarrow as pa
@@ -27,6 +27,9 @@ import yaml
 from pipelines import gx_suites
 from pipelines.contracts import Contract
 from pipelines.resources import expectations_dir, schemas_dir
+
+if TYPE_CHECKING:
+    from pipelines.privacy import PseudonymKey
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 FOLDER = "checks"
@@ -427,8 +430,10 @@ def _previous_volumes(fs, out_path: str) -> dict | None:
 
 
 def run_checks(out: str, run_id: str, feeds_root: str, contracts: list[Contract] | None = None,
-               config: dict | None = None) -> ChecksReport:
-    """Evaluate the checks on a finished run's outputs; findings go to ``runs/<run_id>/checks/``."""
+               config: dict | None = None, key: "PseudonymKey | None" = None) -> ChecksReport:
+    """Evaluate the checks on a finished run's outputs; findings go to ``runs/<run_id>/checks/``
+    (marked with their zone and the run's pseudonymisation key, like every Parquet output)."""
+    from pipelines import privacy
     from pipelines.publish import read_output  # publish imports nothing from here; keep it that way
 
     fs, out_path = fsspec.core.url_to_fs(out)
@@ -443,6 +448,7 @@ def run_checks(out: str, run_id: str, feeds_root: str, contracts: list[Contract]
     )
     results = evaluate(tables, config)
     findings = findings_table(results)
+    findings = findings.cast(privacy.mark_schema(findings.schema, privacy.zone_of(FOLDER), key))
     path = f"{run_path}/{FOLDER}/part-00000-of-00001.parquet"
     fs.makedirs(f"{run_path}/{FOLDER}", exist_ok=True)
     with fs.open(path, "wb") as fh:

@@ -160,7 +160,7 @@ def finish(feeds: str, out: str, run_id: str, contracts: list[Contract], key: pr
     ``run`` so that a job launched elsewhere (the Dataflow Flex Template) is finalised the same way."""
     suites = validate.run_suites(contracts) if suites is None else suites
     validation = validate.summarise(out, run_id, suites, publish.WORK_DIR)
-    validation = checks.add_to_validation(validation, checks.run_checks(out, run_id, feeds, contracts))
+    validation = checks.add_to_validation(validation, checks.run_checks(out, run_id, feeds, contracts, key=key))
     manifest = publish.finalise_run(out, run_id, contracts, started, key, validation=validation, before_switch=lambda rd, m: publish_report(
         rd, previous_run, m), period=period)
     log.info("run %s: published", run_id)
