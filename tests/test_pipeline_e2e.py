@@ -10,18 +10,16 @@ import pyarrow.dataset as ds
 import pytest
 
 from pipelines import model
-from pipelines.pipeline import run
-from pipelines.privacy import demo_key
-from tests.conftest import SAMPLE_FEEDS, TEST_RUNNER
+from tests.conftest import SAMPLE_FEEDS
 
 TRUTH = SAMPLE_FEEDS / "_truth"
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory):
-    out = tmp_path_factory.mktemp("out")
-    result = run(str(SAMPLE_FEEDS), str(out), [f"--runner={TEST_RUNNER}"], key=demo_key())
-    return out, result
+def published(sample_run):
+    from pathlib import Path
+
+    return Path(sample_run.run_dir).parents[1], sample_run
 
 
 def dataset(run_dir, folder):

@@ -15,31 +15,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.pipeline import run
-from pipelines.privacy import demo_key
 from pipelines.report import REPORT_PATH, build_report, charts, report_context
 from pipelines.report.screen import MASK, Screen
 from pipelines.summary import render
-from tests.conftest import SAMPLE_FEEDS, TEST_RUNNER
+from tests.conftest import SAMPLE_FEEDS
 
 TRUTH = SAMPLE_FEEDS / "_truth"
 
 
-_RUNS: dict[str, object] = {}
-
-
-def sample_run(tmp_path_factory):
-    """One real run of the sample feeds per test session, shared with the browser test (a run takes a while).
-    Tests that need to change a run work on a copy (``copy_run``)."""
-    if "sample" not in _RUNS:
-        out = tmp_path_factory.mktemp("report-out")
-        _RUNS["sample"] = run(str(SAMPLE_FEEDS), str(out), [f"--runner={TEST_RUNNER}"], key=demo_key())
-    return _RUNS["sample"]
-
-
 @pytest.fixture(scope="module")
-def published(tmp_path_factory):
-    return sample_run(tmp_path_factory)
+def published(sample_run):
+    return sample_run
 
 
 @pytest.fixture(scope="module")

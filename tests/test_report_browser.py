@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from pipelines.report import REPORT_PATH
-from tests.test_report import sample_run
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 websocket = pytest.importorskip("websocket", reason="websocket-client (the `test` extra) is not installed")
@@ -134,8 +133,8 @@ def problems(events: list[dict]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory):
-    return sample_run(tmp_path_factory)  # the same real run as tests/test_report.py
+def published(sample_run):
+    return sample_run  # the session's shared run (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
