@@ -25,6 +25,7 @@ EXIT_USAGE = 2
 EXIT_INPUT = 3      # unreadable or missing inputs, malformed contracts
 EXIT_ACCOUNTING = 4  # rows were lost: the run was not published
 EXIT_OUTPUT = 5      # the run's folder does not hold exactly its listed outputs: not published
+EXIT_BLOCKED = 6     # a blocking expectation or cross-feed check failed: written, not published
 EXIT_FAILED = 1
 
 # Beam 2.77's DirectRunner first tries to download the Prism runner binary and falls back when
@@ -51,6 +52,9 @@ def _run_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--linkage-model", default=None, metavar="PATH",
                    help="pin the linkage models of an earlier run (its run folder, or a folder holding "
                         "model_victims.json and model_offenders.json) instead of training new ones")
+    p.add_argument("--mse-method", default="stepwise_csv", metavar="M",
+                   help="model selection of the multiple systems estimate (docs/mse.md): stepwise_csv (default), "
+                        "independence, stepwise_bhs, min_bic, min_bic_pairwise")
     p.add_argument("--json", action="store_true", help="print the manifest's figures as JSON instead of a table")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
     p.add_argument("--log-json", action="store_true", help="log one JSON object per line")
@@ -63,12 +67,17 @@ def _cmd_run(args, beam_args: list[str]) -> int:
     from pipelines.link.linker import load_pinned_models
     from pipelines.pipeline import NoDeliveries, run
     from pipelines.privacy import KeyUnavailable, resolve_key
-    from pipelines.publish import AccountingError, IncompleteOutput
+    from pipelines.publish import AccountingError, IncompleteOutput, ValidationBlocked
 
     runner = RUNNER_ALIASES.get(args.runner.lower(), args.runner)
     started = time.monotonic()
     if args.public_threshold < 2:
         print("concilia run: --public-threshold must be at least 2", file=sys.stderr)
+        return EXIT_USAGE
+    from pipelines.estimate import METHODS as MSE_METHODS
+
+    if args.mse_method not in MSE_METHODS:
+        print(f"concilia run: --mse-method must be one of {', '.join(MSE_METHODS)}", file=sys.stderr)
         return EXIT_USAGE
     try:
         key = resolve_key(key_file=args.key_file, demo=args.demo_key)
@@ -79,10 +88,14 @@ def _cmd_run(args, beam_args: list[str]) -> int:
 
         pinned = load_pinned_models(args.linkage_model) if args.linkage_model else None
         result = run(args.feeds, args.out, [f"--runner={runner}", *beam_args], args.contracts,
-                     key=key, public_threshold=args.public_threshold, linkage_models=pinned)
+                     key=key, public_threshold=args.public_threshold, linkage_models=pinned,
+                     mse_method=args.mse_method)
     except (NoDeliveries, ContractError, FileNotFoundError, LinkageModelError) as exc:
         print(f"concilia run: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except ValidationBlocked as exc:
+        print(f"concilia run: {exc}; see the run's reports/index.html", file=sys.stderr)
+        return EXIT_BLOCKED
     except AccountingError as exc:
         print(f"concilia run: {exc}; the run was not published", file=sys.stderr)
         return EXIT_ACCOUNTING
@@ -90,7 +103,8 @@ def _cmd_run(args, beam_args: list[str]) -> int:
         print(f"concilia run: {exc}", file=sys.stderr)
         return EXIT_OUTPUT
     if args.json:
-        print(json.dumps({"run_id": result.run_id, "demo": key.demo, **result.manifest["figures"]}, indent=2))
+        print(json.dumps({"run_id": result.run_id, "demo": key.demo, **result.manifest["figures"],
+                          "mse": result.manifest.get("mse")}, indent=2))
     else:
         from pipelines.summary import render
 
