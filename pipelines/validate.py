@@ -421,12 +421,28 @@ def build_data_docs(merged: dict[str, dict], suites: dict[str, dict], fs, run_pa
             if found:
                 pages[name] = posixpath.join(DOCS_FOLDER, found[0].relative_to(root).as_posix())
         target = posixpath.join(run_path, DOCS_FOLDER)
+        for path in sorted(root.rglob("*.html")):
+            path.write_text(without_remote_assets(path.read_text(encoding="utf-8")), encoding="utf-8")
         for path in sorted(root.rglob("*")):
             if path.is_file():
                 dest = posixpath.join(target, path.relative_to(root).as_posix())
                 fs.makedirs(posixpath.dirname(dest), exist_ok=True)
                 fs.put_file(str(path), dest)
     return pages
+
+
+_REMOTE_SCRIPT = re.compile(r"<script\b[^>]*\bsrc\s*=\s*[\"']?(?:https?:)?//[^>]*>\s*</script>", re.I | re.S)
+_REMOTE_LINK = re.compile(r"<link\b[^>]*\bhref\s*=\s*[\"']?(?:https?:)?//[^>]*>", re.I | re.S)
+
+
+def without_remote_assets(html: str) -> str:
+    """GX's Data Docs pull CSS and JavaScript from public CDNs. Stewards open them offline, and a
+    page about trafficking victims should not tell a CDN that it was opened: the remote assets
+    are dropped (the tables are static HTML and stay readable) and a policy forbids any load."""
+    html = _REMOTE_LINK.sub("", _REMOTE_SCRIPT.sub("", html))
+    policy = ('<meta http-equiv="Content-Security-Policy" content="default-src \'self\' '
+              '\'unsafe-inline\' data:; connect-src \'none\'">')
+    return re.sub(r"<head([^>]*)>", lambda m: f"<head{m.group(1)}>{policy}", html, count=1, flags=re.I)
 
 
 def read_batches(fs, run_path: str, work_dir: str) -> list[dict]:

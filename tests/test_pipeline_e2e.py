@@ -156,3 +156,17 @@ def test_linkage_outputs_are_published(published):
     assert 0 < funnel[("INVESTIGATED", "DETAINED")] <= 142
     assert dataset(run_dir, "conflicts").num_rows >= 0
     assert "review_queue/victims" in result.manifest["outputs"]
+
+
+def test_data_docs_load_nothing_from_the_network(published):
+    import re
+    from pathlib import Path
+
+    _, result = published
+    pages = list((Path(result.run_dir) / "reports" / "data_docs").rglob("*.html"))
+    assert pages
+    remote = re.compile(r"<(?:script|link)\b[^>]*(?:src|href)\s*=\s*[\"']?(?:https?:)?//", re.I)
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert not remote.search(text), page.name
+        assert "Content-Security-Policy" in text
