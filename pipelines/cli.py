@@ -33,6 +33,19 @@ EXIT_FAILED = 1
 RUNNER_ALIASES = {"directrunner": "FnApiRunner", "direct": "FnApiRunner"}
 
 
+def report_unpublished(command: str, exc: Exception) -> int:
+    """One line on stderr, and the exit code, for a run that finished but was not published."""
+    from pipelines.publish import AccountingError, IncompleteOutput, ValidationBlocked
+
+    for kind, code, hint in ((ValidationBlocked, EXIT_BLOCKED, "; see the run's reports/index.html"),
+                             (AccountingError, EXIT_ACCOUNTING, "; the run was not published"),
+                             (IncompleteOutput, EXIT_OUTPUT, "")):
+        if isinstance(exc, kind):
+            print(f"{command}: {exc}{hint}", file=sys.stderr)
+            return code
+    raise exc
+
+
 def _run_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="reconcile the feeds under --feeds and publish a run under --out",
                        description="Reconcile every feed delivery under --feeds and publish Parquet under --out. "
@@ -67,7 +80,7 @@ def _cmd_run(args, beam_args: list[str]) -> int:
     from pipelines.link.linker import load_pinned_models
     from pipelines.pipeline import NoDeliveries, run
     from pipelines.privacy import KeyUnavailable, resolve_key
-    from pipelines.publish import AccountingError, IncompleteOutput, ValidationBlocked
+    from pipelines.publish import AccountingError, IncompleteOutput
 
     runner = RUNNER_ALIASES.get(args.runner.lower(), args.runner)
     started = time.monotonic()
@@ -85,7 +98,6 @@ def _cmd_run(args, beam_args: list[str]) -> int:
         print(f"concilia run: {exc}", file=sys.stderr)
         return EXIT_INPUT
     try:
-
         pinned = load_pinned_models(args.linkage_model) if args.linkage_model else None
         result = run(args.feeds, args.out, [f"--runner={runner}", *beam_args], args.contracts,
                      key=key, public_threshold=args.public_threshold, linkage_models=pinned,
@@ -93,15 +105,8 @@ def _cmd_run(args, beam_args: list[str]) -> int:
     except (NoDeliveries, ContractError, FileNotFoundError, LinkageModelError) as exc:
         print(f"concilia run: {exc}", file=sys.stderr)
         return EXIT_INPUT
-    except ValidationBlocked as exc:
-        print(f"concilia run: {exc}; see the run's reports/index.html", file=sys.stderr)
-        return EXIT_BLOCKED
-    except AccountingError as exc:
-        print(f"concilia run: {exc}; the run was not published", file=sys.stderr)
-        return EXIT_ACCOUNTING
-    except IncompleteOutput as exc:
-        print(f"concilia run: {exc}", file=sys.stderr)
-        return EXIT_OUTPUT
+    except (AccountingError, IncompleteOutput) as exc:
+        return report_unpublished("concilia run", exc)
     if args.json:
         print(json.dumps({"run_id": result.run_id, "demo": key.demo, **result.manifest["figures"],
                           "mse": result.manifest.get("mse")}, indent=2))

@@ -176,7 +176,7 @@ def diff_main(argv: list[str]) -> int:
 
 
 def finalise_main(argv: list[str]) -> int:
-    from pipelines.cli import EXIT_ACCOUNTING, EXIT_OUTPUT
+    from pipelines.cli import report_unpublished
     from pipelines.privacy import KeyUnavailable
     from pipelines.publish import AccountingError, IncompleteOutput
     from pipelines.service.flex import finalise
@@ -194,12 +194,8 @@ def finalise_main(argv: list[str]) -> int:
     except (FileNotFoundError, KeyUnavailable) as exc:
         print(f"concilia finalise: {exc}", file=sys.stderr)
         return EXIT_INPUT
-    except AccountingError as exc:
-        print(f"concilia finalise: {exc}; the run was not published", file=sys.stderr)
-        return EXIT_ACCOUNTING
-    except IncompleteOutput as exc:
-        print(f"concilia finalise: {exc}", file=sys.stderr)
-        return EXIT_OUTPUT
+    except (AccountingError, IncompleteOutput) as exc:
+        return report_unpublished("concilia finalise", exc)
     print(json.dumps({"run_id": manifest["run_id"], "period": manifest.get("period"), "status": manifest.get("status")}))
     return EXIT_OK
 
