@@ -18,6 +18,7 @@ _ARROW_TYPES = {
     "string": pa.string(),
     "int32": pa.int32(),
     "int64": pa.int64(),
+    "float64": pa.float64(),
     "bool": pa.bool_(),
     "date32": pa.date32(),
     "list<string>": pa.list_(pa.string()),

@@ -19,6 +19,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines import checks, model, privacy, publish, quarantine, validate
 from pipelines.contracts import Contract, load_contracts
 from pipelines.harmonise import TAG_OFFENDER, TAG_QUARANTINE, TAG_UNMAPPED, TAG_VICTIM, Harmonise
+from pipelines.estimate import DEFAULT_METHOD as MSE_METHOD
+from pipelines.estimate.pipeline_stage import EstimatePopulation
 from pipelines.link import LinkPersons
 from pipelines.public import DEFAULT_THRESHOLD, PublicRelease
 from pipelines.read import TAG_QUARANTINE as READ_QUARANTINE
@@ -61,7 +63,7 @@ def _write_linkage(linkage: dict, role: str, folder: str, run_dir: str, marked) 
 def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: list[Contract], run_dir: str,
           key: privacy.PseudonymKey, public_threshold: int = DEFAULT_THRESHOLD,
           suites: dict[str, dict] | None = None, run_date: dt.date | None = None,
-          linkage_models: dict[str, dict] | None = None) -> None:
+          linkage_models: dict[str, dict] | None = None, mse_method: str = MSE_METHOD) -> None:
     suites = validate.run_suites(contracts) if suites is None else suites
     run_date = run_date or dt.datetime.now(dt.timezone.utc).date()
     def marked(schema, folder):
@@ -101,7 +103,10 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
         validate.suites_for_table(suites, "persons"), run_date, quarantine_rows=False, combine=True)
     _ = all_persons | "WritePersons" >> publish.WriteTables(
         posixpath.join(run_dir, "persons"), marked(model.table("person").schema(), "persons"))
-    _ = (all_persons, *linked_by_role) | "PublicRelease" >> PublicRelease(
+    # multiple systems estimate of the victims no agency saw (docs/mse.md); the public zone gets the estimates
+    estimates = all_persons | "EstimatePopulation" >> EstimatePopulation(
+        posixpath.join(run_dir, "mse"), marked(model.table("mse_estimate").schema(), "mse"), mse_method)
+    _ = (all_persons, *linked_by_role, estimates) | "PublicRelease" >> PublicRelease(
         posixpath.join(run_dir, "public"), public_threshold, key.demo)
     _ = (
         (read[READ_QUARANTINE], harmonised[TAG_QUARANTINE],
@@ -128,7 +133,7 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
 def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contracts: list[str] | None = None,
         *, key: privacy.PseudonymKey | None = None, public_threshold: int = DEFAULT_THRESHOLD,
         period: str | None = None, run_id: str | None = None,
-        linkage_models: dict[str, dict] | None = None) -> RunResult:
+        linkage_models: dict[str, dict] | None = None, mse_method: str = MSE_METHOD) -> RunResult:
     """Run and publish. Without ``key`` the key is read from the environment (or the run refuses).
     ``period`` also switches ``OUT/periods/<period>/current.json``; ``run_id`` is chosen by the
     caller when it must know it before the run starts (the service's ledger)."""
@@ -147,7 +152,7 @@ def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contract
     log.info("run %s: %d deliveries for %d feeds", run_id, len(deliveries), len({d[0] for d in deliveries}))
     suites = validate.run_suites(contracts)
     with heartbeat(f"run {run_id}: pipeline"), beam.Pipeline(options=options) as p:
-        build(p, deliveries, contracts, run_dir, key, public_threshold, suites, started.date(), linkage_models)
+        build(p, deliveries, contracts, run_dir, key, public_threshold, suites, started.date(), linkage_models, mse_method)
     log.info("run %s: pipeline done, finalising", run_id)
     manifest = finish(feeds, out, run_id, contracts, key, started, previous_run, period, suites)
     return RunResult(run_id=run_id, run_dir=run_dir, manifest=manifest)

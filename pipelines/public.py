@@ -393,11 +393,34 @@ def _xlsx_bytes(sheets: dict[str, list[list[str]]], banner: str | None) -> bytes
     return buf.getvalue()
 
 
+def estimate_rows(release: Release, estimates: list[dict]) -> list[list[str]]:
+    """Multiple systems estimates (rows of pipelines.estimate.pipeline_stage) as a public table. A stratum
+    whose observed count the release suppresses has its estimate suppressed too: the estimate could help
+    recover the hidden count."""
+    rows = [["population", "stratum", "persons_seen", "estimate", "lower", "upper", "confidence", "method",
+             "model", "lists", "note"]]
+    for e in estimates:
+        pop = POPULATIONS.get(f"{e['role']}s")
+        assignment = {e["dimension"]: e["value"]} if e.get("dimension") else {}
+        key = _key(pop.name, ALL, assignment, pop.dims) if pop and set(assignment) <= set(pop.dims) else None
+        hidden = key not in release.cells or key in release.hidden
+        if hidden:
+            seen, figures, note = (release.display(key) if key in release.cells else SECONDARY), [SECONDARY] * 3, \
+                "suppressed with the count it rests on"
+        else:
+            seen, note = release.display(key), e.get("refused_reason") or ""
+            figures = ["" if e.get(c) is None else str(round(e[c])) for c in ("estimate", "lower", "upper")]
+        model = "" if e.get("estimate") is None else " + ".join(["main effects", *(e.get("model") or [])])
+        rows.append([pop.name if pop else e["role"], e["stratum"], seen, *figures, str(e.get("confidence") or ""),
+                     e["method"], model, "; ".join(e.get("lists") or []), note])
+    return rows
+
+
 DEMO_BANNER = "DEMO RUN: pseudonyms made with the public demo key; not an official release"
 
 
 def write_release(finest: dict[str, Counter], folder: str, threshold: int = DEFAULT_THRESHOLD,
-                  demo: bool = False) -> list[str]:
+                  demo: bool = False, estimates: list[dict] | None = None) -> list[str]:
     """Suppress and write every public table, the UNODC export and metadata.json; returns the paths."""
     release = build_release(finest, threshold)
     leaked = recoverable(release)
@@ -408,6 +431,8 @@ def write_release(finest: dict[str, Counter], folder: str, threshold: int = DEFA
     unodc = unodc_rows(release)
     files["unodc_glotip.csv"] = _csv_bytes(unodc, banner)
     files["unodc_glotip.xlsx"] = _xlsx_bytes({"GLOTIP": unodc}, banner)
+    if estimates is not None:
+        files["mse_estimates.csv"] = _csv_bytes(estimate_rows(release, estimates), banner)
     meta = {
         "demo": demo,
         "threshold": threshold,
@@ -420,6 +445,9 @@ def write_release(finest: dict[str, Counter], folder: str, threshold: int = DEFA
         "tables": {spec.name: {"title": spec.title, "population": spec.population, "dimensions": list(spec.dims)}
                    for spec in TABLES},
     }
+    if estimates is not None:
+        meta["tables"]["mse_estimates"] = {"title": "Estimated total victims, seen and unseen by the agencies "
+                                                    "(multiple systems estimation, docs/mse.md)"}
     files["metadata.json"] = json.dumps(meta, indent=2).encode("utf-8")
     written = []
     for name, data in files.items():
@@ -431,7 +459,8 @@ def write_release(finest: dict[str, Counter], folder: str, threshold: int = DEFA
 
 
 class PublicRelease(beam.PTransform):
-    """(persons, victim records, offender records) -> suppressed aggregate tables under ``folder``."""
+    """(persons, victim records, offender records[, MSE estimate rows]) -> suppressed aggregate tables
+    under ``folder``."""
 
     def __init__(self, folder: str, threshold: int = DEFAULT_THRESHOLD, demo: bool = False):
         super().__init__()
@@ -440,7 +469,7 @@ class PublicRelease(beam.PTransform):
         self._demo = demo
 
     def expand(self, inputs):
-        persons, victims, offenders = inputs
+        persons, victims, offenders, *estimates = inputs
         counts = [
             pcoll | f"Count{source.title()}" >> beam.Map(chunk_counts, source)
             for source, pcoll in (("persons", persons), ("victim", victims), ("offender", offenders))
@@ -450,5 +479,6 @@ class PublicRelease(beam.PTransform):
             tuple(counts)
             | "AllCounts" >> beam.Flatten()
             | "MergeCounts" >> beam.CombineGlobally(MergeCounts())
-            | "WriteRelease" >> beam.Map(lambda finest: write_release(finest, folder, threshold, demo))
+            | "WriteRelease" >> beam.Map(lambda finest, est: write_release(finest, folder, threshold, demo, est),
+                                         beam.pvalue.AsSingleton(estimates[0]) if estimates else None)
         )

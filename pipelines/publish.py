@@ -54,6 +54,8 @@ ZONES = {
     "overlap": "pseudonymised",  # unique persons per combination of agencies (no suppression: not public)
     "funnel": "pseudonymised",
     "linkage": "pseudonymised",  # the trained model and blocking statistics, per role (JSON)
+    "mse": "pseudonymised",  # multiple systems estimates per stratum (no names; public/ has the estimates)
+    "mse/capture_histories": "pseudonymised",  # the fitted capture-history tables, CSV for `concilia mse`
 }
 
 
@@ -174,6 +176,12 @@ def _figures(victims: pa.Table, offenders: pa.Table, persons: pa.Table) -> dict:
     return {"per_agency": per_agency, "reconciled_unique": unique}
 
 
+def _mse_figures(fs, run_path: str) -> dict:
+    from pipelines.estimate.pipeline_stage import read_manifest_entry
+
+    return read_manifest_entry(fs, run_path)
+
+
 def _sha256(fs, path: str) -> str:
     h = hashlib.sha256()
     with fs.open(path, "rb") as fh:
@@ -272,6 +280,9 @@ def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.d
                     "offender_funnel": _funnel_figures(read_output(fs, f"{run_path}/funnel"))},
         "outputs": outputs,
     }
+    mse = _mse_figures(fs, run_path)
+    if mse:  # {"victims": {estimate, lower, upper, ...} or {"refused": reason}}: the steward's report reads it
+        manifest["mse"] = mse
     blocked = bool(validation and validation.get("blocking_failed"))
     if validation is not None:
         manifest["status"] = "blocked" if blocked else "published"

@@ -23,6 +23,7 @@ def render(manifest: dict, run_dir: str, seconds: float) -> str:
         lines.append(f"  reconciled unique {role}: {u['persons']} persons from {records} records")
         for combo, count in list(u["by_agency_combination"].items())[:8]:
             lines.append(f"      {combo:<28}{count:>7}")
+    lines += _mse_lines(manifest)
     funnel = figures.get("offender_funnel") or {}
     if funnel.get("persons_at_stage"):
         at, reach = funnel["persons_at_stage"], funnel["persons_reaching"]
@@ -35,3 +36,28 @@ def render(manifest: dict, run_dir: str, seconds: float) -> str:
     if report:  # last, so the steward finds it at the bottom of the terminal
         lines += ["", f"  steward's report: {run_dir.rstrip('/')}/{report[0]}"]
     return "\n".join(lines)
+
+
+def _mse_lines(manifest: dict) -> list[str]:
+    """Seen by each agency, seen by any agency, and the multiple systems estimate of the total."""
+    from pipelines.codelists import load
+
+    order = {a: i for i, a in enumerate(load("agencies").codes_in_order)}
+    lines = []
+    for role, est in (manifest.get("mse") or {}).items():
+        combos = manifest["figures"]["reconciled_unique"].get(role, {}).get("by_agency_combination", {})
+        seen: dict[str, int] = {}
+        for combo, n in combos.items():
+            for agency in combo.split("+"):
+                seen[agency] = seen.get(agency, 0) + n
+        lines += ["", f"  {role}: seen by each agency, by any agency, and estimated in total (MSE)",
+                  "      seen by " + ", ".join(f"{a} {n}" for a, n in sorted(seen.items(), key=lambda kv: order.get(kv[0], 99))),
+                  f"      seen by any agency (unique): {sum(combos.values())}"]
+        if "refused" in est:
+            lines.append(f"      estimated total: no estimate ({est['refused']})")
+            continue
+        lower, upper = (("not found" if est.get(k) is None else f"{est[k]:,.0f}") for k in ("lower", "upper"))
+        lines.append(f"      estimated total: {est['estimate']:,.0f} (95% interval {lower} to {upper})")
+        lines.append(f"      model: {' + '.join(['main effects', *est.get('model', [])])} on lists "
+                     f"{', '.join(est.get('lists', []))} ({est['method']}, {est.get('interval_method')} interval)")
+    return lines + [""] if lines else lines

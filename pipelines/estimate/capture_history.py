@@ -197,7 +197,8 @@ class CaptureHistory:
 
     @classmethod
     def _from_csv_handle(cls, fh, count_column):
-        reader = csv.reader(fh)
+        # "#" lines are comments (a pipeline run marks demo tables with one)
+        reader = csv.reader(line for line in fh if not line.startswith("#"))
         try:
             header = next(reader)
         except StopIteration:

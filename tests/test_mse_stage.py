@@ -1,0 +1,193 @@
+"""The MSE pipeline stage: capture histories from persons, small lists, refusals, outputs and wiring."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines import model, public, publish
+from pipelines.estimate import CaptureHistory, estimate
+from pipelines.estimate.cli import mse_main
+from pipelines.estimate.pipeline_stage import (
+    CaptureCellsFn,
+    EstimatePopulation,
+    capture_cells,
+    capture_history,
+    choose_lists,
+    estimate_strata,
+    fit_stratum,
+    manifest_entry,
+    estimates_table,
+    strata,
+)
+from pipelines import privacy
+from pipelines.privacy import demo_key
+from pipelines.summary import render
+from tests.conftest import TEST_RUNNER
+
+# Victims seen by each combination of agencies: the 2018 sample's overlap, SUNAFIL small.
+COMBOS = {("PNP",): 95, ("MP", "PNP"): 52, ("MP",): 31, ("MIMP", "PNP"): 7, ("MIMP", "MP", "PNP"): 4,
+          ("MIMP",): 2, ("MIMP", "MP"): 1, ("SUNAFIL",): 3, ("PNP", "SUNAFIL"): 2}
+
+
+def persons_table(combos: dict, sex=lambda i: "FEMALE" if i % 3 else "MALE", role="victim") -> pa.Table:
+    rows = []
+    for agencies, n in combos.items():
+        for _ in range(n):
+            i = len(rows)
+            rows.append({"person_id": f"p{i}", "role": role, "agencies": sorted(agencies), "event_year": 2018,
+                         "sex": sex(i), "child_adult": "CHILD" if "MIMP" in agencies else "ADULT",
+                         "exploitation_type": None if i % 7 == 0 else "SEXUAL_EXPLOITATION"})
+    return pa.Table.from_pylist(rows, schema=pa.schema([
+        ("person_id", pa.string()), ("role", pa.string()), ("agencies", pa.list_(pa.string())),
+        ("event_year", pa.int32()), ("sex", pa.string()), ("child_adult", pa.string()),
+        ("exploitation_type", pa.string())]))
+
+
+def merged_cells(table: pa.Table, batch: int = 40) -> Counter:
+    fn = CaptureCellsFn()
+    accs = []
+    for start in range(0, table.num_rows, batch):  # partial counts per batch, then merged
+        accs.append(fn.add_input(fn.create_accumulator(), table.slice(start, batch)))
+    return fn.extract_output(fn.merge_accumulators(accs))
+
+
+def test_capture_histories_from_persons_batches_merge_to_the_whole():
+    table = persons_table(COMBOS)
+    offenders = persons_table({("MP", "PJ"): 5}, role="offender")
+    cells = merged_cells(pa.concat_tables([table, offenders]))
+    assert cells == capture_cells(table)  # offenders are not a victim stratum
+    overall = strata(cells)[0]
+    assert (overall.role, overall.name, overall.observed, overall.period) == ("victim", "all", 197, "2018")
+    lists, dropped = choose_lists(overall)
+    # SUNAFIL (5 persons) is under the small-list bound: merged with MIMP, the smallest other list
+    assert [name for name, _ in lists] == ["PNP", "MP", "MIMP|SUNAFIL"] and dropped == []
+    ch = capture_history(overall, lists)
+    assert ch.lists == ("PNP", "MP", "MIMP|SUNAFIL")
+    assert ch.n_observed == 197
+    assert ch.list_totals() == {"PNP": 95 + 52 + 7 + 4 + 2, "MP": 52 + 31 + 4 + 1, "MIMP|SUNAFIL": 7 + 4 + 2 + 1 + 3 + 2}
+    by_code = {tuple(r[c] for c in ch.lists): r["count"] for r in ch.to_rows()}
+    assert by_code[(1, 0, 1)] == 7 + 2 and by_code[(0, 0, 1)] == 2 + 3 and by_code[(1, 1, 1)] == 4
+
+
+def test_strata_skip_unknown_values_and_drop_agencies_that_saw_nobody():
+    cells = capture_cells(persons_table(COMBOS))
+    names = [s.name for s in strata(cells)]
+    assert names == ["all", "sex=FEMALE", "sex=MALE", "child_adult=ADULT", "child_adult=CHILD",
+                     "exploitation_type=SEXUAL_EXPLOITATION"]  # the null exploitation types count in "all" only
+    adults = next(s for s in strata(cells) if s.name == "child_adult=ADULT")
+    lists, dropped = choose_lists(adults)
+    assert dropped == ["MIMP"]  # MIMP records children only
+    assert [name for name, _ in lists] == ["PNP", "MP|SUNAFIL"]  # no other small list: into the smallest
+
+
+def test_a_stratum_with_no_overlap_is_refused_with_its_reason():
+    cells = capture_cells(persons_table({("PNP",): 40, ("MP",): 30, ("MIMP",): 12}))
+    row, ch = fit_stratum(strata(cells)[0])
+    assert row.get("estimate") is None
+    assert "too few overlaps" in row["refused_reason"] and row["overlap"] == 0
+    assert ch.n_observed == 82 and row["observed"] == 82
+    few = capture_cells(persons_table({("PNP",): 40, ("MP",): 30, ("MP", "PNP"): 2}))
+    assert "2 persons on more than one list" in fit_stratum(strata(few)[0])[0]["refused_reason"]
+    tiny = capture_cells(persons_table({("PNP",): 4, ("MP", "PNP"): 3}))
+    row, _ = fit_stratum(strata(tiny)[0])  # both lists small: merged into one, no MSE possible
+    assert row.get("estimate") is None and row["lists"] == ["PNP|MP"]
+    assert row["refused_reason"].startswith("fewer than two lists")
+
+
+def test_estimates_match_the_estimator_on_the_fitted_table():
+    cells = capture_cells(persons_table(COMBOS))
+    rows, histories = estimate_strata(cells)
+    overall = rows[0]
+    direct = estimate(CaptureHistory.from_csv_text(histories["victim-all.csv"]))
+    assert overall["estimate"] == pytest.approx(direct.estimate)
+    assert (overall["lower"], overall["upper"]) == pytest.approx((direct.lower, direct.upper))
+    assert overall["lower"] < overall["estimate"] < overall["upper"] and overall["estimate"] > 197
+    table = estimates_table(rows)
+    assert table.schema.equals(model.table("mse_estimate").schema(), check_metadata=False)
+    entry = manifest_entry(table)["victims"]
+    assert list(entry) == ["estimate", "lower", "upper", "method", "model", "observed", "lists", "interval_method"]
+    assert entry["method"] == "stepwise_csv" and entry["interval_method"] == "profile" and entry["observed"] == 197
+    refused = manifest_entry(estimates_table([{**rows[0], "estimate": None, "refused_reason": "too few"}]))
+    assert refused == {"victims": {"refused": "too few"}}
+
+
+def test_public_table_suppresses_an_estimate_whose_count_is_hidden():
+    cells = capture_cells(persons_table(COMBOS))
+    rows, _ = estimate_strata(cells)
+    finest = {"victims": public.count_cells(persons_table(COMBOS), public.POPULATIONS["victims"])}
+    release = public.build_release(finest, threshold=5)
+    out = {r[1]: r for r in public.estimate_rows(release, rows)[1:]}
+    assert out["all"][2] == "197" and out["all"][3] == str(round(rows[0]["estimate"]))
+    big = public.build_release(finest, threshold=1000)  # every count hidden: so is every estimate
+    assert all(r[3:6] == ["x", "x", "x"] for r in public.estimate_rows(big, rows)[1:])
+
+
+def test_stage_in_a_pipeline_publishes_estimates_manifest_summary_and_report(tmp_path, capsys):
+    """A tiny run: persons through WritePersons and EstimatePopulation, then the real finalise_run."""
+    out, run_id = tmp_path / "out", "20180101T000000000000Z-test"
+    run_dir = out / "runs" / run_id
+    persons = persons_table(COMBOS)
+    full = model.conform(persons.append_column("n_records", pa.array([1] * persons.num_rows, pa.int32()))
+                         .append_column("feeds", pa.array([["x"]] * persons.num_rows, pa.list_(pa.string())))
+                         .append_column("has_conflict", pa.array([False] * persons.num_rows)), model.table("person"))
+    with beam.Pipeline(runner=TEST_RUNNER) as p:
+        batches = p | beam.Create([full.slice(0, 100), full.slice(100)])
+        _ = batches | publish.WriteTables(str(run_dir / "persons"), model.table("person").schema())
+        _ = batches | EstimatePopulation(str(run_dir / "mse"), privacy.mark_schema(
+            model.table("mse_estimate").schema(), "pseudonymised", demo_key()))
+    (run_dir / publish.WORK_DIR).mkdir()
+    from pipelines.report import publish_report
+
+    manifest = publish.finalise_run(str(out), run_id, [], dt.datetime.now(dt.timezone.utc), demo_key(),
+                                    before_switch=lambda rd, m: publish_report(rd, None, m))
+    est = manifest["mse"]["victims"]
+    written = pq.read_table(run_dir / "mse" / "estimates.parquet")
+    assert est["estimate"] == pytest.approx(written.column("estimate")[0].as_py()) and est["observed"] == 197
+    assert {f["path"] for f in manifest["outputs"]["mse/capture_histories"]["files"]} >= {
+        "mse/capture_histories/victim-all.csv"}
+    assert json.loads((out / "current.json").read_text())["run_id"] == run_id
+    assert pq.read_schema(run_dir / "mse" / "estimates.parquet").metadata[b"concilia.demo"] == b"true"
+    assert (run_dir / "mse" / "capture_histories" / "victim-all.csv").read_text().startswith("# DEMO")
+    # an analyst refits the published table with the CLI and gets the same figure
+    assert mse_main([str(run_dir / "mse" / "capture_histories" / "victim-all.csv")]) == 0
+    assert json.loads(capsys.readouterr().out)["estimate"] == pytest.approx(est["estimate"])
+    text = render(manifest, str(run_dir), 1.0)
+    assert "seen by PNP 160, MP 88, MIMP 14, SUNAFIL 5" in text
+    assert "seen by any agency (unique): 197" in text
+    assert f"estimated total: {est['estimate']:,.0f} (95% interval {est['lower']:,.0f} to {est['upper']:,.0f})" in text
+    html = (run_dir / "reports" / "index.html").read_text()
+    assert "Estimated total" in html and f"{est['estimate']:,.0f}" in html
+
+
+def test_simulation_smoke_draws_the_generator_lists_and_runs_the_stage_path():
+    """The benchmark's calibration (benchmarks/mse/simulate.py), not its coverage: a few seconds."""
+    import importlib.util
+    import sys
+
+    from tests.conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("mse_simulate", ROOT / "benchmarks" / "mse" / "simulate.py")
+    sim = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = sim  # its dataclasses look their module up
+    spec.loader.exec_module(sim)
+    table, total = sim.sample_world()
+    assert total == 3221 and table[(0, 0, 0, 0)] == 1300  # the generator's unseen victims
+    scenarios = {s.name: s for s in sim.build_scenarios()}
+    x = sim._cells(4)
+    sizes = {name: (x * s.probabilities[:, None]).sum(0) * s.total for name, s in scenarios.items()
+             if s.kind == "a" and s.lists == sim.SAMPLE_LISTS}
+    for name, expected in sizes.items():  # every sample scenario keeps the generator's list sizes
+        assert expected == pytest.approx([1588, 875, 126, 8], rel=0.02), name
+    het = scenarios["b_sample_heterogeneous_sigma1"]
+    draws = np.mean([(x * het.draw(np.random.default_rng(i))[:, None]).sum(0) for i in range(20)], axis=0)
+    assert draws == pytest.approx([1588, 875, 126, 8], rel=0.1, abs=3)
+    result = sim.run(2, 1, only=["a3_five_lists_two_pairs"])["scenarios"][0]
+    assert result["replicates"] == 2 and result["true_total"] == 2000 and result["oracle_true_model"]["fitted"] == 2
