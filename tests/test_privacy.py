@@ -124,11 +124,6 @@ def test_concilia_run_refuses_to_start_without_a_real_key(tmp_path):
     assert short.returncode == 3 and "tooshort" not in short.stderr
 
 
-# Known gap, reported to its owner: pipelines/checks.py writes its findings after the Beam job
-# without the key, so they carry no zone/demo metadata yet. Any other unmarked Parquet fails.
-UNMARKED_KNOWN = {"checks"}
-
-
 def test_demo_and_real_keys_mark_every_output(tmp_path):
     import json
 
@@ -150,8 +145,6 @@ def test_demo_and_real_keys_mark_every_output(tmp_path):
                 path = tmp_path / name / "runs" / result.run_id / f["path"]
                 if path.suffix == ".parquet":
                     meta = pq.read_schema(path).metadata or {}
-                    if not meta.get(b"concilia.zone") and folder in UNMARKED_KNOWN:
-                        continue
                     assert meta.get(b"concilia.zone", b"").decode() == entry["zone"], f["path"]
                     assert meta[b"concilia.demo"] == (b"true" if key.demo else b"false"), f["path"]
                 elif path.suffix == ".csv" and entry["zone"] == privacy.ZONE_PUBLIC:

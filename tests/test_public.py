@@ -155,13 +155,11 @@ def test_exports_never_carry_a_formula(tmp_path):
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@")]
 
 
-def test_sample_run_public_release(tmp_path):
-    from pipelines.pipeline import run
-    from pipelines.privacy import demo_key
-    from tests.conftest import SAMPLE_FEEDS, TEST_RUNNER
+def test_sample_run_public_release(sample_run):
+    from pathlib import Path
 
-    result = run(str(SAMPLE_FEEDS), str(tmp_path), [f"--runner={TEST_RUNNER}"], key=demo_key())
-    folder = tmp_path / "runs" / result.run_id / "public"
+    result = sample_run
+    folder = Path(result.run_dir) / "public"
     meta = json.loads((folder / "metadata.json").read_text())
     assert meta["demo"] is True and meta["suppressed"]["primary"] > 0
     files = {p.name for p in folder.iterdir()}
