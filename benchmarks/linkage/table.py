@@ -1,0 +1,59 @@
+"""benchmarks/results/linkage.json -> the Markdown figures table of docs/linkage-benchmark.md.
+
+    .venv/bin/python benchmarks/linkage/table.py [benchmarks/results/linkage.json]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+TOOLS = ("concilia", "concilia_beam", "splink")
+HEADER = ("| dataset | tool | records | pairwise P / R / F1 | clusters P / R / F1 | candidate pairs | "
+          "recall ceiling | wall s | peak RSS MB |\n|---|---|---:|---|---|---:|---:|---:|---:|")
+
+
+def _prf(m: dict) -> str:
+    return f"{m['precision']:.4f} / {m['recall']:.4f} / **{m['f1']:.4f}**"
+
+
+def rows(report: dict) -> list[str]:
+    out = []
+    for name, entry in report["datasets"].items():
+        for tool in TOOLS:
+            r = entry.get(tool)
+            if r is None:
+                continue
+            if "error" in r:
+                out.append(f"| {name} | {tool} | {entry['records']:,} | not finished: {r['error']} | | | | | |")
+                continue
+            cand = f"{r['candidate_pairs']:,}" if r.get("candidate_pairs") is not None else "-"
+            ceiling = f"{r['recall_ceiling']:.4f}" if r.get("recall_ceiling") is not None else "-"
+            out.append(f"| {name} | {tool} | {r['records']:,} | {_prf(r['pairwise'])} | {_prf(r['clusters'])} | "
+                       f"{cand} | {ceiling} | {r['wall_s']:.1f} | {r['peak_rss_mb']:,.0f} |")
+    return out
+
+
+def growth_rows(report: dict) -> list[str]:
+    g = report.get("growth")
+    if not g:
+        return []
+    out = [f"\nGrowth {g['from']} -> {g['to']} (fitted exponent: time ~ records^k):\n",
+           "| tool | time exponent | memory exponent | candidate-pairs exponent | time ratio |",
+           "|---|---:|---:|---:|---:|"]
+    for tool, t in g["tools"].items():
+        out.append(f"| {tool} | {t['time_exponent']} | {t['memory_exponent']} | "
+                   f"{t.get('candidate_pairs_exponent', '-')} | {t['time_ratio']} |")
+    return out
+
+
+def main(argv: list[str]) -> int:
+    path = Path(argv[0]) if argv else Path(__file__).resolve().parents[1] / "results" / "linkage.json"
+    report = json.loads(path.read_text())
+    print("\n".join([HEADER, *rows(report), *growth_rows(report)]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
