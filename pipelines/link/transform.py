@@ -3,7 +3,7 @@
 records --ComparisonTable--> comparison rows --PartitionByBlock/GroupByKey--> blocks
 blocks --ComparePairs--> candidate pairs with agreement levels (one Arrow table per partition)
 pairs --PatternCounts--> EM training (with u from a hash sample, term frequencies) --> model
-pairs --Score--> links; accepted edges --Cluster (one worker)--> membership --> records + person_id
+blocks --compared again, Score--> links; accepted edges --Cluster (one worker)--> membership --> records
 
 No stage holds all records on one worker; clustering holds the accepted edges only.
 """
@@ -36,16 +36,28 @@ class _PartitionFn(beam.DoFn):
 
 
 class _ComparePairsFn(beam.DoFn):
-    def __init__(self, settings: dict):
-        self._settings = settings
+    """One partition's blocks -> candidate pairs compared. Run twice over the same blocks: once
+    for the agreement-pattern counts that train the model, once to score with it. Comparing twice
+    costs CPU but never holds every candidate pair at once (a million records give tens of
+    millions of pairs); only pairs worth keeping leave the scoring pass."""
 
-    def process(self, element) -> Iterator:
+    def __init__(self, settings: dict, keep_above: float | None = None):
+        self._settings = settings
+        self._keep_above = keep_above  # None: the training pass
+
+    def process(self, element, model_json=None, tf=None) -> Iterator:
         _, tables = element
         table = pa.concat_tables(list(tables))
         candidates = blocking.pairs_in_partition(table, self._settings["blocking_rules"], self._settings)
-        yield beam.pvalue.TaggedOutput(TAG_STATS, candidates.stats)
-        if candidates.left.num_rows:
-            yield linker.scored_pairs(candidates, self._settings)
+        if self._keep_above is None:
+            yield beam.pvalue.TaggedOutput(TAG_STATS, candidates.stats)
+        if not candidates.left.num_rows:
+            return
+        pairs = linker.scored_pairs(candidates, self._settings)
+        if self._keep_above is None:
+            yield linker.pattern_counts(pairs, self._settings)
+        else:
+            yield _above(_score(pairs, model_json, tf), self._keep_above)
 
 
 class _MergeTablesFn(beam.CombineFn):
@@ -126,13 +138,13 @@ class LinkPersons(beam.PTransform):
         thresholds = settings["thresholds"]
         training = settings.get("training", {})
         comp = records | "ComparisonTable" >> beam.Map(lambda t: linker.slim(comparison_table(t), settings))
-        compared = (
+        blocks = (
             comp
             | "PartitionByBlock" >> beam.ParDo(_PartitionFn(settings, self._partitions))
             | "GroupByBlock" >> beam.GroupByKey()
-            | "ComparePairs" >> beam.ParDo(_ComparePairsFn(settings)).with_outputs(TAG_STATS, main="pairs")
         )
-        pairs = compared.pairs
+        compared = blocks | "ComparePairs" >> beam.ParDo(_ComparePairsFn(settings)).with_outputs(
+            TAG_STATS, main="patterns")
         stats = compared[TAG_STATS] | "BlockingStats" >> beam.combiners.ToList() | beam.Map(_sum_stats)
 
         tf = (comp | "TermFrequencies" >> beam.Map(linker.term_frequencies, settings)
@@ -144,13 +156,15 @@ class LinkPersons(beam.PTransform):
             sample = comp | "HashSample" >> beam.CombineGlobally(
                 _MergeTablesFn(lambda ts: linker.bottom_k(pa.concat_tables(ts), k, seed)))
             n_records = comp | "CountRecords" >> beam.Map(lambda t: t.num_rows) | beam.CombineGlobally(sum)
-            patterns = (pairs | "PatternCounts" >> beam.Map(linker.pattern_counts, settings)
-                        | "MergePatterns" >> beam.CombineGlobally(_MergeTablesFn(linker.merge_pattern_counts)))
+            patterns = compared.patterns | "MergePatterns" >> beam.CombineGlobally(
+                _MergeTablesFn(linker.merge_pattern_counts))
             model = patterns | "Train" >> beam.Map(
                 _train, sample=beam.pvalue.AsSingleton(sample), n_records=beam.pvalue.AsSingleton(n_records),
                 settings=settings)
-        scored = pairs | "Score" >> beam.Map(_score, model_json=beam.pvalue.AsSingleton(model),
-                                              tf=beam.pvalue.AsSingleton(tf))
+        floor = min(float(thresholds.get("links_floor", 0.01)), float(thresholds["review_lower"]))
+        scored = blocks | "ScorePairs" >> beam.ParDo(
+            _ComparePairsFn(settings, keep_above=floor), model_json=beam.pvalue.AsSingleton(model),
+            tf=beam.pvalue.AsSingleton(tf))
         links = scored | "LinksAboveFloor" >> beam.Map(_above, float(thresholds.get("links_floor", 0.01)))
         clustered = (
             scored
