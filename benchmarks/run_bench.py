@@ -49,7 +49,8 @@ def records_in(manifest_path: Path) -> int:
 def run_case(name: str, feeds: Path) -> dict:
     out = WORK / f"out-{name}"
     shutil.rmtree(out, ignore_errors=True)
-    result = measure([*CONCILIA, "run", "--feeds", str(feeds), "--out", str(out), "--json"])
+    # generated data only: the public demo key is the right one (outputs are marked demo)
+    result = measure([*CONCILIA, "run", "--feeds", str(feeds), "--out", str(out), "--json", "--demo-key"])
     current = json.loads((out / "current.json").read_text())
     result["records"] = records_in(out / current["path"] / "manifest.json")
     result["records_per_s"] = round(result["records"] / result["wall_s"])
