@@ -33,6 +33,7 @@ import metrics  # noqa: E402
 RESULTS = datasets.ROOT / "benchmarks" / "results"
 DEFAULT_DATASETS = "febrl3,febrl4,sample_feeds,generated_100000,generated_1000000"
 DEFAULT_TOOLS = "concilia,splink,concilia_beam"
+TOOL_NAMES = DEFAULT_TOOLS.split(",")
 COUNT_KEYS = ("true_positives", "predicted_pairs", "true_pairs")
 
 
@@ -190,7 +191,7 @@ def measure(tool: str, name: str, timeout: float, memory_gb: float) -> dict:
 def growth(report: dict, small: str, large: str) -> dict:
     out = {}
     a, b = report["datasets"].get(small, {}), report["datasets"].get(large, {})
-    for tool in sorted(set(a) & set(b)):
+    for tool in [t for t in TOOL_NAMES if t in a and t in b]:
         ra, rb = a[tool], b[tool]
         if "error" in ra or "error" in rb:
             continue
@@ -229,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
               "threshold_match_probability": 0.9, "splink_em": args.splink_em, "memory_budget_gb": args.memory_gb, "timeout_s": args.timeout,
               "versions": _versions(), "datasets": {}}
     tool_names = [t for t in args.tools.split(",") if t]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     for name in [d for d in args.datasets.split(",") if d]:
         folder = dataset_folder(name, refresh=args.refresh)
         meta = datasets.load_meta(folder)
@@ -242,11 +245,10 @@ def main(argv: list[str] | None = None) -> int:
                 "error", "wall_s", "peak_rss_mb", "candidate_pairs", "recall_ceiling")}
                 | {"pairwise_f1": entry[tool].get("pairwise", {}).get("f1"),
                    "cluster_f1": entry[tool].get("clusters", {}).get("f1")}), flush=True)
+            out.write_text(json.dumps(report, indent=2) + "\n")  # as it goes: a late failure keeps the rest
     sizes = sorted((n for n in report["datasets"] if n.startswith("generated_")), key=lambda n: int(n.split("_")[1]))
     if len(sizes) >= 2:
         report["growth"] = {"from": sizes[0], "to": sizes[-1], "tools": growth(report, sizes[0], sizes[-1])}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")
     return 0
