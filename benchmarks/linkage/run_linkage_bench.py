@@ -155,7 +155,8 @@ def measure(tool: str, name: str, timeout: float, memory_gb: float) -> dict:
     """One tool on one dataset in a child process, stopped (and reported) past the timeout or when
     its resident memory outgrows the budget: on a shared machine, before the OOM killer picks."""
     start = time.perf_counter()
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", tool, name, "--memory-gb", str(memory_gb)]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", tool, name, "--memory-gb", str(memory_gb),
+           "--splink-em", os.environ.get("CONCILIA_BENCH_SPLINK_EM", "birth")]
     with subprocess.Popen(cmd, cwd=datasets.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         stopped, peak = None, 0.0
         out: dict[str, str] = {}
