@@ -9,6 +9,7 @@ edges take about a minute and a few GB here).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from typing import Iterable
 
@@ -37,13 +38,23 @@ def person_id_for(anchor_uids: Iterable[str], role: str, key=None) -> list[str]:
     return ["P" + hashlib.blake2b(f"{role}|{u}".encode("utf-8"), digest_size=10).hexdigest() for u in anchors]
 
 
+def _incompatible_births(a: int, b: int) -> bool:
+    """Birth dates (days since the epoch) of two different people: more than a year apart and not
+    one keystroke apart as written (1962-05-04 and 1926-05-04 is a typo, not another person)."""
+    if abs(a - b) <= MAX_BIRTH_DAYS_APART:
+        return False
+    epoch = dt.date(1970, 1, 1)
+    return OSA.distance((epoch + dt.timedelta(days=a)).strftime("%Y%m%d"),
+                        (epoch + dt.timedelta(days=b)).strftime("%Y%m%d")) > 1
+
+
 class _Clusters:
     """Union-find that remembers each cluster's documents and birth-date range."""
 
     def __init__(self, n: int):
         self.parent = list(range(n))
         self.docs: list[dict[str, str] | None] = [None] * n
-        self.births: list[tuple[int, int] | None] = [None] * n
+        self.births: list[set[int] | None] = [None] * n  # days since the epoch
 
     def find(self, x: int) -> int:
         root = x
@@ -61,7 +72,7 @@ class _Clusters:
                 if doc_type in db and OSA.distance(db[doc_type], number) > 1:
                     return "different_valid_documents"
         ba, bb = self.births[a], self.births[b]
-        if ba and bb and (max(ba[1], bb[1]) - min(ba[0], bb[0])) > MAX_BIRTH_DAYS_APART:
+        if ba and bb and any(_incompatible_births(x, y) for x in ba for y in bb):
             return "incompatible_birth_dates"
         return None
 
@@ -70,8 +81,7 @@ class _Clusters:
         if self.docs[b]:
             self.docs[a] = {**(self.docs[b]), **(self.docs[a] or {})}
         if self.births[b]:
-            lo, hi = self.births[b]
-            self.births[a] = (min(lo, self.births[a][0]), max(hi, self.births[a][1])) if self.births[a] else (lo, hi)
+            self.births[a] = (self.births[a] or set()) | self.births[b]
 
 
 def _node_attributes(edges: pa.Table, idx: np.ndarray, n_nodes: int) -> pa.Table:
@@ -142,7 +152,7 @@ def cluster(edges: pa.Table, role: str, key=None) -> tuple[pa.Table, pa.Table]:
             if t and d:
                 clusters.docs[node] = {t: d}
             if b is not None:
-                clusters.births[node] = (b, b)
+                clusters.births[node] = {b}
         probs = edges.column("match_probability").to_numpy()
         for k in np.nonzero(in_suspect)[0]:
             a, b = clusters.find(left_idx[k]), clusters.find(right_idx[k])

@@ -72,3 +72,10 @@ def test_person_ids_are_stable_keyed_and_order_free():
     linked = attach_persons(records([{"record_uid": u} for u in "abcd"]), first, "victim", key)
     pids = linked.column("person_id").to_pylist()
     assert len(set(pids[:3])) == 1 and pids[3] != pids[0] and pids[3].startswith("P")
+
+
+def test_a_birth_year_typo_is_not_a_different_person():
+    membership, refused = cluster(edges([
+        ("a", "b", "document", 0.99, *NONE, dt.date(1962, 5, 4), *NONE, dt.date(1926, 5, 4)),
+    ]), "victim")
+    assert groups(membership) == [["a", "b"]] and refused.num_rows == 0
