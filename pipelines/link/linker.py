@@ -19,6 +19,7 @@ from pipelines.link.comparisons import columns_for, compare, decode, encode_stri
 from pipelines.link.fellegi_sunter import LinkageModel, estimate_u, train
 from pipelines.resources import schemas_dir
 
+U_CHUNK_PAIRS = 200_000
 # carried with every pair so that clustering can refuse merges without another lookup
 GUARD_COLUMNS = ("document_type", "document_core", "document_valid", "birth_date")
 
@@ -140,7 +141,14 @@ def u_from_sample(sample: pa.Table, settings: dict) -> dict[str, dict[int, float
         keep = left_i != right_i
         left_i, right_i = left_i[keep], right_i[keep]
     sample = encode_strings(sample.select([c for c in sample.column_names if not c.startswith("_")]))
-    gammas = compare(sample.take(left_i), sample.take(right_i), settings["comparisons"])
+    # compared in chunks: only the int8 levels of every random pair are kept, never their values
+    parts: dict[str, list[np.ndarray]] = {}
+    for start in range(0, len(left_i), U_CHUNK_PAIRS):
+        chunk = slice(start, start + U_CHUNK_PAIRS)
+        levels = compare(sample.take(left_i[chunk]), sample.take(right_i[chunk]), settings["comparisons"])
+        for name, values in levels.items():
+            parts.setdefault(name, []).append(values)
+    gammas = {name: np.concatenate(values) for name, values in parts.items()}
     return estimate_u(gammas, settings)
 
 
