@@ -142,7 +142,7 @@ def u_from_sample(sample: pa.Table, settings: dict) -> dict[str, dict[int, float
         left_i, right_i = left_i[keep], right_i[keep]
     sample = encode_strings(sample.select([c for c in sample.column_names if not c.startswith("_")]))
     # compared in chunks: only the int8 levels of every random pair are kept, never their values
-    parts: dict[str, list[np.ndarray]] = {}
+    parts: dict[str, list[np.ndarray]] = {c["name"]: [np.zeros(0, dtype=np.int8)] for c in settings["comparisons"]}
     for start in range(0, len(left_i), U_CHUNK_PAIRS):
         chunk = slice(start, start + U_CHUNK_PAIRS)
         levels = compare(sample.take(left_i[chunk]), sample.take(right_i[chunk]), settings["comparisons"])

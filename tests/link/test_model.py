@@ -92,3 +92,11 @@ def test_pinned_model_links_a_later_run_the_same_way():
                  | beam.Map(lambda rows: sum(1 for uid, pid in rows if uid.startswith("mp:")
                                              and pid == dict(rows)[uid.replace("mp:", "pnp:")])))
         assert_that(pairs, equal_to([100]))
+
+
+def test_u_from_a_sample_too_small_for_any_pair_is_uniform():
+    comp = linker.slim(comparison_table(population(1).slice(0, 1)), SETTINGS)
+    u = linker.u_from_sample(comp, SETTINGS)
+    assert set(u) == {c["name"] for c in SETTINGS["comparisons"]}
+    for levels in u.values():
+        assert len(set(levels.values())) == 1
