@@ -1,5 +1,23 @@
+"""``python -m pipelines`` and the ``concilia`` console script.
+
+The process ends with ``os._exit`` once the command has returned and its output is flushed: a
+native thread pool (Arrow, gRPC) left joinable at interpreter teardown can otherwise abort the
+process ("terminate called without an active exception") after the work is done, turning a
+successful command into exit code -6.
+"""
+
+import os
 import sys
 
 from pipelines.cli import main
 
-sys.exit(main())
+
+def run() -> None:
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else 1)
+
+
+if __name__ == "__main__":
+    run()
