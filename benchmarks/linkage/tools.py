@@ -49,7 +49,7 @@ def _settings(meta: dict) -> dict:
 
 def concilia_memory(folder: Path, group: str, meta: dict, work: Path):
     """link_in_memory (blocking, comparisons, EM, scoring) + cluster() on the comparison table."""
-    from pipelines.link.cluster import cluster
+    from pipelines.link.cluster import FLAGGED_PREFIX, cluster
     from pipelines.link.linker import link_in_memory
 
     settings = _settings(meta)
@@ -58,9 +58,11 @@ def concilia_memory(folder: Path, group: str, meta: dict, work: Path):
     yield comp.num_rows  # input loaded: the timed part starts here
     linkage = link_in_memory(comp, settings)
     edges = linkage.pairs.filter(pc.greater_equal(linkage.pairs.column("match_probability"), threshold))
-    membership, refused = cluster(edges, group)
+    membership, guarded = cluster(edges, group, settings=settings)
     stats = dict(linkage.stats)
-    stats["refused_merges"] = refused.num_rows
+    flagged = pc.starts_with(guarded.column("reason"), FLAGGED_PREFIX)
+    stats["refused_merges"] = guarded.num_rows - pc.sum(flagged).as_py() if guarded.num_rows else 0
+    stats["flagged_merges"] = pc.sum(flagged).as_py() or 0 if guarded.num_rows else 0
     stats["model_prior"] = linkage.model.prior
     yield ToolRun(edges=edges.select(EDGE_COLUMNS),
                   clusters=pa.table({"record_uid": membership.column("record_uid"),

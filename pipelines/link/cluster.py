@@ -2,15 +2,19 @@
 
 Edges are merged strongest first (union-find). A merge that would put two different valid
 documents of the same type, or birth dates more than a year apart, into one person is refused:
-the edge is kept as a flagged conflict for the review queue instead of silently chaining two
-people through a third record. Runs on one worker; bounded (see docs/linkage.md: 10 million
-edges take about a minute and a few GB here).
+the edge goes to the review queue instead of silently chaining two people through a third
+record. One exception, never silent either: when the rest of the pair's evidence alone (its match
+weight without the conflicting comparison) reaches ``clustering.merge_conflicts_at`` in the
+settings, the conflicting value is taken for a corrupted field (a mistyped document, a birth date
+keyed from another form), the records are merged and the merge is flagged for review. Runs on one
+worker; bounded (see docs/linkage.md: 10 million edges take about two minutes and 5 GB here).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 from typing import Iterable
 
 import numpy as np
@@ -22,6 +26,9 @@ MEMBERSHIP_SCHEMA = pa.schema([("record_uid", pa.string()), ("person_id", pa.str
 REFUSED_SCHEMA = pa.schema([("left_uid", pa.string()), ("right_uid", pa.string()),
                             ("match_probability", pa.float64()), ("reason", pa.string())])
 MAX_BIRTH_DAYS_APART = 366
+# the comparison type whose contribution a conflict discounts before the override is weighed
+CONFLICT_COMPARISON_TYPE = {"different_valid_documents": "document", "incompatible_birth_dates": "birth_date"}
+FLAGGED_PREFIX = "merged_despite_"
 
 
 def person_id_for(anchor_uids: Iterable[str], role: str, key=None) -> list[str]:
@@ -53,6 +60,7 @@ class _Clusters:
 
     def __init__(self, n: int):
         self.parent = list(range(n))
+        self.size = [1] * n
         self.docs: list[dict[str, str] | None] = [None] * n
         self.births: list[set[int] | None] = [None] * n  # days since the epoch
 
@@ -76,11 +84,17 @@ class _Clusters:
             return "incompatible_birth_dates"
         return None
 
-    def union(self, a: int, b: int) -> None:
+    def union(self, a: int, b: int, overriding: str | None = None) -> None:
+        """Merge b into a. A merge made despite a conflict keeps only the larger side's value of
+        the conflicting field, so that one corrupted value does not block the person's next
+        records (the flagged merge is in the review queue)."""
+        if overriding and self.size[b] > self.size[a]:
+            a, b = b, a
         self.parent[b] = a
-        if self.docs[b]:
+        self.size[a] += self.size[b]
+        if self.docs[b] and overriding != "different_valid_documents":
             self.docs[a] = {**(self.docs[b]), **(self.docs[a] or {})}
-        if self.births[b]:
+        if self.births[b] and overriding != "incompatible_birth_dates":
             self.births[a] = (self.births[a] or set()) | self.births[b]
 
 
@@ -116,9 +130,30 @@ def _suspect_components(attrs: pa.Table, labels: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate([by_docs.to_numpy(), by_births.to_numpy()])).astype(np.int64)
 
 
-def cluster(edges: pa.Table, role: str, key=None) -> tuple[pa.Table, pa.Table]:
-    """Edges (left/right uid, match_probability, rule, per-side document and birth date) ->
-    (membership of every record with an accepted edge, refused edges with the reason).
+def _weight_without(edges: pa.Table, settings: dict | None) -> dict[str, np.ndarray]:
+    """Per conflict reason: each edge's match weight minus the conflicting comparison's
+    contribution (what the rest of the evidence says), where the edges carry both."""
+    if not settings or "match_weight" not in edges.column_names:
+        return {}
+    total = edges.column("match_weight").to_numpy()
+    out = {}
+    for reason, comparison_type in CONFLICT_COMPARISON_TYPE.items():
+        for c in settings["comparisons"]:
+            if c["type"] == comparison_type and f"w_{c['name']}" in edges.column_names:
+                out[reason] = total - edges.column(f"w_{c['name']}").to_numpy()
+    return out
+
+
+def _override_weight(settings: dict | None) -> float | None:
+    p = ((settings or {}).get("clustering") or {}).get("merge_conflicts_at")
+    return None if p is None else math.log2(float(p) / (1 - float(p)))
+
+
+def cluster(edges: pa.Table, role: str, key=None, settings: dict | None = None) -> tuple[pa.Table, pa.Table]:
+    """Edges (left/right uid, match_probability, rule, per-side document and birth date; with
+    match_weight and w_<comparison> when the override is used) -> (membership of every record with
+    an accepted edge, the guard's decisions: refused edges with the reason, and merges made
+    despite a conflict, whose reason starts with ``merged_despite_``).
 
     Connected components first (vectorised); components whose records carry conflicting
     documents or birth dates are then re-merged edge by edge, strongest first, refusing the
@@ -154,15 +189,19 @@ def cluster(edges: pa.Table, role: str, key=None) -> tuple[pa.Table, pa.Table]:
             if b is not None:
                 clusters.births[node] = {b}
         probs = edges.column("match_probability").to_numpy()
+        rest, override = _weight_without(edges, settings), _override_weight(settings)
         for k in np.nonzero(in_suspect)[0]:
             a, b = clusters.find(left_idx[k]), clusters.find(right_idx[k])
             if a == b:
                 continue
             reason = clusters.conflict(a, b)
             if reason:
-                refused.append((nodes[left_idx[k]].as_py(), nodes[right_idx[k]].as_py(), float(probs[k]), reason))
-                continue
-            clusters.union(a, b)
+                merge = override is not None and reason in rest and rest[reason][k] >= override
+                refused.append((nodes[left_idx[k]].as_py(), nodes[right_idx[k]].as_py(), float(probs[k]),
+                                FLAGGED_PREFIX + reason if merge else reason))
+                if not merge:
+                    continue
+            clusters.union(a, b, overriding=reason)
         members = np.nonzero(np.isin(labels, suspect))[0]
         roots[members] = n_comp + np.array([clusters.find(int(v)) for v in members])
 

@@ -113,9 +113,9 @@ def _band(pairs: pa.Table, lower: float, upper: float) -> pa.Table:
     return pairs.filter(pc.and_(pc.greater_equal(p, lower), pc.less(p, upper)))
 
 
-def _cluster_all(edge_tables: list[pa.Table], role: str, key) -> tuple[pa.Table, pa.Table]:
+def _cluster_all(edge_tables: list[pa.Table], role: str, key, settings: dict) -> tuple[pa.Table, pa.Table]:
     tables = [t for t in edge_tables if t.num_rows]
-    return cluster(pa.concat_tables(tables) if tables else pa.table({}), role, key)
+    return cluster(pa.concat_tables(tables) if tables else pa.table({}), role, key, settings)
 
 
 class LinkPersons(beam.PTransform):
@@ -170,7 +170,7 @@ class LinkPersons(beam.PTransform):
             scored
             | "AcceptedEdges" >> beam.Map(_above, float(thresholds["match_probability"]))
             | "AllEdges" >> beam.combiners.ToList()
-            | "Cluster" >> beam.Map(_cluster_all, role, key)
+            | "Cluster" >> beam.Map(_cluster_all, role, key, settings)
         )
         membership = clustered | "Membership" >> beam.Map(lambda r: r[0])
         linked = records | "AttachPersons" >> beam.Map(

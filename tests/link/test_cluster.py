@@ -79,3 +79,42 @@ def test_a_birth_year_typo_is_not_a_different_person():
         ("a", "b", "document", 0.99, *NONE, dt.date(1962, 5, 4), *NONE, dt.date(1926, 5, 4)),
     ]), "victim")
     assert groups(membership) == [["a", "b"]] and refused.num_rows == 0
+
+
+# The override: the rest of the evidence (match weight without the conflicting comparison) decides
+SETTINGS = {"comparisons": [{"name": "document", "type": "document"}, {"name": "birth_date", "type": "birth_date"},
+                            {"name": "surnames", "type": "surnames"}],
+            "clustering": {"merge_conflicts_at": 0.999999}}  # a weight of 19.93
+
+
+def weighed(rows, weights):
+    """edges() plus match_weight, w_document and w_birth_date per row."""
+    table = edges(rows)
+    for i, name in enumerate(("match_weight", "w_document", "w_birth_date")):
+        table = table.append_column(name, pa.array([w[i] for w in weights], pa.float64()))
+    return table
+
+
+def test_overwhelming_other_evidence_merges_a_document_conflict_and_flags_it():
+    rows = [("a", "b", "paternal_given", 0.999, *DOC_A, None, *DOC_B, None)]
+    # 30 bits without the document's -6: names, birth date and place all agree
+    membership, guarded = cluster(weighed(rows, [(24.0, -6.0, 8.0)]), "victim", settings=SETTINGS)
+    assert groups(membership) == [["a", "b"]]
+    assert guarded.to_pylist()[0]["reason"] == "merged_despite_different_valid_documents"
+    # 19 bits without it is not enough: refused, as without the setting
+    membership, guarded = cluster(weighed(rows, [(13.0, -6.0, 8.0)]), "victim", settings=SETTINGS)
+    assert membership.num_rows == 0 and guarded.to_pylist()[0]["reason"] == "different_valid_documents"
+    membership, guarded = cluster(weighed(rows, [(24.0, -6.0, 8.0)]), "victim")
+    assert membership.num_rows == 0 and guarded.to_pylist()[0]["reason"] == "different_valid_documents"
+
+
+def test_a_corrupted_birth_date_merged_by_override_does_not_block_the_persons_next_record():
+    # b's birth date is corrupted; a-b merges on the rest of the evidence, then c (a's date) joins
+    born, other = dt.date(1980, 3, 1), dt.date(1955, 9, 30)
+    rows = [("a", "c", "document", 0.9999, *NONE, born, *NONE, born),
+            ("a", "b", "document", 0.999, *NONE, born, *NONE, other),
+            ("b", "d", "document", 0.99, *NONE, other, *NONE, born)]
+    membership, guarded = cluster(weighed(rows, [(30.0, 0.0, 9.0), (25.0, 0.0, -5.0), (12.0, 0.0, 9.0)]),
+                                  "victim", settings=SETTINGS)
+    assert groups(membership) == [["a", "b", "c", "d"]]
+    assert [r["reason"] for r in guarded.to_pylist()] == ["merged_despite_incompatible_birth_dates"]
