@@ -65,9 +65,9 @@ def _run_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--linkage-model", default=None, metavar="PATH",
                    help="pin the linkage models of an earlier run (its run folder, or a folder holding "
                         "model_victims.json and model_offenders.json) instead of training new ones")
-    p.add_argument("--mse-method", default="stepwise_csv", metavar="M",
-                   help="model selection of the multiple systems estimate (docs/mse.md): stepwise_csv (default), "
-                        "independence, stepwise_bhs, min_bic, min_bic_pairwise")
+    p.add_argument("--mse-method", default="model_average", metavar="M",
+                   help="method of the multiple systems estimate (docs/mse.md): model_average (default), "
+                        "stepwise_csv, independence, stepwise_bhs, min_bic, min_bic_pairwise")
     p.add_argument("--json", action="store_true", help="print the manifest's figures as JSON instead of a table")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
     p.add_argument("--log-json", action="store_true", help="log one JSON object per line")

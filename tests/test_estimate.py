@@ -272,7 +272,7 @@ def test_estimate_invariant_to_list_order(perm):
 
 # --------------------------------------------------------------------------- CLI
 def test_cli_prints_one_json_object(capsys):
-    rc = mse_main([str(DATA / "NewOrl.csv")])
+    rc = mse_main([str(DATA / "NewOrl.csv"), "--method", "stepwise_csv"])
     out = capsys.readouterr().out
     assert rc == 0
     assert out.count("\n") == 1

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines import model, public, publish
-from pipelines.estimate import CaptureHistory, estimate
+from pipelines.estimate import DEFAULT_METHOD, CaptureHistory, estimate
 from pipelines.estimate.cli import mse_main
 from pipelines.estimate.pipeline_stage import (
     CaptureCellsFn,
@@ -114,7 +114,8 @@ def test_estimates_match_the_estimator_on_the_fitted_table():
     assert table.schema.equals(model.table("mse_estimate").schema(), check_metadata=False)
     entry = manifest_entry(table)["victims"]
     assert list(entry) == ["estimate", "lower", "upper", "method", "model", "observed", "lists", "interval_method"]
-    assert entry["method"] == "stepwise_csv" and entry["interval_method"] == "profile" and entry["observed"] == 197
+    assert entry["method"] == DEFAULT_METHOD == "model_average" and entry["interval_method"] == "profile"
+    assert entry["observed"] == 197
     refused = manifest_entry(estimates_table([{**rows[0], "estimate": None, "refused_reason": "too few"}]))
     assert refused == {"victims": {"refused": "too few"}}
 

@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 
 from .capture_history import CaptureHistory, CaptureHistoryError
-from .intervals import IntervalResult, bootstrap_interval, profile_interval, wald_interval
+from .intervals import (
+    IntervalResult,
+    bootstrap_interval,
+    model_averaged_profile_interval,
+    model_averaged_wald_interval,
+    profile_interval,
+    wald_interval,
+)
 from .loglinear import Fit, fit_model, term_name
 from .selection import (
     DEFAULT_P,
@@ -46,7 +53,7 @@ __all__ = [
     "enumerate_hierarchical",
 ]
 
-DEFAULT_METHOD = "stepwise_csv"
+DEFAULT_METHOD = "model_average"
 DEFAULT_INTERVAL = "profile"
 INTERVALS = ("profile", "bootstrap", "wald")
 #: Fewer observed cases than this and :func:`estimate` refuses.
@@ -133,7 +140,9 @@ def estimate(
         :class:`CaptureHistory`, path to a CSV, pandas DataFrame or pyarrow Table with
         0/1 list columns and a ``count`` column.
     method
-        ``"stepwise_csv"`` (default; Chan, Silverman & Vincent 2021), ``"independence"``,
+        ``"model_average"`` (default: AIC-weighted average over all pairwise models, k <= 6,
+        with the model-averaged profile-likelihood interval of Fletcher & Turek 2011),
+        ``"stepwise_csv"`` (Chan, Silverman & Vincent 2021), ``"independence"``,
         ``"stepwise_bhs"`` (Bales, Hesketh & Silverman 2015), ``"min_bic"`` (all
         hierarchical models, k <= 5) or ``"min_bic_pairwise"`` (k <= 6).
     seed
@@ -141,7 +150,8 @@ def estimate(
     alpha
         1 - confidence level of the interval.
     interval
-        ``"profile"`` (default; profile likelihood for the chosen model),
+        ``"profile"`` (default; profile likelihood for the chosen model; for ``model_average``
+        the model-averaged profile-likelihood interval),
         ``"bootstrap"`` (BCa, model selection redone in every replicate) or ``"wald"``.
     n_bootstrap
         Bootstrap replicates (``interval="bootstrap"`` only).
@@ -201,8 +211,8 @@ def estimate(
     if method == "min_bic" and ch.k > MAX_LISTS_MIN_BIC:
         raise ValueError(f"min_bic is exhaustive and supports at most {MAX_LISTS_MIN_BIC} lists (got {ch.k}); "
                          "use min_bic_pairwise or stepwise_csv")
-    if method == "min_bic_pairwise" and ch.k > MAX_LISTS_MIN_BIC_PAIRWISE:
-        raise ValueError(f"min_bic_pairwise is exhaustive and supports at most {MAX_LISTS_MIN_BIC_PAIRWISE} "
+    if method in ("min_bic_pairwise", "model_average") and ch.k > MAX_LISTS_MIN_BIC_PAIRWISE:
+        raise ValueError(f"{method} is exhaustive and supports at most {MAX_LISTS_MIN_BIC_PAIRWISE} "
                          f"lists (got {ch.k}); use stepwise_csv")
     pth = p_threshold if p_threshold is not None else DEFAULT_P.get(method)
     try:
@@ -215,16 +225,20 @@ def estimate(
         return _refuse("the selected model could not be fitted: " + "; ".join(fit.warnings), *args, ch.lists,
                        observed, alpha, {"warnings": warnings + fit.warnings}, strict)
     warnings.extend(fit.warnings)
-    newton_gap = abs(fit.estimate - sel.estimate) / fit.estimate
+    newton_gap = abs(fit.estimate - sel.fit.estimate) / fit.estimate
     if newton_gap > 1e-6:
         warnings.append(f"statsmodels and Newton fits differ by {newton_gap:.2e} (relative)")
+    averaged = sel.average is not None
+    point = float(sel.average) if averaged else float(fit.estimate)
 
     if interval == "profile":
-        iv = profile_interval(ch.lists, ch.counts, sel.terms, alpha)
+        iv = (model_averaged_profile_interval(ch.lists, ch.counts, sel.weights, alpha) if averaged
+              else profile_interval(ch.lists, ch.counts, sel.terms, alpha))
     elif interval == "wald":
-        iv = wald_interval(fit.estimate, fit.observed, fit.intercept_se, alpha)
+        iv = (model_averaged_wald_interval(ch.lists, ch.counts, sel.weights, alpha) if averaged
+              else wald_interval(fit.estimate, fit.observed, fit.intercept_se, alpha))
     else:
-        iv = bootstrap_interval(ch.lists, ch.counts, method, fit.estimate, n_bootstrap=int(n_bootstrap),
+        iv = bootstrap_interval(ch.lists, ch.counts, method, point, n_bootstrap=int(n_bootstrap),
                                 seed=int(seed), alpha=alpha, p_threshold=pth, max_order=max_order, n_top=n_top)
     warnings.extend(iv.warnings)
 
@@ -249,13 +263,21 @@ def estimate(
         "selection_trace": sel.trace,
         "warnings": warnings,
     }
+    if averaged:
+        diagnostics["model_average"] = {
+            "weights": "Akaike weights exp(-AIC/2), models with MLE, pairwise interactions",
+            "models_averaged": len(sel.weights),
+            "top_models": [{"model": [term_name(t, ch.lists) for t in terms], "aic": aic, "weight": w,
+                            "estimate": est} for terms, aic, w, est in sel.weights[:10]],
+            "heaviest_model_estimate": float(fit.estimate),
+        }
     if sel.candidates:
         diagnostics["top_models"] = [
             {"model": [term_name(t, ch.lists) for t in terms], "bic": bic, "estimate": est}
             for terms, bic, est in sel.candidates
         ]
     return MSEResult(
-        estimate=float(fit.estimate),
+        estimate=point,
         lower=iv.lower,
         upper=iv.upper,
         method=method,

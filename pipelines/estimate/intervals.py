@@ -38,14 +38,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
-from scipy.special import gammaln
+from scipy.special import erfc, gammaln
 from scipy.stats import chi2, norm
 
 from .capture_history import CaptureHistory
-from .loglinear import _poisson_deviance, irls, model_setup_for, sort_terms
-from .selection import MSERefusal, fit_many, rank_models_by_bic, select
+from .loglinear import _poisson_deviance, irls, irls_batch, model_setup_for, sort_terms
+from .selection import MA_DELTA_AIC, MSERefusal, fit_many, rank_models_by_aic, rank_models_by_bic, select
 
-__all__ = ["profile_interval", "wald_interval", "bca_limits", "bootstrap_interval", "IntervalResult"]
+__all__ = ["profile_interval", "wald_interval", "model_averaged_profile_interval", "model_averaged_wald_interval",
+           "ProfileLikelihood", "bca_limits", "bootstrap_interval", "IntervalResult"]
 
 
 @dataclass
@@ -58,39 +59,77 @@ class IntervalResult:
 
 
 # --------------------------------------------------------------------------- profile likelihood
-def profile_interval(lists, counts, terms, alpha: float = 0.05, max_factor: float = 1000.0) -> IntervalResult:
-    k = len(lists)
-    counts = np.asarray(counts, dtype=float)
-    setup = model_setup_for(counts, k, sort_terms(terms))
-    if not setup.rank_ok:
-        return IntervalResult(None, None, "profile", warnings=["model not identifiable: no profile interval"])
-    y = counts[setup.keep_codes]
-    n = float(y.sum())
-    zero_row = np.zeros((1, setup.X.shape[1]))
-    zero_row[0, 0] = 1.0
-    Xa = np.vstack([setup.X, zero_row])
-    beta, mu, conv, _ = irls(setup.X, y)
-    n_pois = n + math.exp(beta[0])
-    cache: dict[float, float] = {}
+class ProfileLikelihood:
+    """The multinomial profile log-likelihood of the total ``N`` under one model (Cormack 1992),
+    as ``Rcapture::closedpCI.t`` computes it (see the module docstring).  ``ok`` is False when the
+    model is not identifiable on these cells."""
 
-    def loglik(N: float) -> float:
-        hit = cache.get(N)
+    def __init__(self, lists, counts, terms):
+        k = len(lists)
+        counts = np.asarray(counts, dtype=float)
+        setup = model_setup_for(counts, k, sort_terms(terms))
+        self.ok = bool(setup.rank_ok)
+        if not self.ok:
+            return
+        self.y = counts[setup.keep_codes]
+        self.n = float(self.y.sum())
+        zero_row = np.zeros((1, setup.X.shape[1]))
+        zero_row[0, 0] = 1.0
+        self._Xa = np.vstack([setup.X, zero_row])
+        beta, _mu, _conv, _ = irls(setup.X, self.y)
+        self.poisson_estimate = self.n + math.exp(min(beta[0], 700.0))
+        self._cache: dict[float, float] = {}
+        self._max: tuple[float, float] | None = None
+
+    def loglik(self, N: float) -> float:
+        hit = self._cache.get(N)
         if hit is not None:
             return hit
+        n = self.n
         n0 = max(N - n, 0.0)
-        ya = np.append(y, n0)
-        _b, m, _c, _ = irls(Xa, ya)
+        ya = np.append(self.y, n0)
+        _b, m, _c, _ = irls(self._Xa, ya)
         dev = float(_poisson_deviance(ya, m))
         ct = (n0 * math.log(n0) if n0 > 0 else 0.0) - gammaln(n0 + 1.0) + gammaln(N + 1.0) - N * math.log(N)
         val = -(dev - 2.0 * ct) / 2.0
-        cache[N] = val
+        self._cache[N] = val
         return val
 
+    def loglik_many(self, Ns) -> np.ndarray:
+        """:meth:`loglik` at many ``N`` at once (one batched fit)."""
+        Ns = np.asarray(Ns, dtype=float)
+        n0 = np.maximum(Ns - self.n, 0.0)
+        Y = np.hstack([np.repeat(self.y[None, :], len(Ns), axis=0), n0[:, None]])
+        _b, M, _c = irls_batch(self._Xa, Y)
+        dev = _poisson_deviance(Y, M)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            n0logn0 = np.where(n0 > 0, n0 * np.log(np.where(n0 > 0, n0, 1.0)), 0.0)
+        ct = n0logn0 - gammaln(n0 + 1.0) + gammaln(Ns + 1.0) - Ns * np.log(Ns)
+        return -(dev - 2.0 * ct) / 2.0
+
+    def maximum(self) -> tuple[float, float]:
+        """``(N_max, l_max)``: the multinomial MLE of N and the profile log-likelihood there."""
+        if self._max is None:
+            n_pois = self.poisson_estimate
+            opt = minimize_scalar(lambda N: -self.loglik(N), bounds=(self.n, 1.5 * n_pois), method="bounded",
+                                  options={"xatol": 1e-6 * n_pois})
+            n_max = float(opt.x)
+            self._max = (n_max, self.loglik(n_max))
+        return self._max
+
+    def signed_root(self, N: float) -> float:
+        """``sign(N - N_max) * sqrt(2 (l_max - l(N)))``: about N(0, 1) at the true N under the model."""
+        n_max, lmax = self.maximum()
+        return math.copysign(math.sqrt(max(2.0 * (lmax - self.loglik(N)), 0.0)), N - n_max)
+
+
+def profile_interval(lists, counts, terms, alpha: float = 0.05, max_factor: float = 1000.0) -> IntervalResult:
+    prof = ProfileLikelihood(lists, counts, terms)
+    if not prof.ok:
+        return IntervalResult(None, None, "profile", warnings=["model not identifiable: no profile interval"])
+    n, n_pois, loglik = prof.n, prof.poisson_estimate, prof.loglik
     warn: list[str] = []
-    opt = minimize_scalar(lambda N: -loglik(N), bounds=(n, 1.5 * n_pois), method="bounded",
-                          options={"xatol": 1e-6 * n_pois})
-    n_max = float(opt.x)
-    lmax = loglik(n_max)
+    n_max, lmax = prof.maximum()
     lmin = lmax - chi2.ppf(1.0 - alpha, 1) / 2.0
 
     def f(N):
@@ -113,6 +152,163 @@ def profile_interval(lists, counts, terms, alpha: float = 0.05, max_factor: floa
         warn.append(f"profile interval: upper bound beyond {max_factor:g} x the estimate (unbounded)")
     return IntervalResult(float(lower), float(upper), "profile",
                           details={"multinomial_mle": n_max, "alpha": alpha}, warnings=warn)
+
+
+# --------------------------------------------------------------------------- model-averaged intervals
+#: The interval averages the heaviest models up to this share of the total weight.
+MA_INTERVAL_WEIGHT = 0.999
+
+
+def _interval_models(weights, share: float = MA_INTERVAL_WEIGHT):
+    """The heaviest models of ``weights`` ((terms, aic, weight, estimate), by decreasing weight) up to
+    ``share`` of the weight, renormalised: [(terms, weight)]."""
+    chosen, total = [], 0.0
+    for terms, _aic, w, _est in weights:
+        chosen.append((terms, w))
+        total += w
+        if total >= share:
+            break
+    return [(terms, w / total) for terms, w in chosen]
+
+
+def _phi(x: np.ndarray) -> np.ndarray:
+    return 0.5 * erfc(-np.asarray(x) / math.sqrt(2.0))
+
+
+def model_averaged_profile_interval(lists, counts, weights, alpha: float = 0.05,
+                                    max_factor: float = 1000.0, grid: int = 64) -> IntervalResult:
+    """Model-averaged profile-likelihood interval (Fletcher & Turek 2011, the MATA construction of
+    Turek & Fletcher 2012 with profile likelihoods): the limits solve
+    ``F(N) = sum_i w_i Phi(r_i(N)) = alpha/2`` and ``= 1 - alpha/2``, where ``r_i(N)`` is model i's
+    signed root ``sign(N - N_i) sqrt(2 (l_i(N_i) - l_i(N)))`` of its multinomial profile likelihood
+    (:class:`ProfileLikelihood`, maximum ``N_i``).  With one model this is that model's profile
+    interval.  ``details["median"]`` solves ``F(N) = 1/2``.
+
+    ``F`` is evaluated for every model at once on a grid in ``log(N - n)`` (one batched fit per
+    model), and each limit is refined on a finer grid inside its bracket; the limits are exact to
+    about 1e-5 relative."""
+    counts = np.asarray(counts, dtype=float)
+    profs = [(ProfileLikelihood(lists, counts, terms), w) for terms, w in _interval_models(weights)]
+    profs = [(p, w) for p, w in profs if p.ok]
+    if not profs:
+        return IntervalResult(None, None, "profile", warnings=["no identifiable model: no interval"])
+    ws = np.array([w for _, w in profs])
+    ws = ws / ws.sum()
+    n = profs[0][0].n
+    scale = max(p.poisson_estimate for p, _ in profs)
+    # coarse grid in log(N - n), shared by the models, with N = n itself first
+    darks = [max(p.poisson_estimate - n, 0.5) for p, _ in profs]
+    us = np.linspace(math.log(min(darks) / 20.0), math.log(max(darks) * 20.0), grid)
+    Ns = np.concatenate([[n], n + np.exp(us)])
+    maxima, lls = [], []
+    for p, _ in profs:  # the multinomial maximum lies a little below the Poisson estimate
+        offsets = np.linspace(-max(8.0, 0.02 * (p.poisson_estimate - n)), 1.0, 9)
+        cand = np.maximum(p.poisson_estimate + offsets, n)
+        both = p.loglik_many(np.concatenate([cand, Ns]))
+        ll, lls_p = both[:len(cand)], both[len(cand):]
+        j = int(np.argmax(ll))
+        if 0 < j < len(cand) - 1 and cand[j - 1] < cand[j]:  # vertex of the parabola through the best three
+            (x0, x1, x2), (y0, y1, y2) = cand[j - 1:j + 2], ll[j - 1:j + 2]
+            h = x1 - x0
+            curv = (y2 - 2 * y1 + y0) / h**2
+            slope = (y2 - y0) / (2 * h)
+            if curv < 0:
+                xm = min(max(x1 - slope / curv, x0), x2)
+                maxima.append((xm, y1 + slope * (xm - x1) + 0.5 * curv * (xm - x1) ** 2))
+            else:
+                maxima.append((float(x1), float(y1)))
+        elif j == 0 and cand[0] <= n:
+            maxima.append((float(cand[0]), float(ll[0])))
+        else:
+            maxima.append(p.maximum())
+        lls.append(lls_p)
+
+    def F_from(Ns, lls):
+        out = np.zeros(len(Ns))
+        for w, (nm, lm), ll in zip(ws, maxima, lls):
+            out += w * _phi(np.sign(Ns - nm) * np.sqrt(np.maximum(2.0 * (lm - ll), 0.0)))
+        return out
+
+    def F(Ns):
+        return F_from(Ns, [p.loglik_many(Ns) for p, _ in profs])
+
+    Fs = F_from(Ns, lls)
+    warn: list[str] = []
+    while Fs[-1] < 1 - alpha / 2 and Ns[-1] < max_factor * scale:  # extend upwards
+        more = n + np.exp(np.linspace(math.log(Ns[-1] - n), math.log(Ns[-1] - n) + math.log(27.0), 16)[1:])
+        Ns, Fs = np.concatenate([Ns, more]), np.concatenate([Fs, F(more)])
+
+    levels = (alpha / 2, 0.5, 1 - alpha / 2)
+    fines = {}
+    for level in levels:  # a finer grid inside each bracket, all in one batched fit per model
+        if Fs[0] >= level or not (Fs >= level).any():
+            continue
+        j = int(np.flatnonzero(Fs >= level)[0])
+        lo_d = max(Ns[j - 1] - n, (Ns[j] - n) * 1e-3)
+        fines[level] = n + np.exp(np.linspace(math.log(lo_d), math.log(Ns[j] - n), 24))
+    if fines:
+        allfine = np.concatenate(list(fines.values()))
+        Fall = F(allfine)
+        Ffine, at = {}, 0
+        for level, pts in fines.items():
+            Ffine[level] = Fall[at:at + len(pts)]
+            at += len(pts)
+
+    def solve(level):
+        if Fs[0] >= level:
+            return n
+        if level not in fines:
+            return math.inf
+        fine, Ff = fines[level], Ffine[level]
+        if Ff[0] >= level:
+            return float(fine[0])
+        i = int(np.flatnonzero(Ff >= level)[0]) if (Ff >= level).any() else len(fine) - 1
+        x0, x1, f0, f1 = fine[i - 1], fine[i], Ff[i - 1], Ff[i]
+        if not f1 > f0:
+            return float(x1)
+        z0, z1, zl = norm.ppf([min(max(f0, 1e-300), 1 - 1e-16), min(f1, 1 - 1e-16), level])  # F is ~ probit-linear
+        t = (zl - z0) / (z1 - z0) if np.isfinite(z0) and z1 > z0 else (level - f0) / (f1 - f0)
+        return float(x0 + (x1 - x0) * min(max(t, 0.0), 1.0))
+
+    lower = solve(alpha / 2)
+    if lower <= n:
+        warn.append("model-averaged profile interval: lower bound set to the observed total")
+    upper = solve(1 - alpha / 2)
+    if not math.isfinite(upper):
+        warn.append(f"model-averaged profile interval: upper bound beyond {max_factor:g} x the estimate (unbounded)")
+    median = solve(0.5)
+    return IntervalResult(float(lower), float(upper), "profile",
+                          details={"model_averaged": "Fletcher & Turek (2011)", "models_in_interval": len(profs),
+                                   "median": float(median), "alpha": alpha},
+                          warnings=warn)
+
+
+def model_averaged_wald_interval(lists, counts, weights, alpha: float = 0.05) -> IntervalResult:
+    """MATA-Wald (Turek & Fletcher 2012) on the log of the unobserved count: each model's log-normal
+    interval (as :func:`wald_interval`) averaged through its tail areas."""
+    from .selection import quick_fit
+
+    counts = np.asarray(counts, dtype=float)
+    n = float(counts.sum())
+    mus, ses, ws = [], [], []
+    for terms, w in _interval_models(weights):
+        f = quick_fit(counts, len(lists), terms, want_cov=True)
+        if f is None or f.cov is None or not f.cov[0, 0] > 0:
+            continue
+        mus.append(f.beta[0])
+        ses.append(math.sqrt(f.cov[0, 0]))
+        ws.append(w)
+    if not ws:
+        return IntervalResult(None, None, "wald", warnings=["no Wald interval: no model with a standard error"])
+    mus, ses, ws = np.array(mus), np.array(ses), np.array(ws) / sum(ws)
+
+    def F(t):
+        return float(np.sum(ws * norm.cdf((t - mus) / ses)))
+
+    a, b = float((mus - 10 * ses).min()), float((mus + 10 * ses).max())
+    lo = brentq(lambda t: F(t) - alpha / 2, a, b)
+    hi = brentq(lambda t: F(t) - (1 - alpha / 2), a, b)
+    return IntervalResult(n + math.exp(lo), n + math.exp(hi), "wald", details={"model_averaged": "MATA-Wald"})
 
 
 # --------------------------------------------------------------------------- Wald (log-normal)
@@ -211,6 +407,31 @@ def bootstrap_interval(
             best = np.argmin(Bc2, axis=0)
             out[anyf] = E[best[anyf], np.flatnonzero(anyf)]
             return out
+
+        reps = estimates_for(boot)
+        jk = estimates_for(jack)
+    elif method == "model_average":
+        # Averaging redone in every replicate, over the models that carry weight on the original
+        # data (AIC within MA_DELTA_AIC of the best there), weights recomputed per replicate.
+        ranked = rank_models_by_aic(lists, counts, min(2, k - 1), MA_DELTA_AIC)
+        details.update({"candidate_models": len(ranked)})
+
+        def estimates_for(C):
+            E = np.full((len(ranked), C.shape[0]), np.nan)
+            A = np.full_like(E, np.nan)
+            logn = np.log(np.maximum(C.sum(axis=1), 1.0))
+            for i, (terms, _aic, _est) in enumerate(ranked):
+                E[i], bic = fit_many(C, k, terms)
+                npar = 1 + k + len(terms)
+                A[i] = bic - npar * logn + 2 * npar
+            finite = np.isfinite(A) & np.isfinite(E)
+            A = np.where(finite, A, np.inf)
+            best = A.min(axis=0)
+            W = np.where(finite, np.exp(-(A - best) / 2.0), 0.0)
+            W = np.where(A - best <= MA_DELTA_AIC, W, 0.0)
+            tot = W.sum(axis=0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.where(tot > 0, np.nansum(np.where(finite, W * E, 0.0), axis=0) / tot, np.nan)
 
         reps = estimates_for(boot)
         jk = estimates_for(jack)

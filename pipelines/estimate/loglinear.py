@@ -177,8 +177,8 @@ def irls_batch(X: np.ndarray, Y: np.ndarray, maxiter: int = 100, tol: float = 1e
             break
         Ya, MUa, ETAa = Y[active], MU[active], ETA[active]
         Z = ETAa + (Ya - MUa) / MUa
-        XtWX = np.einsum("ci,bc,cj->bij", X, MUa, X)
-        XtWz = np.einsum("ci,bc->bi", X, MUa * Z)
+        XtWX = (X.T[None, :, :] * MUa[:, None, :]) @ X
+        XtWz = (MUa * Z) @ X
         try:
             b = np.linalg.solve(XtWX, XtWz[..., None])[..., 0]
         except np.linalg.LinAlgError:

@@ -31,6 +31,14 @@ Rules
     MLE does not exist are discarded.  Exhaustive: ``k <= 5``.
 ``min_bic_pairwise``
     The same over models with pairwise interactions only (``k <= 6``).
+``model_average``
+    No single model is chosen.  Every model with main effects and any set of pairwise
+    interactions (``k <= 6``) whose MLE exists is fitted and weighted by its Akaike weight
+    ``exp(-AIC/2)`` (Buckland, Burnham & Augustin 1997); models more than
+    ``MA_DELTA_AIC`` above the best get no weight.  The estimate is the weighted mean of
+    the models' estimates; the interval (:mod:`.intervals`) is the model-averaged
+    profile-likelihood interval of Fletcher & Turek (2011).  A dependence the data cannot
+    rule out keeps its weight instead of being dropped by a test with no power.
 """
 
 from __future__ import annotations
@@ -75,7 +83,10 @@ __all__ = [
 MAX_LISTS_MIN_BIC = 5
 MAX_LISTS_MIN_BIC_PAIRWISE = 6
 
-METHODS = ("stepwise_csv", "independence", "stepwise_bhs", "min_bic", "min_bic_pairwise")
+METHODS = ("model_average", "stepwise_csv", "independence", "stepwise_bhs", "min_bic", "min_bic_pairwise")
+#: ``model_average``: models whose AIC is more than this above the best one get no weight
+#: (relative weight below exp(-10) = 4.5e-5).
+MA_DELTA_AIC = 20.0
 DEFAULT_P = {"stepwise_csv": 0.02, "stepwise_bhs": 0.05}
 
 
@@ -110,10 +121,13 @@ class Selection:
     trace: list[dict] = field(default_factory=list)
     candidates: list[tuple[Terms, float, float]] = field(default_factory=list)  # (terms, bic, estimate), ranked
     notes: list[str] = field(default_factory=list)
+    #: ``model_average``: (terms, AIC, weight, estimate), by decreasing weight; ``fit`` is the heaviest model
+    weights: list[tuple[Terms, float, float, float]] = field(default_factory=list)
+    average: float | None = None
 
     @property
     def estimate(self) -> float:
-        return self.fit.estimate
+        return self.fit.estimate if self.average is None else self.average
 
 
 # --------------------------------------------------------------------------- quick fits
@@ -424,7 +438,55 @@ def min_bic_pairwise(lists, counts, n_keep: int | None = 5, **kw) -> Selection:
     return _min_bic(lists, counts, min(2, k - 1), "min_bic_pairwise", n_keep)
 
 
+def aic_weights(aics) -> np.ndarray:
+    """Akaike weights ``exp(-(AIC - AIC_min)/2)``, normalised."""
+    a = np.asarray(aics, dtype=float)
+    w = np.exp(-(a - a.min()) / 2.0)
+    return w / w.sum()
+
+
+def rank_models_by_aic(lists, counts, max_order: int = 2, delta: float = MA_DELTA_AIC):
+    """Every hierarchical model up to ``max_order`` whose MLE exists, with AIC within ``delta`` of the
+    best such model, as ``(terms, aic, estimate)`` in AIC order (ties: fewer terms first)."""
+    k = len(lists)
+    scored = []
+    for terms in enumerate_hierarchical(k, max_order):
+        f = quick_fit(counts, k, terms)
+        if f is None or not (np.isfinite(f.aic) and f.converged and np.isfinite(f.estimate)):
+            continue
+        scored.append((f.aic, len(terms), terms, f.estimate))
+    scored.sort(key=lambda r: (r[0], r[1]))
+    ranked: list[tuple[Terms, float, float]] = []
+    for aic, _, terms, est in scored:
+        if ranked and aic > ranked[0][1] + delta:
+            break
+        if model_ok(counts, k, terms):
+            ranked.append((terms, aic, est))
+    return ranked
+
+
+def model_average(lists, counts, delta: float = MA_DELTA_AIC, **_) -> Selection:
+    k = len(lists)
+    if k > MAX_LISTS_MIN_BIC_PAIRWISE:
+        raise ValueError(
+            f"model_average averages over all pairwise models and supports at most "
+            f"{MAX_LISTS_MIN_BIC_PAIRWISE} lists (got {k}); use stepwise_csv"
+        )
+    _require_main(counts, k)
+    ranked = rank_models_by_aic(lists, counts, min(2, k - 1), delta)
+    if not ranked:
+        raise MSERefusal("no candidate model has an existing, identifiable maximum likelihood estimate")
+    w = aic_weights([aic for _, aic, _ in ranked])
+    order = np.argsort(-w, kind="stable")
+    weights = [(ranked[i][0], ranked[i][1], float(w[i]), ranked[i][2]) for i in order]
+    average = float(np.sum(w * np.array([est for _, _, est in ranked])))
+    fit = quick_fit(counts, k, weights[0][0])
+    return Selection("model_average", fit.terms, fit, weights=weights, average=average,
+                     trace=[{"models_averaged": len(ranked), "delta_aic": delta}])
+
+
 _RULES = {
+    "model_average": model_average,
     "independence": independence,
     "stepwise_csv": stepwise_csv,
     "stepwise_bhs": stepwise_bhs,
