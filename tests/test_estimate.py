@@ -30,7 +30,7 @@ from pipelines.estimate import (
     fit_model,
 )
 from pipelines.estimate.cli import mse_main
-from pipelines.estimate.intervals import profile_interval
+from pipelines.estimate.intervals import model_averaged_profile_interval, profile_interval
 from pipelines.estimate.loglinear import parse_term
 
 DATA = Path(__file__).parent / "data" / "mse"
@@ -218,7 +218,7 @@ def test_refuses_too_few_observed():
 def test_refuses_when_mle_does_not_exist():
     # list A holds every case: nothing is learnt about those missed by A
     df = pd.DataFrame({"A": [1, 1], "B": [0, 1], "count": [50, 20]})
-    for method in ("independence", "stepwise_csv", "min_bic"):
+    for method in ("independence", "stepwise_csv", "min_bic", "model_average"):
         r = estimate(df, method=method)
         assert r.estimate is None and "does not exist" in r.reason, method
 
@@ -318,3 +318,69 @@ def test_python_dash_m_entry_point():
     assert proc.returncode == 0, proc.stderr
     d = json.loads(proc.stdout)
     assert d["model"] == ["A:E"] and d["estimate"] == pytest.approx(2483, rel=0.01)
+
+
+# --------------------------------------------------------------------------- model_average (the default)
+def _dependent_lists(rng, n_total=3221):
+    """Two large dependent lists and a small independent one (the sample generator's design, docs/mse.md
+    scenario a2): A ~ 49%, B ~ 27%, C ~ 4%, log odds ratio of A:B 0.83, N fixed."""
+    from itertools import product
+
+    cells = np.array(list(product([0, 1], repeat=3)))[:, ::-1]  # row c: bits of code c (list j = bit j)
+    eta = cells @ np.array([-0.2, -1.3, -3.2]) + 0.83 * cells[:, 0] * cells[:, 1]
+    p = np.exp(eta) / np.exp(eta).sum()
+    counts = rng.multinomial(n_total, p).astype(float)
+    counts[0] = 0.0
+    return CaptureHistory(("A", "B", "C"), counts)
+
+
+def test_model_average_covers_dependent_lists_where_stepwise_fails():
+    """A dependence between the two big lists, visible only through the small third list: stepwise_csv's
+    test has no power and its interval misses; the average keeps A:B's weight and covers."""
+    n_total, hits, step_hits = 3221, 0, 0
+    for r in range(16):
+        ch = _dependent_lists(np.random.default_rng([7, r]), n_total)
+        ma = estimate(ch)
+        st_ = estimate(ch, method="stepwise_csv")
+        assert ma.method == "model_average" and ma.interval_method == "profile"
+        assert ma.lower <= ma.estimate <= ma.upper
+        hits += ma.lower <= n_total <= ma.upper
+        step_hits += st_.lower <= n_total <= st_.upper
+    assert hits >= 14 and step_hits <= 4, (hits, step_hits)
+
+
+def test_model_average_is_deterministic_and_reports_its_weights():
+    ch = table("Kosovo")
+    a, b = estimate(ch), estimate(ch)
+    assert a.to_dict() == b.to_dict()
+    ma = a.diagnostics["model_average"]
+    weights = [m["weight"] for m in ma["top_models"]]
+    assert weights == sorted(weights, reverse=True) and sum(weights) <= 1 + 1e-12
+    assert a.model == ma["top_models"][0]["model"]
+    # the estimate is the weighted mean of the models' estimates
+    assert sum(m["weight"] * m["estimate"] for m in ma["top_models"]) == pytest.approx(a.estimate, rel=1e-3)
+    perm = estimate(ch.to_dataframe()[["HRW", "OSCE", "EXH", "ABA", "count"]])
+    assert perm.estimate == pytest.approx(a.estimate, rel=1e-9)
+    assert (perm.lower, perm.upper) == pytest.approx((a.lower, a.upper), rel=1e-6)
+
+
+def test_model_averaged_interval_with_one_model_is_the_profile_interval():
+    ch = table("NewOrl_5")
+    terms = (parse_term("BEFG:D", ch.lists),)
+    one = model_averaged_profile_interval(ch.lists, ch.counts, [(terms, 0.0, 1.0, 0.0)])
+    ref = profile_interval(ch.lists, ch.counts, terms)
+    assert (one.lower, one.upper) == pytest.approx((ref.lower, ref.upper), rel=1e-4)
+    assert one.details["median"] == pytest.approx(ref.details["multinomial_mle"], rel=1e-3)
+
+
+def test_model_average_other_intervals_and_limits():
+    ch = table("Korea")
+    boot = estimate(ch, interval="bootstrap", n_bootstrap=200, seed=3)
+    assert boot.to_dict() == estimate(ch, interval="bootstrap", n_bootstrap=200, seed=3).to_dict()
+    assert boot.lower < boot.estimate < boot.upper and boot.interval_method == "bootstrap"
+    wald = estimate(ch, interval="wald")
+    assert wald.lower < wald.estimate < wald.upper and wald.interval_method == "wald"
+    with pytest.raises(ValueError, match="at most 6"):
+        estimate(table("NewOrl"))  # eight lists: 2^28 pairwise models; stepwise_csv is the way
+    r = estimate(pd.DataFrame({"A": [1, 0, 0], "B": [0, 1, 0], "C": [0, 0, 1], "count": [30, 20, 25]}))
+    assert r.refused and "overlap" in r.reason

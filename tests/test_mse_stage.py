@@ -17,6 +17,7 @@ from pipelines.estimate import DEFAULT_METHOD, CaptureHistory, estimate
 from pipelines.estimate.cli import mse_main
 from pipelines.estimate.pipeline_stage import (
     CaptureCellsFn,
+    Stratum,
     EstimatePopulation,
     capture_cells,
     capture_history,
@@ -192,3 +193,13 @@ def test_simulation_smoke_draws_the_generator_lists_and_runs_the_stage_path():
     assert draws == pytest.approx([1588, 875, 126, 8], rel=0.1, abs=3)
     result = sim.run(2, 1, only=["a3_five_lists_two_pairs"])["scenarios"][0]
     assert result["replicates"] == 2 and result["true_total"] == 2000 and result["oracle_true_model"]["fitted"] == 2
+
+
+def test_more_lists_than_the_default_averages_over_fall_back_to_stepwise_and_say_so():
+    rng = np.random.default_rng(5)
+    names = tuple(f"L{j}" for j in range(7))
+    on = rng.random((600, 7)) < 0.3
+    sets = Counter(frozenset(n for n, hit in zip(names, row) if hit) for row in on if row.any())
+    row, ch = fit_stratum(Stratum("victim", None, None, sets, names, (2018,)))
+    assert ch.k == 7 and row["method"] == "stepwise_csv" and row["estimate"] is not None
+    assert any("model_average supports at most 6 lists" in w for w in row["warnings"])

@@ -7,8 +7,9 @@ linker), from the victim list membership of the sample generator (``pipelines/sa
 ``build_world(2018)``): lists PNP, MP, MIMP and SUNAFIL, a true total of 3,221 victims of whom 1,300
 no agency saw, and the generator's dependence between lists. Each replicate is estimated exactly as
 the pipeline does it (``pipelines.estimate.pipeline_stage.fit_stratum``: small lists merged,
-refusal on too few overlaps, then ``estimate()`` with the default method, Chan-Silverman-Vincent
-stepwise, and the profile-likelihood interval).
+refusal on too few overlaps, then ``estimate()`` with the default method, ``model_average``: the
+Akaike-weighted average over all pairwise log-linear models, with the model-averaged
+profile-likelihood interval; ``--compare`` runs other methods, with their profile interval).
 
 Scenarios (``SCENARIOS``):
 
@@ -268,7 +269,9 @@ def run(replicates: int, seed: int, method: str = DEFAULT_METHOD, only: list[str
                 oracles.append(oracle(s.lists, counts, s.true_terms))
         results.append(summarise(s, rows, oracles, time.perf_counter() - t))
         print(_line(results[-1]), flush=True)
-    return {"method": method, "interval": "profile", "confidence": 0.95, "replicates": replicates, "seed": seed,
+    return {"method": method,
+            "interval": "model-averaged profile likelihood" if method == "model_average" else "profile",
+            "confidence": 0.95, "replicates": replicates, "seed": seed,
             "scenarios": results}
 
 

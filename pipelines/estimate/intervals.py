@@ -426,9 +426,9 @@ def bootstrap_interval(
                 A[i] = bic - npar * logn + 2 * npar
             finite = np.isfinite(A) & np.isfinite(E)
             A = np.where(finite, A, np.inf)
-            best = A.min(axis=0)
-            W = np.where(finite, np.exp(-(A - best) / 2.0), 0.0)
-            W = np.where(A - best <= MA_DELTA_AIC, W, 0.0)
+            best = np.where(finite.any(axis=0), A.min(axis=0), 0.0)
+            with np.errstate(invalid="ignore", over="ignore"):
+                W = np.where(finite & (A - best <= MA_DELTA_AIC), np.exp(-(A - best) / 2.0), 0.0)
             tot = W.sum(axis=0)
             with np.errstate(invalid="ignore", divide="ignore"):
                 return np.where(tot > 0, np.nansum(np.where(finite, W * E, 0.0), axis=0) / tot, np.nan)
