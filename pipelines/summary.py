@@ -58,6 +58,9 @@ def _mse_lines(manifest: dict) -> list[str]:
             continue
         lower, upper = (("not found" if est.get(k) is None else f"{est[k]:,.0f}") for k in ("lower", "upper"))
         lines.append(f"      estimated total: {est['estimate']:,.0f} (95% interval {lower} to {upper})")
-        lines.append(f"      model: {' + '.join(['main effects', *est.get('model', [])])} on lists "
-                     f"{', '.join(est.get('lists', []))} ({est['method']}, {est.get('interval_method')} interval)")
+        averaged = est.get("method") == "model_average"  # no single model: the heaviest one is shown
+        lines.append(f"      {'heaviest model of the average' if averaged else 'model'}: "
+                     f"{' + '.join(['main effects', *est.get('model', [])])} on lists "
+                     f"{', '.join(est.get('lists', []))} ({est['method']}, "
+                     f"{'model-averaged ' if averaged else ''}{est.get('interval_method')} interval)")
     return lines + [""] if lines else lines
