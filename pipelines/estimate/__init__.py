@@ -141,7 +141,7 @@ def estimate(
         0/1 list columns and a ``count`` column.
     method
         ``"model_average"`` (default: AIC-weighted average over all pairwise models, k <= 6,
-        with the model-averaged profile-likelihood interval of Fletcher & Turek 2011),
+        with the model-averaged profile-likelihood interval of Fletcher & Turek 2012),
         ``"stepwise_csv"`` (Chan, Silverman & Vincent 2021), ``"independence"``,
         ``"stepwise_bhs"`` (Bales, Hesketh & Silverman 2015), ``"min_bic"`` (all
         hierarchical models, k <= 5) or ``"min_bic_pairwise"`` (k <= 6).

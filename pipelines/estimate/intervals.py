@@ -12,6 +12,13 @@
     ``-inf`` terms keep their cells out of every fit.  The lower end is clamped at
     the observed total when the likelihood never falls low enough there.
 
+``profile`` for ``model_average``
+    The model-averaged profile-likelihood interval (Fletcher & Turek 2012): each model's
+    signed-root profile statistic ``r_i(N)`` is turned into tail areas, averaged with the Akaike
+    weights, and the limits solve ``sum_i w_i Phi(r_i(N)) = alpha/2, 1 - alpha/2``
+    (:func:`model_averaged_profile_interval`).  ``wald`` averages the log-normal intervals the
+    same way; ``bootstrap`` redoes the averaging in every replicate.
+
 ``bootstrap``
     Nonparametric (multinomial) bootstrap with BCa limits, as in Chan, Silverman &
     Vincent (2021, ``SparseMSE::estimatepopulation``) and Silverman, Chan &
@@ -177,7 +184,7 @@ def _phi(x: np.ndarray) -> np.ndarray:
 
 def model_averaged_profile_interval(lists, counts, weights, alpha: float = 0.05,
                                     max_factor: float = 1000.0, grid: int = 64) -> IntervalResult:
-    """Model-averaged profile-likelihood interval (Fletcher & Turek 2011, the MATA construction of
+    """Model-averaged profile-likelihood interval (Fletcher & Turek 2012, the MATA construction of
     Turek & Fletcher 2012 with profile likelihoods): the limits solve
     ``F(N) = sum_i w_i Phi(r_i(N)) = alpha/2`` and ``= 1 - alpha/2``, where ``r_i(N)`` is model i's
     signed root ``sign(N - N_i) sqrt(2 (l_i(N_i) - l_i(N)))`` of its multinomial profile likelihood
@@ -278,7 +285,7 @@ def model_averaged_profile_interval(lists, counts, weights, alpha: float = 0.05,
         warn.append(f"model-averaged profile interval: upper bound beyond {max_factor:g} x the estimate (unbounded)")
     median = solve(0.5)
     return IntervalResult(float(lower), float(upper), "profile",
-                          details={"model_averaged": "Fletcher & Turek (2011)", "models_in_interval": len(profs),
+                          details={"model_averaged": "Fletcher & Turek (2012)", "models_in_interval": len(profs),
                                    "median": float(median), "alpha": alpha},
                           warnings=warn)
 

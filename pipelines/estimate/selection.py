@@ -37,7 +37,7 @@ Rules
     ``exp(-AIC/2)`` (Buckland, Burnham & Augustin 1997); models more than
     ``MA_DELTA_AIC`` above the best get no weight.  The estimate is the weighted mean of
     the models' estimates; the interval (:mod:`.intervals`) is the model-averaged
-    profile-likelihood interval of Fletcher & Turek (2011).  A dependence the data cannot
+    profile-likelihood interval of Fletcher & Turek (2012).  A dependence the data cannot
     rule out keeps its weight instead of being dropped by a test with no power.
 """
 
