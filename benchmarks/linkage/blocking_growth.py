@@ -1,10 +1,11 @@
-"""Candidate pairs per blocking rule on the prepared generated sets, with and without Concilia's
-bounded blocks: how pair counts grow from 100k to 1M records (no pairs are materialised).
+"""Candidate pairs per blocking rule on the prepared generated sets: Concilia's (bounded blocks,
+each pair once) and the same rules' whole blocks (Splink's way): how pair counts grow from 100k to
+1M records (pairs are counted as row indices, never gathered).
 
     .venv/bin/python benchmarks/linkage/blocking_growth.py [generated_100000 generated_1000000]
 
-Counts are per rule, summed over rules and roles, before de-duplication across rules (an upper
-bound of the scored pairs). Needs the datasets prepared by run_linkage_bench.py.
+"unbounded" counts are per rule before de-duplication across rules (an upper bound of what whole
+blocks score). Needs the datasets prepared by run_linkage_bench.py.
 """
 
 from __future__ import annotations
@@ -29,24 +30,26 @@ def _pairs(counts: np.ndarray) -> int:
 
 
 def rule_pairs(name: str) -> dict:
+    import pyarrow as pa
+
     from pipelines.link import blocking
     from pipelines.link.linker import load_settings, slim
 
     settings = load_settings()
+    rules = settings["blocking_rules"]
     folder = datasets.LINKAGE_WORK / name
     meta = datasets.load_meta(folder)
     out = {"records": meta["records"], "bounded": {}, "unbounded": {}}
     for group in meta["groups"]:
         comp = slim(pq.read_table(folder / f"{group}.comp.parquet"), settings)
-        for i, rule in enumerate(settings["blocking_rules"]):
-            key = comp.column(blocking.key_column(i)).combine_chunks()
-            sub = comp.filter(pc.is_valid(key))
-            sub = sub.append_column(blocking.KEY, sub.column(blocking.key_column(i)))
-            raw = pc.value_counts(sub.column(blocking.KEY).combine_chunks()).field("counts").to_numpy()
-            stats = {"giant_blocks": 0, "records_in_giant_blocks": 0, "blocks_chunked": 0}
-            bounded = pc.value_counts(blocking._bounded_keys(sub, settings, stats)).field("counts").to_numpy()
-            for kind, counts in (("unbounded", raw), ("bounded", bounded)):
-                out[kind][rule["name"]] = out[kind].get(rule["name"], 0) + _pairs(counts.astype(np.int64))
+        for i, rule in enumerate(rules):
+            counts = pc.value_counts(comp.column(blocking.key_column(i)).drop_null()).field("counts").to_numpy()
+            out["unbounded"][rule["name"]] = out["unbounded"].get(rule["name"], 0) + _pairs(counts.astype(np.int64))
+        # the linker's own candidate pairs (indices only), each pair once, by the rule that scores it
+        parts = [t for _, t in blocking.partition_by_block(comp, settings, 1)]
+        found = blocking.pairs_in_partition(pa.concat_tables(parts), rules, settings).stats["pairs_by_rule"]
+        for rule, n in found.items():
+            out["bounded"][rule] = out["bounded"].get(rule, 0) + n
     for kind in ("bounded", "unbounded"):
         out[f"{kind}_total"] = sum(out[kind].values())
     return out

@@ -46,28 +46,36 @@ def true_pair_count(truth: pa.Table, scope: str) -> int:
     return scope_pairs(truth, ["entity"], scope)
 
 
-def _sides(pairs: pa.Table, truth: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each pair: in scope?, same entity? (records missing from the truth are out of scope)."""
-    uids = truth.column("record_uid").combine_chunks()
-    li = pc.index_in(pairs.column("left_uid"), uids)
-    ri = pc.index_in(pairs.column("right_uid"), uids)
-    known = pc.and_(pc.is_valid(li), pc.is_valid(ri)).to_numpy(zero_copy_only=False)
-    li = pc.fill_null(li, 0)
-    ri = pc.fill_null(ri, 0)
-    entity = truth.column("entity").combine_chunks()
-    same = pc.fill_null(pc.equal(pc.take(entity, li), pc.take(entity, ri)), False).to_numpy(zero_copy_only=False)
-    source = truth.column("source").combine_chunks()
-    cross = pc.fill_null(pc.not_equal(pc.take(source, li), pc.take(source, ri)), False).to_numpy(zero_copy_only=False)
-    return known, same, cross
+def _truth_positions(uids: pa.Array | pa.ChunkedArray, truth: pa.Table) -> np.ndarray:
+    """Row of each uid in the truth, -1 when it is not there."""
+    at = pc.index_in(uids, truth.column("record_uid").combine_chunks())
+    return pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _counts_at(lt: np.ndarray, rt: np.ndarray, truth: pa.Table, scope: str) -> tuple[int, int]:
+    """(in-scope pairs, of which true) for pairs given as truth rows (-1: not in the truth, out of scope)."""
+    known = (lt >= 0) & (rt >= 0)
+    lt, rt = np.where(known, lt, 0), np.where(known, rt, 0)
+    entity = pc.dictionary_encode(truth.column("entity").combine_chunks()).indices.to_numpy(zero_copy_only=False)
+    source = pc.dictionary_encode(truth.column("source").combine_chunks()).indices.to_numpy(zero_copy_only=False)
+    in_scope = known & ((source[lt] != source[rt]) if scope == "link" else True)
+    return int(in_scope.sum()), int((in_scope & (entity[lt] == entity[rt])).sum())
 
 
 def pair_counts(pairs: pa.Table, truth: pa.Table, scope: str) -> tuple[int, int]:
     """(in-scope pairs, of which true) for a table of left_uid/right_uid pairs."""
     if not pairs.num_rows:
         return 0, 0
-    known, same, cross = _sides(pairs, truth)
-    in_scope = known & (cross if scope == "link" else True)
-    return int(in_scope.sum()), int((in_scope & same).sum())
+    return _counts_at(_truth_positions(pairs.column("left_uid"), truth),
+                      _truth_positions(pairs.column("right_uid"), truth), truth, scope)
+
+
+def pair_counts_indexed(uids: pa.Array, left_index: np.ndarray, right_index: np.ndarray, truth: pa.Table,
+                        scope: str) -> tuple[int, int]:
+    """pair_counts for pairs given as row indices into ``uids`` (millions of candidate pairs
+    without building their uid strings)."""
+    at = _truth_positions(uids, truth)
+    return _counts_at(at[left_index], at[right_index], truth, scope)
 
 
 def pairwise(edges: pa.Table, truth: pa.Table, scope: str) -> dict:

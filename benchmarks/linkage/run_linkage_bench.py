@@ -93,7 +93,7 @@ def run_child(tool: str, name: str) -> dict:
         truth = pq.read_table(folder / f"{group}.truth.parquet")
         true = metrics.true_pairs(truth, scope)
         if run.candidates is not None:
-            _, ceiling = metrics.pair_counts(run.candidates, truth, scope)
+            _, ceiling = metrics.pair_counts_indexed(*run.candidates, truth, scope)
         elif run.splink_rules is not None:
             ceiling = metrics.blocked_true_pairs(run.splink_input, run.splink_uid, run.splink_rules, true)
         else:

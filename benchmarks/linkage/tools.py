@@ -31,7 +31,7 @@ class ToolRun:
     clusters: pa.Table                   # record_uid, cluster_id
     candidate_pairs: int | None = None
     stats: dict = field(default_factory=dict)
-    candidates: pa.Table | None = None   # Concilia: every scored candidate pair (uids), for the ceiling
+    candidates: tuple | None = None      # Concilia: (record uids, left rows, right rows) of every candidate pair
     splink_rules: list[list[str]] | None = None  # Splink: its blocking rules as column lists
     splink_input: pa.Table | None = None
     splink_uid: str = "record_uid"
@@ -50,6 +50,7 @@ def _settings(meta: dict) -> dict:
 def concilia_memory(folder: Path, group: str, meta: dict, work: Path):
     """link_in_memory (blocking, comparisons, EM, scoring) + cluster() on the comparison table."""
     from pipelines.link.cluster import FLAGGED_PREFIX, cluster
+    from pipelines.link.comparisons import decode
     from pipelines.link.linker import link_in_memory
 
     settings = _settings(meta)
@@ -67,8 +68,9 @@ def concilia_memory(folder: Path, group: str, meta: dict, work: Path):
     yield ToolRun(edges=edges.select(EDGE_COLUMNS),
                   clusters=pa.table({"record_uid": membership.column("record_uid"),
                                      "cluster_id": membership.column("person_id")}),
-                  candidate_pairs=linkage.pairs.num_rows, stats=stats,
-                  candidates=linkage.pairs.select(["left_uid", "right_uid"]))
+                  candidate_pairs=stats["candidate_pairs"], stats=stats,
+                  candidates=(decode(linkage.candidates.values.column("record_uid")),
+                              linkage.candidates.left_index, linkage.candidates.right_index))
 
 
 def _collect(path: Path):

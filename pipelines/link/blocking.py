@@ -3,8 +3,10 @@
 Each rule is a list of comparison-table columns; records sharing all of a rule's key values form
 a block. Blocks are partitioned across workers by a hash of (rule, key). A pair found by an
 earlier rule is dropped by the later ones (every record carries all rules' keys, so each worker
-decides alone). A block larger than ``max_block_size`` is refined by extra keys (birth year,
-sex) and, if still too large, cut into deterministic chunks; both are counted, never silent.
+decides alone). A block larger than ``max_block_size`` (common names: QUISPE + MARIA) is not
+scored whole: its records are sorted in each of ``giant_block_orders`` and compared with their
+``giant_block_window - 1`` next neighbours (the sorted-neighbourhood method), so the pairs per
+record stay bounded as the population grows; such blocks are counted, never silent.
 """
 
 from __future__ import annotations
@@ -47,8 +49,48 @@ def stable_bucket(values: pa.Array, buckets: int) -> np.ndarray:
     return hashed.to_numpy(zero_copy_only=False)
 
 
-def partition_by_block(comp: pa.Table, rules: list[dict], buckets: int):
-    """Yield (bucket, table) with every record once per rule whose key it has."""
+def giant_flag(index: int) -> str:
+    return f"_g{index}"
+
+
+def block_sizes(comp: pa.Table, rules: list[dict]) -> pa.Table:
+    """(rule, key, records) for every block with more than one record in ``comp``; summed over
+    batches with ``merge_block_sizes`` they say which blocks are giant before any pair is made."""
+    parts = []
+    for i in range(len(rules)):
+        counts = pc.value_counts(comp.column(key_column(i)).combine_chunks().drop_null())
+        counts = pa.table({"rule": pa.array(np.full(len(counts), i, dtype=np.int8)), "key": counts.field("values"),
+                           "records": counts.field("counts")})
+        parts.append(counts)
+    return pa.concat_tables(parts)
+
+
+def merge_block_sizes(tables: list[pa.Table]) -> pa.Table:
+    summed = pa.concat_tables([t for t in tables if t is not None]).group_by(["rule", "key"], use_threads=False)
+    summed = summed.aggregate([("records", "sum")])
+    return pa.table({"rule": summed.column("rule"), "key": summed.column("key"), "records": summed.column("records_sum")})
+
+
+def giant_keys(sizes: pa.Table, settings: dict) -> dict[int, pa.Array]:
+    """Per rule, the keys of blocks larger than ``max_block_size`` (compared by sorted neighbourhood)."""
+    big = sizes.filter(pc.greater(sizes.column("records"), int(settings.get("max_block_size", 2000))))
+    return {int(r): pc.filter(big.column("key"), pc.equal(big.column("rule"), r)).combine_chunks()
+            for r in pc.unique(big.column("rule")).to_pylist()}
+
+
+def partition_by_block(comp: pa.Table, settings: dict, buckets: int, giant: dict[int, pa.Array] | None = None):
+    """Yield (bucket, table) with every record once per rule whose key it has. Every row carries,
+    for every rule, whether its block under that rule is giant (``giant``: from the block sizes of
+    all records; computed from ``comp`` itself when it holds them all), so that a worker can tell
+    which rule certainly finds a pair."""
+    rules = settings["blocking_rules"]
+    if giant is None:
+        giant = giant_keys(block_sizes(comp, rules), settings)
+    for q in range(len(rules)):
+        keys = giant.get(q)
+        flag = pc.is_in(comp.column(key_column(q)), keys) if keys is not None and len(keys) else pa.array(
+            np.zeros(comp.num_rows, dtype=bool))
+        comp = comp.append_column(giant_flag(q), flag)
     for i in range(len(rules)):
         key = comp.column(key_column(i)).combine_chunks()
         keep = pc.is_valid(key)
@@ -62,37 +104,48 @@ def partition_by_block(comp: pa.Table, rules: list[dict], buckets: int):
             yield int(bucket), sub.filter(pa.array(where == bucket))
 
 
-def _bounded_keys(sub: pa.Table, settings: dict, stats: dict) -> pa.Array:
-    """The block key, refined (and at worst chunked) where a block exceeds max_block_size."""
-    cap = int(settings.get("max_block_size", 2000))
-    key = sub.column(KEY).combine_chunks()
-    sizes = sub.select([KEY]).group_by(KEY, use_threads=False).aggregate([(KEY, "count")])
-    giant_keys = sizes.filter(pc.greater(sizes.column(f"{KEY}_count"), cap)).column(KEY)
-    if not len(giant_keys):
-        return key
-    giant = pc.is_in(key, giant_keys)
-    stats["giant_blocks"] += len(giant_keys)
-    stats["records_in_giant_blocks"] += int(pc.sum(giant).as_py())
-    refinement = [c for c in settings.get("block_refinement_keys", []) if c in sub.column_names]
-    refined = pc.binary_join_element_wise(
-        key, *[pc.fill_null(sub.column(c).combine_chunks().cast(pa.string()), "?") for c in refinement], "|"
-    ) if refinement else key
-    key = pc.if_else(giant, refined, key)
-    sizes = pa.table({KEY: key}).group_by(KEY, use_threads=False).aggregate([(KEY, "count")])
-    still = sizes.filter(pc.greater(sizes.column(f"{KEY}_count"), cap)).column(KEY)
-    if len(still):
-        # cut what refinement could not into chunks of at most `cap` records: pairs across chunks
-        # are not scored, and that is reported (the recall ceiling accounts for it)
-        too_big = pc.is_in(key, still)
-        chunk = stable_bucket(sub.column("record_uid").combine_chunks(), 1 << 30)
-        n_chunks = {k: -(-c // cap) for k, c in zip(sizes.column(KEY).to_pylist(), sizes.column(f"{KEY}_count").to_pylist())
-                    if c > cap}
-        per_row = np.array([n_chunks.get(k, 1) for k in pc.filter(key, too_big).to_pylist()])
-        suffix = pa.array((chunk[too_big.to_numpy(zero_copy_only=False)] % per_row).astype(str))
-        chunked = pc.binary_join_element_wise(pc.filter(key, too_big), suffix, "#")
-        key = pc.replace_with_mask(key, too_big, chunked)
-        stats["blocks_chunked"] += len(still)
-    return key
+def _window_pairs(sub: pa.Table, rows: np.ndarray, giant: np.ndarray, orders: list[list[str]],
+                  window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted neighbourhood inside giant blocks: for each order, sort the block's records by it and
+    pair each with the next ``window - 1``. Pairs per record are bounded by the window, so cost
+    grows linearly; duplicates agree on most fields and sort next to each other in some order."""
+    g = sub.filter(pa.array(giant))
+    g_rows = rows[giant]
+    key = _codes(g.column(KEY))
+    lefts, rights = [], []
+    for order in orders:
+        cols = [c for c in order if c in g.column_names]
+        sort_table = pa.table({"_block": key, **{c: g.column(c) for c in cols}})
+        ordered = pc.sort_indices(sort_table, sort_keys=[(c, "ascending", "at_end")
+                                                         for c in sort_table.column_names]).to_numpy()
+        block = key[ordered]
+        for d in range(1, window):
+            same = block[:-d] == block[d:]
+            lefts.append(g_rows[ordered[:-d][same]])
+            rights.append(g_rows[ordered[d:][same]])
+    if not lefts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(lefts), np.concatenate(rights)
+
+
+def _rule_pairs(table: pa.Table, rows: np.ndarray, giant_of: np.ndarray, settings: dict,
+                stats: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of records sharing the rule's key (rows of the partition): whole blocks up to
+    ``max_block_size`` records, sorted neighbourhood in larger ones (counted in the stats)."""
+    orders = settings.get("giant_block_orders") or []
+    sub = table.select([KEY] + sorted({c for o in orders for c in o if c in table.column_names})).take(rows)
+    codes = _codes(sub.column(KEY))
+    giant = giant_of[rows]
+    small = ~giant
+    idx = pa.table({"k": pa.array(codes[small]), "i": pa.array(rows[small])})
+    joined = idx.join(idx, "k", join_type="inner", left_suffix="_l", right_suffix="_r", use_threads=False)
+    li, ri = joined.column("i_l").to_numpy(), joined.column("i_r").to_numpy()
+    if giant.any():
+        stats["giant_blocks"] += len(np.unique(codes[giant]))
+        stats["records_in_giant_blocks"] += int(giant.sum())
+        wl, wr = _window_pairs(sub, rows, giant, orders, int(settings.get("giant_block_window", 20)))
+        li, ri = np.concatenate([li, wl, wr]), np.concatenate([ri, wr, wl])  # both orientations, like the join
+    return li, ri
 
 
 def _codes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -112,42 +165,73 @@ def _ranks(values: pa.ChunkedArray) -> np.ndarray:
 
 @dataclass
 class CandidatePairs:
-    """Aligned left and right records of every candidate pair in a partition."""
+    """Every candidate pair of a partition as row indices into ``values`` (the partition's records,
+    comparison columns only); the records of a slice of pairs are gathered only when compared."""
 
-    left: pa.Table
-    right: pa.Table
+    values: pa.Table
+    left_index: np.ndarray
+    right_index: np.ndarray
     rule: pa.Array          # the rule that scores the pair (the first that finds it)
     satisfied: pa.Array     # bit i set when the pair shares rule i's key (for training sessions)
+    windowed: pa.Array      # found by sorted neighbourhood in a giant block (not a whole block)
     stats: dict
+
+    def __len__(self) -> int:
+        return len(self.left_index)
+
+    @property
+    def left(self) -> pa.Table:
+        return self.values.take(self.left_index)
+
+    @property
+    def right(self) -> pa.Table:
+        return self.values.take(self.right_index)
+
+    def slices(self, size: int):
+        """The pairs in consecutive slices of at most ``size`` (bounded memory when compared)."""
+        for start in range(0, len(self), size):
+            stop = min(start + size, len(self))
+            yield CandidatePairs(self.values, self.left_index[start:stop], self.right_index[start:stop],
+                                 self.rule.slice(start, stop - start), self.satisfied.slice(start, stop - start),
+                                 self.windowed.slice(start, stop - start), self.stats)
 
 
 def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> CandidatePairs:
     """All candidate pairs of one partition, each once. Works on row indices and integer key codes;
-    record values are gathered once at the end, only for the columns the comparisons read."""
-    stats = {"giant_blocks": 0, "records_in_giant_blocks": 0, "blocks_chunked": 0,
-             "pairs_by_rule": {r["name"]: 0 for r in rules}}
+    record values are gathered later, per slice of pairs, only for the columns the comparisons read."""
+    stats = {"giant_blocks": 0, "records_in_giant_blocks": 0, "pairs_by_rule": {r["name"]: 0 for r in rules}}
     codes = [_codes(table.column(key_column(q))) for q in range(len(rules))]
+    giant = [table.column(giant_flag(q)).to_numpy(zero_copy_only=False) for q in range(len(rules))]
     uid_rank = _ranks(table.column("record_uid"))
     rule_col = table.column(RULE).to_numpy()
-    refinement = [c for c in settings.get("block_refinement_keys", []) if c in table.column_names]
-    lefts, rights, rule_ids = [], [], []
+    lefts, rights, rule_ids, windows = [], [], [], []
     for i, rule in enumerate(rules):
         rows = np.nonzero(rule_col == i)[0]
         if len(rows) < 2:
             continue
-        key = _bounded_keys(table.select([KEY, "record_uid", *refinement]).take(rows), settings, stats)
-        idx = pa.table({"k": key, "i": pa.array(rows)})
-        joined = idx.join(idx, "k", join_type="inner", left_suffix="_l", right_suffix="_r", use_threads=False)
-        li, ri = joined.column("i_l").to_numpy(), joined.column("i_r").to_numpy()
+        li, ri = _rule_pairs(table, rows, giant[i], settings, stats)
         keep = uid_rank[li] < uid_rank[ri]
-        # scored once: a pair that an earlier rule also finds belongs to that rule
-        for q in range(i):
-            keep &= ~((codes[q][li] == codes[q][ri]) & (codes[q][li] >= 0))
+        # Scored once. A rule whose block with the pair is not giant certainly finds it: the first
+        # such rule owns it. A pair that only giant blocks share belongs to the first rule sharing
+        # it (if that rule's window missed the pair, later windows do not score it either).
+        windowed = giant[i][li]
+        for q in range(len(rules)):
+            if q == i:
+                continue
+            shared = (codes[q][li] == codes[q][ri]) & (codes[q][li] >= 0)
+            certain = shared & ~giant[q][li]
+            keep &= ~(certain if q < i else certain & windowed)
+            if q < i:
+                keep &= ~(shared & windowed)
         li, ri = li[keep], ri[keep]
+        if len(li):  # several sort orders can find the same pair in a giant block
+            unique = np.unique(li.astype(np.int64) * table.num_rows + ri)
+            li, ri = unique // table.num_rows, unique % table.num_rows
         stats["pairs_by_rule"][rule["name"]] += len(li)
         lefts.append(li)
         rights.append(ri)
         rule_ids.append(np.full(len(li), i, dtype=np.int8))
+        windows.append(giant[i][li])
     li = np.concatenate(lefts) if lefts else np.zeros(0, dtype=np.int64)
     ri = np.concatenate(rights) if rights else np.zeros(0, dtype=np.int64)
     satisfied = np.zeros(len(li), dtype=np.int32)
@@ -156,5 +240,5 @@ def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> Ca
     names = pa.array([r["name"] for r in rules], pa.string())
     rule = pc.take(names, pa.array(np.concatenate(rule_ids) if rule_ids else np.zeros(0, dtype=np.int8)))
     values = encode_strings(table.select([c for c in table.column_names if not c.startswith("_")]))
-    left, right = values.take(li), values.take(ri)
-    return CandidatePairs(left, right, rule, pa.array(satisfied, pa.int32()), stats)
+    windowed = np.concatenate(windows) if windows else np.zeros(0, dtype=bool)
+    return CandidatePairs(values, li, ri, rule, pa.array(satisfied, pa.int32()), pa.array(windowed, pa.bool_()), stats)

@@ -179,7 +179,7 @@ def train(patterns: pa.Table, u: dict[str, dict[int, float]], settings: dict, n_
 
     Pairs found by a rule agree on that rule's keys whatever their match status, so each rule's
     session estimates m only for the comparisons its keys do not touch; estimates are averaged
-    over sessions weighted by pairs. The prior is the probability that two random records match,
+    over sessions weighted by pairs; pairs from whole blocks only, where a rule has any. The prior is the probability that two random records match,
     solved so that the expected matches among candidate pairs equal prior x all record pairs
     (pairs outside every block are taken as non-matches).
     """
@@ -187,18 +187,24 @@ def train(patterns: pa.Table, u: dict[str, dict[int, float]], settings: dict, n_
     comps = settings["comparisons"]
     names = [c["name"] for c in comps]
     # a fixed order: the same patterns merged in any order (any partitioning) give the same floats
-    patterns = patterns.sort_by([(c, "ascending") for c in ["rules_satisfied", *names]])
+    patterns = patterns.sort_by([(c, "ascending") for c in ["rules_satisfied", "windowed", *names]])
     levels = [sorted(LEVELS[c["type"]], reverse=True) for c in comps]
     u_list = [u[n] for n in names]
     counts_all = patterns.column("count").to_numpy().astype(np.float64)
     G_all = np.stack([patterns.column(n).to_numpy().astype(np.int64) for n in names], axis=1)
     satisfied = patterns.column("rules_satisfied").to_numpy().astype(np.int64)
+    # Pairs from giant blocks were chosen as sorted neighbours, which agree on the sort fields more
+    # than chance whatever their match status: EM on them would credit that agreement to matches.
+    # Sessions learn m from whole blocks; the prior counts every candidate pair.
+    whole = ~patterns.column("windowed").to_numpy(zero_copy_only=False).astype(bool)
 
     sums = [{lvl: 0.0 for lvl in lv} for lv in levels]
     weights = [0.0] * len(comps)
     sessions = []
     for i, rule in enumerate(settings["blocking_rules"]):
         mask = (satisfied >> i) & 1 == 1
+        if (mask & whole).any():
+            mask &= whole
         if not mask.any():
             continue
         active = [not _uses(c, rule) for c in comps]

@@ -20,6 +20,7 @@ from pipelines.link.fellegi_sunter import LinkageModel, estimate_u, train
 from pipelines.resources import schemas_dir
 
 U_CHUNK_PAIRS = 200_000
+PAIR_SLICE = 500_000  # candidate pairs gathered and compared at once (bounds memory per step)
 # carried with every pair so that clustering can refuse merges without another lookup
 GUARD_COLUMNS = ("document_type", "document_core", "document_valid", "birth_date")
 
@@ -66,7 +67,7 @@ def comparison_columns(settings: dict) -> list[str]:
             cols.add(c["tf_column"])
     for rule in settings["blocking_rules"]:
         cols.update(rule["keys"])
-    cols.update(settings.get("block_refinement_keys", []))
+    cols.update(c for order in settings.get("giant_block_orders", []) for c in order)
     return sorted(cols)
 
 
@@ -76,10 +77,19 @@ def slim(comp: pa.Table, settings: dict) -> pa.Table:
     return blocking.with_rule_keys(comp.select(keep), settings["blocking_rules"])
 
 
-def scored_pairs(candidates: blocking.CandidatePairs, settings: dict) -> pa.Table:
-    """Pair table: uids, rule, one int8 level column per comparison, tf values, guard columns."""
+def levels(candidates: blocking.CandidatePairs, settings: dict) -> dict[str, np.ndarray]:
+    """The agreement level of every pair on every comparison (int8 per comparison)."""
+    if not len(candidates):
+        return {c["name"]: np.zeros(0, dtype=np.int8) for c in settings["comparisons"]}
+    return compare(candidates.left, candidates.right, settings["comparisons"])
+
+
+def scored_pairs(candidates: blocking.CandidatePairs, settings: dict,
+                 gammas: dict[str, np.ndarray] | None = None) -> pa.Table:
+    """Pair table: uids, rule, one int8 level column per comparison, tf values, guard columns
+    (levels compared here unless already known)."""
     left, right = candidates.left, candidates.right
-    gammas = compare(left, right, settings["comparisons"])
+    gammas = gammas if gammas is not None else compare(left, right, settings["comparisons"])
     columns = {"left_uid": decode(left.column("record_uid")), "right_uid": decode(right.column("record_uid")),
                "rule": candidates.rule, "rules_satisfied": candidates.satisfied}
     columns.update({f"gamma_{name}": pa.array(g, pa.int8()) for name, g in gammas.items()})
@@ -96,8 +106,14 @@ def gamma_dict(pairs: pa.Table, settings: dict) -> dict[str, np.ndarray]:
     return {c["name"]: pairs.column(f"gamma_{c['name']}").to_numpy() for c in settings["comparisons"]}
 
 
+def level_table(candidates: blocking.CandidatePairs, gammas: dict[str, np.ndarray]) -> pa.Table:
+    """Just what training counts: the rules each pair satisfies and its levels."""
+    return pa.table({"rules_satisfied": candidates.satisfied, "windowed": candidates.windowed,
+                     **{f"gamma_{name}": pa.array(g, pa.int8()) for name, g in gammas.items()}})
+
+
 def pattern_counts(pairs: pa.Table, settings: dict) -> pa.Table:
-    names = ["rules_satisfied"] + [f"gamma_{c['name']}" for c in settings["comparisons"]]
+    names = ["rules_satisfied", "windowed"] + [f"gamma_{c['name']}" for c in settings["comparisons"]]
     counted = pairs.select(names).group_by(names, use_threads=False).aggregate([([], "count_all")])
     return pa.table({**{n.removeprefix("gamma_"): counted.column(n) for n in names}, "count": counted.column("count_all")})
 
@@ -201,21 +217,46 @@ def train_model(patterns: pa.Table, u: dict, settings: dict, n_records: int) -> 
 
 @dataclass
 class InMemoryLinkage:
-    pairs: pa.Table
+    pairs: pa.Table                        # scored pairs at or above the links floor
     model: LinkageModel
     stats: dict
+    candidates: blocking.CandidatePairs    # every candidate pair, as row indices
 
 
-def link_in_memory(comp: pa.Table, settings: dict, model: LinkageModel | None = None) -> InMemoryLinkage:
-    """The whole linker on one table (tests and benchmarks); the pipeline does the same in Beam."""
+def link_in_memory(comp: pa.Table, settings: dict, model: LinkageModel | None = None,
+                   slice_pairs: int = PAIR_SLICE) -> InMemoryLinkage:
+    """The whole linker on one table (tests and benchmarks); the pipeline does the same in Beam.
+
+    Candidate pairs are held as row indices; their records are gathered and compared one slice
+    at a time, keeping only the int8 levels. After training, each slice is scored from its levels
+    and only the pairs at or above the links floor are built into the returned table."""
     comp = slim(comp, settings)
     rules = settings["blocking_rules"]
-    parts = [part for _, part in blocking.partition_by_block(comp, rules, 1)]
+    parts = [part for _, part in blocking.partition_by_block(comp, settings, 1)]
     candidates = blocking.pairs_in_partition(pa.concat_tables(parts), rules, settings)
-    stats = candidates.stats
-    pairs = scored_pairs(candidates, settings)
+    slices = list(candidates.slices(slice_pairs))
+    compared = [levels(s, settings) for s in slices]
     if model is None:
         sample = bottom_k(comp, int(settings.get("training", {}).get("u_sample_records", 6000)),
                           int(settings.get("training", {}).get("seed", 0)))
-        model = train_model(pattern_counts(pairs, settings), u_from_sample(sample, settings), settings, comp.num_rows)
-    return InMemoryLinkage(pairs=score(pairs, model, term_frequencies(comp, settings)), model=model, stats=stats or {})
+        patterns = merge_pattern_counts([pattern_counts(level_table(s, g), settings) for s, g in zip(slices, compared)])
+        if patterns is None:
+            patterns = pattern_counts(level_table(candidates, levels(candidates, settings)), settings)
+        model = train_model(patterns, u_from_sample(sample, settings), settings, comp.num_rows)
+    tf = term_frequencies(comp, settings)
+    floor = links_floor(settings)
+    kept = [keep_above(score(scored_pairs(s, settings, g), model, tf), floor) for s, g in zip(slices, compared)]
+    pairs = pa.concat_tables(kept) if kept else score(
+        scored_pairs(candidates, settings, levels(candidates, settings)), model, tf)
+    stats = {**candidates.stats, "candidate_pairs": len(candidates)}
+    return InMemoryLinkage(pairs=pairs, model=model, stats=stats, candidates=candidates)
+
+
+def links_floor(settings: dict) -> float:
+    """Pairs below this probability are neither links nor review candidates: not kept."""
+    thresholds = settings["thresholds"]
+    return min(float(thresholds.get("links_floor", 0.01)), float(thresholds["review_lower"]))
+
+
+def keep_above(pairs: pa.Table, threshold: float) -> pa.Table:
+    return pairs.filter(pc.greater_equal(pairs.column("match_probability"), threshold))

@@ -1,4 +1,5 @@
-"""The steward's review queue: uncertain pairs and refused merges, both records side by side.
+"""The steward's review queue: uncertain pairs, refused merges and merges made despite a conflict
+(cluster.py), both records side by side.
 
 It shows names, document numbers and birth dates, so it lives in the restricted zone; the
 steward's report shows only its counts.

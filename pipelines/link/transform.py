@@ -31,8 +31,8 @@ class _PartitionFn(beam.DoFn):
         self._settings = settings
         self._partitions = partitions
 
-    def process(self, comp: pa.Table) -> Iterator[tuple[int, pa.Table]]:
-        yield from blocking.partition_by_block(comp, self._settings["blocking_rules"], self._partitions)
+    def process(self, comp: pa.Table, giant: dict) -> Iterator[tuple[int, pa.Table]]:
+        yield from blocking.partition_by_block(comp, self._settings, self._partitions, giant)
 
 
 class _ComparePairsFn(beam.DoFn):
@@ -51,13 +51,14 @@ class _ComparePairsFn(beam.DoFn):
         candidates = blocking.pairs_in_partition(table, self._settings["blocking_rules"], self._settings)
         if self._keep_above is None:
             yield beam.pvalue.TaggedOutput(TAG_STATS, candidates.stats)
-        if not candidates.left.num_rows:
-            return
-        pairs = linker.scored_pairs(candidates, self._settings)
-        if self._keep_above is None:
-            yield linker.pattern_counts(pairs, self._settings)
-        else:
-            yield _above(_score(pairs, model_json, tf), self._keep_above)
+        model = LinkageModel.from_json(model_json) if model_json is not None else None
+        for part in candidates.slices(linker.PAIR_SLICE):  # a partition's pairs, a slice at a time
+            gammas = linker.levels(part, self._settings)
+            if self._keep_above is None:
+                yield linker.pattern_counts(linker.level_table(part, gammas), self._settings)
+            else:
+                yield linker.keep_above(
+                    linker.score(linker.scored_pairs(part, self._settings, gammas), model, tf), self._keep_above)
 
 
 class _MergeTablesFn(beam.CombineFn):
@@ -81,9 +82,9 @@ class _MergeTablesFn(beam.CombineFn):
 
 
 def _sum_stats(parts: list[dict]) -> dict:
-    total = {"giant_blocks": 0, "records_in_giant_blocks": 0, "blocks_chunked": 0, "pairs_by_rule": {}}
+    total = {"giant_blocks": 0, "records_in_giant_blocks": 0, "pairs_by_rule": {}}
     for p in parts:
-        for k in ("giant_blocks", "records_in_giant_blocks", "blocks_chunked"):
+        for k in ("giant_blocks", "records_in_giant_blocks"):
             total[k] += p.get(k, 0)
         for rule, n in p.get("pairs_by_rule", {}).items():
             total["pairs_by_rule"][rule] = total["pairs_by_rule"].get(rule, 0) + n
@@ -93,19 +94,11 @@ def _sum_stats(parts: list[dict]) -> dict:
 
 def _train(patterns, sample, n_records, settings) -> dict:
     if patterns is None or sample is None:  # no candidate pair at all: nothing to learn or link
-        patterns = pa.table({"rules_satisfied": pa.array([], pa.int32()),
+        patterns = pa.table({"rules_satisfied": pa.array([], pa.int32()), "windowed": pa.array([], pa.bool_()),
                              **{c["name"]: pa.array([], pa.int8()) for c in settings["comparisons"]},
                              "count": pa.array([], pa.int64())})
     u = linker.u_from_sample(sample, settings) if sample is not None else linker.uniform_u(settings)
     return linker.train_model(patterns, u, settings, n_records).to_json()
-
-
-def _score(pairs: pa.Table, model_json: dict, tf: dict) -> pa.Table:
-    return linker.score(pairs, LinkageModel.from_json(model_json), tf)
-
-
-def _above(pairs: pa.Table, threshold: float) -> pa.Table:
-    return pairs.filter(pc.greater_equal(pairs.column("match_probability"), threshold))
 
 
 def _band(pairs: pa.Table, lower: float, upper: float) -> pa.Table:
@@ -138,9 +131,13 @@ class LinkPersons(beam.PTransform):
         thresholds = settings["thresholds"]
         training = settings.get("training", {})
         comp = records | "ComparisonTable" >> beam.Map(lambda t: linker.slim(comparison_table(t), settings))
+        # which blocks are giant is decided over all records, before any record is partitioned
+        giant = (comp | "BlockSizes" >> beam.Map(blocking.block_sizes, settings["blocking_rules"])
+                 | "MergeBlockSizes" >> beam.CombineGlobally(_MergeTablesFn(blocking.merge_block_sizes))
+                 | "GiantBlocks" >> beam.Map(lambda sizes: blocking.giant_keys(sizes, settings) if sizes is not None else {}))
         blocks = (
             comp
-            | "PartitionByBlock" >> beam.ParDo(_PartitionFn(settings, self._partitions))
+            | "PartitionByBlock" >> beam.ParDo(_PartitionFn(settings, self._partitions), beam.pvalue.AsSingleton(giant))
             | "GroupByBlock" >> beam.GroupByKey()
         )
         compared = blocks | "ComparePairs" >> beam.ParDo(_ComparePairsFn(settings)).with_outputs(
@@ -161,14 +158,14 @@ class LinkPersons(beam.PTransform):
             model = patterns | "Train" >> beam.Map(
                 _train, sample=beam.pvalue.AsSingleton(sample), n_records=beam.pvalue.AsSingleton(n_records),
                 settings=settings)
-        floor = min(float(thresholds.get("links_floor", 0.01)), float(thresholds["review_lower"]))
+        floor = linker.links_floor(settings)
         scored = blocks | "ScorePairs" >> beam.ParDo(
             _ComparePairsFn(settings, keep_above=floor), model_json=beam.pvalue.AsSingleton(model),
             tf=beam.pvalue.AsSingleton(tf))
-        links = scored | "LinksAboveFloor" >> beam.Map(_above, float(thresholds.get("links_floor", 0.01)))
+        links = scored | "LinksAboveFloor" >> beam.Map(linker.keep_above, float(thresholds.get("links_floor", 0.01)))
         clustered = (
             scored
-            | "AcceptedEdges" >> beam.Map(_above, float(thresholds["match_probability"]))
+            | "AcceptedEdges" >> beam.Map(linker.keep_above, float(thresholds["match_probability"]))
             | "AllEdges" >> beam.combiners.ToList()
             | "Cluster" >> beam.Map(_cluster_all, role, key, settings)
         )

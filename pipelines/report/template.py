@@ -323,7 +323,8 @@ feed file and row number in <code>quarantine/</code>.</p>
 <section aria-labelledby="review">
 <h2 id="review">Review queue</h2>
 {% if review.available %}
-<p>{{ review.total | n }} candidate pairs are uncertain matches waiting for a steward's decision. Only pseudonymous ids
+<p>{{ review.total | n }} pairs wait for a steward's decision: uncertain matches, merges the clustering guard refused,
+and merges it made despite a conflicting document or birth date (<code>merged_despite_…</code>). Only pseudonymous ids
 and which compared fields agree or disagree are shown here; the values themselves stay in the restricted zone.</p>
 {% if review.by_role or review.by_reason %}<p>{% if review.by_role %}By role: {% for r, n in review.by_role %}{{ r }} {{ n | n }}{% if not loop.last %}, {% endif %}{% endfor %}.{% endif %}
 {% if review.by_reason %} Why: {% for r, n in review.by_reason %}{{ r }} {{ n | n }}{% if not loop.last %}, {% endif %}{% endfor %}.{% endif %}</p>{% endif %}

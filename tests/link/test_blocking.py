@@ -16,7 +16,7 @@ def candidate_pairs(rows, settings=SETTINGS, buckets=4):
     comp = linker.slim(comparison_table(records(rows)), settings)
     found, stats = set(), []
     parts = {}
-    for bucket, table in blocking.partition_by_block(comp, settings["blocking_rules"], buckets):
+    for bucket, table in blocking.partition_by_block(comp, settings, buckets):
         parts.setdefault(bucket, []).append(table)
     for tables in parts.values():
         import pyarrow as pa
@@ -67,25 +67,52 @@ def test_no_pair_across_different_people():
     assert found == set()
 
 
-def test_giant_blocks_are_refined_not_dropped():
-    settings = {**SETTINGS, "max_block_size": 5,
-                "blocking_rules": [{"name": "paternal_given", "keys": ["paternal", "given1"]}]}
-    rows = [base(f"r{i:02d}", birth_date=dt.date(1990 + i % 3, 1, 1)) for i in range(12)]
-    found, stats = candidate_pairs(rows, settings, buckets=1)
+GIANT = {**SETTINGS, "max_block_size": 5, "giant_block_window": 3,
+         "giant_block_orders": [["maternal", "given", "birth_year"], ["birth_year", "given", "maternal"]],
+         "blocking_rules": [{"name": "paternal_given", "keys": ["paternal", "given1"]}]}
+
+
+def test_giant_blocks_are_windowed_and_counted():
+    # 12 ROSA DIAZ: too many to compare every pair (66), so each meets its sorted neighbours
+    rows = [base(f"r{i:02d}", maternal_surname=f"M{i % 4}", birth_date=dt.date(1990 + i % 3, 1, 1)) for i in range(12)]
+    found, stats = candidate_pairs(rows, GIANT, buckets=1)
     (s,) = stats
     assert s["giant_blocks"] == 1 and s["records_in_giant_blocks"] == 12
-    # refined by birth year (4 + 4 + 4 records): pairs within each year survive
-    assert len(found) == 3 * 6
-    years = {r["record_uid"]: r["birth_date"].year for r in rows}
-    assert all(years[a] == years[b] for a, b, _ in found)
+    # at most window - 1 = 2 partners per record per order, two orders
+    assert 12 <= len(found) <= 2 * 2 * 12 < 66
+    assert s["pairs_by_rule"]["paternal_given"] == len(found)
 
 
-def test_blocks_too_big_even_after_refinement_are_chunked_and_counted():
-    settings = {**SETTINGS, "max_block_size": 4, "block_refinement_keys": [],
-                "blocking_rules": [{"name": "paternal_given", "keys": ["paternal", "given1"]}]}
-    found, stats = candidate_pairs([base(f"r{i:02d}") for i in range(10)], settings, buckets=1)
-    assert stats[0]["blocks_chunked"] == 1
-    assert 0 < len(found) < 45  # some pairs given up, and that is reported
+def test_a_giant_block_keeps_duplicates_that_agree_on_the_sort_fields():
+    crowd = [base(f"r{i:02d}", maternal_surname=f"M{i:02d}", birth_date=dt.date(1960 + i, 1, 1)) for i in range(30)]
+    # the same person twice: agrees on maternal surname and year, or on year when the maternal is mistyped
+    twins = [base("x1", maternal_surname="M07", birth_date=dt.date(1967, 5, 5)),
+             base("y1", maternal_surname="MX7", birth_date=dt.date(1975, 2, 2))]
+    found, _ = candidate_pairs(crowd + twins, GIANT, buckets=1)
+    pairs = {(a, b) for a, b, _ in found}
+    assert ("r07", "x1") in pairs  # neighbours in the maternal-first order
+    assert ("r15", "y1") in pairs  # neighbours in the year-first order despite the mistyped maternal
+    assert len(found) < 32 * 31 // 2
+
+
+def test_a_pair_a_giant_window_misses_is_owned_by_a_rule_that_finds_it_whole():
+    rules = [{"name": "paternal_given", "keys": ["paternal", "given1"]},
+             {"name": "surnames_birth_year", "keys": ["paternal", "maternal", "birth_year"]}]
+    settings = {**GIANT, "giant_block_window": 2, "blocking_rules": rules}
+    # 20 ROSA DIAZ (a giant block); x and y far apart in every order, but same surnames and year
+    crowd = [base(f"r{i:02d}", maternal_surname=f"M{i:02d}", birth_date=dt.date(1960 + i, 1, 1)) for i in range(20)]
+    pair = [base("x", maternal_surname="AAA", birth_date=dt.date(1950, 1, 1), ubigeo="150101"),
+            base("y", maternal_surname="AAA", birth_date=dt.date(1950, 6, 1), given_names="ROSA ZOILA")]
+    for buckets in (1, 8):
+        found, _ = candidate_pairs(crowd + pair, settings, buckets=buckets)
+        assert ("x", "y", "surnames_birth_year") in found  # once, by the rule whose block is whole
+
+
+def test_windowing_is_independent_of_partitioning():
+    rows = [base(f"r{i:02d}", maternal_surname=f"M{i % 5}", birth_date=dt.date(1980 + i % 7, 1, 1)) for i in range(40)]
+    one, _ = candidate_pairs(rows, GIANT, buckets=1)
+    many, _ = candidate_pairs(rows, GIANT, buckets=8)
+    assert one == many
 
 
 def test_rules_satisfied_marks_every_shared_key():
@@ -93,7 +120,7 @@ def test_rules_satisfied_marks_every_shared_key():
 
     comp = linker.slim(comparison_table(records([base("a", document_number="12345678"),
                                                  base("b", document_number="12345678")])), SETTINGS)
-    parts = [t for _, t in blocking.partition_by_block(comp, RULES, 1)]
+    parts = [t for _, t in blocking.partition_by_block(comp, SETTINGS, 1)]
     c = blocking.pairs_in_partition(pa.concat_tables(parts), RULES, SETTINGS)
     (mask,) = c.satisfied.to_pylist()
     names = {r["name"] for i, r in enumerate(RULES) if mask >> i & 1}
