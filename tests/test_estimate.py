@@ -283,6 +283,14 @@ def test_cli_prints_one_json_object(capsys):
     assert d["estimate"] == pytest.approx(1184, rel=0.01)
 
 
+def test_cli_default_past_the_average_bound_uses_the_stepwise_rule_and_says_so(capsys):
+    # NewOrl has 8 lists: more than model_average's exhaustive search allows
+    rc = mse_main([str(DATA / "NewOrl.csv")])
+    d = json.loads(capsys.readouterr().out)
+    assert rc == 0 and d["method"] == "stepwise_csv" and d["model"] == ["D:E"]
+    assert any("model_average supports at most" in w for w in d["diagnostics"]["warnings"])
+
+
 def test_cli_bootstrap_and_method_flags(capsys):
     rc = mse_main([str(DATA / "Korea.csv"), "--method", "min_bic", "--interval", "bootstrap",
                    "--seed", "3", "--n-bootstrap", "200"])

@@ -51,9 +51,12 @@ __all__ = [
     "MAX_LISTS_MIN_BIC",
     "MAX_LISTS_MIN_BIC_PAIRWISE",
     "enumerate_hierarchical",
+    "default_method_for",
 ]
 
 DEFAULT_METHOD = "model_average"
+#: What the default becomes past the exhaustive average's bound on lists.
+FALLBACK_METHOD = "stepwise_csv"
 DEFAULT_INTERVAL = "profile"
 INTERVALS = ("profile", "bootstrap", "wald")
 #: Fewer observed cases than this and :func:`estimate` refuses.
@@ -115,6 +118,14 @@ def _refuse(reason, method, interval, ch_lists, observed, alpha, diagnostics=Non
         estimate=None, lower=None, upper=None, method=method, model=[], interval_method=interval,
         observed=observed, lists=list(ch_lists), alpha=alpha, diagnostics=diagnostics or {}, reason=reason,
     )
+
+
+def default_method_for(k: int) -> tuple[str, str | None]:
+    """The default method for a table of k lists, and why when it is not DEFAULT_METHOD."""
+    if k <= MAX_LISTS_MIN_BIC_PAIRWISE:
+        return DEFAULT_METHOD, None
+    return FALLBACK_METHOD, (f"{DEFAULT_METHOD} supports at most {MAX_LISTS_MIN_BIC_PAIRWISE} lists ({k} here): "
+                             f"{FALLBACK_METHOD} was used, and its interval ignores the uncertainty of the model choice")
 
 
 def estimate(

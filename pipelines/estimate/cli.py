@@ -13,7 +13,8 @@ import argparse
 import json
 import sys
 
-from . import DEFAULT_INTERVAL, DEFAULT_METHOD, INTERVALS, METHODS, CaptureHistory, CaptureHistoryError, estimate
+from . import (DEFAULT_INTERVAL, DEFAULT_METHOD, FALLBACK_METHOD, INTERVALS, MAX_LISTS_MIN_BIC_PAIRWISE, METHODS,
+                CaptureHistory, CaptureHistoryError, default_method_for, estimate)
 
 EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -27,7 +28,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser(prog: str = "concilia mse") -> argparse.ArgumentParser:
     p = _Parser(prog=prog, description="Multiple systems estimation of a hidden population from a capture-history CSV.")
     p.add_argument("table", metavar="TABLE.csv", help="0/1 column per list, then 'count'")
-    p.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS)
+    p.add_argument("--method", default=None, choices=METHODS,
+                   help=f"default {DEFAULT_METHOD} ({FALLBACK_METHOD} past {MAX_LISTS_MIN_BIC_PAIRWISE} lists)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--interval", default=DEFAULT_INTERVAL, choices=INTERVALS)
     p.add_argument("--alpha", type=float, default=0.05, help="1 - confidence level (default 0.05)")
@@ -53,15 +55,18 @@ def mse_main(argv=None, prog: str = "concilia mse") -> int:
     except CaptureHistoryError as exc:
         sys.stderr.write(f"{prog}: error: {args.table}: {exc}\n")
         return EXIT_UNREADABLE
+    method, note = (args.method, None) if args.method else default_method_for(table.k)
     try:
         result = estimate(
-            table, method=args.method, seed=args.seed, alpha=args.alpha, interval=args.interval,
+            table, method=method, seed=args.seed, alpha=args.alpha, interval=args.interval,
             n_bootstrap=args.n_bootstrap, p_threshold=args.p_threshold, max_order=args.max_order,
         )
     except ValueError as exc:
         sys.stderr.write(f"{prog}: error: {exc}\n")
         return EXIT_USAGE
     d = result.to_dict()
+    if note:
+        d.setdefault("diagnostics", {}).setdefault("warnings", []).append(note)
     if not args.full:
         diag = d.pop("diagnostics", {})
         d["diagnostics"] = {key: diag[key] for key in (

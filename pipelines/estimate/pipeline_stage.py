@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 
 from pipelines import codelists, model
 
-from . import DEFAULT_INTERVAL, DEFAULT_METHOD, MAX_LISTS_MIN_BIC_PAIRWISE, CaptureHistory, estimate
+from . import DEFAULT_INTERVAL, DEFAULT_METHOD, CaptureHistory, default_method_for, estimate
 
 log = logging.getLogger(__name__)
 
@@ -234,11 +234,11 @@ def fit_stratum(stratum: Stratum, method: str = DEFAULT_METHOD, *, seed: int = 0
     if row["overlap"] < min_overlap:
         return {**row, "refused_reason": f"too few overlaps: {row['overlap']} persons on more than one list "
                                          f"(at least {min_overlap} needed)"}, ch
-    if method == "model_average" and ch.k > MAX_LISTS_MIN_BIC_PAIRWISE:
-        # more lists than the exhaustive average allows: the stepwise rule, said so in the row
-        row["warnings"].append(f"model_average supports at most {MAX_LISTS_MIN_BIC_PAIRWISE} lists ({ch.k} here): "
-                               "stepwise_csv was used, and its interval ignores the uncertainty of the model choice")
-        method = row["method"] = "stepwise_csv"
+    if method == DEFAULT_METHOD:
+        method, note = default_method_for(ch.k)  # more lists than the exhaustive average allows
+        if note:
+            row["warnings"].append(note)
+            row["method"] = method
     try:
         result = estimate(ch, method=method, seed=seed, alpha=alpha, interval=DEFAULT_INTERVAL)
     except ValueError as exc:  # e.g. min_bic on more lists than its exhaustive search allows
