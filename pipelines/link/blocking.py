@@ -1,9 +1,9 @@
 """Blocking: candidate pairs from a union of rules, each pair scored once, blocks bounded.
 
 Each rule is a list of comparison-table columns; records sharing all of a rule's key values form
-a block. Blocks are partitioned across workers by a hash of (rule, key). A pair found by an
-earlier rule is dropped by the later ones (every record carries all rules' keys, so each worker
-decides alone). A block larger than ``max_block_size`` (common names: QUISPE + MARIA) is not
+a block. Blocks are partitioned across workers by a hash of (rule, key). Each pair is scored once,
+by the rule that owns it (every record carries all rules' keys and whether each of its blocks is
+giant, so each worker decides alone). A block larger than ``max_block_size`` (common names: QUISPE + MARIA) is not
 scored whole: its records are sorted in each of ``giant_block_orders`` and compared with their
 ``giant_block_window - 1`` next neighbours (the sorted-neighbourhood method), so the pairs per
 record stay bounded as the population grows; such blocks are counted, never silent.
@@ -54,8 +54,8 @@ def giant_flag(index: int) -> str:
 
 
 def block_sizes(comp: pa.Table, rules: list[dict]) -> pa.Table:
-    """(rule, key, records) for every block with more than one record in ``comp``; summed over
-    batches with ``merge_block_sizes`` they say which blocks are giant before any pair is made."""
+    """(rule, key, records) for every block of ``comp``; summed over batches with
+    ``merge_block_sizes`` they say which blocks are giant before any pair is made."""
     parts = []
     for i in range(len(rules)):
         counts = pc.value_counts(comp.column(key_column(i)).combine_chunks().drop_null())
@@ -188,8 +188,9 @@ class CandidatePairs:
         return self.values.take(self.right_index)
 
     def slices(self, size: int):
-        """The pairs in consecutive slices of at most ``size`` (bounded memory when compared)."""
-        for start in range(0, len(self), size):
+        """The pairs in consecutive slices of at most ``size`` (bounded memory when compared); one
+        empty slice when there is no pair, so that callers need no special case."""
+        for start in range(0, max(len(self), 1), size):
             stop = min(start + size, len(self))
             yield CandidatePairs(self.values, self.left_index[start:stop], self.right_index[start:stop],
                                  self.rule.slice(start, stop - start), self.satisfied.slice(start, stop - start),
@@ -220,9 +221,10 @@ def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> Ca
                 continue
             shared = (codes[q][li] == codes[q][ri]) & (codes[q][li] >= 0)
             certain = shared & ~giant[q][li]
-            keep &= ~(certain if q < i else certain & windowed)
             if q < i:
-                keep &= ~(shared & windowed)
+                keep &= ~certain & ~(shared & windowed)
+            else:
+                keep &= ~(certain & windowed)
         li, ri = li[keep], ri[keep]
         if len(li):  # several sort orders can find the same pair in a giant block
             unique = np.unique(li.astype(np.int64) * table.num_rows + ri)

@@ -239,15 +239,14 @@ def link_in_memory(comp: pa.Table, settings: dict, model: LinkageModel | None = 
     if model is None:
         sample = bottom_k(comp, int(settings.get("training", {}).get("u_sample_records", 6000)),
                           int(settings.get("training", {}).get("seed", 0)))
-        patterns = merge_pattern_counts([pattern_counts(level_table(s, g), settings) for s, g in zip(slices, compared)])
-        if patterns is None:
-            patterns = pattern_counts(level_table(candidates, levels(candidates, settings)), settings)
-        model = train_model(patterns, u_from_sample(sample, settings), settings, comp.num_rows)
+        counted = [pattern_counts(level_table(s, g), settings) for s, g in zip(slices, compared)]
+        patterns = merge_pattern_counts(counted)
+        model = train_model(patterns if patterns is not None else counted[0], u_from_sample(sample, settings),
+                            settings, comp.num_rows)
     tf = term_frequencies(comp, settings)
     floor = links_floor(settings)
-    kept = [keep_above(score(scored_pairs(s, settings, g), model, tf), floor) for s, g in zip(slices, compared)]
-    pairs = pa.concat_tables(kept) if kept else score(
-        scored_pairs(candidates, settings, levels(candidates, settings)), model, tf)
+    pairs = pa.concat_tables([keep_above(score(scored_pairs(s, settings, g), model, tf), floor)
+                              for s, g in zip(slices, compared)])
     stats = {**candidates.stats, "candidate_pairs": len(candidates)}
     return InMemoryLinkage(pairs=pairs, model=model, stats=stats, candidates=candidates)
 
