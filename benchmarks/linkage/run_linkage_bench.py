@@ -218,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splink-em", choices=["birth", "names"], default="birth",
                         help="Splink's EM sessions on the Peruvian data (see tools.PERU_EM_RULES)")
     parser.add_argument("--refresh", action="store_true", help="prepare the datasets again")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the other datasets already in --out (each dataset records when it was run)")
     parser.add_argument("--child", nargs=2, metavar=("TOOL", "DATASET"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.environ["CONCILIA_BENCH_SPLINK_EM"] = args.splink_em  # children inherit it
@@ -233,11 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     tool_names = [t for t in args.tools.split(",") if t]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if args.update and out.exists():
+        report["datasets"] = json.loads(out.read_text()).get("datasets", {})
     for name in [d for d in args.datasets.split(",") if d]:
         folder = dataset_folder(name, refresh=args.refresh)
         meta = datasets.load_meta(folder)
         entry = report["datasets"][name] = {"records": meta["records"], "scope": meta["scope"],
-                                            "groups": meta["groups"]}
+                                            "groups": meta["groups"],
+                                            "run_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                            "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
         for tool in tool_names:
             if tool == "concilia_beam" and meta["splink"] != "peru":
                 continue  # LinkPersons takes harmonised records; FEBRL has none
