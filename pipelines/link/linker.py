@@ -115,7 +115,8 @@ def level_table(candidates: blocking.CandidatePairs, gammas: dict[str, np.ndarra
 def pattern_counts(pairs: pa.Table, settings: dict) -> pa.Table:
     names = ["rules_satisfied", "windowed"] + [f"gamma_{c['name']}" for c in settings["comparisons"]]
     counted = pairs.select(names).group_by(names, use_threads=False).aggregate([([], "count_all")])
-    return pa.table({**{n.removeprefix("gamma_"): counted.column(n) for n in names}, "count": counted.column("count_all")})
+    return pa.table({**{n.removeprefix("gamma_"): counted.column(n) for n in names},
+                     "count": counted.column("count_all")}).combine_chunks()
 
 
 def merge_pattern_counts(tables: list[pa.Table]) -> pa.Table:
@@ -125,7 +126,8 @@ def merge_pattern_counts(tables: list[pa.Table]) -> pa.Table:
     table = pa.concat_tables(tables)
     keys = [c for c in table.column_names if c != "count"]
     summed = table.group_by(keys, use_threads=False).aggregate([("count", "sum")])
-    return pa.table({**{k: summed.column(k) for k in keys}, "count": summed.column("count_sum")})
+    # combined: group_by's output chunks share buffers that pickling would copy whole
+    return pa.table({**{k: summed.column(k) for k in keys}, "count": summed.column("count_sum")}).combine_chunks()
 
 
 def sample_priority(comp: pa.Table, seed: int) -> np.ndarray:

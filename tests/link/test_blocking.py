@@ -127,3 +127,20 @@ def test_rules_satisfied_marks_every_shared_key():
     assert {"document", "paternal_given", "surnames_birth_year", "given_birth_date"} <= names
     assert c.rule.to_pylist() == ["document"]
     assert pc.sum(comp.column("birth_year")).as_py() == 2 * 1999
+
+
+def test_block_sizes_pickle_at_their_own_size():
+    # group_by's output comes in chunks that share large buffers, and a pickled chunk carries its
+    # whole buffer: a Beam element must not (a million records' block sizes pickled to 2.3 GB)
+    import pickle
+
+    import numpy as np
+    import pyarrow as pa
+
+    keys = pa.array([f"KEY{i:06d}" for i in range(100_000)])
+    part = pa.table({"rule": pa.array(np.zeros(len(keys), dtype=np.int8)), "key": keys,
+                     "records": pa.array(np.ones(len(keys), dtype=np.int64))})
+    merged = blocking.merge_block_sizes([part, part.slice(0, 50_000)])
+    assert pa.compute.sum(merged.column("records")).as_py() == 150_000
+    assert all(c.num_chunks == 1 for c in merged.columns)
+    assert len(pickle.dumps(merged)) < 2 * merged.nbytes
