@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="Splink's EM sessions on the Peruvian data (see tools.PERU_EM_RULES)")
     parser.add_argument("--refresh", action="store_true", help="prepare the datasets again")
     parser.add_argument("--update", action="store_true",
-                        help="keep the other datasets already in --out (each dataset records when it was run)")
+                        help="keep the other datasets and tools already in --out (each tool's entry records when it ran)")
     parser.add_argument("--child", nargs=2, metavar=("TOOL", "DATASET"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.environ["CONCILIA_BENCH_SPLINK_EM"] = args.splink_em  # children inherit it
@@ -240,14 +240,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in [d for d in args.datasets.split(",") if d]:
         folder = dataset_folder(name, refresh=args.refresh)
         meta = datasets.load_meta(folder)
-        entry = report["datasets"][name] = {"records": meta["records"], "scope": meta["scope"],
-                                            "groups": meta["groups"],
-                                            "run_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                            "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+        entry = report["datasets"].setdefault(name, {})  # --update: other tools' figures stay
+        entry.update({"records": meta["records"], "scope": meta["scope"], "groups": meta["groups"]})
         for tool in tool_names:
             if tool == "concilia_beam" and meta["splink"] != "peru":
                 continue  # LinkPersons takes harmonised records; FEBRL has none
-            entry[tool] = measure(tool, name, args.timeout, args.memory_gb)
+            started = {"run_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                       "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+            entry[tool] = measure(tool, name, args.timeout, args.memory_gb) | started
             print(name, tool, json.dumps({k: entry[tool].get(k) for k in (
                 "error", "wall_s", "peak_rss_mb", "candidate_pairs", "recall_ceiling")}
                 | {"pairwise_f1": entry[tool].get("pairwise", {}).get("f1"),
