@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,7 +84,9 @@ def _collect(path: Path):
 
 
 def concilia_beam(folder: Path, group: str, meta: dict, work: Path, chunk_rows: int = 50_000):
-    """LinkPersons (the pipeline's PTransform) on FnApiRunner over a few Arrow record tables."""
+    """LinkPersons (the pipeline's PTransform) on FnApiRunner over Arrow record tables read from
+    Parquet chunks inside the pipeline, as the product reads its feeds (a ``beam.Create`` of the
+    tables would pickle every record into the pipeline graph)."""
     import json
 
     import apache_beam as beam
@@ -92,16 +95,22 @@ def concilia_beam(folder: Path, group: str, meta: dict, work: Path, chunk_rows: 
 
     settings = _settings(meta)
     threshold = float(settings["thresholds"]["match_probability"])
+    chunks = work / "input"
+    shutil.rmtree(chunks, ignore_errors=True)
+    chunks.mkdir(parents=True)
     records = pq.read_table(folder / f"{group}.records.parquet")
-    tables = [pa.Table.from_batches([b]) for b in records.to_batches(max_chunksize=chunk_rows)]
+    paths = []
+    for i, batch in enumerate(records.to_batches(max_chunksize=chunk_rows)):
+        paths.append(str(chunks / f"{i:05d}.parquet"))
+        pq.write_table(pa.Table.from_batches([batch]), paths[-1])
     del records
-    yield len(tables)
-    work.mkdir(parents=True, exist_ok=True)
+    yield len(paths)
     linked_path, edges_path, stats_path = work / "linked.parquet", work / "edges.parquet", work / "stats.json"
     for p in (linked_path, edges_path, stats_path):
         p.unlink(missing_ok=True)
     with beam.Pipeline(runner="FnApiRunner") as p:
-        out = p | "Records" >> beam.Create(tables) | "Link" >> LinkPersons(group, settings=settings)
+        out = (p | "Chunks" >> beam.Create(paths) | "Read" >> beam.Map(pq.read_table)
+               | "Link" >> LinkPersons(group, settings=settings))
         _ = (out["linked"] | "Membership" >> beam.Map(lambda t: t.select(["record_uid", "person_id"]))
              | "AllLinked" >> beam.combiners.ToList() | "WriteLinked" >> beam.Map(_collect(linked_path)))
         _ = (out["links"]
