@@ -25,6 +25,7 @@ log odds ratio 1), where SUNAFIL and X together reach the bound.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import sys
@@ -50,37 +51,12 @@ SAMPLE_SCENARIOS = ("a1_sample_independent", "a2_sample_pnp_mp", "a4_sample_proj
 X_PERSONS = 7
 
 
-def _seen(stratum: ps.Stratum) -> Counter:
-    seen = Counter()
-    for agencies, n in stratum.agency_sets.items():
-        for a in agencies:
-            seen[a] += n
-    return seen
-
-
-def _seen_by(stratum: ps.Stratum, group) -> int:
-    return int(sum(n for agencies, n in stratum.agency_sets.items() if agencies & set(group)))
-
-
-def merge_into_largest(stratum, min_list_persons=ps.MIN_LIST_PERSONS):
-    seen = _seen(stratum)
-    dropped = [a for a in stratum.role_agencies if seen[a] == 0]
-    present = [a for a in stratum.role_agencies if seen[a] > 0]
-    small = [a for a in present if seen[a] < min_list_persons]
-    groups = [[a] for a in present if a not in small]
-    if small:
-        groups.append(small)
-        if _seen_by(stratum, small) < min_list_persons and len(groups) > 1:
-            max(groups[:-1], key=lambda g: (_seen_by(stratum, g), g)).extend(groups.pop())
-    return [(ps.MERGE_SEPARATOR.join(g), frozenset(g)) for g in groups], dropped
-
-
 def leave_out_lists(stratum, merge_small_together: bool, min_list_persons=ps.MIN_LIST_PERSONS):
-    seen = _seen(stratum)
+    seen = ps.persons_seen(stratum)
     present = [a for a in stratum.role_agencies if seen[a] > 0]
     small = [a for a in present if seen[a] < min_list_persons]
     groups = [[a] for a in present if a not in small]
-    if merge_small_together and len(small) > 1 and _seen_by(stratum, small) >= min_list_persons:
+    if merge_small_together and len(small) > 1 and ps.persons_on(stratum, small) >= min_list_persons:
         groups.append(small)
     return [(ps.MERGE_SEPARATOR.join(g), frozenset(g)) for g in groups]
 
@@ -111,7 +87,7 @@ def fit(rule: str, stratum: ps.Stratum, method: str) -> dict:
         return ps.fit_stratum(stratum, method)[0]
     if rule == "merge_largest":
         original = ps.choose_lists
-        ps.choose_lists = merge_into_largest
+        ps.choose_lists = functools.partial(original, merge_into=max)
         try:
             return ps.fit_stratum(stratum, method)[0]
         finally:

@@ -165,26 +165,36 @@ def strata(cells: Counter, roles: Iterable[str] = ROLES, dimensions: Iterable[st
     return out
 
 
-def choose_lists(stratum: Stratum, min_list_persons: int = MIN_LIST_PERSONS) -> tuple[list[tuple[str, frozenset]], list[str]]:
-    """The lists to fit, as (name, agencies), and the agencies left out because they saw nobody here.
-
-    Small agencies are merged into one list; a merged list still under ``min_list_persons`` goes
-    into the smallest of the other lists. The merged name joins its agencies with ``|``."""
+def persons_seen(stratum: Stratum) -> Counter:
+    """Persons each agency saw in the stratum."""
     seen = Counter()
     for agencies, n in stratum.agency_sets.items():
         for a in agencies:
             seen[a] += n
+    return seen
+
+
+def persons_on(stratum: Stratum, group) -> int:
+    """Persons seen by any agency of ``group``."""
+    return int(sum(n for agencies, n in stratum.agency_sets.items() if agencies & set(group)))
+
+
+def choose_lists(stratum: Stratum, min_list_persons: int = MIN_LIST_PERSONS,
+                 merge_into=min) -> tuple[list[tuple[str, frozenset]], list[str]]:
+    """The lists to fit, as (name, agencies), and the agencies left out because they saw nobody here.
+
+    Small agencies are merged into one list; a merged list still under ``min_list_persons`` goes
+    into the smallest of the other lists (``merge_into=max``: the largest, for the benchmark that
+    compares the two). The merged name joins its agencies with ``|``."""
+    seen = persons_seen(stratum)
     dropped = [a for a in stratum.role_agencies if seen[a] == 0]
     present = [a for a in stratum.role_agencies if seen[a] > 0]
     small = [a for a in present if seen[a] < min_list_persons]
     groups = [[a] for a in present if a not in small]
     if small:
         groups.append(small)
-        union = sum(n for agencies, n in stratum.agency_sets.items() if agencies & set(small))
-        if union < min_list_persons and len(groups) > 1:
-            def size(group):
-                return sum(n for agencies, n in stratum.agency_sets.items() if agencies & set(group))
-            target = min(groups[:-1], key=lambda g: (size(g), g))
+        if persons_on(stratum, small) < min_list_persons and len(groups) > 1:
+            target = merge_into(groups[:-1], key=lambda g: (persons_on(stratum, g), g))
             target.extend(groups.pop())
     order = _agency_order()
     lists = []
