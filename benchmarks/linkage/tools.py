@@ -52,19 +52,19 @@ def concilia_memory(folder: Path, group: str, meta: dict, work: Path):
     """link_in_memory (blocking, comparisons, EM, scoring) + cluster() on the comparison table."""
     from pipelines.link.cluster import FLAGGED_PREFIX, cluster
     from pipelines.link.comparisons import decode
-    from pipelines.link.linker import link_in_memory
+    from pipelines.link.linker import keep_above, link_in_memory
 
     settings = _settings(meta)
     threshold = float(settings["thresholds"]["match_probability"])
     comp = pq.read_table(folder / f"{group}.comp.parquet")
     yield comp.num_rows  # input loaded: the timed part starts here
     linkage = link_in_memory(comp, settings)
-    edges = linkage.pairs.filter(pc.greater_equal(linkage.pairs.column("match_probability"), threshold))
+    edges = keep_above(linkage.pairs, threshold)
     membership, guarded = cluster(edges, group, settings=settings)
     stats = dict(linkage.stats)
-    flagged = pc.starts_with(guarded.column("reason"), FLAGGED_PREFIX)
-    stats["refused_merges"] = guarded.num_rows - pc.sum(flagged).as_py() if guarded.num_rows else 0
-    stats["flagged_merges"] = pc.sum(flagged).as_py() or 0 if guarded.num_rows else 0
+    flagged = pc.sum(pc.starts_with(guarded.column("reason"), FLAGGED_PREFIX)).as_py() or 0
+    stats["refused_merges"] = guarded.num_rows - flagged
+    stats["flagged_merges"] = flagged
     stats["model_prior"] = linkage.model.prior
     yield ToolRun(edges=edges.select(EDGE_COLUMNS),
                   clusters=pa.table({"record_uid": membership.column("record_uid"),

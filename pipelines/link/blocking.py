@@ -22,7 +22,6 @@ from pipelines.harmonise.vector import map_unique
 from pipelines.link.comparisons import encode_strings
 
 RULE = "_rule"
-KEY = "_key"
 
 
 def key_column(index: int) -> str:
@@ -101,20 +100,17 @@ def partition_by_block(comp: pa.Table, settings: dict, buckets: int, giant: dict
             continue
         sub = comp.filter(keep)
         sub = sub.append_column(RULE, pa.array(np.full(sub.num_rows, i, dtype=np.int8)))
-        sub = sub.append_column(KEY, sub.column(key_column(i)))
-        where = stable_bucket(pc.binary_join_element_wise(pa.array([str(i)] * sub.num_rows), sub.column(KEY).combine_chunks(), "#"), buckets)
+        where = stable_bucket(pc.binary_join_element_wise(pa.array([str(i)] * sub.num_rows), sub.column(key_column(i)).combine_chunks(), "#"), buckets)
         for bucket in np.unique(where):
             yield int(bucket), sub.filter(pa.array(where == bucket))
 
 
-def _window_pairs(sub: pa.Table, rows: np.ndarray, giant: np.ndarray, orders: list[list[str]],
+def _window_pairs(g: pa.Table, g_rows: np.ndarray, key: np.ndarray, orders: list[list[str]],
                   window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted neighbourhood inside giant blocks: for each order, sort the block's records by it and
+    """Sorted neighbourhood inside giant blocks (``g``: their records' sort columns, ``g_rows``
+    their rows, ``key`` their block codes): for each order, sort each block's records by it and
     pair each with the next ``window - 1``. Pairs per record are bounded by the window, so cost
     grows linearly; duplicates agree on most fields and sort next to each other in some order."""
-    g = sub.filter(pa.array(giant))
-    g_rows = rows[giant]
-    key = _codes(g.column(KEY))
     lefts, rights = [], []
     for order in orders:
         cols = [c for c in order if c in g.column_names]
@@ -131,22 +127,22 @@ def _window_pairs(sub: pa.Table, rows: np.ndarray, giant: np.ndarray, orders: li
     return np.concatenate(lefts), np.concatenate(rights)
 
 
-def _rule_pairs(table: pa.Table, rows: np.ndarray, giant_of: np.ndarray, settings: dict,
+def _rule_pairs(table: pa.Table, rows: np.ndarray, key: np.ndarray, giant: np.ndarray, settings: dict,
                 stats: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair of records sharing the rule's key (rows of the partition): whole blocks up to
-    ``max_block_size`` records, sorted neighbourhood in larger ones (counted in the stats)."""
-    orders = settings.get("giant_block_orders") or []
-    sub = table.select([KEY] + sorted({c for o in orders for c in o if c in table.column_names})).take(rows)
-    codes = _codes(sub.column(KEY))
-    giant = giant_of[rows]
+    """Every pair of records sharing the rule's key (``rows`` of the partition, ``key`` their block
+    codes, ``giant`` whether their block is giant): whole blocks up to ``max_block_size`` records,
+    sorted neighbourhood in larger ones (counted in the stats)."""
     small = ~giant
-    idx = pa.table({"k": pa.array(codes[small]), "i": pa.array(rows[small])})
+    idx = pa.table({"k": pa.array(key[small]), "i": pa.array(rows[small])})
     joined = idx.join(idx, "k", join_type="inner", left_suffix="_l", right_suffix="_r", use_threads=False)
     li, ri = joined.column("i_l").to_numpy(), joined.column("i_r").to_numpy()
     if giant.any():
-        stats["giant_blocks"] += len(np.unique(codes[giant]))
+        orders = settings.get("giant_block_orders") or []
+        g_rows = rows[giant]
+        g = table.select(sorted({c for o in orders for c in o if c in table.column_names})).take(g_rows)
+        stats["giant_blocks"] += len(np.unique(key[giant]))
         stats["records_in_giant_blocks"] += int(giant.sum())
-        wl, wr = _window_pairs(sub, rows, giant, orders, int(settings.get("giant_block_window", 20)))
+        wl, wr = _window_pairs(g, g_rows, key[giant], orders, int(settings.get("giant_block_window", 20)))
         li, ri = np.concatenate([li, wl, wr]), np.concatenate([ri, wr, wl])  # both orientations, like the join
     return li, ri
 
@@ -213,7 +209,7 @@ def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> Ca
         rows = np.nonzero(rule_col == i)[0]
         if len(rows) < 2:
             continue
-        li, ri = _rule_pairs(table, rows, giant[i], settings, stats)
+        li, ri = _rule_pairs(table, rows, codes[i][rows], giant[i][rows], settings, stats)
         keep = uid_rank[li] < uid_rank[ri]
         # Scored once. A rule whose block with the pair is not giant certainly finds it: the first
         # such rule owns it. A pair that only giant blocks share belongs to the first rule sharing
