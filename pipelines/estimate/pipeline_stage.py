@@ -221,8 +221,36 @@ def _csv_text(ch: CaptureHistory) -> str:
 
 def fit_stratum(stratum: Stratum, method: str = DEFAULT_METHOD, *, seed: int = 0, alpha: float = 0.05,
                 min_list_persons: int = MIN_LIST_PERSONS, min_overlap: int = MIN_OVERLAP,
-                history_path: str | None = None) -> tuple[dict, CaptureHistory | None]:
+                history_path: str | None = None, mcmc=None) -> tuple[dict, CaptureHistory | None]:
     """One stratum -> (a row of the ``mse_estimate`` table, the capture history fitted or None)."""
+    row, ch = prepare_stratum(stratum, method, alpha=alpha, min_list_persons=min_list_persons,
+                              min_overlap=min_overlap, history_path=history_path)
+    if "refused_reason" in row:
+        return row, ch
+    try:
+        result = estimate(ch, method=row["method"], seed=seed, alpha=alpha, interval=DEFAULT_INTERVAL, mcmc=mcmc)
+    except ValueError as exc:  # e.g. min_bic on more lists than its exhaustive search allows
+        return {**row, "refused_reason": f"method {row['method']} cannot fit this table: {exc}"}, ch
+    return result_row(row, result), ch
+
+
+def result_row(row: dict, result) -> dict:
+    """The stratum's row with an :class:`MSEResult`'s figures (``draws`` kept for summing strata)."""
+    diag = result.diagnostics
+    return row | {
+        "estimate": result.estimate, "lower": result.lower, "upper": result.upper,
+        "unobserved": result.unobserved, "interval_method": result.interval_method,
+        "model": result.model if not result.refused else None, "refused_reason": result.reason,
+        "aic": diag.get("aic"), "deviance": diag.get("deviance"), "rhat": diag.get("rhat"),
+        "ess": min(diag["ess_bulk"], diag["ess_tail"]) if "ess_bulk" in diag else None,
+        "warnings": row["warnings"] + [str(w) for w in diag.get("warnings", [])], "draws": result.draws}
+
+
+def prepare_stratum(stratum: Stratum, method: str = DEFAULT_METHOD, *, alpha: float = 0.05,
+                    min_list_persons: int = MIN_LIST_PERSONS, min_overlap: int = MIN_OVERLAP,
+                    history_path: str | None = None) -> tuple[dict, CaptureHistory | None]:
+    """The lists, the capture history and the row before fitting; the row has ``refused_reason`` when the
+    stratum cannot be estimated, and the method that will be fitted (the default's fallback past six lists)."""
     lists, dropped = choose_lists(stratum, min_list_persons)
     row = {"role": stratum.role, "stratum": stratum.name, "dimension": stratum.dimension, "value": stratum.value,
            "period": stratum.period, "lists": [name for name, _ in lists], "dropped_lists": dropped,
@@ -249,15 +277,6 @@ def fit_stratum(stratum: Stratum, method: str = DEFAULT_METHOD, *, seed: int = 0
         if note:
             row["warnings"].append(note)
             row["method"] = method
-    try:
-        result = estimate(ch, method=method, seed=seed, alpha=alpha, interval=DEFAULT_INTERVAL)
-    except ValueError as exc:  # e.g. min_bic on more lists than its exhaustive search allows
-        return {**row, "refused_reason": f"method {method} cannot fit this table: {exc}"}, ch
-    row |= {"estimate": result.estimate, "lower": result.lower, "upper": result.upper,
-            "unobserved": result.unobserved, "interval_method": result.interval_method,
-            "model": result.model if not result.refused else None, "refused_reason": result.reason,
-            "aic": result.diagnostics.get("aic"), "deviance": result.diagnostics.get("deviance"),
-            "warnings": row["warnings"] + [str(w) for w in result.diagnostics.get("warnings", [])]}
     return row, ch
 
 
