@@ -65,9 +65,10 @@ def _run_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--linkage-model", default=None, metavar="PATH",
                    help="pin the linkage models of an earlier run (its run folder, or a folder holding "
                         "model_victims.json and model_offenders.json) instead of training new ones")
-    p.add_argument("--mse-method", default="model_average", metavar="M",
-                   help="method of the multiple systems estimate (docs/mse.md): model_average (default), "
-                        "stepwise_csv, independence, stepwise_bhs, min_bic, min_bic_pairwise")
+    p.add_argument("--mse-method", default=None, metavar="M",
+                   help="method of the multiple systems estimate (docs/mse.md; default: schemas/mse/settings.yaml): "
+                        "model_average, latent_class, stepwise_csv, independence, stepwise_bhs, min_bic, "
+                        "min_bic_pairwise")
     p.add_argument("--json", action="store_true", help="print the manifest's figures as JSON instead of a table")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
     p.add_argument("--log-json", action="store_true", help="log one JSON object per line")
@@ -89,7 +90,7 @@ def _cmd_run(args, beam_args: list[str]) -> int:
         return EXIT_USAGE
     from pipelines.estimate import METHODS as MSE_METHODS
 
-    if args.mse_method not in MSE_METHODS:
+    if args.mse_method is not None and args.mse_method not in MSE_METHODS:
         print(f"concilia run: --mse-method must be one of {', '.join(MSE_METHODS)}", file=sys.stderr)
         return EXIT_USAGE
     try:

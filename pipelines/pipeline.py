@@ -19,7 +19,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines import checks, model, privacy, publish, quarantine, validate
 from pipelines.contracts import Contract, load_contracts
 from pipelines.harmonise import TAG_OFFENDER, TAG_QUARANTINE, TAG_UNMAPPED, TAG_VICTIM, Harmonise
-from pipelines.estimate import DEFAULT_METHOD as MSE_METHOD
+from pipelines.estimate.linkage_band import UncertainPersonPairs
 from pipelines.estimate.pipeline_stage import EstimatePopulation
 from pipelines.link import LinkPersons
 from pipelines.public import DEFAULT_THRESHOLD, PublicRelease
@@ -63,7 +63,7 @@ def _write_linkage(linkage: dict, role: str, folder: str, run_dir: str, marked) 
 def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: list[Contract], run_dir: str,
           key: privacy.PseudonymKey, public_threshold: int = DEFAULT_THRESHOLD,
           suites: dict[str, dict] | None = None, run_date: dt.date | None = None,
-          linkage_models: dict[str, dict] | None = None, mse_method: str = MSE_METHOD) -> None:
+          linkage_models: dict[str, dict] | None = None, mse_method: str | None = None) -> None:
     suites = validate.run_suites(contracts) if suites is None else suites
     run_date = run_date or dt.datetime.now(dt.timezone.utc).date()
     def marked(schema, folder):
@@ -72,7 +72,7 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
     read = p | "Read" >> ReadFeeds(deliveries, contracts)
     harmonised = read.raw | "Harmonise" >> Harmonise(contracts)
 
-    persons, conflicts, linked_by_role, validated_by_role = [], [], [], []
+    persons, conflicts, linked_by_role, validated_by_role, uncertain = [], [], [], [], []
     for role, folder in ROLE_FOLDERS.items():
         table = model.table(role)
         validated = getattr(harmonised, role) | f"Validate{folder.title()}" >> validate.Validate(
@@ -88,6 +88,7 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
             marked(table.schema(include_restricted=False), f"harmonised/{folder}"))
         _ = linked | f"WriteRestricted{folder.title()}" >> publish.WriteTables(
             posixpath.join(run_dir, "restricted", folder), marked(table.restricted_schema(), f"restricted/{folder}"))
+        uncertain.append((linkage["review"], linked) | f"UncertainPersons{folder.title()}" >> UncertainPersonPairs(role))
         built = linked | f"Persons{folder.title()}" >> BuildPersons(role)
         persons.append(built["persons"])
         conflicts.append(built["conflicts"])
@@ -105,7 +106,8 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
         posixpath.join(run_dir, "persons"), marked(model.table("person").schema(), "persons"))
     # multiple systems estimate of the victims no agency saw (docs/mse.md); the public zone gets the estimates
     estimates = all_persons | "EstimatePopulation" >> EstimatePopulation(
-        posixpath.join(run_dir, "mse"), marked(model.table("mse_estimate").schema(), "mse"), mse_method)
+        posixpath.join(run_dir, "mse"), marked(model.table("mse_estimate").schema(), "mse"), mse_method,
+        uncertain=uncertain)
     _ = (all_persons, *linked_by_role, estimates) | "PublicRelease" >> PublicRelease(
         posixpath.join(run_dir, "public"), public_threshold, key.demo)
     _ = (
@@ -133,7 +135,7 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
 def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contracts: list[str] | None = None,
         *, key: privacy.PseudonymKey | None = None, public_threshold: int = DEFAULT_THRESHOLD,
         period: str | None = None, run_id: str | None = None,
-        linkage_models: dict[str, dict] | None = None, mse_method: str = MSE_METHOD) -> RunResult:
+        linkage_models: dict[str, dict] | None = None, mse_method: str | None = None) -> RunResult:
     """Run and publish. Without ``key`` the key is read from the environment (or the run refuses).
     ``period`` also switches ``OUT/periods/<period>/current.json``; ``run_id`` is chosen by the
     caller when it must know it before the run starts (the service's ledger)."""
