@@ -114,8 +114,8 @@ def test_estimates_match_the_estimator_on_the_fitted_table():
     table = estimates_table(rows)
     assert table.schema.equals(model.table("mse_estimate").schema(), check_metadata=False)
     entry = manifest_entry(table)["victims"]
-    assert list(entry) == ["estimate", "lower", "upper", "method", "model", "observed", "lists", "interval_method",
-                           "linkage_lower", "linkage_upper"]
+    assert list(entry)[:8] == ["estimate", "lower", "upper", "method", "model", "observed", "lists", "interval_method"]
+    assert entry["linkage_lower"] is None and entry["methods_disagree"] is None  # no band, no comparison asked
     assert entry["method"] == DEFAULT_METHOD == "model_average" and entry["interval_method"] == "profile"
     assert entry["observed"] == 197
     refused = manifest_entry(estimates_table([{**rows[0], "estimate": None, "refused_reason": "too few"}]))
@@ -287,3 +287,32 @@ def test_stage_takes_the_uncertain_pairs_from_the_review_queue(tmp_path):
         _ = p | "Persons" >> beam.Create([persons]) | EstimatePopulation(str(tmp_path / "mse"), uncertain=[pairs])
     overall = pq.read_table(tmp_path / "mse" / "estimates.parquet").to_pylist()[0]
     assert overall["uncertain_pairs"] == 5 and overall["linkage_lower"] < overall["linkage_upper"]
+
+
+def test_another_method_is_compared_and_a_disagreement_is_reported():
+    from pipelines.estimate.pipeline_stage import add_comparison
+    from pipelines.report.sections import _mse_rests_on
+
+    row = {"method": "model_average", "estimate": 300.0, "lower": 250.0, "upper": 380.0, "warnings": []}
+    add_comparison(row, {"method": "latent_class", "estimate": 500.0, "lower": 400.0, "upper": 700.0})
+    assert row["methods_disagree"] and "methods disagree" in row["warnings"][-1]
+    near = {"method": "model_average", "estimate": 300.0, "lower": 250.0, "upper": 380.0, "warnings": []}
+    add_comparison(near, {"method": "latent_class", "estimate": 360.0, "lower": 320.0, "upper": 600.0})
+    assert near["methods_disagree"] is False  # 360 is inside the average's interval
+    assert _mse_rests_on(row)["comparison"]["disagree"] is True
+
+
+def test_run_summary_and_report_say_what_the_estimate_rests_on():
+    from pipelines.estimate import LatentClassSettings
+
+    cells = capture_cells(persons_table(COMBOS))
+    rows, _ = estimate_strata(cells, stratify_by="sex", min_stratum_persons=10, compare_method="latent_class",
+                              mcmc=LatentClassSettings(chains=2, burn_in=100, draws=100, thin=2),
+                              relinked={"victim": (cells, 0, 0)})
+    entry = manifest_entry(estimates_table(rows))["victims"]
+    assert entry["comparison_method"] == "latent_class" and entry["stratified"]["stratum"] == "sum:sex"
+    manifest = {"mse": {"victims": entry}, "figures": {"reconciled_unique": {}}}
+    from pipelines.summary import _mse_lines
+
+    text = "\n".join(_mse_lines(manifest))
+    assert "stratified (sum:sex)" in text and "linkage band" in text and "latent_class:" in text

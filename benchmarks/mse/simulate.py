@@ -413,7 +413,8 @@ def _pct(x):
 def _line(r: dict) -> str:
     o = r.get("oracle_true_model", {})
     return (f"{r['scenario']:<38} N={r['true_total']:>5} seen~{r['mean_observed']:>6.0f} cover {_pct(r['coverage'])} "
-            f"bias {_pct(r['relative_bias_mean'])} refused {r['refused']:>3}"
+            f"bias {_pct(r['relative_bias_mean'])} width {_pct(r['interval_width_relative_median'])} "
+            f"refused {r['refused']:>3}"
             + (f" | oracle cover {_pct(o.get('coverage'))} bias {_pct(o.get('relative_bias_mean'))}" if o else ""))
 
 

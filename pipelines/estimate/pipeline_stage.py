@@ -57,7 +57,8 @@ MERGE_SEPARATOR = "|"  # "MIMP|SUNAFIL": seen by MIMP or by SUNAFIL ("+" means "
 ESTIMATES_FILE = "estimates.parquet"
 HISTORIES_FOLDER = "capture_histories"
 MANIFEST_KEYS = ("estimate", "lower", "upper", "method", "model", "observed", "lists", "interval_method",
-                 "linkage_lower", "linkage_upper")
+                 "linkage_lower", "linkage_upper", "uncertain_pairs", "comparison_method", "comparison_estimate",
+                 "comparison_lower", "comparison_upper", "methods_disagree")
 
 # role, event_year, one value per DIMENSIONS, agencies joined with "+"
 CellKey = tuple
@@ -348,12 +349,15 @@ def prepare_stratum(stratum: Stratum, method: str = DEFAULT_METHOD, *, alpha: fl
 
 def estimate_strata(cells: Counter, method: str = DEFAULT_METHOD, *, roles: Iterable[str] = ROLES,
                     dimensions: Iterable[str] = DIMENSIONS[:3], stratify_by: str | None = None,
-                    min_stratum_persons: int = 50, seed: int = 0, alpha: float = 0.05,
+                    min_stratum_persons: int = 50, compare_method: str | None = None, seed: int = 0,
+                    alpha: float = 0.05,
                     min_list_persons: int = MIN_LIST_PERSONS, min_overlap: int = MIN_OVERLAP, mcmc=None,
                     relinked: dict[str, tuple[Counter, int, int]] | None = None) -> tuple[list[dict], dict[str, str]]:
     """Merged cell counts -> (rows of ``mse_estimate``, {file name: capture-history CSV text}).
 
     Besides "all" and each stratum: with ``stratify_by``, the row ``sum:<dimension>`` (stratified.py);
+    with ``compare_method``, "all" fitted by that method too, and ``methods_disagree`` when each method's
+    estimate lies outside the other's interval;
     with ``relinked`` ({role: (cells at the lower review threshold, persons fewer, uncertain pairs)}), the
     linkage band of "all" and of the sum (linkage_band.py)."""
     options = {"seed": seed, "alpha": alpha, "min_list_persons": min_list_persons, "min_overlap": min_overlap,
@@ -373,6 +377,8 @@ def estimate_strata(cells: Counter, method: str = DEFAULT_METHOD, *, roles: Iter
                       if stratify_by else None)
         if stratified is not None:
             rows.append(stratified)
+        if compare_method and compare_method != overall["method"] and overall.get("estimate") is not None:
+            add_comparison(overall, fit_stratum(strata(cells, (role,), ())[0], compare_method, **options)[0])
         if relinked and role in relinked:
             other, fewer, pairs = relinked[role]
             add_linkage_band(overall, fit_stratum(strata(other, (role,), ())[0], method, **options)[0], fewer, pairs)
@@ -417,6 +423,28 @@ def _component(row: dict) -> str:
         return f"{row['stratum']}: refused"
     upper = "-" if row.get("upper") is None else f"{row['upper']:,.0f}"
     return f"{row['stratum']}: {row['estimate']:,.0f} [{row['lower']:,.0f}, {upper}]"
+
+
+def add_comparison(row: dict, other: dict) -> None:
+    """The same table by another method; they disagree when each estimate is outside the other's interval."""
+    row["comparison_method"] = other["method"]
+    if other.get("estimate") is None:
+        row["warnings"] = row["warnings"] + [f"{other['method']} refused: {other.get('refused_reason')}"]
+        return
+    row |= {"comparison_estimate": other["estimate"], "comparison_lower": other["lower"],
+            "comparison_upper": other["upper"]}
+
+    def outside(est, low, high):
+        return (low is not None and est < low) or (high is not None and est > high)
+
+    row["methods_disagree"] = bool(outside(row["estimate"], other["lower"], other["upper"])
+                                   and outside(other["estimate"], row["lower"], row["upper"]))
+    if row["methods_disagree"]:
+        row["warnings"] = row["warnings"] + [
+            f"methods disagree beyond their intervals: {row['method']} {row['estimate']:,.0f} "
+            f"[{row['lower']:,.0f}, {'-' if row['upper'] is None else format(row['upper'], ',.0f')}], "
+            f"{other['method']} {other['estimate']:,.0f} [{other['lower']:,.0f}, "
+            f"{'-' if other['upper'] is None else format(other['upper'], ',.0f')}]"]
 
 
 def add_linkage_band(row: dict, relinked_row: dict, fewer: int, pairs: int) -> None:
@@ -473,7 +501,7 @@ class EstimatePopulation(beam.PTransform):
         self._method = method or settings["method"]
         self._uncertain = tuple(uncertain) if settings.get("linkage_band", True) else ()
         self._options = {"roles": tuple(roles), "dimensions": tuple(settings["dimensions"]),
-                         "stratify_by": settings.get("stratify_by"),
+                         "stratify_by": settings.get("stratify_by"), "compare_method": settings.get("compare_method"),
                          "min_stratum_persons": int(settings.get("min_stratum_persons", 50)), "seed": seed,
                          "min_list_persons": min_list_persons, "min_overlap": min_overlap}
 
