@@ -316,3 +316,15 @@ def test_run_summary_and_report_say_what_the_estimate_rests_on():
 
     text = "\n".join(_mse_lines(manifest))
     assert "stratified (sum:sex)" in text and "linkage band" in text and "latent_class:" in text
+
+
+def test_run_settings_are_declared_and_checked(tmp_path):
+    from pipelines.estimate.pipeline_stage import load_settings
+
+    settings = load_settings()
+    assert settings["method"] == DEFAULT_METHOD  # `concilia mse` and the run agree on the default
+    assert settings["stratify_by"] in settings["dimensions"] or settings["stratify_by"] == "department"
+    bad = tmp_path / "settings.yaml"
+    bad.write_text("method: model_average\ndimensions: [sex, shoe_size]\n")
+    with pytest.raises(ValueError, match="unknown dimensions"):
+        load_settings(str(bad))
