@@ -23,7 +23,8 @@ SCHEMA_FILE = "contract.schema.json"  # schemas/feeds/contract.schema.json: the 
 # Keys of a field spec that name source columns (or paths into nested records).
 COLUMN_KEYS = ("column", "given_names", "paternal_surname", "maternal_surname", "surnames",
                "type_column", "number_column")
-REQUIRED_SEVERITIES = ("quarantine", "warn")
+# Fields a place parser may fill: the event place, and where the person comes from (origin_* columns).
+PLACE_TARGETS = ("ubigeo", "place_of_origin")
 
 
 class ContractError(ValueError):
@@ -182,6 +183,8 @@ def validate_contract(raw: Any, path: str = "<memory>", lines: dict[tuple, int] 
                 raise _error_at(path, lines, ("lookups", name, key),
                                 f"YAML read this key as {key!r}, not as text: quote it")
     for target, spec in raw["fields"].items():
+        if _parser_of(spec) == "ubigeo" and target not in PLACE_TARGETS:
+            raise _error_at(path, lines, ("fields", target), f"a place must be one of {', '.join(PLACE_TARGETS)}")
         for key in ("lookup", "type_lookup"):
             if key in spec and spec[key] not in lookups:
                 raise _error_at(path, lines, ("fields", target, key), f"names unknown lookup {spec[key]!r}")

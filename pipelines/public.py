@@ -73,7 +73,8 @@ UNODC_STAGE = Derived("furthest_stage", "justice_stages", "unodc")
 
 POPULATIONS = {p.name: p for p in (
     Population("victims", "persons", "victim",
-               ("sex", "child_adult", "nationality", "exploitation_type", "exploitation_unodc", "department"),
+               ("sex", "child_adult", "nationality", "exploitation_type", "exploitation_unodc", "department",
+                "origin_department"),
                {"exploitation_unodc": UNODC_FORM}),
     Population("offenders", "persons", "offender",
                ("sex", "child_adult", "nationality", "furthest_stage", "stage_unodc", "department"),
@@ -90,6 +91,8 @@ TABLES = (
     TableSpec("victims_by_exploitation_type", "victims", ("exploitation_type",), "Reconciled victims by form of exploitation"),
     TableSpec("victims_by_unodc_form", "victims", ("exploitation_unodc",), "Reconciled victims by UNODC form of exploitation"),
     TableSpec("victims_by_department", "victims", ("department",), "Reconciled victims by department of the first event (INEI)"),
+    TableSpec("victims_by_origin_department", "victims", ("origin_department",),
+              "Reconciled victims by department of origin (INEI), where a feed records it"),
     TableSpec("offenders_by_sex", "offenders", ("sex",), "Reconciled offenders by sex"),
     TableSpec("offenders_by_child_adult", "offenders", ("child_adult",), "Reconciled offenders, children and adults"),
     TableSpec("offenders_by_sex_child_adult", "offenders", ("sex", "child_adult"), "Reconciled offenders by sex and age group"),
@@ -190,7 +193,7 @@ class Release:
 def _order(dim: str, population: Population, seen: Iterable[str]) -> list[str]:
     lists = {"sex": "sex", "child_adult": "child_adult", "exploitation_type": "exploitation_types",
              "furthest_stage": "justice_stages", "stage": "justice_stages", "agency": "agencies",
-             "department": "departments"}
+             "department": "departments", "origin_department": "departments"}
     rank: dict[str, int] = {}
     if dim in lists:
         rank = {c: i for i, c in enumerate(codelists.load(lists[dim]).codes_in_order)}

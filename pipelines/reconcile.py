@@ -65,6 +65,8 @@ def persons_of(records: pa.Table, role: str) -> pa.Table:
     present = [a for a in AGREED_ATTRIBUTES if a in records.column_names]
     by_event = records.sort_by([("person_id", "ascending"), ("event_date", "ascending")])
     aggs = [("record_uid", "count"), ("event_date", "min"), ("department", "first")]
+    if "origin_department" in records.column_names:
+        aggs.append(("origin_department", "first"))  # the earliest record that says where the person comes from
     aggs += [(a, "count_distinct") for a in present] + [(a, "min") for a in present]
     summary = by_event.group_by("person_id", use_threads=False).aggregate(aggs).sort_by("person_id")
     n = summary.num_rows
@@ -78,6 +80,8 @@ def persons_of(records: pa.Table, role: str) -> pa.Table:
         "event_year": pc.year(summary.column("event_date_min")).cast(pa.int32()),
         "department": summary.column("department_first"),
     }
+    if "origin_department" in records.column_names:
+        columns["origin_department"] = summary.column("origin_department_first")
     for a in present:
         agree = pc.equal(summary.column(f"{a}_count_distinct"), 1)
         columns[a] = pc.if_else(agree, summary.column(f"{a}_min"), pa.scalar(None, pa.string()))

@@ -56,7 +56,9 @@ def test_schema_file_is_valid_json_schema():
     ("  age: {column: EDAD, parse: age}", "  age: {column: EDAD, parse: age, colum: X}", 20, "fields.age.colum"),
     ("  format: csv", "  format: parquet", 9, "source.format"),
     ("role: victim", "role: witness", 5, "role"),
-    ("record_id: NRO_REGISTRO", "record_id: \"NRO..X\"", 12, "record_id"),
+    ("record_id: NRO_REGISTRO", "record_id: [NRO, REGISTRO]", 12, "record_id"),
+    ("  ubigeo: {column: UBIGEO_HECHO, parse: ubigeo, list: INEI}", "  ubigeo: {column: \"UBIGEO..X\", parse: ubigeo}",
+     23, "fields.ubigeo.column"),
 ])
 def test_a_bad_contract_file_gives_one_line_naming_file_line_and_key(tmp_path, old, new, line, key):
     from pipelines.contracts import load_contract
