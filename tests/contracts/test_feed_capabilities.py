@@ -169,3 +169,21 @@ def test_a_path_whose_root_is_missing_quarantines_the_file_as_a_missing_column()
     result = read_delivery(c, jsonl({"id": 1, "doc": {"numero": DNI_A}}), "x/file")
     assert result.stats["missing_columns"] == ["documento.numero"]
     assert set(result.quarantined.column("reason_code").to_pylist()) == {"missing_column"}
+
+
+def test_an_xlsx_cell_holding_json_is_read_through_a_path():
+    import io
+
+    import openpyxl
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["id", "DOCUMENTOS"])
+    ws.append(["1", json.dumps([{"tipo": "CE", "nro": 1234567}, {"tipo": "DNI", "nro": DNI_A}])])
+    buf = io.BytesIO()
+    wb.save(buf)
+    c = contract({"document": {"parse": "document", "type_column": "DOCUMENTOS[].tipo", "number_column": "DOCUMENTOS[].nro",
+                               "type_lookup": "document_type", "restore_leading_zeros": True}},
+                 fmt="xlsx", lookups=DOC_LOOKUP)
+    recs, _, _ = run(c, buf.getvalue())
+    assert recs.column("documents").to_pylist() == [sorted([f"01:{DNI_A}", "04:001234567"])]
+    assert recs.column("document_type").to_pylist() == ["04"]  # the first valid document is the main one
