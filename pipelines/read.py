@@ -152,7 +152,8 @@ def parse_csv(data: bytes, encoding: str, delimiter: str, max_line_chars: int = 
     return parsed
 
 
-def _json_text(value) -> str | None:
+def json_text(value) -> str | None:
+    """A JSON value as the text of a cell: nested objects and lists stay JSON (paths reach inside)."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -195,7 +196,7 @@ def _records_to_rows(records: list[tuple[int, dict]], parsed: ParsedFile) -> Par
         keys.update(dict.fromkeys(obj))
     parsed.header = list(keys)
     for i, obj in records:
-        parsed.rows.append([_json_text(obj.get(k)) for k in parsed.header])
+        parsed.rows.append([json_text(obj.get(k)) for k in parsed.header])
         parsed.row_numbers.append(i)
     return parsed
 

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from pipelines.contracts import path_root
 from pipelines.harmonise import vector
+from pipelines.read import json_text
 
 
 def is_list_path(column: str) -> bool:
@@ -28,14 +29,8 @@ def _segments(column: str) -> list[tuple[str, bool]]:
 
 
 def _text(value) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    text = str(value).strip()
-    return text or None
+    text = json_text(value)
+    return (text.strip() or None) if text is not None else None
 
 
 def _walk(values: list, segments: list[tuple[str, bool]]) -> list:
