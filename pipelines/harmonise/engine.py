@@ -93,7 +93,7 @@ def _first(lists: pa.Array) -> pa.Array:
     return pc.take(pc.list_flatten(lists), at)
 
 
-def _missing(spec: FieldSpec, values: pa.Array) -> list[tuple[str, str, pa.Array]]:
+def _missing(values: pa.Array) -> list[tuple[str, str, pa.Array]]:
     return [("missing_value", "empty", pc.is_null(values))]
 
 
@@ -105,13 +105,13 @@ def _unknown(raw: pa.Array, values: pa.Array, what: str) -> list[tuple[str, str,
 
 def _text(w: _Work, spec: FieldSpec) -> None:
     w.columns[spec.target] = w.source(spec.options["column"])
-    w.require(spec, _missing(spec, w.columns[spec.target]))
+    w.require(spec, _missing(w.columns[spec.target]))
 
 
 def _reference(w: _Work, spec: FieldSpec) -> None:
     w.columns[spec.target] = references.normalise_reference(w.source(spec.options["column"]),
                                                             spec.options.get("patterns"))
-    w.require(spec, _missing(spec, w.columns[spec.target]))
+    w.require(spec, _missing(w.columns[spec.target]))
 
 
 def _date(w: _Work, spec: FieldSpec) -> None:
@@ -120,14 +120,14 @@ def _date(w: _Work, spec: FieldSpec) -> None:
     w.columns[spec.target] = values
     w.flag(spec.target, "invalid_date", f"{spec.target}: not a valid date in the format {' or '.join(formats)}",
            pc.is_valid(problems))
-    w.require(spec, _missing(spec, values))
+    w.require(spec, _missing(values))
 
 
 def _age(w: _Work, spec: FieldSpec) -> None:
     values, problems = ages.parse_ages(w.source(spec.options["column"]))
     w.reported_age = values
     w.flag("age", "invalid_age", "age: not a whole number of years between 0 and 110", pc.is_valid(problems))
-    w.require(spec, _missing(spec, values))
+    w.require(spec, _missing(values))
 
 
 def _country(w: _Work, spec: FieldSpec) -> None:
@@ -211,7 +211,8 @@ def _regroup(values: pa.Array, owners: pa.Array, n: int) -> pa.Array:
     """Values with their row index -> one sorted list per row (nulls dropped, duplicates kept once)."""
     keep = pc.is_valid(values)
     table = pa.table({"row": pc.filter(owners, keep), "v": pc.filter(values, keep)})
-    table = table.group_by(["row", "v"], use_threads=False).aggregate([]).sort_by([("row", "ascending"), ("v", "ascending")])
+    table = table.group_by(["row", "v"], use_threads=False).aggregate([]) \
+        .sort_by([("row", "ascending"), ("v", "ascending")])
     counts = np.bincount(table.column("row").to_numpy(), minlength=n)
     offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]), pa.int32())
     return pa.ListArray.from_arrays(offsets, table.column("v").combine_chunks())
@@ -262,11 +263,12 @@ def _document(w: _Work, spec: FieldSpec) -> None:
     w.columns["documents"] = _regroup(pc.if_else(valid, keys, pa.scalar(None, pa.string())), owners, n)
     placeholder = pc.fill_null(pc.take(found.column("document_placeholder"), take_at), False)
     number = w.columns["document_number"]
+    not_valid = pc.invert(pc.fill_null(w.columns["document_valid"], False))
     w.require(spec, [
         ("missing_value", "no document number", pc.is_null(number)),
         ("placeholder_document", "a placeholder number, not a real document", placeholder),
         ("invalid_document", "fails its type's format or check digit, or its type is unknown",
-         pc.and_(pc.is_valid(number), pc.and_(pc.invert(placeholder), pc.invert(pc.fill_null(w.columns["document_valid"], False))))),
+         pc.and_(pc.is_valid(number), pc.and_(pc.invert(placeholder), not_valid))),
     ])
 
 
@@ -275,9 +277,8 @@ def _lookup(w: _Work, spec: FieldSpec) -> None:
     mapped, unmapped = lookups.apply_lookup(raw, w.contract.lookups[spec.options["lookup"]])
     w.columns[spec.target] = mapped
     w.note_unmapped(spec.target, unmapped)
-    unknown = pc.is_in(raw, value_set=pa.array(list(unmapped), pa.string()))
-    w.require(spec, [("missing_value", "empty", pc.is_null(mapped) if not unmapped else
-                      pc.and_(pc.is_null(mapped), pc.invert(pc.fill_null(unknown, False)))),
+    unknown = pc.fill_null(pc.is_in(raw, value_set=pa.array(list(unmapped), pa.string())), False)
+    w.require(spec, [("missing_value", "empty", pc.and_(pc.is_null(mapped), pc.invert(unknown))),
                      ("unmapped_code", "a code the contract's lookup does not know", unknown)])
 
 
