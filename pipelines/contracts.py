@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,6 +186,13 @@ def validate_contract(raw: Any, path: str = "<memory>", lines: dict[tuple, int] 
     for target, spec in raw["fields"].items():
         if _parser_of(spec) == "ubigeo" and target not in PLACE_TARGETS:
             raise _error_at(path, lines, ("fields", target), f"a place must be one of {', '.join(PLACE_TARGETS)}")
+        if spec.get("patterns"):
+            from pipelines.harmonise.references import compile_patterns  # here: harmonise imports this module
+
+            try:
+                compile_patterns(tuple(spec["patterns"]))
+            except (ValueError, re.error) as exc:
+                raise _error_at(path, lines, ("fields", target, "patterns"), f"not a valid pattern ({exc})") from None
         for key in ("lookup", "type_lookup"):
             if key in spec and spec[key] not in lookups:
                 raise _error_at(path, lines, ("fields", target, key), f"names unknown lookup {spec[key]!r}")

@@ -36,6 +36,11 @@ def raw():
     (lambda r: r["fields"]["document"].pop("number_column"), "'number_column' is required"),
     (lambda r: r["fields"]["sex"].update(required="always"), "fields.sex.required: 'always' is not one of"),
     (lambda r: r["lookups"]["sex"].update({False: "FEMALE"}), "quote it"),
+    (lambda r: r["fields"]["case_ref"].update(parse="reference", patterns=["{numero}-{year}"]),
+     "fields.case_ref.patterns: not a valid pattern"),
+    (lambda r: r["fields"]["case_ref"].update(parse="reference", patterns=["(?P<number>"]),
+     "fields.case_ref.patterns: not a valid pattern"),
+    (lambda r: r["fields"].update(lugar={"column": "X", "parse": "ubigeo"}), "fields.lugar: a place must be one of"),
 ])
 def test_malformed_contracts_name_the_problem(mutate, message):
     r = raw()
