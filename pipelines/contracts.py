@@ -18,8 +18,6 @@ import yaml
 
 from pipelines.resources import schemas_dir
 
-FORMATS = ("csv", "jsonl", "json", "xlsx")
-ROLES = ("victim", "offender")
 SCHEMA_FILE = "contract.schema.json"  # schemas/feeds/contract.schema.json: the contract language
 # Keys of a field spec that name source columns (or paths into nested records).
 COLUMN_KEYS = ("column", "given_names", "paternal_surname", "maternal_surname", "surnames",
@@ -130,7 +128,6 @@ def _line_index(node: yaml.Node | None) -> dict[tuple, int]:
                 key = (*where, k.value)
                 lines[key] = k.start_mark.line + 1
                 walk(v, key)
-                lines[key] = k.start_mark.line + 1
         elif isinstance(n, yaml.SequenceNode):
             for i, v in enumerate(n.value):
                 walk(v, (*where, i))
