@@ -1,0 +1,252 @@
+"""The decisions store: every judgement a steward made on a pair of records, append-only.
+
+A judgement says two records are the ``same`` person, ``different`` persons, or that the steward is
+``unsure``; it names both records (agency, feed, record id, and the record_uid the pipeline uses),
+who judged, when, why (free text), and the run whose review queue showed the pair. The store is a
+folder of JSON Lines files, one per ``concilia review apply``: files are only ever added, so it
+works on any fsspec store (gs:// has no append) and nothing a steward wrote is ever rewritten. The
+latest judgement of a pair is the one in force.
+
+Restricted zone: a free-text reason may name a person. Errors and logs quote line numbers and
+columns, never a value.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import posixpath
+
+import fsspec
+import pyarrow as pa
+
+from pipelines.publish import current_run_dir, read_output
+
+DECISIONS_FOLDER = "steward/decisions"
+JUDGEMENTS = ("same", "different", "unsure")
+ROLES = {"victims": "victim", "offenders": "offender"}
+SIDES = ("left", "right")
+# the store's columns, one row per judgement
+FIELDS = ("role", "left_uid", "right_uid", "left_agency", "left_feed", "left_record_id", "right_agency",
+          "right_feed", "right_record_id", "decision", "who", "when", "reason", "run_id")
+SCHEMA = pa.schema([(f, pa.string()) for f in FIELDS])
+# the spreadsheet a steward fills in: the pair, why it is asked, both records, then the judgement
+SHEET_DECISION_COLUMNS = ("decision", "who", "reason")
+SHEET_FIRST_COLUMNS = ("role", "run_id", "left_uid", "right_uid", "queued_because", "match_probability")
+
+
+class DecisionError(ValueError):
+    """A judgements file that cannot be applied; the message cites rows and columns, never values."""
+
+
+def default_location(out: str) -> str:
+    return posixpath.join(out.rstrip("/"), DECISIONS_FOLDER)
+
+
+def pair_key(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if a <= b else (b, a)
+
+
+def read_decisions(location: str) -> pa.Table:
+    """Every judgement in the store, oldest first (file names start with the time they were applied)."""
+    fs, root = fsspec.core.url_to_fs(location)
+    rows = []
+    for path in sorted(fs.glob(f"{root.rstrip('/')}/*.jsonl")):
+        with fs.open(path, "r", encoding="utf-8") as fh:
+            rows.extend(json.loads(line) for line in fh if line.strip())
+    return pa.Table.from_pylist([{f: r.get(f) for f in FIELDS} for r in rows], schema=SCHEMA)
+
+
+def in_force(decisions: pa.Table, role: str | None = None) -> dict[tuple[str, str], str]:
+    """(record_uid, record_uid) in sorted order -> the latest judgement of the pair, for one role."""
+    latest: dict[tuple[str, str], str] = {}
+    for row in decisions.to_pylist():
+        if role is None or row["role"] == role:
+            latest[pair_key(row["left_uid"], row["right_uid"])] = row["decision"]
+    return latest
+
+
+def append(location: str, rows: list[dict]) -> str:
+    """Add one file holding ``rows``; returns its path. Never touches earlier files."""
+    fs, root = fsspec.core.url_to_fs(location)
+    body = "".join(json.dumps({f: r.get(f) for f in FIELDS}, ensure_ascii=False, sort_keys=False) + "\n" for r in rows)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    path = f"{root.rstrip('/')}/{stamp}-{hashlib.sha256(body.encode()).hexdigest()[:8]}.jsonl"
+    fs.makedirs(root, exist_ok=True)
+    with fs.open(path, "w", encoding="utf-8") as fh:
+        fh.write(body)
+    return path
+
+
+def run_dir_of(out: str, run_id: str | None) -> str:
+    if run_id:
+        return posixpath.join(out.rstrip("/"), "runs", run_id)
+    current = current_run_dir(out)
+    if current is None:
+        raise DecisionError(f"no published run under {out}: name one with --run")
+    return current
+
+
+def review_queue(run_dir: str) -> pa.Table:
+    """The run's review queue, both roles, with a ``role`` column (restricted: names side by side)."""
+    fs, path = fsspec.core.url_to_fs(run_dir)
+    parts = []
+    for folder, role in ROLES.items():
+        t = read_output(fs, f"{path.rstrip('/')}/review_queue/{folder}")
+        if t.num_rows:
+            parts.append(t.append_column("role", pa.array([role] * t.num_rows, pa.string())))
+    if not parts:
+        return pa.table({"role": pa.array([], pa.string()), "left_uid": pa.array([], pa.string()),
+                         "right_uid": pa.array([], pa.string())})
+    return pa.concat_tables(parts, promote_options="permissive")
+
+
+def open_pairs(queue: pa.Table, decisions: pa.Table) -> pa.Table:
+    """The queue's pairs no judgement has answered yet (``unsure`` counts as answered)."""
+    if not queue.num_rows:
+        return queue
+    judged = {(role, *pair) for role in ROLES.values() for pair in in_force(decisions, role)}
+    keep = [(r, *pair_key(a, b)) not in judged for r, a, b in zip(
+        queue.column("role").to_pylist(), queue.column("left_uid").to_pylist(), queue.column("right_uid").to_pylist())]
+    return queue.filter(pa.array(keep, pa.bool_()))
+
+
+def sheet_rows(queue: pa.Table, run_id: str) -> list[dict]:
+    """One row per open pair, the columns a steward reads, then empty judgement columns."""
+    sides = [c for c in queue.column_names if c.startswith(("left_", "right_")) and c not in ("left_uid", "right_uid")]
+    rows = []
+    for r in queue.to_pylist():
+        row = {"role": r["role"], "run_id": run_id, "left_uid": r["left_uid"], "right_uid": r["right_uid"],
+               "queued_because": r.get("reason"), "match_probability": r.get("match_probability")}
+        row.update({c: r.get(c) for c in sides})
+        row.update({c: None for c in SHEET_DECISION_COLUMNS})
+        rows.append(row)
+    return rows
+
+
+def write_sheets(rows: list[dict], out_stem: str) -> list[str]:
+    """``OUT_STEM.csv`` and ``OUT_STEM.xlsx`` with the same rows; returns both paths."""
+    from openpyxl import Workbook
+
+    columns = list(rows[0]) if rows else list(SHEET_FIRST_COLUMNS) + list(SHEET_DECISION_COLUMNS)
+    fs, stem = fsspec.core.url_to_fs(out_stem)
+    parent = posixpath.dirname(stem)
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows([{c: _cell(r.get(c)) for c in columns} for r in rows])
+    with fs.open(f"{stem}.csv", "w", encoding="utf-8", newline="") as fh:
+        fh.write(text.getvalue())
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "review"
+    sheet.append(columns)
+    for r in rows:
+        sheet.append([_cell(r.get(c)) for c in columns])
+    sheet.freeze_panes = "A2"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    with fs.open(f"{stem}.xlsx", "wb") as fh:
+        fh.write(buffer.getvalue())
+    return [f"{stem}.csv", f"{stem}.xlsx"]
+
+
+def _cell(value):
+    """Spreadsheet-safe cell: dates as ISO text, and text that a spreadsheet would run as a formula
+    quoted (a name field starting with '=' must stay a name)."""
+    if value is None:
+        return None
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
+
+
+def read_sheet(path: str) -> list[dict]:
+    """Rows of a filled-in CSV or XLSX export, as dicts of text (empty cells None)."""
+    fs, p = fsspec.core.url_to_fs(path)
+    if p.lower().endswith(".xlsx"):
+        from openpyxl import load_workbook
+
+        with fs.open(p, "rb") as fh:
+            book = load_workbook(io.BytesIO(fh.read()), read_only=True, data_only=True)
+        values = list(book.worksheets[0].iter_rows(values_only=True))
+        if not values:
+            return []
+        header = [str(h) if h is not None else "" for h in values[0]]
+        return [{h: (None if v is None or str(v).strip() == "" else str(v).strip()) for h, v in zip(header, row)}
+                for row in values[1:]]
+    if p.lower().endswith(".csv"):
+        with fs.open(p, "r", encoding="utf-8-sig", newline="") as fh:
+            return [{k: (v.strip() or None) if isinstance(v, str) else None for k, v in row.items()}
+                    for row in csv.DictReader(fh)]
+    raise DecisionError(f"{posixpath.basename(p)}: a judgements file is .csv or .xlsx")
+
+
+def judgements_from_sheet(rows: list[dict], queues: dict[str, pa.Table], who: str | None = None,
+                          now: dt.datetime | None = None) -> list[dict]:
+    """Validate a filled-in sheet against the review queues of the runs it names; return the store
+    rows of its judged lines (lines left blank are skipped: not judged yet). ``queues`` maps run_id
+    to that run's queue. Raises DecisionError naming every bad line (its number and column)."""
+    when = (now or dt.datetime.now(dt.timezone.utc)).isoformat()
+    problems, out = [], []
+    known = {run: {(r, *pair_key(a, b)): (a, b) for r, a, b in zip(
+        q.column("role").to_pylist(), q.column("left_uid").to_pylist(), q.column("right_uid").to_pylist())}
+        for run, q in queues.items()}
+    records = {run: _record_fields(q) for run, q in queues.items()}
+    for line, row in enumerate(rows, start=2):  # line 1 is the header
+        decision = (row.get("decision") or "").lower() or None
+        if decision is None:
+            continue
+        missing = [c for c in ("role", "run_id", "left_uid", "right_uid") if not row.get(c)]
+        if missing:
+            problems.append(f"line {line}: {', '.join(missing)} empty")
+            continue
+        if decision not in JUDGEMENTS:
+            problems.append(f"line {line}: decision must be one of {', '.join(JUDGEMENTS)}")
+            continue
+        judge = row.get("who") or who
+        if not judge:
+            problems.append(f"line {line}: who is empty (fill the column or pass --who)")
+            continue
+        run, role = row["run_id"], row["role"]
+        if run not in known:
+            problems.append(f"line {line}: run_id names no run with a review queue")
+            continue
+        if (role, *pair_key(row["left_uid"], row["right_uid"])) not in known[run]:
+            problems.append(f"line {line}: the pair is not in that run's review queue")
+            continue
+        entry = {"role": role, "left_uid": row["left_uid"], "right_uid": row["right_uid"], "decision": decision,
+                 "who": judge, "when": when, "reason": row.get("reason"), "run_id": run}
+        for side in SIDES:
+            agency, feed, record_id = records[run].get(row[f"{side}_uid"], (None, None, None))
+            entry.update({f"{side}_agency": agency, f"{side}_feed": feed, f"{side}_record_id": record_id})
+        out.append(entry)
+    if problems:
+        raise DecisionError(f"{len(problems)} line(s) cannot be applied: " + "; ".join(problems[:20]))
+    return out
+
+
+def _record_fields(queue: pa.Table) -> dict[str, tuple]:
+    """record_uid -> (agency, feed, source record id) from the queue's side columns."""
+    found = {}
+    for side in SIDES:
+        cols = [f"{side}_uid", f"{side}_agency", f"{side}_feed_id", f"{side}_source_record_id"]
+        if all(c in queue.column_names for c in cols):
+            for uid, agency, feed, rid in zip(*(queue.column(c).to_pylist() for c in cols)):
+                found[uid] = (agency, feed, rid)
+    return found
+
+
+def judged_pairs_table(decisions: pa.Table, role: str) -> pa.Table:
+    """The judgements in force for one role as a small table (what a run hands to clustering)."""
+    from pipelines.steward.constraints import as_table
+
+    return as_table([(a, b, decision) for (a, b), decision in in_force(decisions, role).items()])
+
