@@ -22,6 +22,7 @@ import posixpath
 
 import fsspec
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.publish import current_run_dir, read_output
 
@@ -189,17 +190,30 @@ def read_sheet(path: str) -> list[dict]:
     raise DecisionError(f"{posixpath.basename(p)}: a judgements file is .csv or .xlsx")
 
 
-def judgements_from_sheet(rows: list[dict], queues: dict[str, pa.Table], who: str | None = None,
-                          now: dt.datetime | None = None) -> list[dict]:
-    """Validate a filled-in sheet against the review queues of the runs it names; return the store
-    rows of its judged lines (lines left blank are skipped: not judged yet). ``queues`` maps run_id
-    to that run's queue. Raises DecisionError naming every bad line (its number and column)."""
+def run_records(run_dir: str, uids: set[str]) -> dict[tuple[str, str], tuple]:
+    """(role, record_uid) -> (agency, feed, source record id) of the named records the run holds."""
+    fs, path = fsspec.core.url_to_fs(run_dir)
+    wanted = pa.array(sorted(uids), pa.string())
+    found = {}
+    for folder, role in ROLES.items():
+        t = read_output(fs, f"{path.rstrip('/')}/harmonised/{folder}",
+                        columns=["record_uid", "agency", "feed_id", "source_record_id"])
+        if t.num_rows:
+            t = t.filter(pc.is_in(t.column("record_uid"), wanted))
+            for uid, *fields in zip(*(t.column(c).to_pylist() for c in t.column_names)):
+                found[(role, uid)] = tuple(fields)
+    return found
+
+
+def judgements_from_sheet(rows: list[dict], records: dict[str, dict[tuple[str, str], tuple]],
+                          who: str | None = None, now: dt.datetime | None = None) -> list[dict]:
+    """Validate a filled-in sheet and return the store rows of its judged lines (lines whose decision
+    is blank are skipped: not judged yet). ``records`` maps each run_id the sheet names to
+    ``run_records`` of that run: both records of a pair must be records of the role in that run (a
+    steward may add lines for pairs the queue did not ask about, e.g. two sisters merged into one
+    person). Raises DecisionError naming every bad line by number and column, never by value."""
     when = (now or dt.datetime.now(dt.timezone.utc)).isoformat()
     problems, out = [], []
-    known = {run: {(r, *pair_key(a, b)): (a, b) for r, a, b in zip(
-        q.column("role").to_pylist(), q.column("left_uid").to_pylist(), q.column("right_uid").to_pylist())}
-        for run, q in queues.items()}
-    records = {run: _record_fields(q) for run, q in queues.items()}
     for line, row in enumerate(rows, start=2):  # line 1 is the header
         decision = (row.get("decision") or "").lower() or None
         if decision is None:
@@ -216,32 +230,22 @@ def judgements_from_sheet(rows: list[dict], queues: dict[str, pa.Table], who: st
             problems.append(f"line {line}: who is empty (fill the column or pass --who)")
             continue
         run, role = row["run_id"], row["role"]
-        if run not in known:
-            problems.append(f"line {line}: run_id names no run with a review queue")
+        if row["left_uid"] == row["right_uid"]:
+            problems.append(f"line {line}: left_uid and right_uid are the same record")
             continue
-        if (role, *pair_key(row["left_uid"], row["right_uid"])) not in known[run]:
-            problems.append(f"line {line}: the pair is not in that run's review queue")
+        unknown = [side for side in SIDES if (role, row[f"{side}_uid"]) not in records.get(run, {})]
+        if unknown:
+            problems.append(f"line {line}: {' and '.join(f'{s}_uid' for s in unknown)} not a {role} record of run_id")
             continue
         entry = {"role": role, "left_uid": row["left_uid"], "right_uid": row["right_uid"], "decision": decision,
                  "who": judge, "when": when, "reason": row.get("reason"), "run_id": run}
         for side in SIDES:
-            agency, feed, record_id = records[run].get(row[f"{side}_uid"], (None, None, None))
+            agency, feed, record_id = records[run][(role, row[f"{side}_uid"])]
             entry.update({f"{side}_agency": agency, f"{side}_feed": feed, f"{side}_record_id": record_id})
         out.append(entry)
     if problems:
         raise DecisionError(f"{len(problems)} line(s) cannot be applied: " + "; ".join(problems[:20]))
     return out
-
-
-def _record_fields(queue: pa.Table) -> dict[str, tuple]:
-    """record_uid -> (agency, feed, source record id) from the queue's side columns."""
-    found = {}
-    for side in SIDES:
-        cols = [f"{side}_uid", f"{side}_agency", f"{side}_feed_id", f"{side}_source_record_id"]
-        if all(c in queue.column_names for c in cols):
-            for uid, agency, feed, rid in zip(*(queue.column(c).to_pylist() for c in cols)):
-                found[uid] = (agency, feed, rid)
-    return found
 
 
 def judged_pairs_table(decisions: pa.Table, role: str) -> pa.Table:
