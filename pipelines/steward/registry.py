@@ -255,6 +255,25 @@ def previous_registry(previous_run: str | None, folder: str) -> str | None:
     return posixpath.join(previous_run.rstrip("/"), REGISTRY_FOLDER, folder, "*.parquet") if fs.glob(glob) else None
 
 
+def judgements_on_carried(judged: pa.Table | None, previous_glob: str | None, label: str, key) -> pa.Table | None:
+    """Judgements with each side named as the linkage names it: a record carried from another
+    period by its registry key, this run's records by their record_uid. (A judgement made in 2018
+    keeps holding in 2019, when its records are carried.)"""
+    if judged is None or not judged.num_rows or not previous_glob:
+        return judged
+    from pipelines.publish import read_output
+
+    fs, path = fsspec.core.url_to_fs(previous_glob)
+    previous = read_output(fs, posixpath.dirname(path), columns=["record_uid", "delivery_period"])
+    carried = previous.filter(pc.not_equal(pc.fill_null(previous.column("delivery_period"), ""), label)).column("record_uid")
+    for side in ("left_uid", "right_uid"):
+        uids = judged.column(side).combine_chunks()
+        keys = record_keys(uids, key)
+        judged = judged.set_column(judged.column_names.index(side), side,
+                                   pc.if_else(pc.is_in(keys, carried), keys, uids))
+    return judged
+
+
 class LinkWithRegistry(beam.PTransform):
     """``LinkPersons`` with the registry around it: carried records of earlier periods join the
     linkage, the stewards' judgements are enforced, and persons get their stable ids.
@@ -268,7 +287,8 @@ class LinkWithRegistry(beam.PTransform):
         self._role, self._folder, self._key, self._run_id = role, folder, key, run_id
         self._label = period or ""
         self._previous = previous_registry(previous_run, folder)
-        self._judged, self._pinned = judged, pinned_model
+        self._judged = judgements_on_carried(judged, self._previous, self._label, key)
+        self._pinned = pinned_model
 
     def expand(self, records):
         from pipelines.link import LinkPersons
