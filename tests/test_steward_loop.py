@@ -152,6 +152,8 @@ def test_a_person_seen_in_both_periods_has_one_id(two_periods):
     overlap = _table(result.run_dir, "overlap")
     seen = overlap.filter(overlap.column("seen_in_earlier_period"))
     assert pc.sum(seen.column("persons")).as_py() == both.num_rows
+    public = open(f"{result.run_dir}/public/victims_by_seen_in_earlier_period.csv", encoding="utf-8").read().splitlines()
+    assert next(line for line in public if line.startswith("true,")).split(",")[-1] == str(both.num_rows)
     registry = _table(result.run_dir, "restricted/registry/victims", ["record_uid", "delivery_period", "person_id"])
     assert set(registry.column("delivery_period").to_pylist()) == {"", "2019"}
     assert all(u.startswith("R") for u in registry.column("record_uid").to_pylist())
