@@ -16,11 +16,11 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines import model
+
 SAME, DIFFERENT, UNSURE = "same", "different", "unsure"
 STEWARD_RULE = "steward_same"  # match_rule of a record joined by a steward's judgement alone
-EVIDENCE_SCHEMA = pa.schema([("left_uid", pa.string()), ("right_uid", pa.string()), ("decision", pa.string()),
-                             ("match_probability", pa.float64()), ("evidence", pa.string()),
-                             ("contradicted", pa.bool_())])
+EVIDENCE_SCHEMA = model.table("judgement").schema()
 
 
 def _pairs(judged: pa.Table | None, decision: str) -> list[tuple[str, str]]:

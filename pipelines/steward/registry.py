@@ -40,8 +40,7 @@ REGISTRY_FOLDER = "restricted/registry"
 LINEAGE_FOLDER = "lineage"
 MERGED, SPLIT, RETIRED = "merged", "split", "retired"
 KEY_COLUMNS = ("record_uid", "person_id", "delivery_period", "period")
-LINEAGE_SCHEMA = pa.schema([("role", pa.string()), ("old_person_id", pa.string()), ("new_person_id", pa.string()),
-                            ("change", pa.string()), ("records", pa.int64()), ("run_id", pa.string())])
+LINEAGE_SCHEMA = model.table("lineage").schema()
 # what the records of a person learn from the registry (working columns: persons_of reads them)
 PERIOD_COLUMNS = ("first_period_seen", "last_period_seen", "seen_in_earlier_period")
 
