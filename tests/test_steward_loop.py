@@ -103,6 +103,9 @@ def test_judged_pairs_are_not_asked_again_and_the_evidence_is_kept(loop, capsys)
     assert queue.num_rows == first.num_rows - 1
     evidence = [r for role in ("victims", "offenders") for r in _table(loop["second"], f"judgements/{role}").to_pylist()]
     assert sorted(r["decision"] for r in evidence) == ["different", "same"]
+    stored = {r["decision"]: r for r in store.read_decisions(store.default_location(loop["out"])).to_pylist()}
+    assert stored["different"]["evidence_when_judged"] == "scored_uncertain"  # what the queue showed the steward
+    assert stored["different"]["left_agency"] and stored["same"]["right_record_id"]
     assert all(r["evidence"] for r in evidence)
     assert main(["review", "--out", loop["out"]]) == 0
     assert f"{queue.num_rows} of {queue.num_rows} review pair(s) open" in capsys.readouterr().out

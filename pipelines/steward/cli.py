@@ -76,11 +76,14 @@ def _apply(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     rows = store.read_sheet(args.file)
     judged = [r for r in rows if r.get("decision")]
-    records = {}
+    records, evidence = {}, {}
     for run in sorted({r.get("run_id") for r in judged if r.get("run_id")}):
-        uids = {r.get(f"{side}_uid") for r in judged if r.get("run_id") == run for side in store.SIDES} - {None}
-        records[run] = store.run_records(store.run_dir_of(args.out, run), uids)
-    judgements = store.judgements_from_sheet(rows, records, who=args.who)
+        mine = [r for r in judged if r.get("run_id") == run and r.get("left_uid") and r.get("right_uid")]
+        run_dir = store.run_dir_of(args.out, run)
+        records[run] = store.run_records(run_dir, {r[f"{side}_uid"] for r in mine for side in store.SIDES})
+        evidence[run] = store.run_evidence(run_dir, {(r.get("role"), *store.pair_key(r["left_uid"], r["right_uid"]))
+                                                     for r in mine})
+    judgements = store.judgements_from_sheet(rows, records, who=args.who, evidence=evidence)
     if not judgements:
         print("no judged line (the decision column is empty everywhere): nothing stored")
         return EXIT_OK

@@ -148,47 +148,56 @@ def judged_only(pairs: pa.Table, judged: pa.Table | None) -> pa.Table:
     return pairs.filter(_is_judged(pairs, judged)) if pairs.num_rows else pairs
 
 
+GUARD_REASONS = ("different_valid_documents", "incompatible_birth_dates")
+# the evidence that argues against each judgement
+ARGUES_AGAINST = {SAME: {"scored_as_non_match", *GUARD_REASONS}, DIFFERENT: {"scored_as_match"}, UNSURE: set()}
+
+
+def classify(p: float | None, guard: str | None, match_at: float, review_below: float) -> str:
+    """What a run says about a pair: the clustering guard's conflict, or where its score falls.
+    A pair the blocking never compared (or scored below the links floor) is ``not_compared``."""
+    if guard:
+        return guard.removeprefix("merged_despite_")
+    if p is None:
+        return "not_compared"
+    return "scored_as_match" if p >= match_at else "scored_uncertain" if p >= review_below else "scored_as_non_match"
+
+
 def judgement_evidence(links: list[pa.Table], refused: pa.Table, judged: pa.Table | None,
                        match_at: float, review_below: float) -> pa.Table:
     """Every judgement in force with what this run's evidence says about the pair.
 
-    ``different`` is contradicted when the pair scores at or above the match threshold; ``same``
-    when it scores below the review band or the guard found conflicting documents or birth dates.
-    A pair the blocking never compared has no evidence either way (``not_compared``)."""
+    The evidence argues against ``different`` when the pair scores as a match, against ``same``
+    when it scores as a non-match or the guard finds conflicting documents or birth dates. A
+    judgement is *contradicted* when this run's evidence argues against it and the evidence the
+    steward saw when judging (``evidence_when_judged``) did not: new evidence, not a judgement
+    made knowingly against the scores, which would otherwise be reported on every run."""
     if judged is None or not judged.num_rows:
         return EVIDENCE_SCHEMA.empty_table()
     score = {frozenset((a, b)): p for t in links for a, b, p in zip(
         t.column("left_uid").to_pylist(), t.column("right_uid").to_pylist(), t.column("match_probability").to_pylist())}
     guard = {}
     if refused.num_rows:
-        for a, b, r in zip(refused.column("left_uid").to_pylist(), refused.column("right_uid").to_pylist(),
-                           refused.column("reason").to_pylist()):
-            guard[frozenset((a, b))] = r.removeprefix("merged_despite_")
+        guard = {frozenset((a, b)): r for a, b, r in zip(refused.column("left_uid").to_pylist(),
+                                                          refused.column("right_uid").to_pylist(),
+                                                          refused.column("reason").to_pylist())}
+    before = judged.column("evidence_when_judged").to_pylist() if "evidence_when_judged" in judged.column_names \
+        else [None] * judged.num_rows
     rows = []
-    for a, b, decision in zip(judged.column("left_uid").to_pylist(), judged.column("right_uid").to_pylist(),
-                              judged.column("decision").to_pylist()):
+    for a, b, decision, then in zip(judged.column("left_uid").to_pylist(), judged.column("right_uid").to_pylist(),
+                                    judged.column("decision").to_pylist(), before):
         key = frozenset((a, b))
-        p = score.get(key)
-        if key in guard:
-            evidence = guard[key]
-        elif p is None:
-            evidence = "not_compared"
-        elif p >= match_at:
-            evidence = "scored_as_match"
-        elif p >= review_below:
-            evidence = "scored_uncertain"
-        else:
-            evidence = "scored_as_non_match"
-        contradicted = (decision == DIFFERENT and evidence == "scored_as_match") or (
-            decision == SAME and evidence in ("scored_as_non_match", "different_valid_documents", "incompatible_birth_dates"))
-        rows.append({"left_uid": a, "right_uid": b, "decision": decision, "match_probability": p,
-                     "evidence": evidence, "contradicted": contradicted})
+        evidence = classify(score.get(key), guard.get(key), match_at, review_below)
+        against = ARGUES_AGAINST.get(decision, set())
+        rows.append({"left_uid": a, "right_uid": b, "decision": decision, "match_probability": score.get(key),
+                     "evidence": evidence, "evidence_when_judged": then,
+                     "contradicted": evidence in against and then not in against})
     return pa.Table.from_pylist(rows, schema=EVIDENCE_SCHEMA)
 
 
-def as_table(pairs: list[tuple[str, str, str]]) -> pa.Table:
-    """(left_uid, right_uid, decision) triples as the table ``apply`` takes (tests, callers)."""
+def as_table(pairs: list[tuple]) -> pa.Table:
+    """(left_uid, right_uid, decision[, evidence_when_judged]) tuples as the table ``apply`` takes."""
     return pa.table({"left_uid": pa.array([p[0] for p in pairs], pa.string()),
                      "right_uid": pa.array([p[1] for p in pairs], pa.string()),
-                     "decision": pa.array([p[2] for p in pairs], pa.string())})
-
+                     "decision": pa.array([p[2] for p in pairs], pa.string()),
+                     "evidence_when_judged": pa.array([p[3] if len(p) > 3 else None for p in pairs], pa.string())})

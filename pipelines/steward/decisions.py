@@ -32,8 +32,9 @@ ROLES = {"victims": "victim", "offenders": "offender"}
 SIDES = ("left", "right")
 # the store's columns, one row per judgement
 FIELDS = ("role", "left_uid", "right_uid", "left_agency", "left_feed", "left_record_id", "right_agency",
-          "right_feed", "right_record_id", "decision", "who", "when", "reason", "run_id")
-SCHEMA = pa.schema([(f, pa.string()) for f in FIELDS])
+          "right_feed", "right_record_id", "decision", "who", "when", "reason", "run_id",
+          "match_probability", "evidence_when_judged")
+SCHEMA = pa.schema([(f, pa.float64() if f == "match_probability" else pa.string()) for f in FIELDS])
 # the spreadsheet a steward fills in: the pair, why it is asked, both records, then the judgement
 SHEET_DECISION_COLUMNS = ("decision", "who", "reason")
 SHEET_FIRST_COLUMNS = ("role", "run_id", "left_uid", "right_uid", "queued_because", "match_probability")
@@ -61,12 +62,12 @@ def read_decisions(location: str) -> pa.Table:
     return pa.Table.from_pylist([{f: r.get(f) for f in FIELDS} for r in rows], schema=SCHEMA)
 
 
-def in_force(decisions: pa.Table, role: str | None = None) -> dict[tuple[str, str], str]:
-    """(record_uid, record_uid) in sorted order -> the latest judgement of the pair, for one role."""
-    latest: dict[tuple[str, str], str] = {}
+def in_force(decisions: pa.Table, role: str | None = None) -> dict[tuple[str, str], dict]:
+    """(record_uid, record_uid) in sorted order -> the latest judgement of the pair (a store row), for one role."""
+    latest: dict[tuple[str, str], dict] = {}
     for row in decisions.to_pylist():
         if role is None or row["role"] == role:
-            latest[pair_key(row["left_uid"], row["right_uid"])] = row["decision"]
+            latest[pair_key(row["left_uid"], row["right_uid"])] = row
     return latest
 
 
@@ -205,13 +206,42 @@ def run_records(run_dir: str, uids: set[str]) -> dict[tuple[str, str], tuple]:
     return found
 
 
+def run_evidence(run_dir: str, pairs: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], tuple]:
+    """(role, uid, uid) in sorted order -> (match probability, evidence) the run had for the pair:
+    what the steward saw when judging (links/ for the score, the review queue for a guard conflict)."""
+    from pipelines.link.linker import load_settings
+    from pipelines.steward.constraints import classify
+
+    thresholds = load_settings()["thresholds"]
+    fs, path = fsspec.core.url_to_fs(run_dir)
+    uids = pa.array(sorted({u for _, a, b in pairs for u in (a, b)}), pa.string())
+    found = {}
+    for folder, role in ROLES.items():
+        score, guard = {}, {}
+        for sub, columns, into in (("links", ["left_uid", "right_uid", "match_probability"], score),
+                                   ("review_queue", ["left_uid", "right_uid", "reason"], guard)):
+            t = read_output(fs, f"{path.rstrip('/')}/{sub}/{folder}", columns=columns)
+            if t.num_rows:
+                t = t.filter(pc.and_(pc.is_in(t.column("left_uid"), uids), pc.is_in(t.column("right_uid"), uids)))
+                into.update({pair_key(a, b): v for a, b, v in zip(*(t.column(c).to_pylist() for c in columns))})
+        for r, a, b in pairs:
+            if r == role:
+                p, reason = score.get((a, b)), guard.get((a, b))
+                reason = reason if reason and reason != "uncertain" else None
+                found[(r, a, b)] = (p, classify(p, reason, float(thresholds["match_probability"]),
+                                                float(thresholds["review_lower"])))
+    return found
+
+
 def judgements_from_sheet(rows: list[dict], records: dict[str, dict[tuple[str, str], tuple]],
-                          who: str | None = None, now: dt.datetime | None = None) -> list[dict]:
+                          who: str | None = None, now: dt.datetime | None = None,
+                          evidence: dict[str, dict] | None = None) -> list[dict]:
     """Validate a filled-in sheet and return the store rows of its judged lines (lines whose decision
     is blank are skipped: not judged yet). ``records`` maps each run_id the sheet names to
     ``run_records`` of that run: both records of a pair must be records of the role in that run (a
     steward may add lines for pairs the queue did not ask about, e.g. two sisters merged into one
-    person). Raises DecisionError naming every bad line by number and column, never by value."""
+    person). ``evidence`` (run_id -> ``run_evidence``) is what the run said about each pair. Raises
+    DecisionError naming every bad line by number and column, never by value."""
     when = (now or dt.datetime.now(dt.timezone.utc)).isoformat()
     problems, out = [], []
     for line, row in enumerate(rows, start=2):  # line 1 is the header
@@ -237,8 +267,10 @@ def judgements_from_sheet(rows: list[dict], records: dict[str, dict[tuple[str, s
         if unknown:
             problems.append(f"line {line}: {' and '.join(f'{s}_uid' for s in unknown)} not a {role} record of run_id")
             continue
+        p, seen = (evidence or {}).get(run, {}).get((role, *pair_key(row["left_uid"], row["right_uid"])), (None, None))
         entry = {"role": role, "left_uid": row["left_uid"], "right_uid": row["right_uid"], "decision": decision,
-                 "who": judge, "when": when, "reason": row.get("reason"), "run_id": run}
+                 "who": judge, "when": when, "reason": row.get("reason"), "run_id": run,
+                 "match_probability": p, "evidence_when_judged": seen}
         for side in SIDES:
             agency, feed, record_id = records[run][(role, row[f"{side}_uid"])]
             entry.update({f"{side}_agency": agency, f"{side}_feed": feed, f"{side}_record_id": record_id})
@@ -252,5 +284,6 @@ def judged_pairs_table(decisions: pa.Table, role: str) -> pa.Table:
     """The judgements in force for one role as a small table (what a run hands to clustering)."""
     from pipelines.steward.constraints import as_table
 
-    return as_table([(a, b, decision) for (a, b), decision in in_force(decisions, role).items()])
+    return as_table([(a, b, row["decision"], row.get("evidence_when_judged"))
+                     for (a, b), row in in_force(decisions, role).items()])
 

@@ -97,8 +97,9 @@ def carried_rows(previous: pa.Table, label: str, current: list[pa.Table]) -> pa.
 def _new_ids(anchors: list[str], used: set[str], role: str, key) -> list[str]:
     """Pseudonym of each anchor; an id used before (an earlier person's) is never handed out again."""
     ids = person_id_for(anchors, role, key)
-    for i, (anchor, pid) in enumerate(zip(anchors, ids)):
-        n = 1
+    taken = pc.is_in(pa.array(ids, pa.string()), pa.array(sorted(used), pa.string())).to_pylist() if used else []
+    for i in (i for i, t in enumerate(taken) if t):  # a collision with an earlier id: rare
+        anchor, pid, n = anchors[i], ids[i], 1
         while pid in used:
             n += 1
             pid = person_id_for([f"{anchor}#{n}"], role, key)[0]
@@ -166,8 +167,16 @@ def _keep_old_ids(nodes: pa.Table) -> dict[str, str]:
     if not known.num_rows:
         return {}
     shares = known.group_by(["cluster", "old"], use_threads=False).aggregate([([], "count_all"), ("key", "min")])
-    shares = shares.sort_by([("count_all", "descending"), ("old", "ascending"), ("key_min", "ascending")])
-    kept: dict[str, str] = {}
+    # most persons are one earlier person and nothing else: settled without the greedy loop
+    per_cluster = shares.group_by("cluster", use_threads=False).aggregate([([], "count_all")])
+    per_old = shares.group_by("old", use_threads=False).aggregate([([], "count_all")])
+    alone = pc.and_(
+        pc.is_in(shares.column("cluster"), per_cluster.filter(pc.equal(per_cluster.column("count_all"), 1)).column("cluster")),
+        pc.is_in(shares.column("old"), per_old.filter(pc.equal(per_old.column("count_all"), 1)).column("old")))
+    settled = shares.filter(alone)
+    kept = dict(zip(settled.column("cluster").to_pylist(), settled.column("old").to_pylist()))
+    shares = shares.filter(pc.invert(alone)).sort_by(
+        [("count_all", "descending"), ("old", "ascending"), ("key_min", "ascending")])
     taken: set[str] = set()
     for cluster, old in zip(shares.column("cluster").to_pylist(), shares.column("old").to_pylist()):
         if cluster not in kept and old not in taken:
@@ -293,15 +302,14 @@ class LinkWithRegistry(beam.PTransform):
         from pipelines.link import LinkPersons
 
         role, key, label, run_id = self._role, self._key, self._label, self._run_id
-        schema = registry_schema(role)
         if self._previous:
             previous = records.pipeline | "ReadRegistry" >> beam.io.ReadFromParquetBatched(self._previous)
         else:
-            previous = records.pipeline | "NoRegistry" >> beam.Create([schema.empty_table()])
+            previous = records.pipeline | "NoRegistry" >> beam.Create([registry_schema(role).empty_table()])
         current = records | "RecordKeys" >> beam.Map(current_keys, key, label)
+        fields = comparison_fields(role).names
         carried = previous | "Carried" >> beam.Map(
-            lambda t, cur: carried_rows(t, label, cur).select(comparison_fields(role).names),
-            cur=beam.pvalue.AsList(current))
+            lambda t, cur: carried_rows(t, label, cur).select(fields), cur=beam.pvalue.AsList(current))
         linkage = records | "Link" >> LinkPersons(role, key=key, pinned_model=self._pinned, judged=self._judged,
                                                   carried=carried)
         previous_keys = previous | "RegistryKeys" >> beam.Map(lambda t: t.select(list(KEY_COLUMNS)))

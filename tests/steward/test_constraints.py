@@ -15,6 +15,8 @@ def _edges(pairs):
             ("birth_date", pa.date32()))}})
 
 
+NO_REFUSALS = pa.table({"left_uid": pa.array([], pa.string()), "right_uid": pa.array([], pa.string()),
+                       "reason": pa.array([], pa.string())})
 CHAIN = [("a", "b", 0.99), ("b", "c", 0.95), ("c", "d", 0.99), ("x", "y", 0.99)]
 
 
@@ -63,10 +65,11 @@ def test_judged_pairs_leave_the_review_queue_and_evidence_is_reported():
     judged = constraints.as_table([("b", "a", "different"), ("m", "n", "same"), ("c", "d", "same")])
     assert constraints.without_judged(queue, judged).column("left_uid").to_pylist() == ["c"]
     links = [constraints.judged_only(_edges(CHAIN + [("m", "n", 0.001)]), judged)]
-    evidence = constraints.judgement_evidence(links, pa.table({"left_uid": pa.array([], pa.string()),
-                                                               "right_uid": pa.array([], pa.string()),
-                                                               "reason": pa.array([], pa.string())}),
-                                              judged, 0.9, 0.05)
+    evidence = constraints.judgement_evidence(links, NO_REFUSALS, judged, 0.9, 0.05)
     rows = {(r["left_uid"], r["right_uid"]): (r["evidence"], r["contradicted"]) for r in evidence.to_pylist()}
     assert rows == {("b", "a"): ("scored_as_match", True), ("m", "n"): ("scored_as_non_match", True),
                     ("c", "d"): ("scored_as_match", False)}
+    # a steward who said different while seeing a match is not asked to look again every run
+    knowingly = constraints.as_table([("b", "a", "different", "scored_as_match")])
+    evidence = constraints.judgement_evidence(links, NO_REFUSALS, knowingly, 0.9, 0.05)
+    assert evidence.column("contradicted").to_pylist() == [False]
