@@ -69,7 +69,7 @@ def split_conflicts(table, screen: Screen) -> dict:
             role = str(r.get("role") or "victim")
             kind["rows"].append({"person_id": screen.ident(r["person_id"]), "role": role,
                                  "attribute": screen.text(r.get("attribute")),
-                                 "values": _labelled(r.get("values"), _code_list(role, r.get("attribute")), screen)})
+                                 "agency_values": _labelled(r.get("values"), _code_list(role, r.get("attribute")), screen)})
     for kind in out.values():
         kind["persons"] = len(kind["persons"])
     return {"available": True, **out}

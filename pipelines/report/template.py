@@ -327,7 +327,7 @@ feed file and row number in <code>quarantine/</code>.</p>
 {% set part = conflict_split[key] %}
 <div class="table-wrap"><table><caption>{{ strings[key + "_caption"] }}: {{ part.total | n }} on {{ part.persons | n }} persons{% if part.rows | length < part.total %} (first {{ part.rows | length }}){% endif %}</caption>
 <thead><tr><th scope="col">Person</th><th scope="col">Role</th><th scope="col">Attribute</th><th scope="col">Values per agency</th></tr></thead>
-<tbody>{% for c in part.rows %}<tr><td class="id">{{ c.person_id }}</td><td>{{ c.role }}</td><td>{{ c.attribute }}</td><td>{{ c.values }}</td></tr>{% endfor %}</tbody>
+<tbody>{% for c in part.rows %}<tr><td class="id">{{ c.person_id }}</td><td>{{ c.role }}</td><td>{{ c.attribute }}</td><td>{{ c.agency_values }}</td></tr>{% endfor %}</tbody>
 </table></div>
 {% endfor %}
 {% else %}{{ na(conflicts) }}{% endif %}

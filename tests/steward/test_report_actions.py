@@ -20,8 +20,8 @@ def test_gaps_are_told_apart_from_contradictions_and_codes_get_labels():
     assert (split["gaps"]["total"], split["gaps"]["persons"]) == (1, 1)
     assert (split["contradictions"]["total"], split["contradictions"]["persons"]) == (2, 2)
     first = split["contradictions"]["rows"][0]
-    assert first["person_id"] == "P2" and "MIMP: Forced labour" in first["values"]
-    assert "FORCED_LABOUR" not in first["values"]
+    assert first["person_id"] == "P2" and "MIMP: Forced labour" in first["agency_values"]
+    assert "FORCED_LABOUR" not in first["agency_values"]
 
 
 def test_the_action_list_counts_each_kind_of_work_and_links_to_it():
