@@ -9,6 +9,33 @@ from pipelines.contracts import contract_schema, load_contracts
 from pipelines.resources import project_root
 
 
+PERSON_IDS = """## Person ids and lineage (the contract for consumers)
+
+* A `person_id` (`P` + 32 hex) is a keyed pseudonym. A run keeps the id of the earlier person that
+  holds most of a person's records, so an id outlives new records, corrected deliveries, a new
+  smallest record and merges. Ids come from the person registry of the run `current.json` named
+  when the run started (`restricted/registry/`, keyed by record pseudonyms; restricted zone).
+* A new id is given only to a new person (no earlier person's records, or the earlier id went to the
+  person holding more of its records): the pseudonym of its smallest record key, never an id the
+  previous run's registry holds.
+* Same key, same inputs, same previous run: same ids. A record joining a person changes no id.
+* Every id of the previous run that this run does not simply keep has rows in `lineage/`
+  (`lineage` table below): `merged` into another kept id, `split` (part of its records now in
+  `new_person_id`; the old id may live on with the rest), `retired` (none of its records came
+  back). Follow an old id through `lineage/` run by run to find where its records are now.
+* Periods: a run with a delivery period (`concilia run --period 2019`, or the service's period)
+  carries the registry's records of *other* periods into its linkage: a person recorded in 2018
+  and again in 2019 keeps the 2018 id. `persons/` says `first_period_seen`, `last_period_seen` and
+  `seen_in_earlier_period`; `overlap/` and `funnel/` count by `seen_in_earlier_period`, and
+  `public/*_by_seen_in_earlier_period.csv` publish it under the usual suppression. A run without a
+  period counts each record in its event year.
+* The registry's records of a carried period are linked again with the current model (their
+  comparison fields are in the registry), so new evidence can also change an earlier person; any
+  such change is in `lineage/`. Stewards' judgements keep holding on carried records.
+* Use the ids of one pseudonymisation key only: ids made under another key are unrelated.
+"""
+
+
 def model_markdown() -> str:
     out = [
         "# The harmonised model",
@@ -18,6 +45,7 @@ def model_markdown() -> str:
         "leave the linkage stage and the `restricted/` output.",
         "",
     ]
+    out += [PERSON_IDS, ""]
     for name in model.table_names():
         table = model.table(name)
         out += [f"## {name}", "", table.description, "",

@@ -56,6 +56,11 @@ ZONES = {
     "linkage": "pseudonymised",  # the trained model and blocking statistics, per role (JSON)
     "mse": "pseudonymised",  # multiple systems estimates per stratum (no names; public/ has the estimates)
     "mse/capture_histories": "pseudonymised",  # the fitted capture-history tables, CSV for `concilia mse`
+    "restricted/registry/victims": "restricted",  # the person registry the next run starts from (pipelines/steward)
+    "restricted/registry/offenders": "restricted",
+    "lineage": "pseudonymised",  # what became of every earlier person id: merged, split, retired
+    "judgements/victims": "pseudonymised",  # stewards' judgements in force with this run's evidence (ids, no names)
+    "judgements/offenders": "pseudonymised",
 }
 
 
