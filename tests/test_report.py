@@ -264,7 +264,9 @@ def test_new_outputs_are_picked_up_when_they_land(published, population, tmp_pat
     assert "Stratified by sex" in html and "4,400 (interval 3,700 – 5,600)" in html and "sex=MALE: 1,400" in html
     assert "Linkage band" in html and "3,900 – 4,120" in html and "disagree beyond their intervals" in html
     assert "pnp_victims:RETA-V-2018-000001" in html and "✗ birth_date" in html
-    assert "<td>MIMP=SEXUAL_EXPLOITATION, PNP=FORCED_LABOUR</td>" in html
+    assert "<td>MIMP: Sexual exploitation; PNP: Forced labour</td>" in html  # code labels, not raw codes
+    split = ctx["conflict_split"]
+    assert (split["contradictions"]["total"], split["gaps"]["total"], split["gaps"]["persons"]) == (2, 1, 1)
     assert "built-in method" not in html and "object at 0x" not in html
     assert "Not available in this run" not in html.split('id="changes"')[0]
     assert pii_hits(html, population) == []
