@@ -68,6 +68,9 @@ def _run_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--mse-method", default="model_average", metavar="M",
                    help="method of the multiple systems estimate (docs/mse.md): model_average (default), "
                         "stepwise_csv, independence, stepwise_bhs, min_bic, min_bic_pairwise")
+    p.add_argument("--allow-missing", action="append", default=[], metavar="FEED",
+                   help="publish although this required feed (delivery.required) was not delivered; "
+                        "repeatable, '*' for any (recorded in the manifest)")
     p.add_argument("--json", action="store_true", help="print the manifest's figures as JSON instead of a table")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
     p.add_argument("--log-json", action="store_true", help="log one JSON object per line")
@@ -101,7 +104,7 @@ def _cmd_run(args, beam_args: list[str]) -> int:
         pinned = load_pinned_models(args.linkage_model) if args.linkage_model else None
         result = run(args.feeds, args.out, [f"--runner={runner}", *beam_args], args.contracts,
                      key=key, public_threshold=args.public_threshold, linkage_models=pinned,
-                     mse_method=args.mse_method)
+                     mse_method=args.mse_method, allow_missing=args.allow_missing)
     except (NoDeliveries, ContractError, FileNotFoundError, LinkageModelError) as exc:
         print(f"concilia run: {exc}", file=sys.stderr)
         return EXIT_INPUT

@@ -133,10 +133,12 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
 def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contracts: list[str] | None = None,
         *, key: privacy.PseudonymKey | None = None, public_threshold: int = DEFAULT_THRESHOLD,
         period: str | None = None, run_id: str | None = None,
-        linkage_models: dict[str, dict] | None = None, mse_method: str = MSE_METHOD) -> RunResult:
+        linkage_models: dict[str, dict] | None = None, mse_method: str = MSE_METHOD,
+        allow_missing=()) -> RunResult:
     """Run and publish. Without ``key`` the key is read from the environment (or the run refuses).
     ``period`` also switches ``OUT/periods/<period>/current.json``; ``run_id`` is chosen by the
-    caller when it must know it before the run starts (the service's ledger)."""
+    caller when it must know it before the run starts (the service's ledger). A required feed
+    that was not delivered blocks the run unless ``allow_missing`` names it ("*": any)."""
     started = dt.datetime.now(dt.timezone.utc)
     key = key or privacy.resolve_key()
     contracts = load_contracts(*(extra_contracts or []))
@@ -154,19 +156,19 @@ def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contract
     with heartbeat(f"run {run_id}: pipeline"), beam.Pipeline(options=options) as p:
         build(p, deliveries, contracts, run_dir, key, public_threshold, suites, started.date(), linkage_models, mse_method)
     log.info("run %s: pipeline done, finalising", run_id)
-    manifest = finish(feeds, out, run_id, contracts, key, started, previous_run, period, suites)
+    manifest = finish(feeds, out, run_id, contracts, key, started, previous_run, period, suites, allow_missing)
     return RunResult(run_id=run_id, run_dir=run_dir, manifest=manifest)
 
 
 def finish(feeds: str, out: str, run_id: str, contracts: list[Contract], key: privacy.PseudonymKey,
            started: dt.datetime, previous_run: str | None = None, period: str | None = None,
-           suites: dict[str, dict] | None = None) -> dict:
+           suites: dict[str, dict] | None = None, allow_missing=()) -> dict:
     """After the Beam job: validation summary, cross-feed checks, manifest and pointers. Apart from
     ``run`` so that a job launched elsewhere (the Dataflow Flex Template) is finalised the same way."""
     suites = validate.run_suites(contracts) if suites is None else suites
     validation = validate.summarise(out, run_id, suites, publish.WORK_DIR)
     validation = checks.add_to_validation(validation, checks.run_checks(out, run_id, feeds, contracts, key=key))
     manifest = publish.finalise_run(out, run_id, contracts, started, key, validation=validation, before_switch=lambda rd, m: publish_report(
-        rd, previous_run, m), period=period)
+        rd, previous_run, m), period=period, allow_missing=allow_missing)
     log.info("run %s: published", run_id)
     return manifest
