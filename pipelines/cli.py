@@ -26,6 +26,7 @@ EXIT_INPUT = 3      # unreadable or missing inputs, malformed contracts
 EXIT_ACCOUNTING = 4  # rows were lost: the run was not published
 EXIT_OUTPUT = 5      # the run's folder does not hold exactly its listed outputs: not published
 EXIT_BLOCKED = 6     # a blocking expectation or cross-feed check failed: written, not published
+EXIT_BUSY = 7        # another live process holds the lease (a run on OUT, a watcher on the ledger)
 EXIT_FAILED = 1
 
 # Beam 2.77's DirectRunner first tries to download the Prism runner binary and falls back when
@@ -84,6 +85,7 @@ def _cmd_run(args, beam_args: list[str]) -> int:
     from pipelines.pipeline import NoDeliveries, run
     from pipelines.privacy import KeyUnavailable, resolve_key
     from pipelines.publish import AccountingError, IncompleteOutput
+    from pipelines.service.lease import LeaseHeld, LeaseLost
 
     runner = RUNNER_ALIASES.get(args.runner.lower(), args.runner)
     started = time.monotonic()
@@ -110,6 +112,9 @@ def _cmd_run(args, beam_args: list[str]) -> int:
         return EXIT_INPUT
     except (AccountingError, IncompleteOutput) as exc:
         return report_unpublished("concilia run", exc)
+    except (LeaseHeld, LeaseLost) as exc:
+        print(f"concilia run: {exc}; nothing was published", file=sys.stderr)
+        return EXIT_BUSY
     if args.json:
         print(json.dumps({"run_id": result.run_id, "demo": key.demo, **result.manifest["figures"],
                           "mse": result.manifest.get("mse")}, indent=2))

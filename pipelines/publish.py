@@ -328,6 +328,15 @@ def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.d
     return manifest
 
 
+def read_pointer(fs, path: str) -> dict | None:
+    """A pointer or record JSON (None when absent or unreadable)."""
+    try:
+        with fs.open(path, "r", encoding="utf-8") as fh:
+            return json.load(fh)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
 def current_run_dir(out: str) -> str | None:
     """The run folder ``OUT/current.json`` names (the last published run), or None before the first."""
     fs, out_path = fsspec.core.url_to_fs(out)
@@ -369,7 +378,8 @@ def _public_unmapped(rows: list[dict], name_tokens: set[str]) -> list[dict]:
 def point_current(fs, out_path: str, run_id: str, period: str | None = None) -> None:
     """Switch the pointers to a verified run: with ``period``, first record the version
     (``periods/<period>/versions/<run_id>.json``) and move ``periods/<period>/current.json`` (the
-    period's commit point), then ``current.json`` (the latest published run of any period)."""
+    period's commit point), then ``current.json`` (the latest published run of any period), and
+    last record the publication (``published/<run_id>.json``)."""
     root = out_path.rstrip("/")
     pointer = {"run_id": run_id, "path": f"runs/{run_id}", "published": dt.datetime.now(dt.timezone.utc).isoformat()}
     if period is not None:
@@ -378,6 +388,15 @@ def point_current(fs, out_path: str, run_id: str, period: str | None = None) -> 
         _replace_json(fs, f"{root}/periods/{period}/current.json", pointer)
         crash_point("after_period_pointer")
     _replace_json(fs, f"{root}/current.json", pointer)
+    _replace_json(fs, f"{root}/published/{run_id}.json", pointer)  # the record `concilia status` trusts
+
+
+def was_published(fs, out_path: str, run_id: str) -> bool:
+    """Whether the pointers ever switched to a run (a killed run may hold a manifest and never have)."""
+    root = out_path.rstrip("/")
+    return fs.exists(f"{root}/published/{run_id}.json") or any(
+        (read_pointer(fs, p) or {}).get("run_id") == run_id
+        for p in [f"{root}/current.json", *fs.glob(f"{root}/periods/*/current.json")])
 
 
 def _replace_json(fs, path: str, obj: dict) -> None:
