@@ -28,6 +28,7 @@ from pipelines.link.transform import links_schema, model_as_json, review_schema
 from pipelines.reconcile import BuildPersons, CountPersons
 from pipelines.report import publish_report
 from pipelines.service.lease import Lease
+from pipelines.service.ledger import read_json
 from pipelines.service.progress import heartbeat
 from pipelines.steward import decisions as steward_decisions
 from pipelines.steward.constraints import EVIDENCE_SCHEMA
@@ -197,7 +198,7 @@ def sweep_stale_runs(out: str) -> list[str]:
     (a Dataflow job the Flex Template launched holds no lease: its launch record spares it)."""
     fs, out_path = fsspec.core.url_to_fs(out)
     out_path = out_path.rstrip("/")
-    named = {(publish.read_pointer(fs, p) or {}).get("run_id")
+    named = {(read_json(fs, p) or {}).get("run_id")
              for p in [f"{out_path}/current.json", *fs.glob(f"{out_path}/periods/*/current.json")]}
     swept = []
     for path in sorted(p for p in fs.glob(f"{out_path}/runs/*") if fs.isdir(p)):

@@ -336,15 +336,6 @@ def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.d
     return manifest
 
 
-def read_pointer(fs, path: str) -> dict | None:
-    """A pointer or record JSON (None when absent or unreadable)."""
-    try:
-        with fs.open(path, "r", encoding="utf-8") as fh:
-            return json.load(fh)
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
 def current_run_dir(out: str) -> str | None:
     """The run folder ``OUT/current.json`` names (the last published run), or None before the first."""
     fs, out_path = fsspec.core.url_to_fs(out)
@@ -410,9 +401,11 @@ def point_current(fs, out_path: str, run_id: str, period: str | None = None) -> 
 
 def was_published(fs, out_path: str, run_id: str) -> bool:
     """Whether the pointers ever switched to a run (a killed run may hold a manifest and never have)."""
+    from pipelines.service.ledger import read_json
+
     root = out_path.rstrip("/")
     return fs.exists(f"{root}/published/{run_id}.json") or any(
-        (read_pointer(fs, p) or {}).get("run_id") == run_id
+        (read_json(fs, p) or {}).get("run_id") == run_id
         for p in [f"{root}/current.json", *fs.glob(f"{root}/periods/*/current.json")])
 
 

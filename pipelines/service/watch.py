@@ -169,9 +169,9 @@ class Service:
         already names the run and the run verifies, it was published: finish the global pointer
         and record it. Otherwise remove its partial folder and staging and record it as
         interrupted, so the cycle runs the same inputs again."""
-        fs, out_path = fsspec.core.url_to_fs(self.out)
-        from pipelines.pipeline import run_lease
+        from pipelines.pipeline import run_lease  # here: the pipeline module imports the service's lease
 
+        fs, out_path = fsspec.core.url_to_fs(self.out)
         running = (holder(run_lease(self.out)) or {}).get("run_id")
         for rec in self.ledger.runs():
             if rec.state != "started":
