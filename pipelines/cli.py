@@ -4,6 +4,8 @@
     concilia sample --out PATH --seed N [--people N]
     concilia mse TABLE.csv [--method M] [--seed S]
     concilia docs [--out DIR]
+    concilia contract draft FILE --agency A --role R [--out PATH]
+    concilia contract check CONTRACT [FILE...]
     concilia watch --landing URL --out URL [--interval S] [--schedule CRON] [beam options...]
     concilia status --out URL [--landing URL]
     concilia diff RUN_A RUN_B --out URL
@@ -138,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("diff", help="what changed between two runs", add_help=False)
     sub.add_parser("finalise", help="finalise a run launched by the Dataflow Flex Template", add_help=False)
     sub.add_parser("review", help="the review queue: list, export for a steward, apply judgements", add_help=False)
+    sub.add_parser("contract", help="draft a feed contract from a delivered file, or check one", add_help=False)
     docs = sub.add_parser("docs", help="generate the field reference (docs/model.md) from schemas/")
     docs.add_argument("--out", default=None, help="folder to write into (default: the project's docs/)")
 
@@ -153,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         from pipelines.steward.cli import review_main
 
         return review_main(argv[1:])
+    if argv and argv[0] == "contract":
+        from pipelines.onboarding import contract_main
+
+        return contract_main(argv[1:])
     if argv and argv[0] in ("watch", "status", "diff", "finalise"):
         from pipelines.service.cli import COMMANDS
 

@@ -74,7 +74,7 @@ UNODC_STAGE = Derived("furthest_stage", "justice_stages", "unodc")
 POPULATIONS = {p.name: p for p in (
     Population("victims", "persons", "victim",
                ("sex", "child_adult", "nationality", "exploitation_type", "exploitation_unodc", "department",
-                "seen_in_earlier_period"),
+                "origin_department", "seen_in_earlier_period"),
                {"exploitation_unodc": UNODC_FORM}),
     Population("offenders", "persons", "offender",
                ("sex", "child_adult", "nationality", "furthest_stage", "stage_unodc", "department",
@@ -92,6 +92,8 @@ TABLES = (
     TableSpec("victims_by_exploitation_type", "victims", ("exploitation_type",), "Reconciled victims by form of exploitation"),
     TableSpec("victims_by_unodc_form", "victims", ("exploitation_unodc",), "Reconciled victims by UNODC form of exploitation"),
     TableSpec("victims_by_department", "victims", ("department",), "Reconciled victims by department of the first event (INEI)"),
+    TableSpec("victims_by_origin_department", "victims", ("origin_department",),
+              "Reconciled victims by department of origin (INEI), where a feed records it"),
     TableSpec("victims_by_seen_in_earlier_period", "victims", ("seen_in_earlier_period",),
               "Reconciled victims recorded in an earlier published period too (re-victimisation): true or false"),
     TableSpec("offenders_by_sex", "offenders", ("sex",), "Reconciled offenders by sex"),
@@ -196,7 +198,7 @@ class Release:
 def _order(dim: str, population: Population, seen: Iterable[str]) -> list[str]:
     lists = {"sex": "sex", "child_adult": "child_adult", "exploitation_type": "exploitation_types",
              "furthest_stage": "justice_stages", "stage": "justice_stages", "agency": "agencies",
-             "department": "departments"}
+             "department": "departments", "origin_department": "departments"}
     rank: dict[str, int] = {}
     if dim in lists:
         rank = {c: i for i, c in enumerate(codelists.load(lists[dim]).codes_in_order)}

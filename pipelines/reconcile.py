@@ -51,6 +51,15 @@ def _distinct_lists(records: pa.Table, column: str) -> pa.Table:
                      column: sorted_lists(grouped.column(f"{column}_distinct"))}).sort_by("person_id")
 
 
+def _document_types(records: pa.Table, person_ids: pa.ChunkedArray) -> pa.Array:
+    """Per person (in ``person_ids`` order): the sorted types of every valid document its records carry."""
+    docs = records.column("documents").combine_chunks()
+    owners = pc.take(records.column("person_id").combine_chunks(), pc.list_parent_indices(docs))
+    types = pa.table({"person_id": owners, "document_types": pc.utf8_slice_codeunits(pc.list_flatten(docs), 0, 2)})
+    lists = _distinct_lists(types, "document_types")
+    return pc.take(lists.column("document_types"), pc.index_in(person_ids, value_set=lists.column("person_id")))
+
+
 def _stages_attested(records: pa.Table) -> pa.Table:
     """(person_id, stage) per record, plus DETAINED where a record says the person was detained."""
     stages = pa.table({"person_id": records.column("person_id").combine_chunks(),
@@ -68,6 +77,8 @@ def persons_of(records: pa.Table, role: str) -> pa.Table:
     present = [a for a in AGREED_ATTRIBUTES if a in records.column_names]
     by_event = records.sort_by([("person_id", "ascending"), ("event_date", "ascending")])
     aggs = [("record_uid", "count"), ("event_date", "min"), ("department", "first")]
+    if "origin_department" in records.column_names:
+        aggs.append(("origin_department", "first"))  # the earliest record that says where the person comes from
     aggs += [(a, "count_distinct") for a in present] + [(a, "min") for a in present]
     summary = by_event.group_by("person_id", use_threads=False).aggregate(aggs).sort_by("person_id")
     n = summary.num_rows
@@ -81,6 +92,10 @@ def persons_of(records: pa.Table, role: str) -> pa.Table:
         "event_year": pc.year(summary.column("event_date_min")).cast(pa.int32()),
         "department": summary.column("department_first"),
     }
+    if "origin_department" in records.column_names:
+        columns["origin_department"] = summary.column("origin_department_first")
+    if "documents" in records.column_names:
+        columns["document_types"] = _document_types(records, summary.column("person_id"))
     for a in present:
         agree = pc.equal(summary.column(f"{a}_count_distinct"), 1)
         columns[a] = pc.if_else(agree, summary.column(f"{a}_min"), pa.scalar(None, pa.string()))

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 REPORT_PATH = "reports/index.html"
 REPORT_ZONE = "pseudonymised"  # counts and pseudonymous ids: for stewards, not a public release
-_RESTRICTED_COLUMNS = ["given_names", "paternal_surname", "maternal_surname", "document_number", "birth_date"]
+_RESTRICTED_COLUMNS = ["given_names", "paternal_surname", "maternal_surname", "document_number", "birth_date",
+                       "documents", "aliases"]
 _RECORD_COLUMNS = ["agency", "feed_id", "sex", "child_adult", "nationality", "exploitation_type", "stage"]
 
 
