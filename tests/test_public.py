@@ -112,7 +112,8 @@ def test_shared_cells_have_one_status_in_every_table():
 
 def test_unodc_groups_cannot_open_their_codes():
     # DOMESTIC_SERVITUDE is grouped with FORCED_LABOUR in UNODC's "forced labour"
-    finest = {"victims": Counter({("2018", "FEMALE", "ADULT", "PER", code, group, "15", "07", "false"): n for code, group, n in (
+    finest = {"victims": Counter({("2018", "FEMALE", "ADULT", "PER", code, group, "15", "07", "false"): n
+                                  for code, group, n in (
         ("SEXUAL_EXPLOITATION", "sexual exploitation", 50), ("FORCED_LABOUR", "forced labour", 30),
         ("DOMESTIC_SERVITUDE", "forced labour", 2), ("FORCED_BEGGING", "begging", 20))})}
     release = build_release(finest)
@@ -141,7 +142,8 @@ def test_exports_never_carry_a_formula(tmp_path):
     hostile = "=HYPERLINK(\"http://evil\",\"x\")"
     finest = {"victims": Counter({("2018", "FEMALE", "ADULT", hostile, "SEXUAL_EXPLOITATION",
                                    "sexual exploitation", "@15", "15", "false"): 12,
-                                  ("2018", "MALE", "ADULT", "+PER", "FORCED_LABOUR", "forced labour", "-1", "=1", "false"): 9})}
+                                  ("2018", "MALE", "ADULT", "+PER", "FORCED_LABOUR", "forced labour", "-1", "=1",
+                                   "false"): 9})}
     paths = public.write_release(finest, str(tmp_path), demo=True)
     cells = []
     for path in paths:
