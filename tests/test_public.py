@@ -20,7 +20,7 @@ from pipelines.public import ALL, POPULATIONS, TABLES, build_release, count_cell
 VALUES = {
     "sex": ["FEMALE", "MALE", None], "child_adult": ["CHILD", "ADULT", None], "nationality": ["PER", "VEN", "COL", None],
     "exploitation_type": ["SEXUAL_EXPLOITATION", "FORCED_LABOUR", "DOMESTIC_SERVITUDE", "FORCED_BEGGING", None],
-    "department": ["15", "07", "16", None], "origin_department": [None, "15", "07"], "furthest_stage": ["ARRESTED", "INVESTIGATED", "PROSECUTED", "CONVICTED"],
+    "department": ["15", "07", "16", None], "furthest_stage": ["ARRESTED", "INVESTIGATED", "PROSECUTED", "CONVICTED"],
     "agency": ["PNP", "MP", "MIMP"], "stage": ["ARRESTED", "CONVICTED"], "event_year": [2017, 2018],
 }
 
@@ -40,6 +40,9 @@ def random_finest(seed: int, n_victims: int, n_offenders: int, skew: float = 0.8
 
     victims = [{k: pick(v) for k, v in VALUES.items()} for _ in range(n_victims)]
     offenders = [{k: pick(v) for k, v in VALUES.items()} for _ in range(n_offenders)]
+    origins = random.Random(seed + 1)  # its own draws: the other dimensions stay as they were before it
+    for victim in victims:
+        victim["origin_department"] = origins.choices([None, "15", "07"], [1.0, skew, skew ** 2])[0]
     finest = {"victims": count_cells(persons(victims, "victim"), POPULATIONS["victims"]),
               "offenders": count_cells(persons(offenders, "offender"), POPULATIONS["offenders"])}
     for name, rows in (("victim_records", victims), ("offender_records", offenders)):
