@@ -43,3 +43,14 @@ def test_the_shipped_settings_compare_document_sets():
     settings = linker.load_settings()
     assert {c["name"]: c["type"] for c in settings["comparisons"]}["document"] == "document_set"
     assert "documents" in comparisons.columns_for({"type": "document_set"})
+
+
+def test_pairs_with_one_and_with_several_documents_in_one_batch():
+    from pipelines.link.prepare import comparison_table
+    from tests.link.conftest import records
+    left = [rec("a", [("01", DNI_A)]), rec("b", [("01", DNI_A), ("07", PAS)]), rec("c", [("01", DNI_A)])]
+    right = [rec("d", [("01", DNI_A)]), rec("e", [("07", PAS)]), rec("f", [("07", PAS), ("01", DNI_B)])]
+    table = comparison_table(records(left + right))
+    levels = comparisons.compare(table.slice(0, 3), table.slice(3, 3),
+                                 [{"name": "document", "type": "document_set"}])["document"]
+    assert levels.tolist() == [3, 3, 0]
