@@ -6,7 +6,7 @@ Harmonises every feed of a generated feeds root in memory (no Beam), links each 
 settings (``document: document_set``) and with the same settings but ``document: document`` (the
 single-number comparison it replaced), clusters, and scores both against the generator's truth
 (``_truth/records.csv``): pairwise precision, recall and F1 of the clusters, and the time of the
-linker as a ratio to its peer in the same run (the machine is shared).
+linker (best of two runs, in both orders) as a ratio to its peer in the same run (the machine is shared).
 """
 from __future__ import annotations
 
@@ -78,14 +78,18 @@ def main(argv: list[str] | None = None) -> int:
     for role, records in sorted(harmonised(root).items()):
         comp = comparison_table(records)
         report[role] = {"records": records.num_rows}
-        for name, settings in (("document_set", shipped), ("document", single)):
-            started = time.perf_counter()
-            linkage = link_in_memory(comp, settings)
-            membership, _ = cluster(keep_above(linkage.pairs, settings["thresholds"]["match_probability"]), role,
-                                    settings=settings)
-            seconds = time.perf_counter() - started
-            report[role][name] = score(records, membership, key) | {"seconds": round(seconds, 2)}
-        report[role]["time_ratio"] = round(report[role]["document_set"]["seconds"] / report[role]["document"]["seconds"], 2)
+        variants = [("document_set", shipped), ("document", single)]
+        for order in (variants, variants[::-1]):  # both orders, best time each: the first run warms caches
+            for name, settings in order:
+                started = time.perf_counter()
+                linkage = link_in_memory(comp, settings)
+                membership, _ = cluster(keep_above(linkage.pairs, settings["thresholds"]["match_probability"]),
+                                        role, settings=settings)
+                seconds = round(time.perf_counter() - started, 2)
+                best = min(seconds, report[role].get(name, {}).get("seconds", seconds))
+                report[role][name] = score(records, membership, key) | {"seconds": best}
+        report[role]["time_ratio"] = round(report[role]["document_set"]["seconds"]
+                                           / report[role]["document"]["seconds"], 2)
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:
