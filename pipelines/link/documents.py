@@ -7,10 +7,11 @@ pipelines.link.prepare). Levels, strongest first:
 
 - 3: a valid document both records share, or the same main number;
 - 2: main numbers of the same length one edit or transposition apart (a typo);
+- 1: valid documents of different types only (a DNI against a passport): not a contradiction,
+  since one person may hold both, but EM learns how often such pairs are the same person;
 - 0: both records hold valid documents of a same type and none of those is shared (two people),
   or, with no such evidence, main numbers of the same type (or untyped) that differ;
-- -1: nothing to compare, or documents of different types only (a DNI against a passport says
-  nothing about whether they are one person).
+- -1: nothing to compare.
 
 Sets are compared for all pairs at once, never looped over in Python: pairs where each side has
 at most one document compare those element-wise; the few where a side has several are exploded to
@@ -28,7 +29,7 @@ from pipelines.link import comparisons as cmp
 SEPARATOR = ":"  # as pipelines.harmonise.engine.DOCUMENT_SEPARATOR writes them
 
 LEVELS = {3: "a shared valid document, or the same number", 2: "one edit or transposition apart",
-          0: "different documents of a same type"}
+          1: "documents of different types only", 0: "different documents of a same type"}
 COLUMNS = ("document_core", "document_type", "documents")
 
 
@@ -71,8 +72,7 @@ def set_agreement(left: pa.Table, right: pa.Table) -> tuple[np.ndarray, np.ndarr
     shared = pc.fill_null(pc.equal(fl, fr), False).to_numpy(zero_copy_only=False)
     same_type = pc.fill_null(pc.equal(pc.utf8_slice_codeunits(fl, 0, 2), pc.utf8_slice_codeunits(fr, 0, 2)),
                              False).to_numpy(zero_copy_only=False)
-    several = np.flatnonzero((pc.fill_null(pc.list_value_length(dl), 0).to_numpy() > 1)
-                             | (pc.fill_null(pc.list_value_length(dr), 0).to_numpy() > 1))
+    several = np.flatnonzero((_counts(left) > 1) | (_counts(right) > 1))
     if len(several):
         rows = pa.array(several)
         a, b = _exploded(pc.take(dl, rows)), _exploded(pc.take(dr, rows))
@@ -88,8 +88,15 @@ def document_set(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     cores_known = cmp._valid(d1) & cmp._valid(d2)
     types_compatible = cmp._eq(t1, t2) | ~cmp._valid(t1) | ~cmp._valid(t2)
     same_length = cmp._eq(cmp._derived(d1, pc.utf8_length), cmp._derived(d2, pc.utf8_length))
+    both_hold = (_counts(left) > 0) & (_counts(right) > 0)
+    other_types = (both_hold & ~same_type) | (cores_known & ~types_compatible)
     return cmp._select(
         [(shared | cmp._eq(d1, d2), 3),
-         (types_compatible & same_length & (cmp._edits(d1, d2) <= 1), 2)],
-        known=shared | same_type | (cores_known & types_compatible),
+         (types_compatible & same_length & (cmp._edits(d1, d2) <= 1), 2),
+         (other_types & ~same_type, 1)],
+        known=shared | same_type | cores_known | other_types,
     )
+
+
+def _counts(table: pa.Table) -> np.ndarray:
+    return pc.fill_null(pc.list_value_length(_documents(table)), 0).to_numpy()

@@ -1,5 +1,5 @@
 """Several documents per person: any shared valid document agrees, two valid documents of a same type
-that differ disagree, documents of different types say nothing, placeholders never identify anyone."""
+that differ disagree, documents of different types are a level of their own, placeholders never identify anyone."""
 
 import pytest
 
@@ -25,7 +25,7 @@ def rec(uid, docs, main=None):
     ([("07", PAS), ("01", DNI_A)], [("01", DNI_A)], 3),             # a shared DNI that is not the main document
     ([("01", DNI_A)], [("01", DNI_B)], 0),                          # two valid DNIs: two people
     ([("01", DNI_A), ("07", PAS)], [("01", DNI_B), ("07", PAS)], 3),  # a shared document outweighs
-    ([("01", DNI_A)], [("07", PAS)], -1),                           # different types: nothing to say
+    ([("01", DNI_A)], [("07", PAS)], 1),                            # different types: no contradiction
     ([("01", DNI_A)], [("01", DNI_A[:-2] + DNI_A[-1] + DNI_A[-2])], 2),  # a transposition
     ([], [("01", DNI_A)], -1),
 ])
