@@ -12,6 +12,7 @@ import posixpath
 import fsspec
 
 from pipelines import publish
+from pipelines.i18n import _
 from pipelines.contracts import load_contracts
 from pipelines.service import landing
 from pipelines.service.ledger import Ledger, read_json
@@ -51,7 +52,7 @@ def status(out: str, landing_url: str | None = None, state: str | None = None, l
               "deliveries_not_published": unpublished}
     if landing_url:
         contracts = load_contracts(*(extra_contracts or []))
-        _, pending = landing.scan(landing_url, contracts)
+        _ready, pending = landing.scan(landing_url, contracts)
         result["landing_pending"] = [{"feed": p.feed, "period": p.period, "reason": p.reason} for p in pending]
         required = required_feeds(contracts)
         result["waiting"] = {}
@@ -64,25 +65,26 @@ def status(out: str, landing_url: str | None = None, state: str | None = None, l
 
 def render(s: dict) -> str:
     cur = s.get("current") or {}
-    lines = [f"output: {s['out']}", f"current: {cur.get('run_id', '(none)')}"
-             + (f" (period {cur['period']})" if cur.get("period") else "")]
+    lines = [_("output: %(out)s") % {"out": s["out"]}, _("current: %(run_id)s") % {"run_id": cur.get("run_id", _("(none)"))}
+             + (_(" (period %(period)s)") % {"period": cur["period"]} if cur.get("period") else "")]
     for period, p in sorted(s["periods"].items()):
-        lines.append(f"  period {period}: current {p['current']}; {len(p['versions'])} version(s)")
-    lines.append("recent runs:")
-    for r in s["runs"] or [{"run_id": "(none)", "state": "", "period": None, "problems": []}]:
+        lines.append(_("  period %(period)s: current %(run_id)s; %(n)s version(s)") % {
+            "period": period, "run_id": p["current"], "n": len(p["versions"])})
+    lines.append(_("recent runs:"))
+    for r in s["runs"] or [{"run_id": _("(none)"), "state": "", "period": None, "problems": []}]:
         extra = f"  [{r['problems'][0]}]" if r["problems"] and r["state"] == "incomplete" else ""
         lines.append(f"  {r['run_id']:<34} {r['state']:<10} {r['period'] or '':<8}{extra}")
     if s["ledger_runs"]:
-        lines.append("service runs (ledger):")
+        lines.append(_("service runs (ledger):"))
         for r in s["ledger_runs"]:
             lines.append(f"  {r['run_id']:<34} {r['state']:<10} {r['period']:<8} {r['reason'] or ''}")
-    lines.append(f"deliveries not yet published: {len(s['deliveries_not_published'])}")
+    lines.append(_("deliveries not yet published: %(n)s") % {"n": len(s["deliveries_not_published"])})
     for d in s["deliveries_not_published"]:
-        lines.append(f"  {d['feed']:<22} {d['period']:<8} {d['set_hash']}  seen {d['seen']}")
+        lines.append(f"  {d['feed']:<22} {d['period']:<8} {d['set_hash']}  " + _("seen %(when)s") % {"when": d["seen"]})
     for period, missing in sorted(s.get("waiting", {}).items()):
-        lines.append(f"  period {period} waits for: {', '.join(missing)}")
+        lines.append(_("  period %(period)s waits for: %(feeds)s") % {"period": period, "feeds": ", ".join(missing)})
     if "landing_pending" in s:
-        lines.append(f"landing folders not ready: {len(s['landing_pending'])}")
+        lines.append(_("landing folders not ready: %(n)s") % {"n": len(s["landing_pending"])})
         for p in s["landing_pending"]:
             lines.append(f"  {p['feed']:<22} {p['period']:<8} {p['reason']}")
     return "\n".join(lines)
