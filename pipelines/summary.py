@@ -12,19 +12,17 @@ from pipelines.report.terms import role_text
 def render(manifest: dict, run_dir: str, seconds: float) -> str:
     lines = [_("Concilia run %(run_id)s  (%(seconds)s s)") % {"run_id": manifest["run_id"], "seconds": number(seconds, 1)},
              _("  published: %(path)s") % {"path": run_dir}, ""]
-    lines.append("  {:<22}{:>8}{:>12}{:>13}".format(_("feed"), _("read"), _("harmonised"), _("quarantined")))
-    for feed_id, feed in manifest["feeds"].items():
-        lines.append(f"  {feed_id:<22}{number(feed['rows_read']):>8}{number(feed['rows_harmonised']):>12}"
-                     f"{number(feed['rows_quarantined']):>13}")
+    lines += _table((_("feed"), _("read"), _("harmonised"), _("quarantined")), (22, 8, 12, 13),
+                    [(feed_id, feed["rows_read"], feed["rows_harmonised"], feed["rows_quarantined"])
+                     for feed_id, feed in manifest["feeds"].items()])
     if manifest.get("files_rejected"):
         lines.append(_("  files rejected whole: %(n)s (see quarantine/)") % {"n": number(manifest["files_rejected"])})
     figures = manifest["figures"]
-    lines += ["", "  {:<10}{:>9}{:>10}{:>8}{:>11}".format(_("agency"), _("victims"), _("children"), _("adults"),
-                                                        _("offenders"))]
-    for agency, f in figures["per_agency"].items():
-        ca = f.get("victims_by_child_adult", {})
-        lines.append(f"  {agency:<10}{number(f.get('victims', 0)):>9}{number(ca.get('CHILD', 0)):>10}"
-                     f"{number(ca.get('ADULT', 0)):>8}{number(f.get('offenders', 0)):>11}")
+    lines.append("")
+    lines += _table((_("agency"), _("victims"), _("children"), _("adults"), _("offenders")), (10, 9, 10, 8, 11),
+                    [(agency, f.get("victims", 0), f.get("victims_by_child_adult", {}).get("CHILD", 0),
+                      f.get("victims_by_child_adult", {}).get("ADULT", 0), f.get("offenders", 0))
+                     for agency, f in figures["per_agency"].items()])
     lines.append("")
     for role, u in figures["reconciled_unique"].items():
         records = sum(f.get(role, 0) for f in figures["per_agency"].values())
@@ -45,6 +43,13 @@ def render(manifest: dict, run_dir: str, seconds: float) -> str:
     if report:  # last, so the steward finds it at the bottom of the terminal
         lines += ["", _("  steward's report: %(path)s") % {"path": f"{run_dir.rstrip('/')}/{report[0]}"}]
     return "\n".join(lines)
+
+
+def _table(head: tuple[str, ...], widths: tuple[int, ...], rows: list[tuple]) -> list[str]:
+    """A name column and right-aligned number columns, each at least as wide as its (translated) heading."""
+    widths = tuple(max(w, len(h) + 1) for w, h in zip(widths, head))
+    line = "  {:<%d}" % widths[0] + "".join("{:>%d}" % w for w in widths[1:])
+    return [line.format(*head)] + [line.format(name, *(number(n) for n in figures)) for name, *figures in rows]
 
 
 def _stage(code: str) -> str:

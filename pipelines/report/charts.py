@@ -116,9 +116,9 @@ def upset(sets: list[tuple[str, int]], intersections: list[tuple[tuple[str, ...]
     for j, (combo, count) in enumerate(cols):
         x = left + j * col_w
         h = (bars_h - 18) * count / top_max
-        label = " + ".join(combo)
+        tip = _("only %(agencies)s: %(n)s") % {"agencies": " + ".join(combo), "n": _fmt(count)}
         body.append(f'<rect x="{x + 6}" y="{bars_h - h:.1f}" width="{col_w - 12}" height="{h:.1f}" fill="{PRIMARY}">'
-                    f'<title>{escape(_("only %(agencies)s: %(n)s") % {"agencies": label, "n": _fmt(count)})}</title></rect>')
+                    f'<title>{escape(tip)}</title></rect>')
         body.append(f'<text x="{x + col_w / 2}" y="{bars_h - h - 4:.1f}" text-anchor="middle" font-size="11" '
                     f'fill="{INK}">{_fmt(count)}</text>')
     for i, (name, size) in enumerate(sets):
