@@ -188,8 +188,10 @@ def page_text(html: str) -> list[str]:
 
 
 def _words(text: str) -> set[str]:
+    """Lower-case words; a token joined by ``_ : / = .`` (pnp_victims, victim:sex, quarantine/) is an identifier."""
     text = re.sub(r"%\(\w+\)s|%%|<[^>]+>", " ", text)
-    return {w.lower() for w in re.findall(r"[^\W\d_]+", text)}
+    tokens = (t.strip(".,;:()[]«»\"'") for t in text.split())
+    return {w.lower() for t in tokens if not re.search(r"\w[_:/=.]\w|_", t) for w in re.findall(r"[^\W\d_]+", t)}
 
 
 def english_vocabulary() -> set[str]:
@@ -209,7 +211,8 @@ def test_spanish_run_prints_a_spanish_summary_and_records_the_language(spanish_r
     assert manifest["language"] == "es"
     assert summary.startswith("DEMOSTRACIÓN:") and "Ejecución de Concilia" in summary
     pnp = manifest["figures"]["per_agency"]["PNP"]["victims"]
-    assert pnp >= 1000 and i18n.number(pnp).replace("\u00a0", " ") in summary.replace("\u00a0", " ")
+    with i18n.use("es"):
+        assert pnp >= 1000 and i18n.number(pnp) in summary  # 1 600
     assert summary.rstrip().splitlines()[-1].startswith("  informe para la revisión de datos: ")
     leaks = sorted(_words(summary) & english_vocabulary())
     assert leaks == []

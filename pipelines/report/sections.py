@@ -107,7 +107,8 @@ def headline(manifest: dict, records: dict[str, pa.Table | None], persons: pa.Ta
         agencies = agency_order(set(by_agency) | set(seen_by))
         n_unique = role_persons.num_rows if role_persons is not None else unique.get(role, {}).get("persons")
         total_records = sum(by_agency.values())
-        rows = [{"agency": a, "agency_name": label("agencies", a), "records": by_agency.get(a, 0),
+        rows = [{"agency": a, "agency_name": gloss("agencies", a) or label("agencies", a),  # the official, Spanish name
+                 "records": by_agency.get(a, 0),
                  "persons": seen_by.get(a, 0) if seen_by else None} for a in agencies]
         bars = [charts.Bar(a, by_agency.get(a, 0), seen_by.get(a, 0) if seen_by else None) for a in agencies]
         bars.append(charts.Bar(_("All agencies"), total_records, None, emphasis=False))
