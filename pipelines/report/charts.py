@@ -56,6 +56,9 @@ def bar_chart(bars: list[Bar], title: str, desc: str, *, legend: tuple[str, str]
     """Horizontal bars with their values written at the end; optional paired bar and interval whisker."""
     if not bars:
         return ""
+    needed = 8 + round(7.2 * max(len(b.label) for b in bars))  # a longer (translated) label widens the chart
+    if needed > label_width:
+        width, label_width = width + needed - label_width, needed
     top = 26 if legend else 6
     row = 34 if any(b.second is not None for b in bars) else 24
     height = top + row * len(bars) + 6
