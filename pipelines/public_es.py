@@ -18,11 +18,15 @@ from pipelines.i18n import N_, _
 # the code list of each dimension's codes; the UNODC groupings are terms of the questionnaire (UNODC_TERMS)
 CODELIST_OF = {"sex": "sex", "child_adult": "child_adult", "nationality": "countries",
                "exploitation_type": "exploitation_types", "furthest_stage": "justice_stages",
-               "stage": "justice_stages", "agency": "agencies", "department": "departments"}
+               "stage": "justice_stages", "agency": "agencies", "department": "departments",
+               "origin_department": "departments"}
 DIMENSION = {"sex": N_("Sex"), "child_adult": N_("Children and adults"), "nationality": N_("Nationality"),
              "exploitation_type": N_("Form of exploitation"), "exploitation_unodc": N_("UNODC form of exploitation"),
              "department": N_("Department"), "furthest_stage": N_("Furthest justice stage"),
-             "stage": N_("Justice stage"), "stage_unodc": N_("UNODC stage (furthest reached)"), "agency": N_("Agency")}
+             "stage": N_("Justice stage"), "stage_unodc": N_("UNODC stage (furthest reached)"), "agency": N_("Agency"),
+             "origin_department": N_("Department of origin"),
+             "seen_in_earlier_period": N_("Recorded in an earlier published period")}
+YES_NO = {"true": N_("yes"), "false": N_("no")}  # a true/false dimension (seen_in_earlier_period)
 # the ``unodc`` peers of exploitation_types and justice_stages (tests/test_i18n.py checks none is missing)
 UNODC_TERMS = (N_("sexual exploitation"), N_("forced labour"), N_("begging"), N_("forced criminal activity"),
                N_("forced marriage"), N_("organ removal"), N_("mixed"), N_("other"), N_("formal contact"),
@@ -40,6 +44,8 @@ def value_label(dim: str, value: str) -> str:
         return _("Unknown")
     if dim in CODELIST_OF:
         return codelists.load(CODELIST_OF[dim]).label(value) or value
+    if value in YES_NO:
+        return _(YES_NO[value])
     return _(value)  # a UNODC term
 
 

@@ -83,6 +83,13 @@ def test_compiled_catalog_is_the_spanish_catalog():
         assert i18n.ngettext("%(num)s change.", "%(num)s changes.", 2) == "%(num)s cambios."
 
 
+def test_every_public_dimension_has_a_spanish_heading():
+    from pipelines.public import POPULATIONS
+    from pipelines.public_es import DIMENSION
+
+    assert {d for p in POPULATIONS.values() for d in p.dims} <= set(DIMENSION)
+
+
 def test_code_lists_and_unodc_terms_have_spanish_labels():
     for name in ("sex", "child_adult", "exploitation_types", "justice_stages", "agencies", "departments",
                  "quarantine_reasons", "roles", "countries"):
