@@ -13,7 +13,7 @@
 
 Errors are one line on stderr with a non-zero exit; no source values ever appear in them. ``--lang es|en``
 (default: the environment's locale) chooses the language of what people read: the run summary, the
-steward's report, status and diff (``pipelines.i18n``).
+steward's report, status, diff and review (``pipelines.i18n``).
 """
 
 from __future__ import annotations
