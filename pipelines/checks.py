@@ -192,9 +192,16 @@ def check_control_totals(tables: RunTables, spec: dict, name: str = "control_tot
                 findings.append({"feed_id": feed, "period": token, "detail":
                                  f"{cf.source_file}: {indicator} declares {declared}, the feed's published records "
                                  f"give {subset.num_rows} ({subset.num_rows - declared:+d})"})
-    return _result(name, spec, findings, observed, expected,
-                   _("%(n)s of %(total)s declared totals differ from the records received") % {
-                       "n": len(findings), "total": len(observed)})
+    result = _result(name, spec, findings, observed, expected,
+                     _("%(n)s of %(total)s declared totals differ from the records received") % {
+                         "n": len(findings), "total": len(observed)})
+    tolerance = spec.get("block_beyond_share")
+    off = [k for k, v in expected.items() if v is None or (tolerance is not None and abs(observed[k] - v) > tolerance * v)]
+    if tolerance is not None and off:  # a partial delivery (a truncated file), not a few rows' difference
+        result.severity = gx_suites.BLOCKING
+        result.detail += _("; %(n)s beyond the %(share)s tolerated, which blocks the run") % {
+            "n": len(off), "share": percent(tolerance)}
+    return result
 
 
 def check_children_plus_adults(tables: RunTables, spec: dict, name: str = "children_plus_adults") -> CheckResult:
@@ -249,7 +256,7 @@ def check_referral_without_police_record(tables: RunTables, spec: dict,
     v = tables.victims
     flag = spec.get("flag_field", "referred_to_police")
     if flag not in v.column_names:
-        return CheckResult(name, spec["severity"], SKIPPED, None, None, f"no field {flag} in the victims table")
+        return CheckResult(name, spec["severity"], SKIPPED, None, None, _("no field %(field)s in the victims table") % {"field": flag})
     referred = v.filter(pc.fill_null(v.column(flag), False))
     police_persons = pc.unique(_in(v, "agency", spec.get("police_agencies") or []).column("person_id"))
     missing = referred.filter(pc.invert(pc.fill_null(pc.is_in(referred.column("person_id"), police_persons), False)))

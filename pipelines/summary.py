@@ -87,4 +87,28 @@ def _mse_lines(manifest: dict) -> list[str]:
         lines.append((_("      heaviest model of the average: %(model)s on lists %(lists)s (%(method)s, "
                         "model-averaged %(interval)s interval)") if averaged else
                       _("      model: %(model)s on lists %(lists)s (%(method)s, %(interval)s interval)")) % figures)
+        lines += _mse_rests_on_lines(est)
     return lines + [""] if lines else lines
+
+
+def _fmt(x) -> str:
+    return _("not found") if x is None else number(x)
+
+
+def _mse_rests_on_lines(est: dict) -> list[str]:
+    """The stratified estimate, the linkage band and the other method (docs/mse.md)."""
+    lines = []
+    st = est.get("stratified") or {}
+    if st.get("estimate") is not None:
+        lines.append(_("      stratified (%(stratum)s): %(estimate)s (95%% interval %(lower)s to %(upper)s)") % {
+            "stratum": st.get("stratum"), "estimate": _fmt(st["estimate"]), "lower": _fmt(st.get("lower")),
+            "upper": _fmt(st.get("upper"))})
+    if est.get("linkage_lower") is not None:
+        lines.append(_("      linkage band: %(lower)s to %(upper)s (%(pairs)s uncertain pairs unlinked / linked)") % {
+            "lower": _fmt(est["linkage_lower"]), "upper": _fmt(est["linkage_upper"]), "pairs": est.get("uncertain_pairs")})
+    if est.get("comparison_estimate") is not None:
+        lines.append(_("      %(method)s: %(estimate)s (interval %(lower)s to %(upper)s)") % {
+            "method": est["comparison_method"], "estimate": _fmt(est["comparison_estimate"]),
+            "lower": _fmt(est.get("comparison_lower")), "upper": _fmt(est.get("comparison_upper"))}
+            + (_("  WARNING: the methods disagree beyond their intervals") if est.get("methods_disagree") else ""))
+    return lines

@@ -100,3 +100,18 @@ def action_list(validation: dict, review: dict, conflicts: dict, judged: dict) -
     ]
     return [{"key": key, "label": _(TILES[key]), "count": count, "href": href,
              "severity": severity if count else "done"} for key, count, href, severity in tiles]
+
+
+def continuity(lineage, persons) -> dict:
+    """How many earlier ids merged, split or retired (lineage/), and how many persons of this run
+    had been recorded in an earlier period (persons.seen_in_earlier_period), per role."""
+    changes: dict[str, int] = {}
+    if lineage is not None:
+        for change in lineage.column("change").to_pylist():
+            changes[change] = changes.get(change, 0) + 1
+    seen: dict[str, int] = {}
+    if persons is not None and "seen_in_earlier_period" in persons.column_names:
+        for role, flag in zip(persons.column("role").to_pylist(), persons.column("seen_in_earlier_period").to_pylist()):
+            if flag:
+                seen[role] = seen.get(role, 0) + 1
+    return {"available": lineage is not None, "changes": changes, "seen_before": seen}

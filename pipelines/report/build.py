@@ -61,7 +61,7 @@ def _environment() -> jinja2.Environment:
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # the active language's catalog
     env.filters.update(n=_fmt_number, when=_when, pct=i18n.percent, role_text=terms.role_text,
                        status_label=terms.status_label, severity=terms.severity_label, change_label=terms.change_label,
-                       zone_label=terms.zone_label, role_label=lambda code: sections.label("roles", code),
+                       zone_label=terms.zone_label, lineage_label=terms.lineage_label, role_label=lambda code: sections.label("roles", code),
                        spanish=lambda text: i18n.catalog("es").gettext(text))
     return env
 
@@ -121,6 +121,7 @@ def report_context(run_dir: str, previous_run_dir: str | None = None, manifest: 
         "actions": actions.action_list(validation, review, conflict_split, judgements),
         "conflict_split": conflict_split,
         "judgements": judgements,
+        "continuity": actions.continuity(run.table("lineage"), persons),
         "changes": sections.changes(manifest, previous_manifest, previous.run_id if previous else None, screen),
         "outputs": outputs,
         "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

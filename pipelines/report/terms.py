@@ -20,6 +20,7 @@ STATUS = {"pass": N_("✓ pass"), "warn": N_("! warning"), "fail": N_("✗ fail"
 SEVERITY = {"blocking": N_("blocking"), "warning": N_("warning")}
 CHANGE = {"added": N_("added"), "removed": N_("removed"), "changed": N_("changed")}
 ZONE = {"restricted": N_("restricted"), "pseudonymised": N_("pseudonymised"), "public": N_("public")}
+LINEAGE = {"merged": N_("merged"), "split": N_("split"), "retired": N_("retired")}  # pipelines/steward/registry.py
 
 
 def _known(vocabulary: dict[str, str], value) -> str:
@@ -45,3 +46,7 @@ def change_label(value) -> str:
 
 def zone_label(value) -> str:
     return _known(ZONE, value)
+
+
+def lineage_label(value) -> str:
+    return _known(LINEAGE, value)
