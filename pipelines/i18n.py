@@ -109,9 +109,9 @@ def number(value, decimals: int = 0) -> str:
     return text.translate(NMP_SYMBOLS[lang]) if lang in NMP_SYMBOLS else text
 
 
-def percent(share: float) -> str:
-    """A share as a whole percentage: ``42%`` / ``42 %``."""
-    return _("%(n)s%%") % {"n": number(100 * share)}
+def percent(share: float, decimals: int = 0) -> str:
+    """A share as a percentage: ``42%`` / ``42 %`` (``decimals`` fraction digits)."""
+    return _("%(n)s%%") % {"n": number(100 * share, decimals)}
 
 
 def date(value: dt.date) -> str:
