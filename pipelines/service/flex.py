@@ -45,6 +45,8 @@ def template_main(argv: list[str] | None = None) -> int:
     p.add_argument("--period", default=None)
     p.add_argument("--state", default=None)
     p.add_argument("--pseudonym_key_secret", default=None)
+    p.add_argument("--allow_missing", action="append", default=[],
+                   help="a required feed the run may publish without (concilia run --allow-missing)")
     args, beam_args = p.parse_known_args(argv)
     key = privacy.resolve_key(secret_name=args.pseudonym_key_secret)
     contracts = load_contracts()
@@ -56,7 +58,7 @@ def template_main(argv: list[str] | None = None) -> int:
     write_json_atomic(fs, path, {
         "run_id": args.run_id, "feeds": args.feeds, "out": args.out, "period": args.period,
         "started": dt.datetime.now(dt.timezone.utc).isoformat(), "previous_run": publish.current_run_dir(args.out),
-        "pseudonym_key_secret": args.pseudonym_key_secret})
+        "pseudonym_key_secret": args.pseudonym_key_secret, "allow_missing": args.allow_missing})
     pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
     build(pipeline, deliveries, contracts, posixpath.join(args.out.rstrip("/"), "runs", args.run_id), key,
           period=args.period)
@@ -80,7 +82,8 @@ def finalise(out: str, run_id: str, state: str | None = None, key_file: str | No
     key = privacy.resolve_key(key_file=key_file, secret_name=record.get("pseudonym_key_secret"))
     with Lease(run_lease(out), f"concilia finalise {run_id}", run_id=run_id):  # one publisher per OUT
         return finish(record["feeds"], out, run_id, load_contracts(), key,
-                      dt.datetime.fromisoformat(record["started"]), record.get("previous_run"), record.get("period"))
+                      dt.datetime.fromisoformat(record["started"]), record.get("previous_run"), record.get("period"),
+                      allow_missing=record.get("allow_missing") or ())
 
 
 if __name__ == "__main__":
