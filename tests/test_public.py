@@ -112,7 +112,8 @@ def test_shared_cells_have_one_status_in_every_table():
 
 def test_unodc_groups_cannot_open_their_codes():
     # DOMESTIC_SERVITUDE is grouped with FORCED_LABOUR in UNODC's "forced labour"
-    finest = {"victims": Counter({("2018", "FEMALE", "ADULT", "PER", code, group, "15", "07", "false"): n for code, group, n in (
+    finest = {"victims": Counter({("2018", "FEMALE", "ADULT", "PER", code, group, "15", "07", "false"): n
+                                  for code, group, n in (
         ("SEXUAL_EXPLOITATION", "sexual exploitation", 50), ("FORCED_LABOUR", "forced labour", 30),
         ("DOMESTIC_SERVITUDE", "forced labour", 2), ("FORCED_BEGGING", "begging", 20))})}
     release = build_release(finest)
@@ -141,7 +142,8 @@ def test_exports_never_carry_a_formula(tmp_path):
     hostile = "=HYPERLINK(\"http://evil\",\"x\")"
     finest = {"victims": Counter({("2018", "FEMALE", "ADULT", hostile, "SEXUAL_EXPLOITATION",
                                    "sexual exploitation", "@15", "15", "false"): 12,
-                                  ("2018", "MALE", "ADULT", "+PER", "FORCED_LABOUR", "forced labour", "-1", "=1", "false"): 9})}
+                                  ("2018", "MALE", "ADULT", "+PER", "FORCED_LABOUR", "forced labour", "-1", "=1",
+                                   "false"): 9})}
     paths = public.write_release(finest, str(tmp_path), demo=True)
     cells = []
     for path in paths:
@@ -168,7 +170,10 @@ def test_sample_run_public_release(sample_run):
     assert meta["demo"] is True and meta["suppressed"]["primary"] > 0
     files = {p.name for p in folder.iterdir()}
     assert files >= {f"{s.name}.csv" for s in TABLES} | {"unodc_glotip.csv", "unodc_glotip.xlsx", "metadata.json"}
-    assert {f[:-4] for f in files if f.endswith(".csv")} - {"unodc_glotip"} <= set(meta["tables"])
+    english = {f for f in files if f.endswith(".csv") and not f.endswith(".es.csv")}
+    assert {f[:-4] for f in english} - {"unodc_glotip"} <= set(meta["tables"])
+    spanish = json.loads((folder / "metadata.es.json").read_text(encoding="utf-8"))["tables"]  # pipelines/public_es.py
+    assert {f for f in files if f.endswith(".es.csv")} == {t["file"] for t in spanish.values()}
     for spec in TABLES:
         rows = list(csv.reader(io.StringIO((folder / f"{spec.name}.csv").read_text().split("\n", 1)[1])))
         for row in rows[1:]:
