@@ -70,18 +70,18 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
           key: privacy.PseudonymKey, public_threshold: int = DEFAULT_THRESHOLD,
           suites: dict[str, dict] | None = None, run_date: dt.date | None = None,
           linkage_models: dict[str, dict] | None = None, mse_method: str = MSE_METHOD,
-          period: str | None = None, decisions: str | None = None) -> None:
-    """The run's Beam graph. ``period`` is the delivery period (records of other periods in the previous
-    run's person registry are carried and linked with these); ``decisions`` the stewards' decisions
-    store (default OUT/steward/decisions)."""
+          period: str | None = None, previous_run: str | None = None, judgements=None) -> None:
+    """The run's Beam graph (built without reading anything: a Dataflow dry run translates offline).
+    ``previous_run`` is the published run whose person registry this run keeps ids from, ``period``
+    the delivery period (the registry's records of other periods are carried and linked with these),
+    ``judgements`` the stewards' decisions store as read (``steward.decisions.read_decisions``)."""
     suites = validate.run_suites(contracts) if suites is None else suites
     run_date = run_date or dt.datetime.now(dt.timezone.utc).date()
     def marked(schema, folder):
         return privacy.mark_schema(schema, privacy.zone_of(folder), key)
 
-    out, run_id = posixpath.dirname(posixpath.dirname(run_dir.rstrip("/"))), posixpath.basename(run_dir.rstrip("/"))
-    previous_run = publish.current_run_dir(out)  # its person registry is where this run's ids start from
-    judgements = steward_decisions.read_decisions(decisions or steward_decisions.default_location(out))
+    run_id = posixpath.basename(run_dir.rstrip("/"))
+    judgements = judgements if judgements is not None else steward_decisions.SCHEMA.empty_table()
 
     read = p | "Read" >> ReadFeeds(deliveries, contracts)
     harmonised = read.raw | "Harmonise" >> Harmonise(contracts)
@@ -172,7 +172,7 @@ def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contract
     suites = validate.run_suites(contracts)
     with heartbeat(f"run {run_id}: pipeline"), beam.Pipeline(options=options) as p:
         build(p, deliveries, contracts, run_dir, key, public_threshold, suites, started.date(), linkage_models, mse_method,
-              period, decisions)
+              period, previous_run, steward_decisions.read_decisions(decisions or steward_decisions.default_location(out)))
     log.info("run %s: pipeline done, finalising", run_id)
     manifest = finish(feeds, out, run_id, contracts, key, started, previous_run, period, suites)
     return RunResult(run_id=run_id, run_dir=run_dir, manifest=manifest)

@@ -37,6 +37,7 @@ def template_main(argv: list[str] | None = None) -> int:
     from pipelines.pipeline import NoDeliveries, build
     from pipelines.read import discover_deliveries
     from pipelines.service.watch import STATE_DIR
+    from pipelines.steward.decisions import default_location, read_decisions
 
     p = argparse.ArgumentParser(prog="concilia-flex-template")
     p.add_argument("--feeds", required=True)
@@ -53,13 +54,15 @@ def template_main(argv: list[str] | None = None) -> int:
         raise NoDeliveries(f"no file under {args.feeds} matches a feed contract")
     state = args.state or f"{args.out.rstrip('/')}/{STATE_DIR}"
     fs, path = fsspec.core.url_to_fs(_launch_record(state, args.run_id))
+    previous_run = publish.current_run_dir(args.out)
     write_json_atomic(fs, path, {
         "run_id": args.run_id, "feeds": args.feeds, "out": args.out, "period": args.period,
-        "started": dt.datetime.now(dt.timezone.utc).isoformat(), "previous_run": publish.current_run_dir(args.out),
+        "started": dt.datetime.now(dt.timezone.utc).isoformat(), "previous_run": previous_run,
         "pseudonym_key_secret": args.pseudonym_key_secret})
     pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
     build(pipeline, deliveries, contracts, posixpath.join(args.out.rstrip("/"), "runs", args.run_id), key,
-          period=args.period)
+          period=args.period, previous_run=previous_run,
+          judgements=read_decisions(default_location(args.out)))  # the person registry and the stewards' judgements
     pipeline.run()  # the launcher submits the job; no waiting here
     return 0
 
