@@ -10,12 +10,15 @@
 from __future__ import annotations
 
 import argparse
+import contextvars
 import json
 import logging
 import signal
 import sys
 
-from pipelines.cli import EXIT_FAILED, EXIT_INPUT, EXIT_OK, EXIT_USAGE, RUNNER_ALIASES
+from pipelines import i18n
+from pipelines.cli import EXIT_BUSY, EXIT_FAILED, EXIT_INPUT, EXIT_OK, EXIT_USAGE, RUNNER_ALIASES
+from pipelines.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="ledger and staging folder (default OUT/_service; restricted: holds staged raw files)")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
     p.add_argument("--log-json", action="store_true", help="log one JSON object per line")
+    i18n.add_argument(p)  # the language is made active by pipelines.cli.main
 
 
 def watch_parser() -> argparse.ArgumentParser:
@@ -74,13 +78,14 @@ def diff_parser() -> argparse.ArgumentParser:
 def watch_main(argv: list[str]) -> int:
     from pipelines.contracts import ContractError
     from pipelines.privacy import KeyUnavailable, resolve_key
+    from pipelines.service.lease import LeaseHeld
     from pipelines.service.schedule import Schedule
     from pipelines.service.watch import Service
 
     args, beam_args = watch_parser().parse_known_args(argv)
     stray = [a for a in beam_args if not a.startswith("--")]
     if stray:
-        print(f"concilia watch: unexpected arguments: {' '.join(stray)}", file=sys.stderr)
+        print(_("concilia watch: unexpected arguments: %(args)s") % {"args": " ".join(stray)}, file=sys.stderr)
         return EXIT_USAGE
     try:
         schedule = Schedule(args.schedule) if args.schedule else None
@@ -99,10 +104,15 @@ def watch_main(argv: list[str]) -> int:
     stopping = []
     # SIGTERM (Cloud Run, systemd, docker stop) ends the loop after the current cycle
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    if args.http_port is not None:
-        return _serve_http(service, args.http_port, lambda: bool(stopping))
-    cycles = 1 if args.once else args.max_cycles
-    failures = service.serve(args.interval, schedule, cycles, should_stop=lambda: bool(stopping))
+    try:
+        with service.lease():  # one watcher per ledger: a second one refuses to start
+            if args.http_port is not None:
+                return _serve_http(service, args.http_port, lambda: bool(stopping))
+            cycles = 1 if args.once else args.max_cycles
+            failures = service.serve(args.interval, schedule, cycles, should_stop=lambda: bool(stopping))
+    except LeaseHeld as exc:
+        print(f"concilia watch: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     # a bounded run reports failures in its exit code (a run that failed, or a cycle that could not finish)
     return EXIT_FAILED if failures and cycles is not None else EXIT_OK
 
@@ -127,7 +137,8 @@ def _serve_http(service, port: int, should_stop) -> int:
             except Exception:
                 log.exception("notification handling failed")
 
-    threading.Thread(target=worker, name="concilia-cycles", daemon=True).start()
+    # the thread runs in a copy of this context: the runs' reports keep the language of --lang
+    threading.Thread(target=contextvars.copy_context().run, args=(worker,), name="concilia-cycles", daemon=True).start()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's naming)
@@ -180,6 +191,7 @@ def finalise_main(argv: list[str]) -> int:
     from pipelines.privacy import KeyUnavailable
     from pipelines.publish import AccountingError, IncompleteOutput
     from pipelines.service.flex import finalise
+    from pipelines.service.lease import LeaseHeld
 
     p = argparse.ArgumentParser(prog="concilia finalise", description=(
         "Finalise a run whose Beam job was launched by the Dataflow Flex Template: validation summary, "
@@ -196,6 +208,9 @@ def finalise_main(argv: list[str]) -> int:
         return EXIT_INPUT
     except (AccountingError, IncompleteOutput) as exc:
         return report_unpublished("concilia finalise", exc)
+    except LeaseHeld as exc:
+        print(f"concilia finalise: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     print(json.dumps({"run_id": manifest["run_id"], "period": manifest.get("period"), "status": manifest.get("status")}))
     return EXIT_OK
 

@@ -12,9 +12,13 @@ import posixpath
 import fsspec
 
 from pipelines import publish
+from pipelines.i18n import N_, _
 from pipelines.contracts import load_contracts
 from pipelines.service import landing
+from pipelines.read import safe_name
+from pipelines.service.lease import holder
 from pipelines.service.ledger import Ledger, read_json
+from pipelines.pipeline import run_lease
 from pipelines.service.watch import STATE_DIR, required_feeds
 
 
@@ -29,6 +33,7 @@ def status(out: str, landing_url: str | None = None, state: str | None = None, l
         versions = sorted(posixpath.basename(p)[:-5] for p in fs.glob(f"{posixpath.dirname(pointer)}/versions/*.json"))
         periods[posixpath.basename(posixpath.dirname(pointer))] = {"current": entry.get("run_id"), "versions": versions}
 
+    running = holder(run_lease(out)) or {}
     runs = []
     run_ids = sorted((posixpath.basename(p) for p in fs.glob(f"{out_path}/runs/*") if fs.isdir(p)), reverse=True)
     for run_id in run_ids[:limit]:
@@ -36,7 +41,11 @@ def status(out: str, landing_url: str | None = None, state: str | None = None, l
         manifest = read_json(fs, f"{run_path}/manifest.json")
         problems = publish.verify_run(fs, run_path)
         state_ = ("current" if current and current.get("run_id") == run_id else
-                  "incomplete" if problems else manifest.get("status", "published") if manifest else "incomplete")
+                  "running" if run_id == running.get("run_id") else
+                  "incomplete" if problems or not manifest else
+                  "blocked" if manifest.get("status") == "blocked" else
+                  "published" if publish.was_published(fs, out_path, run_id) else
+                  "not published")  # verified, but stopped before the pointers switched
         runs.append({"run_id": run_id, "state": state_, "period": (manifest or {}).get("period"),
                      "finished": (manifest or {}).get("finished"), "problems": problems[:3]})
 
@@ -47,12 +56,18 @@ def status(out: str, landing_url: str | None = None, state: str | None = None, l
     published_inputs = {(r.period, f, h) for r in ledger.runs() if r.state == "published" for f, h in r.inputs.items()}
     unpublished = [{"feed": d.feed, "period": d.period, "set_hash": d.set_hash, "seen": d.seen}
                    for d in ledger.deliveries() if (d.period, d.feed, d.set_hash) not in published_inputs]
+    active = {period: {feed: {"set_hash": d.set_hash, "arrived": d.seen, "files": [f.name for f in d.files]}
+                       for feed, d in sorted(ledger.latest(period).items())} for period in ledger.periods()}
     result = {"out": out, "current": current, "periods": periods, "runs": runs, "ledger_runs": ledger_runs,
-              "deliveries_not_published": unpublished}
+              "deliveries_not_published": unpublished, "active_deliveries": active,
+              "refused": [n for n in ledger.notices() if n["kind"] == "refused"],
+              "unclaimed": [n for n in ledger.notices() if n["kind"] == "unclaimed"],
+              "leases": {"run": running or None, "watcher": holder(f"{state}/leases/watcher")}}
     if landing_url:
         contracts = load_contracts(*(extra_contracts or []))
-        _, pending = landing.scan(landing_url, contracts)
-        result["landing_pending"] = [{"feed": p.feed, "period": p.period, "reason": p.reason} for p in pending]
+        _ready, pending = landing.scan(landing_url, contracts)
+        result["landing_pending"] = [{"feed": p.feed, "period": p.period, "reason": p.reason, "kind": p.kind,
+                                      "folder": safe_name(p.folder)} for p in pending]
         required = required_feeds(contracts)
         result["waiting"] = {}
         for period in ledger.periods():
@@ -62,27 +77,45 @@ def status(out: str, landing_url: str | None = None, state: str | None = None, l
     return result
 
 
+LANDING_NOTES = {"refused": N_("landing folders refused: %(n)s"), "unclaimed": N_("landing folders unclaimed: %(n)s")}
+
+
 def render(s: dict) -> str:
     cur = s.get("current") or {}
-    lines = [f"output: {s['out']}", f"current: {cur.get('run_id', '(none)')}"
-             + (f" (period {cur['period']})" if cur.get("period") else "")]
+    lines = [_("output: %(out)s") % {"out": s["out"]}, _("current: %(run_id)s") % {"run_id": cur.get("run_id", _("(none)"))}
+             + (_(" (period %(period)s)") % {"period": cur["period"]} if cur.get("period") else "")]
     for period, p in sorted(s["periods"].items()):
-        lines.append(f"  period {period}: current {p['current']}; {len(p['versions'])} version(s)")
-    lines.append("recent runs:")
-    for r in s["runs"] or [{"run_id": "(none)", "state": "", "period": None, "problems": []}]:
+        lines.append(_("  period %(period)s: current %(run_id)s; %(n)s version(s)") % {
+            "period": period, "run_id": p["current"], "n": len(p["versions"])})
+    lines.append(_("recent runs:"))
+    for r in s["runs"] or [{"run_id": _("(none)"), "state": "", "period": None, "problems": []}]:
         extra = f"  [{r['problems'][0]}]" if r["problems"] and r["state"] == "incomplete" else ""
         lines.append(f"  {r['run_id']:<34} {r['state']:<10} {r['period'] or '':<8}{extra}")
     if s["ledger_runs"]:
-        lines.append("service runs (ledger):")
+        lines.append(_("service runs (ledger):"))
         for r in s["ledger_runs"]:
             lines.append(f"  {r['run_id']:<34} {r['state']:<10} {r['period']:<8} {r['reason'] or ''}")
-    lines.append(f"deliveries not yet published: {len(s['deliveries_not_published'])}")
+    for name, lease in (s.get("leases") or {}).items():
+        if lease:
+            lines.append(_("%(name)s lease: %(owner)s (host %(host)s, pid %(pid)s, expires %(expires)s)") % {
+                "name": name, **{k: lease[k] for k in ("owner", "host", "pid", "expires")}})
+    if s.get("active_deliveries"):
+        lines.append(_("active deliveries (the last to arrive, per feed and period):"))
+        for period, feeds in sorted(s["active_deliveries"].items()):
+            for feed, d in feeds.items():
+                lines.append(f"  {period:<8} {feed:<22} {d['set_hash']}  " + _("arrived %(when)s") % {"when": d["arrived"]}
+                             + f"  {', '.join(d['files'])}")
+    for kind, heading in LANDING_NOTES.items():
+        if s.get(kind):
+            lines.append(_(heading) % {"n": len(s[kind])})
+            lines.extend(f"  {n['folder']}: {n['reason']}" for n in s[kind])
+    lines.append(_("deliveries not yet published: %(n)s") % {"n": len(s["deliveries_not_published"])})
     for d in s["deliveries_not_published"]:
-        lines.append(f"  {d['feed']:<22} {d['period']:<8} {d['set_hash']}  seen {d['seen']}")
+        lines.append(f"  {d['feed']:<22} {d['period']:<8} {d['set_hash']}  " + _("seen %(when)s") % {"when": d["seen"]})
     for period, missing in sorted(s.get("waiting", {}).items()):
-        lines.append(f"  period {period} waits for: {', '.join(missing)}")
+        lines.append(_("  period %(period)s waits for: %(feeds)s") % {"period": period, "feeds": ", ".join(missing)})
     if "landing_pending" in s:
-        lines.append(f"landing folders not ready: {len(s['landing_pending'])}")
+        lines.append(_("landing folders not ready: %(n)s") % {"n": len(s["landing_pending"])})
         for p in s["landing_pending"]:
-            lines.append(f"  {p['feed']:<22} {p['period']:<8} {p['reason']}")
+            lines.append(f"  {p['feed'] or p['folder']:<22} {p['period']:<8} {p['reason']}")
     return "\n".join(lines)
