@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import pipelines
-from pipelines import model
+from pipelines import delta, model
 from pipelines.contracts import Contract
 from pipelines.harmonise.vector import fold
 
@@ -313,6 +313,11 @@ def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.d
     if problems:
         raise IncompleteOutput(f"run {run_id}: {problems[0]}; nothing was published")
     crash_point("after_manifest")
+    try:  # the Delta tables query engines follow (OUT/tables/): committed only by a run that publishes
+        delta.commit_run(out, f"{out.rstrip('/')}/runs/{run_id}", run_id, period)
+    except delta.TablesError as exc:
+        raise IncompleteOutput(f"run {run_id}: {exc}; nothing was published") from exc
+    crash_point("after_tables")
     point_current(fs, out_path, run_id, period)
     return manifest
 
