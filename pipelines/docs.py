@@ -26,6 +26,8 @@ def model_markdown() -> str:
             cl = f"[{f.code_list}](#code-list-{f.code_list.replace('_', '-')})" if f.code_list else ""
             out.append(f"| `{f.name}` | {f.type} | {'yes' if f.required else ''} | {f.zone or ''} | {cl} | "
                        f"{f.standard or ''} | {f.description} |")
+        for pattern, text in table.field_patterns:  # fields named after settings (comparisons, lists)
+            out.append(f"| `{pattern}` | | | | | | {text} |")
         out.append("")
     out += ["# Code lists", ""]
     for name in codelists.names():

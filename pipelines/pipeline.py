@@ -50,9 +50,9 @@ def _write_linkage(linkage: dict, role: str, folder: str, run_dir: str, marked) 
     """The linker's outputs: scored links, the review queue (restricted), the model and its stats."""
     title = folder.title()
     _ = linkage["links"] | f"WriteLinks{title}" >> publish.WriteTables(
-        posixpath.join(run_dir, "links", folder), marked(links_schema(), f"links/{folder}"))
+        posixpath.join(run_dir, "links", folder), marked(links_schema(), f"links/{folder}", "link"))
     _ = linkage["review"] | f"WriteReview{title}" >> publish.WriteTables(
-        posixpath.join(run_dir, "review_queue", folder), marked(review_schema(role), f"review_queue/{folder}"))
+        posixpath.join(run_dir, "review_queue", folder), marked(review_schema(role), f"review_queue/{folder}", "link"))
     for name in ("model", "stats"):
         _ = (linkage[name] | f"{name.title()}Json{title}" >> beam.Map(model_as_json)
              | f"Write{name.title()}{title}" >> beam.io.WriteToText(
@@ -66,8 +66,12 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
           linkage_models: dict[str, dict] | None = None, mse_method: str = MSE_METHOD) -> None:
     suites = validate.run_suites(contracts) if suites is None else suites
     run_date = run_date or dt.datetime.now(dt.timezone.utc).date()
-    def marked(schema, folder):
-        return privacy.mark_schema(schema, privacy.zone_of(folder), key)
+    run_id = posixpath.basename(run_dir.rstrip("/"))
+
+    def marked(schema, folder, table_name=None):
+        """The schema as written: field descriptions, table, model version, run id, zone and key."""
+        table_name = table_name or schema.metadata[b"concilia.table"].decode()
+        return privacy.mark_schema(model.describe(schema, table_name, run_id), privacy.zone_of(folder), key)
 
     read = p | "Read" >> ReadFeeds(deliveries, contracts)
     harmonised = read.raw | "Harmonise" >> Harmonise(contracts)

@@ -13,6 +13,9 @@ import argparse
 import json
 import sys
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from . import (DEFAULT_INTERVAL, DEFAULT_METHOD, FALLBACK_METHOD, INTERVALS, MAX_LISTS_MIN_BIC_PAIRWISE, METHODS,
                 CaptureHistory, CaptureHistoryError, default_method_for, estimate)
 
@@ -27,7 +30,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser(prog: str = "concilia mse") -> argparse.ArgumentParser:
     p = _Parser(prog=prog, description="Multiple systems estimation of a hidden population from a capture-history CSV.")
-    p.add_argument("table", metavar="TABLE.csv", help="0/1 column per list, then 'count'")
+    p.add_argument("table", metavar="TABLE.csv", help="0/1 column per list, then 'count' (CSV, or a run's Parquet)")
     p.add_argument("--method", default=None, choices=METHODS,
                    help=f"default {DEFAULT_METHOD} ({FALLBACK_METHOD} past {MAX_LISTS_MIN_BIC_PAIRWISE} lists)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
@@ -48,8 +51,9 @@ def mse_main(argv=None, prog: str = "concilia mse") -> int:
     except SystemExit as exc:  # --help (0) or usage error (2)
         return int(exc.code or 0)
     try:
-        table = CaptureHistory.from_csv(args.table, args.count_column)
-    except (OSError, UnicodeDecodeError) as exc:
+        table = (CaptureHistory.from_arrow(pq.read_table(args.table), args.count_column)  # a run's mse/capture_histories/
+                 if args.table.endswith(".parquet") else CaptureHistory.from_csv(args.table, args.count_column))
+    except (OSError, UnicodeDecodeError, pa.ArrowException) as exc:
         sys.stderr.write(f"{prog}: error: cannot read {args.table}: {getattr(exc, 'strerror', None) or exc}\n")
         return EXIT_UNREADABLE
     except CaptureHistoryError as exc:
