@@ -1,14 +1,16 @@
 """``concilia``: the command line of the reconciliation service.
 
-    concilia run --feeds PATH --out PATH [--runner R] [beam options...]
+    concilia run --feeds PATH --out PATH [--runner R] [-- beam options...]
     concilia sample --out PATH --seed N [--people N]
     concilia mse TABLE.csv [--method M] [--seed S]
     concilia docs [--out DIR]
-    concilia watch --landing URL --out URL [--interval S] [--schedule CRON] [beam options...]
+    concilia watch --landing URL --out URL [--interval S] [--schedule CRON] [-- beam options...]
     concilia status --out URL [--landing URL]
     concilia diff RUN_A RUN_B --out URL
 
 Errors are one line on stderr with a non-zero exit; no source values ever appear in them.
+Options this program does not know are usage errors (exit 2); Apache Beam's options go after
+``--`` and are checked against Beam's own (a misspelt one would otherwise be dropped silently).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import sys
 import time
 
+import pipelines
 from pipelines.logs import configure as configure_logging
 
 EXIT_OK = 0
@@ -31,6 +34,50 @@ EXIT_FAILED = 1
 # Beam 2.77's DirectRunner first tries to download the Prism runner binary and falls back when
 # offline; the in-process FnApiRunner is what it falls back to, so we name it directly.
 RUNNER_ALIASES = {"directrunner": "FnApiRunner", "direct": "FnApiRunner"}
+BEAM_SEPARATOR = "--"  # concilia run ... -- --direct_num_workers=2
+
+
+class UsageError(ValueError):
+    """A bad argument found after parsing: one line on stderr, exit 2."""
+
+
+def split_beam_options(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(the command's own arguments, the Beam options after ``--``)."""
+    if BEAM_SEPARATOR in argv:
+        at = argv.index(BEAM_SEPARATOR)
+        return argv[:at], argv[at + 1:]
+    return argv, []
+
+
+def check_beam_options(beam_args: list[str]) -> list[str]:
+    """``beam_args`` if Apache Beam knows every one of them; else :class:`UsageError` naming the
+    first it does not (Beam itself would only log a warning and drop it)."""
+    import difflib
+
+    from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+        cls._add_argparse_args(parser)  # how Beam builds its own parser (PipelineOptions.get_all_options)
+    _, unknown = parser.parse_known_args(beam_args)
+    if unknown:
+        known = [o for action in parser._actions for o in action.option_strings]
+        close = difflib.get_close_matches(unknown[0].split("=", 1)[0], known, n=1)
+        raise UsageError(f"unknown Beam option {unknown[0].split('=', 1)[0]}" + (f" (did you mean {close[0]}?)" if close else ""))
+    return beam_args
+
+
+def resolve_runner(name: str) -> str:
+    """The Beam runner to name for ``--runner NAME`` (DirectRunner becomes the in-process runner),
+    or :class:`UsageError` for a runner Beam does not know (a dotted class path is taken as given)."""
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    runner = RUNNER_ALIASES.get(name.lower(), name)
+    known = sorted({path.rsplit(".", 1)[-1] for path in StandardOptions.ALL_KNOWN_RUNNERS})
+    if "." in runner or runner.lower() in {k.lower() for k in known} or f"{runner}runner".lower() in {
+            k.lower() for k in known}:
+        return runner
+    raise UsageError(f"unknown runner {name!r}; known: {', '.join(known)}")
 
 
 def report_unpublished(command: str, exc: Exception) -> int:
@@ -48,18 +95,20 @@ def report_unpublished(command: str, exc: Exception) -> int:
 
 def _run_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="reconcile the feeds under --feeds and publish a run under --out",
+                       usage="concilia run --feeds PATH --out PATH [options] [-- beam options]",
                        description="Reconcile every feed delivery under --feeds and publish Parquet under --out. "
-                                   "Unknown options are passed to Apache Beam (e.g. --direct_num_workers=2).")
+                                   "Apache Beam options go after -- (e.g. -- --direct_num_workers=2).")
     p.add_argument("--feeds", required=True, help="feeds root (local path or fsspec URL: memory://, gs://)")
     p.add_argument("--out", required=True, help="output root; the run goes to OUT/runs/<run_id>/")
     p.add_argument("--runner", default="DirectRunner", help="Beam runner (default: DirectRunner, in-process)")
     p.add_argument("--contracts", action="append", default=[], metavar="DIR",
                    help="extra feed contracts folder (layout <agency>/<feed>.yaml); repeatable")
-    p.add_argument("--key-file", default=None, metavar="PATH",
-                   help="pseudonymisation key file (else $CONCILIA_PSEUDONYM_KEY or Secret Manager via "
-                        "$CONCILIA_PSEUDONYM_KEY_SECRET)")
-    p.add_argument("--demo-key", action="store_true",
-                   help="use the public demo key (sample data only): every output is marked as demo")
+    key = p.add_mutually_exclusive_group()
+    key.add_argument("--key-file", default=None, metavar="PATH",
+                     help="pseudonymisation key file (else $CONCILIA_PSEUDONYM_KEY or Secret Manager via "
+                          "$CONCILIA_PSEUDONYM_KEY_SECRET)")
+    key.add_argument("--demo-key", action="store_true",
+                     help="use the public demo key (sample data only): every output is marked as demo")
     p.add_argument("--public-threshold", type=int, default=5, metavar="N",
                    help="public tables show counts under N as '<N' (default 5)")
     p.add_argument("--linkage-model", default=None, metavar="PATH",
@@ -82,7 +131,12 @@ def _cmd_run(args, beam_args: list[str]) -> int:
     from pipelines.privacy import KeyUnavailable, resolve_key
     from pipelines.publish import AccountingError, IncompleteOutput
 
-    runner = RUNNER_ALIASES.get(args.runner.lower(), args.runner)
+    try:
+        runner = resolve_runner(args.runner)
+        check_beam_options(beam_args)
+    except UsageError as exc:
+        print(f"concilia run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     started = time.monotonic()
     if args.public_threshold < 2:
         print("concilia run: --public-threshold must be at least 2", file=sys.stderr)
@@ -123,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     configure_logging(verbose="-v" in argv or "--verbose" in argv, as_json="--log-json" in argv)
     parser = argparse.ArgumentParser(prog="concilia", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"concilia {pipelines.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _run_parser(sub)
     sub.add_parser("sample", help="write the deterministic sample feeds", add_help=False)
@@ -147,17 +202,17 @@ def main(argv: list[str] | None = None) -> int:
 
         return COMMANDS[argv[0]](argv[1:])
 
-    args, rest = parser.parse_known_args(argv)
+    own, beam_args = split_beam_options(argv)
+    args, unknown = parser.parse_known_args(own)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    if unknown:  # the command's usage line and exit 2
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "run":
-        unknown = [a for a in rest if not a.startswith("--")]
-        if unknown:
-            parser.error(f"unexpected arguments: {' '.join(unknown)}")
-        return _cmd_run(args, rest)
-    if rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        return _cmd_run(args, beam_args)
+    if beam_args:
+        parser.error(f"options after -- are Beam options, for run and watch only: {' '.join(beam_args)}")
     if args.command == "docs":
         from pipelines.docs import write_docs
 

@@ -453,6 +453,21 @@ def read_batches(fs, run_path: str, work_dir: str) -> list[dict]:
     return batches
 
 
+PASSED, WARNING, FAILED = "passed", "warning", "failed"  # the one word per state: report, Data Docs, status
+
+
+def overall_state(validation: dict | None) -> str | None:
+    """A run's validation in one word: failed (a blocking expectation or check failed: not published),
+    warning (only warning-level ones failed), passed; None when the run has no validation block."""
+    if not validation:
+        return None
+    if validation.get("blocking_failed"):
+        return FAILED
+    warned = any(s.get("failed_warning") for s in validation.get("suites", {}).values()) or any(
+        c.get("status") == FAILED for c in validation.get("checks", []))
+    return WARNING if warned else PASSED
+
+
 def summarise(out: str, run_id: str, suites: dict[str, dict], work_dir: str, *, data_docs: bool = True) -> dict:
     """Fold the run's per-batch results into the manifest's ``validation`` block and build Data Docs."""
     fs, out_path = fsspec.core.url_to_fs(out)

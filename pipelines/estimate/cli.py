@@ -2,9 +2,9 @@
 
 Prints one JSON object (``estimate``, ``lower``, ``upper``, ``method``, ``model``, ...).
 
-Exit status: 0 an estimate was produced; 3 the data cannot support an estimate (the JSON
-is still printed, with ``"estimate": null`` and a ``reason``); 2 bad arguments; 1 the
-table cannot be read.  Errors are one line on stderr.
+Exit status (README's list): 0 an estimate was produced; 2 bad arguments; 3 the table cannot be
+read; 7 the data cannot support an estimate (the JSON is still printed, with ``"estimate": null``
+and a ``reason``).  Errors are one line on stderr.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from . import (DEFAULT_INTERVAL, DEFAULT_METHOD, FALLBACK_METHOD, INTERVALS, MAX_LISTS_MIN_BIC_PAIRWISE, METHODS,
                 CaptureHistory, CaptureHistoryError, default_method_for, estimate)
 
-EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+EXIT_OK, EXIT_USAGE, EXIT_UNREADABLE, EXIT_REFUSED = 0, 2, 3, 7
 
 
 class _Parser(argparse.ArgumentParser):

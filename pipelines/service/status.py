@@ -11,7 +11,7 @@ import posixpath
 
 import fsspec
 
-from pipelines import publish
+from pipelines import publish, validate
 from pipelines.contracts import load_contracts
 from pipelines.service import landing
 from pipelines.service.ledger import Ledger, read_json
@@ -47,8 +47,8 @@ def status(out: str, landing_url: str | None = None, state: str | None = None, l
     published_inputs = {(r.period, f, h) for r in ledger.runs() if r.state == "published" for f, h in r.inputs.items()}
     unpublished = [{"feed": d.feed, "period": d.period, "set_hash": d.set_hash, "seen": d.seen}
                    for d in ledger.deliveries() if (d.period, d.feed, d.set_hash) not in published_inputs]
-    result = {"out": out, "current": current, "periods": periods, "runs": runs, "ledger_runs": ledger_runs,
-              "deliveries_not_published": unpublished}
+    result = {"out": out, "current": current, "current_run": _current_run(fs, out_path, current), "periods": periods,
+              "runs": runs, "ledger_runs": ledger_runs, "deliveries_not_published": unpublished}
     if landing_url:
         contracts = load_contracts(*(extra_contracts or []))
         _, pending = landing.scan(landing_url, contracts)
@@ -62,10 +62,28 @@ def status(out: str, landing_url: str | None = None, state: str | None = None, l
     return result
 
 
+def _current_run(fs, out_path: str, pointer: dict | None) -> dict | None:
+    """What the pointer names: whether it verifies, its validation in one word, and its times."""
+    if not pointer:
+        return None
+    run_path = f"{out_path}/{pointer.get('path') or 'runs/' + str(pointer.get('run_id'))}"
+    manifest = read_json(fs, f"{run_path}/manifest.json") or {}
+    problems = publish.verify_run(fs, run_path) if fs.exists(run_path) else [f"run folder {pointer.get('path')} is missing"]
+    return {"run_id": pointer.get("run_id"), "verifies": not problems, "problems": problems[:3],
+            "status": manifest.get("status"), "validation": validate.overall_state(manifest.get("validation")),
+            "demo": manifest.get("demo"), "started": manifest.get("started"), "finished": manifest.get("finished"),
+            "published": pointer.get("published")}
+
+
 def render(s: dict) -> str:
     cur = s.get("current") or {}
     lines = [f"output: {s['out']}", f"current: {cur.get('run_id', '(none)')}"
              + (f" (period {cur['period']})" if cur.get("period") else "")]
+    run = s.get("current_run")
+    if run:
+        lines.append(f"  verifies: {'yes' if run['verifies'] else 'NO: ' + '; '.join(run['problems'])}")
+        lines.append(f"  validation: {run['validation'] or '(none)'}" + ("  (demo key)" if run["demo"] else ""))
+        lines.append(f"  started {run['started'] or '?'}, finished {run['finished'] or '?'}, published {run['published'] or '?'}")
     for period, p in sorted(s["periods"].items()):
         lines.append(f"  period {period}: current {p['current']}; {len(p['versions'])} version(s)")
     lines.append("recent runs:")
