@@ -22,6 +22,7 @@ import time
 
 import pipelines
 from pipelines.logs import configure as configure_logging
+from pipelines.logs import verbosity
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -118,7 +119,8 @@ def _run_parser(sub) -> argparse.ArgumentParser:
                    help="method of the multiple systems estimate (docs/mse.md): model_average (default), "
                         "stepwise_csv, independence, stepwise_bhs, min_bic, min_bic_pairwise")
     p.add_argument("--json", action="store_true", help="print the manifest's figures as JSON instead of a table")
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="more log lines: -v Concilia's own, -vv also third-party libraries' (progress is shown anyway)")
     p.add_argument("--log-json", action="store_true", help="log one JSON object per line")
     return p
 
@@ -175,7 +177,7 @@ def _cmd_run(args, beam_args: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    configure_logging(verbose="-v" in argv or "--verbose" in argv, as_json="--log-json" in argv)
+    configure_logging(verbose=verbosity(argv), as_json="--log-json" in argv)
     parser = argparse.ArgumentParser(prog="concilia", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"concilia {pipelines.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

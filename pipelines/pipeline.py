@@ -29,6 +29,7 @@ from pipelines.link.transform import links_schema, model_as_json, review_schema
 from pipelines.reconcile import BuildPersons, CountPersons
 from pipelines.report import publish_report
 from pipelines.service.progress import heartbeat
+from pipelines.service.progress import log as progress
 
 log = logging.getLogger(__name__)
 
@@ -153,11 +154,11 @@ def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contract
     run_dir = posixpath.join(out.rstrip("/"), "runs", run_id)
     previous_run = publish.current_run_dir(out)  # what the steward's report compares with
     options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
-    log.info("run %s: %d deliveries for %d feeds", run_id, len(deliveries), len({d[0] for d in deliveries}))
+    progress.info("run %s: %d deliveries of %d feeds", run_id, len(deliveries), len({d[0] for d in deliveries}))
     suites = validate.run_suites(contracts)
-    with heartbeat(f"run {run_id}: pipeline"), beam.Pipeline(options=options) as p:
+    with heartbeat(f"run {run_id}: Beam pipeline (read to write)"), \
+            beam.Pipeline(options=options) as p:
         build(p, deliveries, contracts, run_dir, key, public_threshold, suites, started.date(), linkage_models, mse_method)
-    log.info("run %s: pipeline done, finalising", run_id)
     manifest = finish(feeds, out, run_id, contracts, key, started, previous_run, period, suites)
     return RunResult(run_id=run_id, run_dir=run_dir, manifest=manifest)
 
@@ -168,9 +169,18 @@ def finish(feeds: str, out: str, run_id: str, contracts: list[Contract], key: pr
     """After the Beam job: validation summary, cross-feed checks, manifest and pointers. Apart from
     ``run`` so that a job launched elsewhere (the Dataflow Flex Template) is finalised the same way."""
     suites = validate.run_suites(contracts) if suites is None else suites
-    validation = validate.summarise(out, run_id, suites, publish.WORK_DIR)
-    validation = checks.add_to_validation(validation, checks.run_checks(out, run_id, feeds, contracts, key=key))
-    manifest = publish.finalise_run(out, run_id, contracts, started, key, validation=validation, before_switch=lambda rd, m: publish_report(
-        rd, previous_run, m), period=period)
-    log.info("run %s: published", run_id)
+    with heartbeat(f"run {run_id}: validation results and Data Docs"):
+        validation = validate.summarise(out, run_id, suites, publish.WORK_DIR)
+    with heartbeat(f"run {run_id}: cross-feed checks"):
+        validation = checks.add_to_validation(validation, checks.run_checks(out, run_id, feeds, contracts, key=key))
+    with heartbeat(f"run {run_id}: accounting, report, manifest, tables and pointers"):
+        manifest = publish.finalise_run(out, run_id, contracts, started, key, validation=validation,
+                                        before_switch=lambda rd, m: publish_report(rd, previous_run, m), period=period)
+    feeds_ = manifest["feeds"].values()
+    unique = manifest["figures"]["reconciled_unique"]
+    progress.info("run %s: published: %s rows read, %s harmonised, %s quarantined; %s unique persons; validation %s; "
+                  "%.0f s", run_id, *(f"{sum(f[k] for f in feeds_):,}" for k in ("rows_read", "rows_harmonised",
+                                                                                  "rows_quarantined")),
+                  f"{sum(u['persons'] for u in unique.values()):,}", validate.overall_state(manifest.get("validation")),
+                  (dt.datetime.now(dt.timezone.utc) - started).total_seconds())
     return manifest

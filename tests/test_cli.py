@@ -124,6 +124,12 @@ def test_status_and_finalise_exit_codes(launched, tmp_path):
 
     done, out = _finalise(launched, tmp_path / "done")
     assert done.returncode == 0, done.stderr
+    # progress by default: each stage with its elapsed time, then the rows; no third-party INFO
+    lines = done.stderr.strip().splitlines()
+    assert all(line.startswith("concilia: ") for line in lines), lines
+    assert any(re.search(r"cross-feed checks: \d+\.\d s$", line) for line in lines)
+    assert re.search(r"published: [\d,]+ rows read, [\d,]+ harmonised, [\d,]+ quarantined; [\d,]+ unique persons; "
+                     r"validation (passed|warning|failed); \d+ s$", lines[-1])
     status = _concilia("status", "--out", str(out))
     assert status.returncode == 0 and "verifies: yes" in status.stdout
     assert re.search(r"validation: (passed|warning|failed)", status.stdout) and "started 20" in status.stdout
@@ -154,3 +160,26 @@ def test_the_readme_lists_the_exit_codes_these_tests_produce():
     tests/test_estimate.py. A code added to README's list needs a test here."""
     listed = {int(c) for c in re.findall(r"^- `(\d)` ", (ROOT / "README.md").read_text(encoding="utf-8"), re.M)}
     assert listed == {0, 1, 2, 3, 4, 5, 6, 7}
+
+
+@pytest.mark.parametrize("argv, shown", [([], {"progress"}), (["-v"], {"progress", "own"}),
+                                         (["-vv"], {"progress", "own", "third-party"})])
+def test_progress_by_default_and_third_party_info_only_with_vv(argv, shown, capsys):
+    import logging
+
+    from pipelines.logs import configure, verbosity
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure(verbosity(argv))
+        logging.getLogger("pipelines.progress").info("progress")
+        logging.getLogger("pipelines.read").info("own")
+        logging.getLogger("a_library").info("third-party")  # e.g. Great Expectations, Apache Beam
+        logging.getLogger("apache_beam.runners").warning("a warning always shows")
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    err = capsys.readouterr().err
+    assert {m for m in ("progress", "own", "third-party") if m in err.replace("a warning", "")} == shown
+    assert "a warning always shows" in err

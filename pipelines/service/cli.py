@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--state", default=None, metavar="URL",
                    help="ledger and staging folder (default OUT/_service; restricted: holds staged raw files)")
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="more log lines: -v Concilia's own, -vv also third-party libraries'")
     p.add_argument("--log-json", action="store_true", help="log one JSON object per line")
 
 
