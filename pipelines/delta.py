@@ -24,6 +24,8 @@ import fsspec
 import pyarrow as pa
 import pyarrow.dataset as pads
 
+from pipelines import model
+
 log = logging.getLogger(__name__)
 
 TABLES_DIR = "tables"
@@ -31,21 +33,41 @@ RUN_ID_KEY = "concilia.run_id"  # commit metadata: the run a version publishes
 PERIOD_COLUMN = "run_period"  # partition column (mse estimates already have a "period" of their own)
 RUN_ID_COLUMN = "run_id"
 ALL_PERIODS = "all"  # run_period of a run that covers no single period
-#: Delta table name -> the run's output it is committed from (a folder, or one file).
+#: Delta table name -> (the run's output it is committed from: a folder or one file, its model table).
 SOURCES = {
-    "persons": "persons",
-    "harmonised_victims": "harmonised/victims",
-    "harmonised_offenders": "harmonised/offenders",
-    "quarantine": "quarantine",
-    "conflicts": "conflicts",
-    "overlap": "overlap",
-    "funnel": "funnel",
-    "checks": "checks",
-    "links_victims": "links/victims",
-    "links_offenders": "links/offenders",
-    "mse_estimates": "mse/estimates.parquet",
+    "persons": ("persons", "person"),
+    "harmonised_victims": ("harmonised/victims", "victim"),
+    "harmonised_offenders": ("harmonised/offenders", "offender"),
+    "quarantine": ("quarantine", "quarantine"),
+    "conflicts": ("conflicts", "conflict"),
+    "overlap": ("overlap", "overlap"),
+    "funnel": ("funnel", "funnel"),
+    "checks": ("checks", "check_finding"),
+    "links_victims": ("links/victims", "link"),
+    "links_offenders": ("links/offenders", "link"),
+    "mse_estimates": ("mse/estimates.parquet", "mse_estimate"),
 }
+#: The columns every Delta table adds to its run's files.
+ADDED_FIELDS = (
+    pa.field(PERIOD_COLUMN, pa.string(), nullable=False, metadata={model.DESCRIPTION: (
+        "Reporting period of the run that published these rows ('all' for a run of no single period): "
+        "the partition a corrected period replaces.")}),
+    pa.field(RUN_ID_COLUMN, pa.string(), nullable=False, metadata={model.DESCRIPTION: (
+        "The run that published these rows; OUT/runs/<run_id>/ holds its files, manifest and report.")}),
+)
 _DELTA_PROTOCOLS = {"file", "local", "gs", "gcs", "s3", "s3a", "az", "abfs", "abfss"}
+
+
+def declared_schema(name: str) -> pa.Schema:
+    """The columns of Delta table ``name`` as the model declares them (``concilia docs``' consumer files)."""
+    model_table = SOURCES[name][1]
+    if model_table == "link":  # one column pair per comparison of the linkage settings
+        from pipelines.link.transform import links_schema
+
+        schema = model.describe(links_schema(), model_table)
+    else:
+        schema = model.table(model_table).schema(include_restricted=False)
+    return pa.schema([*schema, *ADDED_FIELDS], metadata=schema.metadata)
 
 
 class TablesError(RuntimeError):
@@ -91,8 +113,7 @@ def committed_run(uri: str) -> str | None:
 def _commit_table(uri: str, name: str, source: pads.Dataset, run_id: str, period: str | None) -> None:
     from deltalake import CommitProperties, WriterProperties, write_deltalake
 
-    schema = source.schema.append(pa.field(PERIOD_COLUMN, pa.string(), nullable=False)).append(
-        pa.field(RUN_ID_COLUMN, pa.string(), nullable=False))
+    schema = pa.schema([*source.schema, *ADDED_FIELDS], metadata=source.schema.metadata)
     value = period or ALL_PERIODS
     reader = pa.RecordBatchReader.from_batches(schema, _batches(source, schema, run_id, value))
     meta = source.schema.metadata or {}
@@ -118,7 +139,7 @@ def commit_run(out: str, run_dir: str, run_id: str, period: str | None = None) -
         return {}
     versions: dict[str, int] = {}
     committed: list[str] = []
-    for name, rel in SOURCES.items():
+    for name, (rel, _) in SOURCES.items():
         uri = table_uri(out, name)
         try:
             source = _source(run_dir, rel)

@@ -56,8 +56,11 @@ def test_every_pseudonymised_table_is_committed_and_nothing_restricted(two_runs)
     out, _, second = two_runs
     assert sorted(p.name for p in (out / "tables").iterdir()) == sorted(delta.SOURCES)
     for name in delta.SOURCES:
-        history = DeltaTable(str(out / "tables" / name)).history(1)[0]
+        table = DeltaTable(str(out / "tables" / name))
+        history = table.history(1)[0]
         assert history[delta.RUN_ID_KEY] == second.run_id and history["concilia.zone"] == "pseudonymised"
+        # the columns concilia docs describes to BigQuery and dbt are the table's columns
+        assert [f.name for f in table.schema().fields] == delta.declared_schema(name).names, name
     assert DeltaTable(str(out / "tables" / "persons")).metadata().partition_columns == [delta.PERIOD_COLUMN]
 
 
