@@ -4,9 +4,12 @@
     concilia sample --out PATH --seed N [--people N]
     concilia mse TABLE.csv [--method M] [--seed S]
     concilia docs [--out DIR]
+    concilia contract draft FILE --agency A --role R [--out PATH]
+    concilia contract check CONTRACT [FILE...]
     concilia watch --landing URL --out URL [--interval S] [--schedule CRON] [-- beam options...]
     concilia status --out URL [--landing URL]
     concilia diff RUN_A RUN_B --out URL
+    concilia review [export|apply FILE] --out URL
 
 Errors are one line on stderr with a non-zero exit; no source values ever appear in them.
 Options this program does not know are usage errors (exit 2); Apache Beam's options go after
@@ -118,6 +121,11 @@ def _run_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--mse-method", default="model_average", metavar="M",
                    help="method of the multiple systems estimate (docs/mse.md): model_average (default), "
                         "stepwise_csv, independence, stepwise_bhs, min_bic, min_bic_pairwise")
+    p.add_argument("--period", default=None, metavar="LABEL",
+                   help="delivery period of the feeds (e.g. 2019): persons of other periods in the previous run's "
+                        "registry are linked with this run's records, and OUT/periods/LABEL/current.json switches too")
+    p.add_argument("--decisions", default=None, metavar="URL",
+                   help="stewards' decisions store applied as must/cannot-links (default OUT/steward/decisions)")
     p.add_argument("--json", action="store_true", help="print the manifest's figures as JSON instead of a table")
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="more log lines: -v Concilia's own, -vv also third-party libraries' (progress is shown anyway)")
@@ -157,7 +165,7 @@ def _cmd_run(args, beam_args: list[str]) -> int:
         pinned = load_pinned_models(args.linkage_model) if args.linkage_model else None
         result = run(args.feeds, args.out, [f"--runner={runner}", *beam_args], args.contracts,
                      key=key, public_threshold=args.public_threshold, linkage_models=pinned,
-                     mse_method=args.mse_method)
+                     mse_method=args.mse_method, period=args.period, decisions=args.decisions)
     except (NoDeliveries, ContractError, FileNotFoundError, LinkageModelError) as exc:
         print(f"concilia run: {exc}", file=sys.stderr)
         return EXIT_INPUT
@@ -188,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="what is current, recent runs, pending deliveries", add_help=False)
     sub.add_parser("diff", help="what changed between two runs", add_help=False)
     sub.add_parser("finalise", help="finalise a run launched by the Dataflow Flex Template", add_help=False)
+    sub.add_parser("contract", help="draft a feed contract from a delivered file, or check one", add_help=False)
+    sub.add_parser("review", help="the review queue: list, export for a steward, apply judgements", add_help=False)
     docs = sub.add_parser("docs", help="generate the field reference (docs/model.md) from schemas/")
     docs.add_argument("--out", default=None, help="folder to write into (default: the project's docs/)")
 
@@ -199,6 +209,14 @@ def main(argv: list[str] | None = None) -> int:
         from pipelines.estimate.cli import mse_main
 
         return mse_main(argv[1:])
+    if argv and argv[0] == "contract":
+        from pipelines.onboarding import contract_main
+
+        return contract_main(argv[1:])
+    if argv and argv[0] == "review":
+        from pipelines.steward.cli import review_main
+
+        return review_main(argv[1:])
     if argv and argv[0] in ("watch", "status", "diff", "finalise"):
         from pipelines.service.cli import COMMANDS
 

@@ -46,6 +46,9 @@ SOURCES = {
     "links_victims": ("links/victims", "link"),
     "links_offenders": ("links/offenders", "link"),
     "mse_estimates": ("mse/estimates.parquet", "mse_estimate"),
+    "lineage": ("lineage", "lineage"),
+    "judgements_victims": ("judgements/victims", "judgement"),
+    "judgements_offenders": ("judgements/offenders", "judgement"),
 }
 #: The columns every Delta table adds to its run's files.
 ADDED_FIELDS = (

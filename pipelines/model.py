@@ -118,14 +118,24 @@ def table(name: str) -> Table:
                  field_patterns=tuple((spec.get("field_patterns") or {}).items()))
 
 
+def field_description(table_name: str, name: str) -> str | None:
+    """A field's description in table ``table_name``, else in the first model table that declares a
+    field of that name (the model's vocabulary: sex, person_id... mean one thing everywhere)."""
+    for candidate in (table_name, *table_names()):
+        text = table(candidate).describe_field(name)
+        if text:
+            return text
+    return None
+
+
 def describe(schema: pa.Schema, table_name: str, run_id: str | None = None) -> pa.Schema:
-    """``schema`` as written: each field with its description from the model table ``table_name``
-    (a field the table does not declare keeps what it has), the table's name, description and model
-    version, and the run id."""
+    """``schema`` as written: each field with its description (:func:`field_description`; a field
+    no table declares keeps what it has), the table's name, description and model version, and the
+    run id."""
     declared = table(table_name)
     fields = []
     for f in schema:
-        text = declared.describe_field(f.name)
+        text = field_description(table_name, f.name)
         fields.append(f.with_metadata({**(f.metadata or {}), DESCRIPTION.encode(): text.encode()}) if text else f)
     extra = {**declared.metadata(), **({"concilia.run_id": run_id} if run_id else {})}
     return pa.schema(fields, metadata={**(schema.metadata or {}), **{k.encode(): v.encode() for k, v in extra.items()}})

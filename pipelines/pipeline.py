@@ -21,7 +21,6 @@ from pipelines.contracts import Contract, load_contracts
 from pipelines.harmonise import TAG_OFFENDER, TAG_QUARANTINE, TAG_UNMAPPED, TAG_VICTIM, Harmonise
 from pipelines.estimate import DEFAULT_METHOD as MSE_METHOD
 from pipelines.estimate.pipeline_stage import EstimatePopulation
-from pipelines.link import LinkPersons
 from pipelines.public import DEFAULT_THRESHOLD, PublicRelease
 from pipelines.read import TAG_QUARANTINE as READ_QUARANTINE
 from pipelines.read import TAG_STATS, ReadFeeds, discover_deliveries
@@ -30,6 +29,9 @@ from pipelines.reconcile import BuildPersons, CountPersons
 from pipelines.report import publish_report
 from pipelines.service.progress import heartbeat
 from pipelines.service.progress import log as progress
+from pipelines.steward import decisions as steward_decisions
+from pipelines.steward.constraints import EVIDENCE_SCHEMA
+from pipelines.steward.registry import LINEAGE_FOLDER, LINEAGE_SCHEMA, REGISTRY_FOLDER, LinkWithRegistry, registry_schema
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,10 @@ def _write_linkage(linkage: dict, role: str, folder: str, run_dir: str, marked) 
         posixpath.join(run_dir, "links", folder), marked(links_schema(), f"links/{folder}", "link"))
     _ = linkage["review"] | f"WriteReview{title}" >> publish.WriteTables(
         posixpath.join(run_dir, "review_queue", folder), marked(review_schema(role), f"review_queue/{folder}", "link"))
+    _ = linkage["registry"] | f"WriteRegistry{title}" >> publish.WriteTables(
+        posixpath.join(run_dir, REGISTRY_FOLDER, folder), marked(registry_schema(role), f"{REGISTRY_FOLDER}/{folder}", "registry"))
+    _ = linkage["judgements"] | f"WriteJudgements{title}" >> publish.WriteTables(
+        posixpath.join(run_dir, "judgements", folder), marked(EVIDENCE_SCHEMA, f"judgements/{folder}"))
     for name in ("model", "stats"):
         _ = (linkage[name] | f"{name.title()}Json{title}" >> beam.Map(model_as_json)
              | f"Write{name.title()}{title}" >> beam.io.WriteToText(
@@ -64,7 +70,11 @@ def _write_linkage(linkage: dict, role: str, folder: str, run_dir: str, marked) 
 def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: list[Contract], run_dir: str,
           key: privacy.PseudonymKey, public_threshold: int = DEFAULT_THRESHOLD,
           suites: dict[str, dict] | None = None, run_date: dt.date | None = None,
-          linkage_models: dict[str, dict] | None = None, mse_method: str = MSE_METHOD) -> None:
+          linkage_models: dict[str, dict] | None = None, mse_method: str = MSE_METHOD,
+          period: str | None = None, decisions: str | None = None) -> None:
+    """The run's Beam graph. ``period`` is the delivery period (records of other periods in the previous
+    run's person registry are carried and linked with these); ``decisions`` the stewards' decisions
+    store (default OUT/steward/decisions)."""
     suites = validate.run_suites(contracts) if suites is None else suites
     run_date = run_date or dt.datetime.now(dt.timezone.utc).date()
     run_id = posixpath.basename(run_dir.rstrip("/"))
@@ -74,17 +84,23 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
         table_name = table_name or schema.metadata[b"concilia.table"].decode()
         return privacy.mark_schema(model.describe(schema, table_name, run_id), privacy.zone_of(folder), key)
 
+    out, run_id = posixpath.dirname(posixpath.dirname(run_dir.rstrip("/"))), posixpath.basename(run_dir.rstrip("/"))
+    previous_run = publish.current_run_dir(out)  # its person registry is where this run's ids start from
+    judgements = steward_decisions.read_decisions(decisions or steward_decisions.default_location(out))
+
     read = p | "Read" >> ReadFeeds(deliveries, contracts)
     harmonised = read.raw | "Harmonise" >> Harmonise(contracts)
 
-    persons, conflicts, linked_by_role, validated_by_role = [], [], [], []
+    persons, conflicts, linked_by_role, validated_by_role, lineage = [], [], [], [], []
     for role, folder in ROLE_FOLDERS.items():
         table = model.table(role)
         validated = getattr(harmonised, role) | f"Validate{folder.title()}" >> validate.Validate(
             validate.suites_for_table(suites, f"harmonised/{folder}"), run_date)
         validated_by_role.append(validated)
-        linkage = validated.kept | f"Link{folder.title()}" >> LinkPersons(role, key=key, pinned_model=(
-            linkage_models or {}).get(role))
+        linkage = validated.kept | f"Link{folder.title()}" >> LinkWithRegistry(
+            role, folder, key, run_id, period, previous_run, steward_decisions.judged_pairs_table(judgements, role),
+            (linkage_models or {}).get(role))
+        lineage.append(linkage["lineage"])
         linked = linkage["linked"]
         linked_by_role.append(linked)
         _write_linkage(linkage, role, folder, run_dir, marked)
@@ -98,6 +114,8 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
         conflicts.append(built["conflicts"])
 
     all_persons = tuple(persons) | "AllPersons" >> beam.Flatten()
+    _ = tuple(lineage) | "AllLineage" >> beam.Flatten() | "WriteLineage" >> publish.WriteTables(
+        posixpath.join(run_dir, LINEAGE_FOLDER), marked(LINEAGE_SCHEMA, LINEAGE_FOLDER))
     _ = tuple(conflicts) | "AllConflicts" >> beam.Flatten() | "WriteConflicts" >> publish.WriteTables(
         posixpath.join(run_dir, "conflicts"), marked(model.table("conflict").schema(), "conflicts"))
     for name in ("overlap", "funnel"):
@@ -138,7 +156,8 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
 def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contracts: list[str] | None = None,
         *, key: privacy.PseudonymKey | None = None, public_threshold: int = DEFAULT_THRESHOLD,
         period: str | None = None, run_id: str | None = None,
-        linkage_models: dict[str, dict] | None = None, mse_method: str = MSE_METHOD) -> RunResult:
+        linkage_models: dict[str, dict] | None = None, mse_method: str = MSE_METHOD,
+        decisions: str | None = None) -> RunResult:
     """Run and publish. Without ``key`` the key is read from the environment (or the run refuses).
     ``period`` also switches ``OUT/periods/<period>/current.json``; ``run_id`` is chosen by the
     caller when it must know it before the run starts (the service's ledger)."""
@@ -156,9 +175,9 @@ def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contract
     options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
     progress.info("run %s: %d deliveries of %d feeds", run_id, len(deliveries), len({d[0] for d in deliveries}))
     suites = validate.run_suites(contracts)
-    with heartbeat(f"run {run_id}: Beam pipeline (read to write)"), \
-            beam.Pipeline(options=options) as p:
-        build(p, deliveries, contracts, run_dir, key, public_threshold, suites, started.date(), linkage_models, mse_method)
+    with heartbeat(f"run {run_id}: Beam pipeline (read to write)"), beam.Pipeline(options=options) as p:
+        build(p, deliveries, contracts, run_dir, key, public_threshold, suites, started.date(), linkage_models, mse_method,
+              period, decisions)
     manifest = finish(feeds, out, run_id, contracts, key, started, previous_run, period, suites)
     return RunResult(run_id=run_id, run_dir=run_dir, manifest=manifest)
 

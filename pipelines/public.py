@@ -73,10 +73,12 @@ UNODC_STAGE = Derived("furthest_stage", "justice_stages", "unodc")
 
 POPULATIONS = {p.name: p for p in (
     Population("victims", "persons", "victim",
-               ("sex", "child_adult", "nationality", "exploitation_type", "exploitation_unodc", "department"),
+               ("sex", "child_adult", "nationality", "exploitation_type", "exploitation_unodc", "department",
+                "origin_department", "seen_in_earlier_period"),
                {"exploitation_unodc": UNODC_FORM}),
     Population("offenders", "persons", "offender",
-               ("sex", "child_adult", "nationality", "furthest_stage", "stage_unodc", "department"),
+               ("sex", "child_adult", "nationality", "furthest_stage", "stage_unodc", "department",
+                "seen_in_earlier_period"),
                {"stage_unodc": UNODC_STAGE}),
     Population("victim_records", "victim", None, ("agency", "sex", "child_adult", "exploitation_type")),
     Population("offender_records", "offender", None, ("agency", "stage")),
@@ -90,6 +92,10 @@ TABLES = (
     TableSpec("victims_by_exploitation_type", "victims", ("exploitation_type",), "Reconciled victims by form of exploitation"),
     TableSpec("victims_by_unodc_form", "victims", ("exploitation_unodc",), "Reconciled victims by UNODC form of exploitation"),
     TableSpec("victims_by_department", "victims", ("department",), "Reconciled victims by department of the first event (INEI)"),
+    TableSpec("victims_by_origin_department", "victims", ("origin_department",),
+              "Reconciled victims by department of origin (INEI), where a feed records it"),
+    TableSpec("victims_by_seen_in_earlier_period", "victims", ("seen_in_earlier_period",),
+              "Reconciled victims recorded in an earlier published period too (re-victimisation): true or false"),
     TableSpec("offenders_by_sex", "offenders", ("sex",), "Reconciled offenders by sex"),
     TableSpec("offenders_by_child_adult", "offenders", ("child_adult",), "Reconciled offenders, children and adults"),
     TableSpec("offenders_by_sex_child_adult", "offenders", ("sex", "child_adult"), "Reconciled offenders by sex and age group"),
@@ -100,6 +106,8 @@ TABLES = (
               "Offenders by UNODC stage (furthest reached), sex and age group"),
     TableSpec("offenders_by_unodc_stage_nationality", "offenders", ("stage_unodc", "nationality"),
               "Offenders by UNODC stage (furthest reached) and nationality"),
+    TableSpec("offenders_by_seen_in_earlier_period", "offenders", ("seen_in_earlier_period",),
+              "Reconciled offenders recorded in an earlier published period too (re-offending): true or false"),
     TableSpec("victim_records_by_agency", "victim_records", ("agency",), "Victim records reported by each agency"),
     TableSpec("victim_records_by_agency_sex", "victim_records", ("agency", "sex"), "Victim records by agency and sex"),
     TableSpec("victim_records_by_agency_child_adult", "victim_records", ("agency", "child_adult"),
@@ -190,7 +198,7 @@ class Release:
 def _order(dim: str, population: Population, seen: Iterable[str]) -> list[str]:
     lists = {"sex": "sex", "child_adult": "child_adult", "exploitation_type": "exploitation_types",
              "furthest_stage": "justice_stages", "stage": "justice_stages", "agency": "agencies",
-             "department": "departments"}
+             "department": "departments", "origin_department": "departments"}
     rank: dict[str, int] = {}
     if dim in lists:
         rank = {c: i for i, c in enumerate(codelists.load(lists[dim]).codes_in_order)}

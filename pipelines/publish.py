@@ -57,6 +57,11 @@ ZONES = {
     "linkage": "pseudonymised",  # the trained model and blocking statistics, per role (JSON)
     "mse": "pseudonymised",  # multiple systems estimates per stratum (no names; public/ has the estimates)
     "mse/capture_histories": "pseudonymised",  # the fitted capture-history tables (Parquet; `concilia mse` reads them)
+    "restricted/registry/victims": "restricted",  # the person registry the next run starts from (pipelines/steward)
+    "restricted/registry/offenders": "restricted",
+    "lineage": "pseudonymised",  # what became of every earlier person id: merged, split, retired
+    "judgements/victims": "pseudonymised",  # stewards' judgements in force with this run's evidence (ids, no names)
+    "judgements/offenders": "pseudonymised",
 }
 
 
@@ -290,7 +295,10 @@ def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.d
             "rows_harmonised": harmonised,
             "rows_quarantined": q,
             "quarantine_reasons": reasons,
-            "unmapped_values": _public_unmapped([u for u in unmapped if u["feed_id"] == contract.feed], name_tokens),
+            "unmapped_values": _public_unmapped([u for u in unmapped if u["feed_id"] == contract.feed
+                                                 and "warning" not in u], name_tokens),
+            "required_warnings": _required_warnings([u for u in unmapped if u["feed_id"] == contract.feed
+                                                     and "warning" in u]),
             "assertion_failures": assertion_failures,
         }
     if problems:
@@ -383,6 +391,15 @@ def _name_tokens(fs, run_path: str) -> set[str]:
                 if value:
                     tokens.update(w for w in value.split() if len(w) >= 3)
     return tokens
+
+
+def _required_warnings(rows: list[dict]) -> dict[str, dict[str, int]]:
+    """Rows kept although a field the contract requires with ``warn`` failed: field -> reason -> count."""
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        reasons = out.setdefault(r["field"], {})
+        reasons[r["warning"]] = reasons.get(r["warning"], 0) + r["count"]
+    return {f: dict(sorted(v.items())) for f, v in sorted(out.items())}
 
 
 def _public_unmapped(rows: list[dict], name_tokens: set[str]) -> list[dict]:

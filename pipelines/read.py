@@ -152,7 +152,8 @@ def parse_csv(data: bytes, encoding: str, delimiter: str, max_line_chars: int = 
     return parsed
 
 
-def _json_text(value) -> str | None:
+def json_text(value) -> str | None:
+    """A JSON value as the text of a cell: nested objects and lists stay JSON (paths reach inside)."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -184,14 +185,45 @@ def parse_jsonl(data: bytes, encoding: str, max_line_chars: int = MAX_LINE_CHARS
         records.append((i, obj))
     if not records and not parsed.malformed:
         raise FileRejected("empty_file", "the file has no records")
+    return _records_to_rows(records, parsed)
+
+
+def _records_to_rows(records: list[tuple[int, dict]], parsed: ParsedFile) -> ParsedFile:
+    """JSON objects -> rows of text under the union of their top-level keys, in first-seen order.
+    A nested object or list stays one JSON text; contract paths reach inside it."""
     keys: dict[str, None] = {}
     for _, obj in records:
         keys.update(dict.fromkeys(obj))
     parsed.header = list(keys)
     for i, obj in records:
-        parsed.rows.append([_json_text(obj.get(k)) for k in parsed.header])
+        parsed.rows.append([json_text(obj.get(k)) for k in parsed.header])
         parsed.row_numbers.append(i)
     return parsed
+
+
+def parse_json(data: bytes, encoding: str) -> ParsedFile:
+    """One JSON document: an array of records, or an object holding one (its only list value)."""
+    try:
+        doc = json.loads(data.decode(encoding))
+    except UnicodeDecodeError:
+        raise FileRejected("encoding_error", "the file is not valid in the declared encoding") from None
+    except (json.JSONDecodeError, RecursionError):
+        raise FileRejected("malformed_row", "the file is not valid JSON") from None
+    if isinstance(doc, dict):
+        lists = [v for v in doc.values() if isinstance(v, list)]
+        doc = lists[0] if len(lists) == 1 else None
+    if not isinstance(doc, list):
+        raise FileRejected("unknown_format", "a JSON feed must be an array of records (or an object holding one)")
+    if not doc:
+        raise FileRejected("empty_file", "the file has no records")
+    parsed = ParsedFile(header=[])
+    records = []
+    for i, obj in enumerate(doc, start=1):
+        if isinstance(obj, dict):
+            records.append((i, obj))
+        else:
+            parsed.malformed.append((i, "malformed_row", "record is not a JSON object"))
+    return _records_to_rows(records, parsed)
 
 
 def parse_xlsx(data: bytes) -> ParsedFile:
@@ -233,6 +265,8 @@ def parse_file(data: bytes, contract: Contract, max_line_chars: int = MAX_LINE_C
         return parse_csv(data, contract.encoding, contract.delimiter, max_line_chars)
     if contract.format == "jsonl":
         return parse_jsonl(data, contract.encoding, max_line_chars)
+    if contract.format == "json":
+        return parse_json(data, contract.encoding)
     if contract.format == "xlsx":
         return parse_xlsx(data)
     raise FileRejected("unknown_format", f"unsupported format {contract.format!r}")
@@ -278,7 +312,7 @@ def read_delivery(contract: Contract, data: bytes, source_file: str, chunk_rows:
     stats["rows_read"] = parsed.rows_read
     header = parsed.header
     stats["unmapped_columns"] = sorted(set(header) - contract.expected_columns - {""})
-    missing = sorted(contract.mapped_columns - set(header))
+    missing = contract.missing_columns(header)
     stats["missing_columns"] = missing
     entries = [(row, None, code, None, detail) for row, code, detail in parsed.malformed]
     if len(set(header)) != len(header):

@@ -20,13 +20,14 @@ from pipelines.public import ALL, POPULATIONS, TABLES, build_release, count_cell
 VALUES = {
     "sex": ["FEMALE", "MALE", None], "child_adult": ["CHILD", "ADULT", None], "nationality": ["PER", "VEN", "COL", None],
     "exploitation_type": ["SEXUAL_EXPLOITATION", "FORCED_LABOUR", "DOMESTIC_SERVITUDE", "FORCED_BEGGING", None],
-    "department": ["15", "07", "16", None], "furthest_stage": ["ARRESTED", "INVESTIGATED", "PROSECUTED", "CONVICTED"],
+    "department": ["15", "07", "16", None], "origin_department": [None, "15", "07"], "furthest_stage": ["ARRESTED", "INVESTIGATED", "PROSECUTED", "CONVICTED"],
     "agency": ["PNP", "MP", "MIMP"], "stage": ["ARRESTED", "CONVICTED"], "event_year": [2017, 2018],
 }
 
 
 def persons(rows: list[dict], role: str) -> pa.Table:
-    cols = ["event_year", "sex", "child_adult", "nationality", "exploitation_type", "department", "furthest_stage"]
+    cols = ["event_year", "sex", "child_adult", "nationality", "exploitation_type", "department", "origin_department",
+            "furthest_stage"]
     return pa.table({"role": [role] * len(rows), **{c: [r.get(c) for r in rows] for c in cols}})
 
 
@@ -108,7 +109,7 @@ def test_shared_cells_have_one_status_in_every_table():
 
 def test_unodc_groups_cannot_open_their_codes():
     # DOMESTIC_SERVITUDE is grouped with FORCED_LABOUR in UNODC's "forced labour"
-    finest = {"victims": Counter({("2018", "FEMALE", "ADULT", "PER", code, group, "15"): n for code, group, n in (
+    finest = {"victims": Counter({("2018", "FEMALE", "ADULT", "PER", code, group, "15", "07", "false"): n for code, group, n in (
         ("SEXUAL_EXPLOITATION", "sexual exploitation", 50), ("FORCED_LABOUR", "forced labour", 30),
         ("DOMESTIC_SERVITUDE", "forced labour", 2), ("FORCED_BEGGING", "begging", 20))})}
     release = build_release(finest)
@@ -136,8 +137,8 @@ def test_formulas_are_neutralised(text):
 def test_exports_never_carry_a_formula(tmp_path):
     hostile = "=HYPERLINK(\"http://evil\",\"x\")"
     finest = {"victims": Counter({("2018", "FEMALE", "ADULT", hostile, "SEXUAL_EXPLOITATION",
-                                   "sexual exploitation", "@15"): 12,
-                                  ("2018", "MALE", "ADULT", "+PER", "FORCED_LABOUR", "forced labour", "-1"): 9})}
+                                   "sexual exploitation", "@15", "15", "false"): 12,
+                                  ("2018", "MALE", "ADULT", "+PER", "FORCED_LABOUR", "forced labour", "-1", "=1", "false"): 9})}
     paths = public.write_release(finest, str(tmp_path), demo=True)
     cells = []
     for path in paths:

@@ -256,7 +256,9 @@ def test_new_outputs_are_picked_up_when_they_land(published, population, tmp_pat
     assert 'href="data_docs/validations/pnp_victims.html"' in html
     assert "4,120" in html and "3,500 – 5,200" in html and "the lists do not overlap enough" in html
     assert "pnp_victims:RETA-V-2018-000001" in html and "✗ birth_date" in html
-    assert "<td>MIMP=SEXUAL_EXPLOITATION, PNP=FORCED_LABOUR</td>" in html
+    assert "<td>MIMP: Sexual exploitation; PNP: Forced labour</td>" in html  # code labels, not raw codes
+    split = ctx["conflict_split"]
+    assert (split["contradictions"]["total"], split["gaps"]["total"], split["gaps"]["persons"]) == (2, 1, 1)
     assert "built-in method" not in html and "object at 0x" not in html
     assert "Not available in this run" not in html.split('id="changes"')[0]
     assert pii_hits(html, population) == []

@@ -92,3 +92,27 @@ OPTIONS (
   uris = ['${CONCILIA_OUT}/tables/mse_estimates'],
   description = 'Multiple systems estimate of the total population (seen and unseen by the agencies), per role and stratum; a row with no estimate says why (docs/mse.md).'
 );
+
+CREATE OR REPLACE EXTERNAL TABLE `${CONCILIA_BQ_DATASET}.lineage`
+WITH CONNECTION `${CONCILIA_BQ_CONNECTION}`
+OPTIONS (
+  format = 'DELTA_LAKE',
+  uris = ['${CONCILIA_OUT}/tables/lineage'],
+  description = 'What became of an earlier run\'s person id that this run does not simply keep (lineage/, one row per change; docs/model.md, Person ids and lineage).'
+);
+
+CREATE OR REPLACE EXTERNAL TABLE `${CONCILIA_BQ_DATASET}.judgements_victims`
+WITH CONNECTION `${CONCILIA_BQ_CONNECTION}`
+OPTIONS (
+  format = 'DELTA_LAKE',
+  uris = ['${CONCILIA_OUT}/tables/judgements_victims'],
+  description = 'A steward\'s judgement in force (the decisions store) with what this run\'s scores say about the pair (judgements/<role>s/; ids only, no names).'
+);
+
+CREATE OR REPLACE EXTERNAL TABLE `${CONCILIA_BQ_DATASET}.judgements_offenders`
+WITH CONNECTION `${CONCILIA_BQ_CONNECTION}`
+OPTIONS (
+  format = 'DELTA_LAKE',
+  uris = ['${CONCILIA_OUT}/tables/judgements_offenders'],
+  description = 'A steward\'s judgement in force (the decisions store) with what this run\'s scores say about the pair (judgements/<role>s/; ids only, no names).'
+);

@@ -262,3 +262,11 @@ def columns_for(spec: dict) -> tuple[str, ...]:
 
 def compare(left: pa.Table, right: pa.Table, comparisons: list[dict]) -> dict[str, np.ndarray]:
     return {c["name"]: COMPARISONS[c["type"]](left, right, c) for c in comparisons}
+
+
+# several documents per record: pipelines/link/documents.py
+from pipelines.link import documents as _documents  # noqa: E402  (it calls back into this module)
+
+COMPARISONS["document_set"] = _documents.document_set
+LEVELS["document_set"] = _documents.LEVELS
+COLUMNS["document_set"] = _documents.COLUMNS

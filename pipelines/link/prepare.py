@@ -2,7 +2,8 @@
 
 Everything the comparisons and blocking rules need is derived here once per record, vectorised:
 folded name parts, first given name, sorted surname set, the DNI core of a document (a DNI, or
-the DNI inside a personal RUC), birth year (known or implied by the age at the event).
+the DNI inside a personal RUC; never a placeholder such as 12345678), the record's valid documents,
+birth year (known or implied by the age at the event).
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.harmonise.documents import dni_from_personal_ruc
-from pipelines.harmonise.vector import fold
+from pipelines.harmonise.documents import compact, dni_from_personal_ruc, is_placeholder
+from pipelines.harmonise.vector import fold, map_unique, null_where
 
 PASSTHROUGH = ("record_uid", "feed_id", "agency", "sex", "nationality", "ubigeo", "event_date", "birth_date",
                "age_at_event", "document_type", "document_valid", "police_report_ref", "prosecutor_case_ref")
@@ -49,6 +50,9 @@ def comparison_table(records: pa.Table) -> pa.Table:
     ruc_dni = dni_from_personal_ruc(pc.if_else(pc.fill_null(pc.equal(doc_type, RUC), False), number,
                                                pa.scalar(None, pa.string())))
     document_core = pc.coalesce(ruc_dni, number)
+    document_core = null_where(document_core, map_unique(document_core, lambda v: is_placeholder(compact(v)), pa.bool_()))
+    documents = (records.column("documents").combine_chunks() if "documents" in records.column_names
+                 else pa.array([[]] * records.num_rows, pa.list_(pa.string())))
 
     birth = records.column("birth_date").combine_chunks()
     event = records.column("event_date").combine_chunks()
@@ -62,6 +66,7 @@ def comparison_table(records: pa.Table) -> pa.Table:
         surname_set=_sorted_tokens(pc.utf8_trim_whitespace(surnames)),
         name_set=_sorted_tokens(pc.utf8_trim_whitespace(everything)),
         document_core=document_core,
+        documents=documents,
         birth_year=birth_year.cast(pa.int32()),
         birth_year_known=pc.is_valid(birth),
     )

@@ -58,7 +58,8 @@ def template_main(argv: list[str] | None = None) -> int:
         "started": dt.datetime.now(dt.timezone.utc).isoformat(), "previous_run": publish.current_run_dir(args.out),
         "pseudonym_key_secret": args.pseudonym_key_secret})
     pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
-    build(pipeline, deliveries, contracts, posixpath.join(args.out.rstrip("/"), "runs", args.run_id), key)
+    build(pipeline, deliveries, contracts, posixpath.join(args.out.rstrip("/"), "runs", args.run_id), key,
+          period=args.period)
     pipeline.run()  # the launcher submits the job; no waiting here
     return 0
 
