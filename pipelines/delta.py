@@ -61,16 +61,18 @@ ADDED_FIELDS = (
 _DELTA_PROTOCOLS = {"file", "local", "gs", "gcs", "s3", "s3a", "az", "abfs", "abfss"}
 
 
-def declared_schema(name: str) -> pa.Schema:
-    """The columns of Delta table ``name`` as the model declares them (``concilia docs``' consumer files)."""
+def _model_schema(name: str) -> pa.Schema:
     model_table = SOURCES[name][1]
     if model_table == "link":  # one column pair per comparison of the linkage settings
         from pipelines.link.transform import links_schema
 
-        schema = model.describe(links_schema(), model_table)
-    else:
-        schema = model.table(model_table).schema(include_restricted=False)
-    return pa.schema([*schema, *ADDED_FIELDS], metadata=schema.metadata)
+        return model.describe(links_schema(), model_table)
+    return model.table(model_table).schema(include_restricted=False)
+
+
+def declared_schema(name: str) -> pa.Schema:
+    """The columns of Delta table ``name`` as the model declares them (``concilia docs``' consumer files)."""
+    return _with_added(_model_schema(name))
 
 
 class TablesError(RuntimeError):
@@ -87,11 +89,16 @@ def table_uri(out: str, name: str) -> str | None:
     return f"{root.rstrip('/')}/{TABLES_DIR}/{name}"
 
 
+def _with_added(schema: pa.Schema) -> pa.Schema:
+    """The table's columns, then the added ones it does not have already (lineage has a run_id)."""
+    return pa.schema([*schema, *(f for f in ADDED_FIELDS if f.name not in schema.names)], metadata=schema.metadata)
+
+
 def _batches(dataset: pads.Dataset, schema: pa.Schema, run_id: str, period: str) -> Iterator[pa.RecordBatch]:
+    values = {PERIOD_COLUMN: period, RUN_ID_COLUMN: run_id}
     for batch in dataset.to_batches():
-        n = batch.num_rows
-        yield pa.RecordBatch.from_arrays(
-            [*batch.columns, pa.array([period] * n, pa.string()), pa.array([run_id] * n, pa.string())], schema=schema)
+        added = [pa.array([values[f.name]] * batch.num_rows, pa.string()) for f in list(schema)[batch.num_columns:]]
+        yield pa.RecordBatch.from_arrays([*batch.columns, *added], schema=schema)
 
 
 def _source(run_dir: str, rel: str) -> pads.Dataset | None:
@@ -116,7 +123,7 @@ def committed_run(uri: str) -> str | None:
 def _commit_table(uri: str, name: str, source: pads.Dataset, run_id: str, period: str | None) -> None:
     from deltalake import CommitProperties, WriterProperties, write_deltalake
 
-    schema = pa.schema([*source.schema, *ADDED_FIELDS], metadata=source.schema.metadata)
+    schema = _with_added(source.schema)
     value = period or ALL_PERIODS
     reader = pa.RecordBatchReader.from_batches(schema, _batches(source, schema, run_id, value))
     meta = source.schema.metadata or {}
@@ -146,8 +153,8 @@ def commit_run(out: str, run_dir: str, run_id: str, period: str | None = None) -
         uri = table_uri(out, name)
         try:
             source = _source(run_dir, rel)
-            if source is None:
-                continue
+            if source is None:  # the run wrote no such file: its version of the table is empty
+                source = pads.dataset(_model_schema(name).empty_table())
             if committed_run(uri) != run_id:
                 _commit_table(uri, name, source, run_id, period)
                 committed.append(uri)

@@ -81,10 +81,12 @@ def test_a_period_replaces_its_own_partition_and_a_failed_commit_is_restored(tmp
     rows = DeltaTable(uri).to_pyarrow_table().sort_by("person_id").to_pylist()
     assert [(r["person_id"], r["run_period"], r["run_id"]) for r in rows] == [
         ("a", "2018", "r2018b"), ("c", "2019", "r2019")]
-    assert delta.commit_run(str(out), str(out / "runs" / "r2018b"), "r2018b", "2018") == {"persons": 2}  # no-op
+    versions = delta.commit_run(str(out), str(out / "runs" / "r2018b"), "r2018b", "2018")  # committed already
+    assert versions["persons"] == 2 and versions == {name: 2 for name in delta.SOURCES}  # tables the run lacks: empty
+    assert DeltaTable(str(out / "tables" / "conflicts")).to_pyarrow_table().num_rows == 0
 
     # a retract (the service dropping a run killed before its pointers moved) restores the version before
-    assert delta.retract(str(out), "r2018b") == ["persons"]
+    assert delta.retract(str(out), "r2018b") == list(delta.SOURCES)
     assert sorted(DeltaTable(uri).to_pyarrow_table().column("person_id").to_pylist()) == ["a", "b", "c"]
 
     # a commit that fails part-way leaves no table showing the run
