@@ -126,6 +126,9 @@ def _run_parser(sub) -> argparse.ArgumentParser:
                         "registry are linked with this run's records, and OUT/periods/LABEL/current.json switches too")
     p.add_argument("--decisions", default=None, metavar="URL",
                    help="stewards' decisions store applied as must/cannot-links (default OUT/steward/decisions)")
+    p.add_argument("--data-docs", action="store_true",
+                   help="also render Great Expectations Data Docs under reports/data_docs/ (the steward's report "
+                        "shows every suite's results without them)")
     p.add_argument("--json", action="store_true", help="print the manifest's figures as JSON instead of a table")
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="more log lines: -v Concilia's own, -vv also third-party libraries' (progress is shown anyway)")
@@ -165,7 +168,8 @@ def _cmd_run(args, beam_args: list[str]) -> int:
         pinned = load_pinned_models(args.linkage_model) if args.linkage_model else None
         result = run(args.feeds, args.out, [f"--runner={runner}", *beam_args], args.contracts,
                      key=key, public_threshold=args.public_threshold, linkage_models=pinned,
-                     mse_method=args.mse_method, period=args.period, decisions=args.decisions)
+                     mse_method=args.mse_method, period=args.period, decisions=args.decisions,
+                     data_docs=args.data_docs)
     except (NoDeliveries, ContractError, FileNotFoundError, LinkageModelError) as exc:
         print(f"concilia run: {exc}", file=sys.stderr)
         return EXIT_INPUT

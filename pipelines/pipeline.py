@@ -157,10 +157,11 @@ def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contract
         *, key: privacy.PseudonymKey | None = None, public_threshold: int = DEFAULT_THRESHOLD,
         period: str | None = None, run_id: str | None = None,
         linkage_models: dict[str, dict] | None = None, mse_method: str = MSE_METHOD,
-        decisions: str | None = None) -> RunResult:
+        decisions: str | None = None, data_docs: bool = False) -> RunResult:
     """Run and publish. Without ``key`` the key is read from the environment (or the run refuses).
     ``period`` also switches ``OUT/periods/<period>/current.json``; ``run_id`` is chosen by the
-    caller when it must know it before the run starts (the service's ledger)."""
+    caller when it must know it before the run starts (the service's ledger); ``data_docs`` also
+    renders Great Expectations Data Docs beside the steward's report (which shows the results anyway)."""
     started = dt.datetime.now(dt.timezone.utc)
     key = key or privacy.resolve_key()
     contracts = load_contracts(*(extra_contracts or []))
@@ -178,18 +179,18 @@ def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contract
     with heartbeat(f"run {run_id}: Beam pipeline (read to write)"), beam.Pipeline(options=options) as p:
         build(p, deliveries, contracts, run_dir, key, public_threshold, suites, started.date(), linkage_models, mse_method,
               period, decisions)
-    manifest = finish(feeds, out, run_id, contracts, key, started, previous_run, period, suites)
+    manifest = finish(feeds, out, run_id, contracts, key, started, previous_run, period, suites, data_docs=data_docs)
     return RunResult(run_id=run_id, run_dir=run_dir, manifest=manifest)
 
 
 def finish(feeds: str, out: str, run_id: str, contracts: list[Contract], key: privacy.PseudonymKey,
            started: dt.datetime, previous_run: str | None = None, period: str | None = None,
-           suites: dict[str, dict] | None = None) -> dict:
+           suites: dict[str, dict] | None = None, data_docs: bool = False) -> dict:
     """After the Beam job: validation summary, cross-feed checks, manifest and pointers. Apart from
     ``run`` so that a job launched elsewhere (the Dataflow Flex Template) is finalised the same way."""
     suites = validate.run_suites(contracts) if suites is None else suites
     with heartbeat(f"run {run_id}: validation results and Data Docs"):
-        validation = validate.summarise(out, run_id, suites, publish.WORK_DIR)
+        validation = validate.summarise(out, run_id, suites, publish.WORK_DIR, data_docs=data_docs)
     with heartbeat(f"run {run_id}: cross-feed checks"):
         validation = checks.add_to_validation(validation, checks.run_checks(out, run_id, feeds, contracts, key=key))
     with heartbeat(f"run {run_id}: accounting, report, manifest, tables and pointers"):

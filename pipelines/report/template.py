@@ -72,7 +72,7 @@ footer { margin-top: 3rem; font-size: .85rem; color: var(--muted); border-top: 1
 {%- macro na(section) -%}
 <div class="na" role="note"><strong>Not available in this run</strong>{{ section.reason }}.</div>
 {%- endmacro -%}
-{%- macro status(s) -%}<span class="status {{ s }}">{{ {"pass": "✓ pass", "warn": "! warning", "fail": "✗ fail"}.get(s, s) }}</span>{%- endmacro -%}
+{%- macro status(s) -%}<span class="status {{ s }}">{{ {"pass": "✓ passed", "warn": "! warning", "fail": "✗ failed"}.get(s, s) }}</span>{%- endmacro -%}
 {%- macro delta(d) -%}{% if d is none %}—{% elif d > 0 %}<span class="delta-up">+{{ d | n }}</span>{% elif d < 0 %}<span class="delta-down">−{{ (-d) | n }}</span>{% else %}0{% endif %}{%- endmacro -%}
 <header>
 {% if run.status == "blocked" %}<div class="na blocked" role="alert"><strong>This run was not published</strong>A blocking validation failed
