@@ -97,6 +97,68 @@ def report_unpublished(command: str, exc: Exception) -> int:
     raise exc
 
 
+#: concilia run's settings of a run: also concilia watch's (for every run it starts) and the Dataflow
+#: Flex Template's parameters (deploy/metadata.json, with "_" for "-"; tests/test_dataflow.py compares).
+RUN_SETTINGS = (
+    ("contracts", dict(action="append", default=[], metavar="DIR",
+                       help="extra feed contracts folder (layout <agency>/<feed>.yaml); repeatable")),
+    ("public-threshold", dict(type=int, default=5, metavar="N",
+                              help="public tables show counts under N as '<N' (default 5)")),
+    ("linkage-model", dict(default=None, metavar="PATH",
+                           help="pin the linkage models of an earlier run (its run folder, or a folder holding "
+                                "model_victims.json and model_offenders.json) instead of training new ones")),
+    ("mse-method", dict(default="model_average", metavar="M",
+                        help="method of the multiple systems estimate (docs/mse.md): model_average (default), "
+                             "stepwise_csv, independence, stepwise_bhs, min_bic, min_bic_pairwise")),
+    ("decisions", dict(default=None, metavar="URL",
+                       help="stewards' decisions store applied as must/cannot-links (default OUT/steward/decisions)")),
+    ("data-docs", dict(action="store_true",
+                       help="also render Great Expectations Data Docs under reports/data_docs/ (the steward's "
+                            "report shows every suite's results without them)")),
+)
+
+
+def add_run_settings(p: argparse.ArgumentParser, template: bool = False) -> None:
+    """The settings of a run; ``template``: as Flex Template parameters (--public_threshold=7,
+    --data_docs=true: a template passes every parameter as name=value)."""
+    for name, spec in RUN_SETTINGS:
+        if template:
+            spec = {**spec, "action": "store", "type": true_false, "default": False} \
+                if spec.get("action") == "store_true" else spec
+            name = name.replace("-", "_")
+        p.add_argument(f"--{name}", **spec)
+
+
+def true_false(value: str) -> bool:
+    if value.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"expected true or false, not {value!r}")
+    return value.lower() == "true"
+
+
+def add_key_options(p: argparse.ArgumentParser) -> None:
+    key = p.add_mutually_exclusive_group()
+    key.add_argument("--key-file", default=None, metavar="PATH",
+                     help="pseudonymisation key file (else $CONCILIA_PSEUDONYM_KEY or Secret Manager via "
+                          "$CONCILIA_PSEUDONYM_KEY_SECRET)")
+    key.add_argument("--demo-key", action="store_true",
+                     help="use the public demo key (sample data only): every output is marked as demo")
+
+
+def run_settings(args: argparse.Namespace) -> dict:
+    """Parsed run settings -> keyword arguments of ``pipeline.run``; :class:`UsageError` for a bad
+    value, ``FileNotFoundError``/``LinkageModelError`` for a pinned model that cannot be read."""
+    from pipelines.estimate import METHODS as MSE_METHODS
+    from pipelines.link.linker import load_pinned_models
+
+    if args.public_threshold < 2:
+        raise UsageError("--public-threshold must be at least 2")
+    if args.mse_method not in MSE_METHODS:
+        raise UsageError(f"--mse-method must be one of {', '.join(MSE_METHODS)}")
+    return {"public_threshold": args.public_threshold, "mse_method": args.mse_method, "decisions": args.decisions,
+            "data_docs": args.data_docs,
+            "linkage_models": load_pinned_models(args.linkage_model) if args.linkage_model else None}
+
+
 def _run_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="reconcile the feeds under --feeds and publish a run under --out",
                        usage="concilia run --feeds PATH --out PATH [options] [-- beam options]",
@@ -105,30 +167,11 @@ def _run_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--feeds", required=True, help="feeds root (local path or fsspec URL: memory://, gs://)")
     p.add_argument("--out", required=True, help="output root; the run goes to OUT/runs/<run_id>/")
     p.add_argument("--runner", default="DirectRunner", help="Beam runner (default: DirectRunner, in-process)")
-    p.add_argument("--contracts", action="append", default=[], metavar="DIR",
-                   help="extra feed contracts folder (layout <agency>/<feed>.yaml); repeatable")
-    key = p.add_mutually_exclusive_group()
-    key.add_argument("--key-file", default=None, metavar="PATH",
-                     help="pseudonymisation key file (else $CONCILIA_PSEUDONYM_KEY or Secret Manager via "
-                          "$CONCILIA_PSEUDONYM_KEY_SECRET)")
-    key.add_argument("--demo-key", action="store_true",
-                     help="use the public demo key (sample data only): every output is marked as demo")
-    p.add_argument("--public-threshold", type=int, default=5, metavar="N",
-                   help="public tables show counts under N as '<N' (default 5)")
-    p.add_argument("--linkage-model", default=None, metavar="PATH",
-                   help="pin the linkage models of an earlier run (its run folder, or a folder holding "
-                        "model_victims.json and model_offenders.json) instead of training new ones")
-    p.add_argument("--mse-method", default="model_average", metavar="M",
-                   help="method of the multiple systems estimate (docs/mse.md): model_average (default), "
-                        "stepwise_csv, independence, stepwise_bhs, min_bic, min_bic_pairwise")
+    add_key_options(p)
+    add_run_settings(p)
     p.add_argument("--period", default=None, metavar="LABEL",
                    help="delivery period of the feeds (e.g. 2019): persons of other periods in the previous run's "
                         "registry are linked with this run's records, and OUT/periods/LABEL/current.json switches too")
-    p.add_argument("--decisions", default=None, metavar="URL",
-                   help="stewards' decisions store applied as must/cannot-links (default OUT/steward/decisions)")
-    p.add_argument("--data-docs", action="store_true",
-                   help="also render Great Expectations Data Docs under reports/data_docs/ (the steward's report "
-                        "shows every suite's results without them)")
     p.add_argument("--json", action="store_true", help="print the manifest's figures as JSON instead of a table")
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="more log lines: -v Concilia's own, -vv also third-party libraries' (progress is shown anyway)")
@@ -139,7 +182,6 @@ def _run_parser(sub) -> argparse.ArgumentParser:
 def _cmd_run(args, beam_args: list[str]) -> int:
     from pipelines.contracts import ContractError
     from pipelines.link.fellegi_sunter import LinkageModelError
-    from pipelines.link.linker import load_pinned_models
     from pipelines.pipeline import NoDeliveries, run
     from pipelines.privacy import KeyUnavailable, resolve_key
     from pipelines.publish import AccountingError, IncompleteOutput
@@ -147,29 +189,22 @@ def _cmd_run(args, beam_args: list[str]) -> int:
     try:
         runner = resolve_runner(args.runner)
         check_beam_options(beam_args)
+        settings = run_settings(args)
     except UsageError as exc:
         print(f"concilia run: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (FileNotFoundError, LinkageModelError) as exc:
+        print(f"concilia run: {exc}", file=sys.stderr)
+        return EXIT_INPUT
     started = time.monotonic()
-    if args.public_threshold < 2:
-        print("concilia run: --public-threshold must be at least 2", file=sys.stderr)
-        return EXIT_USAGE
-    from pipelines.estimate import METHODS as MSE_METHODS
-
-    if args.mse_method not in MSE_METHODS:
-        print(f"concilia run: --mse-method must be one of {', '.join(MSE_METHODS)}", file=sys.stderr)
-        return EXIT_USAGE
     try:
         key = resolve_key(key_file=args.key_file, demo=args.demo_key)
     except KeyUnavailable as exc:  # refuse to start: outputs would carry unkeyed or guessable pseudonyms
         print(f"concilia run: {exc}", file=sys.stderr)
         return EXIT_INPUT
     try:
-        pinned = load_pinned_models(args.linkage_model) if args.linkage_model else None
-        result = run(args.feeds, args.out, [f"--runner={runner}", *beam_args], args.contracts,
-                     key=key, public_threshold=args.public_threshold, linkage_models=pinned,
-                     mse_method=args.mse_method, period=args.period, decisions=args.decisions,
-                     data_docs=args.data_docs)
+        result = run(args.feeds, args.out, [f"--runner={runner}", *beam_args], args.contracts, key=key,
+                     period=args.period, **settings)
     except (NoDeliveries, ContractError, FileNotFoundError, LinkageModelError) as exc:
         print(f"concilia run: {exc}", file=sys.stderr)
         return EXIT_INPUT

@@ -92,7 +92,7 @@ def launched(tmp_path_factory):
     env = {privacy.ENV_KEY: "k" * privacy.MIN_KEY_BYTES}  # the template resolves its key as a deployed run does
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(privacy.ENV_KEY, env[privacy.ENV_KEY])
-        assert template_main(["--feeds", str(feeds), "--out", str(out), "--run_id", run_id,
+        assert template_main(["--feeds", str(feeds), "--out", str(out), "--run_id", run_id, "--finalise=false",
                               f"--runner={TEST_RUNNER}"]) == 0
     return out, run_id, env
 

@@ -15,8 +15,8 @@ import logging
 import signal
 import sys
 
-from pipelines.cli import (EXIT_FAILED, EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, check_beam_options,
-                           resolve_runner, split_beam_options)
+from pipelines.cli import (EXIT_FAILED, EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, add_key_options, add_run_settings,
+                           check_beam_options, resolve_runner, run_settings, split_beam_options)
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +45,8 @@ def watch_parser() -> argparse.ArgumentParser:
                    help="instead of polling, serve Pub/Sub push notifications (GCS object finalised, "
                         "Cloud Scheduler ticks) on this port")
     p.add_argument("--runner", default="DirectRunner", help="Beam runner for the runs (default: in-process)")
-    p.add_argument("--contracts", action="append", default=[], metavar="DIR", help="extra feed contracts folder")
-    key = p.add_mutually_exclusive_group()
-    key.add_argument("--key-file", default=None, metavar="PATH", help="pseudonymisation key file (see concilia run)")
-    key.add_argument("--demo-key", action="store_true", help="public demo key (sample data only)")
+    add_key_options(p)
+    add_run_settings(p)  # every run the service starts runs with these, as concilia run would
     _common(p)
     return p
 
@@ -77,6 +75,7 @@ def diff_parser() -> argparse.ArgumentParser:
 
 def watch_main(argv: list[str]) -> int:
     from pipelines.contracts import ContractError
+    from pipelines.link.fellegi_sunter import LinkageModelError
     from pipelines.privacy import KeyUnavailable, resolve_key
     from pipelines.service.schedule import Schedule
     from pipelines.service.watch import Service
@@ -87,13 +86,17 @@ def watch_main(argv: list[str]) -> int:
         schedule = Schedule(args.schedule) if args.schedule else None
         runner = resolve_runner(args.runner)
         check_beam_options(beam_args)
-    except ValueError as exc:  # a bad schedule, runner or Beam option (UsageError is a ValueError)
+        settings = run_settings(args)
+    except (FileNotFoundError, LinkageModelError) as exc:  # a pinned linkage model that cannot be read
+        print(f"concilia watch: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except ValueError as exc:  # a bad schedule, runner, Beam option or setting (UsageError is a ValueError)
         print(f"concilia watch: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
         key = resolve_key(key_file=args.key_file, demo=args.demo_key)
         service = Service(args.landing, args.out, args.state, [f"--runner={runner}", *beam_args], args.contracts,
-                          run_kwargs={"key": key})
+                          run_kwargs={"key": key, **settings})
     except (KeyUnavailable, ContractError, FileNotFoundError) as exc:
         print(f"concilia watch: {exc}", file=sys.stderr)
         return EXIT_INPUT
