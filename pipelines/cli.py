@@ -33,6 +33,7 @@ EXIT_INPUT = 3      # unreadable or missing inputs, malformed contracts
 EXIT_ACCOUNTING = 4  # rows were lost: the run was not published
 EXIT_OUTPUT = 5      # the run's folder does not hold exactly its listed outputs: not published
 EXIT_BLOCKED = 6     # a blocking expectation or cross-feed check failed: written, not published
+EXIT_BUSY = 7        # another live process holds the lease (a run on OUT, a watcher on the ledger)
 EXIT_FAILED = 1
 
 # Beam 2.77's DirectRunner first tries to download the Prism runner binary and falls back when
@@ -107,9 +108,13 @@ RUN_SETTINGS = (
     ("linkage-model", dict(default=None, metavar="PATH",
                            help="pin the linkage models of an earlier run (its run folder, or a folder holding "
                                 "model_victims.json and model_offenders.json) instead of training new ones")),
-    ("mse-method", dict(default="model_average", metavar="M",
-                        help="method of the multiple systems estimate (docs/mse.md): model_average (default), "
-                             "stepwise_csv, independence, stepwise_bhs, min_bic, min_bic_pairwise")),
+    ("mse-method", dict(default=None, metavar="M",
+                        help="method of the multiple systems estimate (docs/mse.md; default: schemas/mse/settings.yaml): "
+                             "model_average, latent_class, stepwise_csv, independence, stepwise_bhs, min_bic, "
+                             "min_bic_pairwise")),
+    ("allow-missing", dict(action="append", default=[], metavar="FEED",
+                           help="publish although this required feed (delivery.required) was not delivered; "
+                                "repeatable, '*' for any (recorded in the manifest)")),
     ("decisions", dict(default=None, metavar="URL",
                        help="stewards' decisions store applied as must/cannot-links (default OUT/steward/decisions)")),
     ("data-docs", dict(action="store_true",
@@ -152,10 +157,10 @@ def run_settings(args: argparse.Namespace) -> dict:
 
     if args.public_threshold < 2:
         raise UsageError("--public-threshold must be at least 2")
-    if args.mse_method not in MSE_METHODS:
+    if args.mse_method is not None and args.mse_method not in MSE_METHODS:
         raise UsageError(f"--mse-method must be one of {', '.join(MSE_METHODS)}")
     return {"public_threshold": args.public_threshold, "mse_method": args.mse_method, "decisions": args.decisions,
-            "data_docs": args.data_docs,
+            "data_docs": args.data_docs, "allow_missing": args.allow_missing,
             "linkage_models": load_pinned_models(args.linkage_model) if args.linkage_model else None}
 
 
@@ -185,6 +190,7 @@ def _cmd_run(args, beam_args: list[str]) -> int:
     from pipelines.pipeline import NoDeliveries, run
     from pipelines.privacy import KeyUnavailable, resolve_key
     from pipelines.publish import AccountingError, IncompleteOutput
+    from pipelines.service.lease import LeaseHeld, LeaseLost
 
     try:
         runner = resolve_runner(args.runner)
@@ -210,6 +216,9 @@ def _cmd_run(args, beam_args: list[str]) -> int:
         return EXIT_INPUT
     except (AccountingError, IncompleteOutput) as exc:
         return report_unpublished("concilia run", exc)
+    except (LeaseHeld, LeaseLost) as exc:
+        print(f"concilia run: {exc}; nothing was published", file=sys.stderr)
+        return EXIT_BUSY
     if args.json:
         print(json.dumps({"run_id": result.run_id, "demo": key.demo, **result.manifest["figures"],
                           "mse": result.manifest.get("mse")}, indent=2))

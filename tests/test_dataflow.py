@@ -107,7 +107,7 @@ def test_the_flex_template_job_finalises_itself(tmp_path, monkeypatch):
     out = tmp_path / "out"
     run_id = "20190115T020000000000Z-1a2b3c4d"
     assert template_main(["--feeds", str(feeds), "--out", str(out), "--run_id", run_id, "--period", "2018",
-                          "--public_threshold=7", "--mse_method=independence", "--data_docs=true",
+                          "--allow_missing=*", "--public_threshold=7", "--mse_method=independence", "--data_docs=true",
                           f"--runner={TEST_RUNNER}"]) == 0
     manifest = json.loads((out / "runs" / run_id / "manifest.json").read_text())
     assert manifest["status"] == "published" and manifest["validation"]["data_docs"]  # the settings reached the job

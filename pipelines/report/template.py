@@ -231,7 +231,12 @@ Each column counts the persons recorded by <em>exactly</em> the agencies marked 
 <tr><th scope="row">Seen by any agency</th><td class="n">{{ r.seen_any | n }}</td></tr>
 <tr class="total"><th scope="row">Estimated total</th><td class="n">{{ r.estimate | n }} (interval {{ r.lower | n if r.lower is not none else "not found" }} – {{ r.upper | n if r.upper is not none else "not found" }})</td></tr>
 <tr><th scope="row">Method · model</th><td>{{ r.method or "—" }} · {{ r.model or "—" }}{% if r.lists %} on lists {{ r.lists }}{% endif %}{% if r.interval_method %} ({{ r.interval_method }} interval){% endif %}</td></tr>
+{% if r.stratified %}<tr><th scope="row">Stratified by {{ r.stratified.by }}</th><td class="n">{{ r.stratified.estimate | n }} (interval {{ r.stratified.lower | n }} – {{ r.stratified.upper | n if r.stratified.upper is not none else "not found" }}): {{ r.stratified.components | join("; ") }}</td></tr>{% endif %}
+{% if r.stratified_refused %}<tr><th scope="row">Stratified</th><td>no estimate ({{ r.stratified_refused }})</td></tr>{% endif %}
+{% if r.linkage %}<tr><th scope="row">Linkage band</th><td class="n">{{ r.linkage.lower | n }} – {{ r.linkage.upper | n }} (with and without the {{ r.linkage.pairs | n }} uncertain pairs linked)</td></tr>{% endif %}
+{% if r.comparison %}<tr><th scope="row">Other method</th><td class="n">{{ r.comparison.method }}: {{ r.comparison.estimate | n }} (interval {{ r.comparison.lower | n }} – {{ r.comparison.upper | n if r.comparison.upper is not none else "not found" }})</td></tr>{% endif %}
 </tbody></table></div>
+{% if r.comparison and r.comparison.disagree %}<div class="na" role="note"><strong>The methods disagree beyond their intervals.</strong> The estimate depends on the model: read it with both figures.</div>{% endif %}
 {% endif %}
 {% endfor %}
 {% else %}{{ na(mse) }}{% endif %}
@@ -364,6 +369,9 @@ and which compared fields agree or disagree are shown here; the values themselve
 <td class="n">{{ "%.3f" | format(j.probability) if j.probability is not none else "—" }}</td><td>{{ j.evidence }}</td></tr>{% endfor %}</tbody>
 </table></div>
 {% endif %}
+{% if continuity.available %}<h3>{{ strings.ids_title }}</h3>
+<p>{% if continuity.changes %}{% for c, n in continuity.changes.items() %}{{ c }} {{ n | n }}{% if not loop.last %}, {% endif %}{% endfor %}: {{ strings.ids_changes }}.{% else %}{{ strings.ids_unchanged }}{% endif %}
+{% for role, n in continuity.seen_before.items() %} {{ n | n }} {{ role }} {{ strings.seen_before }}.{% endfor %}</p>{% endif %}
 </section>
 
 <section aria-labelledby="changes">

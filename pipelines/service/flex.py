@@ -59,6 +59,7 @@ def template_main(argv: list[str] | None = None) -> int:
     from pipelines.pipeline import NoDeliveries, build
     from pipelines.read import discover_deliveries
     from pipelines.service.watch import STATE_DIR
+    from pipelines.steward import decisions as steward_decisions
 
     args, beam_args = template_parser().parse_known_args(argv)  # the rest: Dataflow's own options
     settings = run_settings(args)
@@ -69,16 +70,18 @@ def template_main(argv: list[str] | None = None) -> int:
         raise NoDeliveries(f"no file under {args.feeds} matches a feed contract")
     state = args.state or f"{args.out.rstrip('/')}/{STATE_DIR}"
     started = dt.datetime.now(dt.timezone.utc)
+    previous_run = publish.current_run_dir(args.out)
     record = {"run_id": args.run_id, "feeds": args.feeds, "out": args.out, "period": args.period,
-              "started": started.isoformat(), "previous_run": publish.current_run_dir(args.out),
+              "started": started.isoformat(), "previous_run": previous_run,
               "pseudonym_key_secret": args.pseudonym_key_secret, "demo_key": args.demo_key,
-              "contracts": args.contracts, "data_docs": settings["data_docs"]}
+              "contracts": args.contracts, "data_docs": settings["data_docs"], "allow_missing": settings["allow_missing"]}
     fs, path = fsspec.core.url_to_fs(_launch_record(state, args.run_id))
     write_json_atomic(fs, path, record)
     pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
+    judgements = steward_decisions.read_decisions(settings["decisions"] or steward_decisions.default_location(args.out))
     build(pipeline, deliveries, contracts, posixpath.join(args.out.rstrip("/"), "runs", args.run_id), key,
           settings["public_threshold"], None, started.date(), settings["linkage_models"], settings["mse_method"],
-          args.period, settings["decisions"])
+          args.period, previous_run, judgements)
     if args.finalise:
         _ = tuple(_leaves(pipeline)) | "FinaliseRun" >> FinaliseRun(record)
     pipeline.run()  # the launcher submits the job; no waiting here
@@ -123,13 +126,15 @@ def finish_recorded(record: dict, key_file: str | None = None) -> dict:
     """What ``concilia run`` does after its pipeline, for the run a launch record describes."""
     from pipelines import privacy
     from pipelines.contracts import load_contracts
-    from pipelines.pipeline import finish
+    from pipelines.pipeline import finish, run_lease
+    from pipelines.service.lease import Lease
 
     key = privacy.resolve_key(key_file=key_file, secret_name=record.get("pseudonym_key_secret"),
                               demo=bool(record.get("demo_key")))
-    return finish(record["feeds"], record["out"], record["run_id"], load_contracts(*record.get("contracts") or []), key,
-                  dt.datetime.fromisoformat(record["started"]), record.get("previous_run"), record.get("period"),
-                  data_docs=bool(record.get("data_docs")))
+    with Lease(run_lease(record["out"]), f"finalise {record['run_id']}", run_id=record["run_id"]):  # one publisher per OUT
+        return finish(record["feeds"], record["out"], record["run_id"], load_contracts(*record.get("contracts") or []),
+                      key, dt.datetime.fromisoformat(record["started"]), record.get("previous_run"), record.get("period"),
+                      allow_missing=record.get("allow_missing", ()), data_docs=bool(record.get("data_docs")))
 
 
 def finalise(out: str, run_id: str, state: str | None = None, key_file: str | None = None) -> dict:
