@@ -11,7 +11,9 @@
     concilia diff RUN_A RUN_B --out URL
     concilia review [export|apply FILE] --out URL
 
-Errors are one line on stderr with a non-zero exit; no source values ever appear in them.
+Errors are one line on stderr with a non-zero exit; no source values ever appear in them. ``--lang es|en``
+(default: the environment's locale) chooses the language of what people read: the run summary, the
+steward's report, status, diff and review (``pipelines.i18n``).
 Options this program does not know are usage errors (exit 2); Apache Beam's options go after
 ``--`` and are checked against Beam's own (a misspelt one would otherwise be dropped silently).
 """
@@ -24,6 +26,8 @@ import sys
 import time
 
 import pipelines
+from pipelines import i18n
+from pipelines.i18n import _
 from pipelines.logs import configure as configure_logging
 from pipelines.logs import verbosity
 
@@ -89,8 +93,8 @@ def report_unpublished(command: str, exc: Exception) -> int:
     """One line on stderr, and the exit code, for a run that finished but was not published."""
     from pipelines.publish import AccountingError, IncompleteOutput, ValidationBlocked
 
-    for kind, code, hint in ((ValidationBlocked, EXIT_BLOCKED, "; see the run's reports/index.html"),
-                             (AccountingError, EXIT_ACCOUNTING, "; the run was not published"),
+    for kind, code, hint in ((ValidationBlocked, EXIT_BLOCKED, _("; see the run's reports/index.html")),
+                             (AccountingError, EXIT_ACCOUNTING, _("; the run was not published")),
                              (IncompleteOutput, EXIT_OUTPUT, "")):
         if isinstance(exc, kind):
             print(f"{command}: {exc}{hint}", file=sys.stderr)
@@ -156,9 +160,9 @@ def run_settings(args: argparse.Namespace) -> dict:
     from pipelines.link.linker import load_pinned_models
 
     if args.public_threshold < 2:
-        raise UsageError("--public-threshold must be at least 2")
+        raise UsageError(_("--public-threshold must be at least 2"))
     if args.mse_method is not None and args.mse_method not in MSE_METHODS:
-        raise UsageError(f"--mse-method must be one of {', '.join(MSE_METHODS)}")
+        raise UsageError(_("--mse-method must be one of %(methods)s") % {"methods": ", ".join(MSE_METHODS)})
     return {"public_threshold": args.public_threshold, "mse_method": args.mse_method, "decisions": args.decisions,
             "data_docs": args.data_docs, "allow_missing": args.allow_missing,
             "linkage_models": load_pinned_models(args.linkage_model) if args.linkage_model else None}
@@ -178,6 +182,7 @@ def _run_parser(sub) -> argparse.ArgumentParser:
                    help="delivery period of the feeds (e.g. 2019): persons of other periods in the previous run's "
                         "registry are linked with this run's records, and OUT/periods/LABEL/current.json switches too")
     p.add_argument("--json", action="store_true", help="print the manifest's figures as JSON instead of a table")
+    i18n.add_argument(p)
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="more log lines: -v Concilia's own, -vv also third-party libraries' (progress is shown anyway)")
     p.add_argument("--log-json", action="store_true", help="log one JSON object per line")
@@ -217,7 +222,7 @@ def _cmd_run(args, beam_args: list[str]) -> int:
     except (AccountingError, IncompleteOutput) as exc:
         return report_unpublished("concilia run", exc)
     except (LeaseHeld, LeaseLost) as exc:
-        print(f"concilia run: {exc}; nothing was published", file=sys.stderr)
+        print("concilia run: " + _("%(error)s; nothing was published") % {"error": exc}, file=sys.stderr)
         return EXIT_BUSY
     if args.json:
         print(json.dumps({"run_id": result.run_id, "demo": key.demo, **result.manifest["figures"],
@@ -226,7 +231,7 @@ def _cmd_run(args, beam_args: list[str]) -> int:
         from pipelines.summary import render
 
         if key.demo:
-            print("DEMO RUN: pseudonyms use the public demo key; outputs are marked demo, not for real data")
+            print(_("DEMO RUN: pseudonyms use the public demo key; outputs are marked demo, not for real data"))
         print(render(result.manifest, result.run_dir, time.monotonic() - started))
     return EXIT_OK
 
@@ -234,6 +239,13 @@ def _cmd_run(args, beam_args: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     configure_logging(verbose=verbosity(argv), as_json="--log-json" in argv)
+    language = argparse.ArgumentParser(prog="concilia", add_help=False)
+    i18n.add_argument(language)
+    with i18n.use(language.parse_known_args(argv)[0].lang):  # the commands' own parsers declare --lang too
+        return _dispatch(argv)
+
+
+def _dispatch(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="concilia", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"concilia {pipelines.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -10,13 +10,16 @@
 from __future__ import annotations
 
 import argparse
+import contextvars
 import json
 import logging
 import signal
 import sys
 
+from pipelines import i18n
 from pipelines.cli import (EXIT_BUSY, EXIT_FAILED, EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, add_key_options,
                            add_run_settings, check_beam_options, resolve_runner, run_settings, split_beam_options)
+from pipelines.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="more log lines: -v Concilia's own, -vv also third-party libraries'")
     p.add_argument("--log-json", action="store_true", help="log one JSON object per line")
+    i18n.add_argument(p)  # the language is made active by pipelines.cli.main
 
 
 def watch_parser() -> argparse.ArgumentParser:
@@ -138,7 +142,8 @@ def _serve_http(service, port: int, should_stop) -> int:
             except Exception:
                 log.exception("notification handling failed")
 
-    threading.Thread(target=worker, name="concilia-cycles", daemon=True).start()
+    # the thread runs in a copy of this context: the runs' reports keep the language of --lang
+    threading.Thread(target=contextvars.copy_context().run, args=(worker,), name="concilia-cycles", daemon=True).start()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's naming)
