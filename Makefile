@@ -37,7 +37,7 @@ i18n: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -o $(LOCALE_DIR)/concilia.pot --project=Concilia --sort-output -k TableSpec:4 \
 		--add-location=file --no-wrap --omit-header .
 	$(BIN)/pybabel update -i $(LOCALE_DIR)/concilia.pot -d $(LOCALE_DIR) -D concilia -l es --no-wrap \
-		--ignore-obsolete
+		--ignore-obsolete --ignore-pot-creation-date
 	$(BIN)/pybabel compile -d $(LOCALE_DIR) -D concilia --statistics
 
 bench: $(STAMP) bench-linkage

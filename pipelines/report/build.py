@@ -59,10 +59,12 @@ def _environment() -> jinja2.Environment:
         loader=jinja2.PackageLoader("pipelines.report", "templates"), extensions=["jinja2.ext.i18n"],
         autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # the active language's catalog
-    env.filters.update(n=_fmt_number, when=_when, pct=i18n.percent, role_text=terms.role_text,
-                       status_label=terms.status_label, severity=terms.severity_label, change_label=terms.change_label,
-                       zone_label=terms.zone_label, lineage_label=terms.lineage_label, role_label=lambda code: sections.label("roles", code),
-                       spanish=lambda text: i18n.catalog("es").gettext(text))
+    env.filters.update(
+        n=_fmt_number, when=_when, pct=i18n.percent, role_text=terms.role_text, status_label=terms.status_label,
+        severity=terms.severity_label, change_label=terms.change_label, zone_label=terms.zone_label,
+        lineage_label=terms.lineage_label, dimension_label=terms.dimension_label,
+        role_label=lambda code: sections.label("roles", code),
+        spanish=lambda text: i18n.catalog("es").gettext(text))  # the glosses of an English page
     return env
 
 

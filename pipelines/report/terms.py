@@ -50,3 +50,10 @@ def zone_label(value) -> str:
 
 def lineage_label(value) -> str:
     return _known(LINEAGE, value)
+
+
+def dimension_label(dim) -> str:
+    """A model dimension (sex, child_adult...) in words, as the public tables' Spanish edition names it."""
+    from pipelines.public_es import DIMENSION
+
+    return _(DIMENSION[dim]).lower() if dim in DIMENSION else str(dim)
