@@ -144,7 +144,8 @@ def splink_configuration(kind: str) -> dict:
     Peruvian data: the same prepared columns and blocking rules as Concilia's settings.yaml, each
     of Concilia's comparisons written with Splink's library (names, document, a birth comparison
     that falls back to the birth year implied by the age, sex, nationality, UBIGEO at three
-    levels, event date distance, the cross-agency references).
+    levels, event date distance, the cross-agency references). ``robust`` (the robustness suite):
+    the same comparisons with Splink's own blocking rules (ROBUST_RULES).
     """
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
@@ -203,12 +204,23 @@ def splink_configuration(kind: str) -> dict:
         cl.ExactMatch("police_report_ref"),
         cl.ExactMatch("prosecutor_case_ref"),
     ]
-    from pipelines.link.linker import load_settings
+    if kind == "robust":
+        rules = ROBUST_RULES
+    else:
+        from pipelines.link.linker import load_settings
 
-    rules = [list(r["keys"]) for r in load_settings()["blocking_rules"]]
+        rules = [list(r["keys"]) for r in load_settings()["blocking_rules"]]
     return {"uid": "record_uid", "link_type": "dedupe_only", "comparisons": comparisons, "rules": rules,
             "deterministic": [["document_core"], ["paternal", "maternal", "given", "birth_date"]], "recall": 0.9,
             "em_rules": PERU_EM_RULES[os.environ.get("CONCILIA_BENCH_SPLINK_EM", "birth")]}
+
+
+# Splink's own blocking rules for the robustness suite (benchmarks/robustness), as a careful user
+# would write them for recall at a sane pair count, not Concilia's: the document; each surname
+# with the first given name; both surnames; the birth date; the first given name with the birth
+# year; each case reference (a police report or prosecutor case has a handful of people).
+ROBUST_RULES = [["document_core"], ["paternal", "given1"], ["maternal", "given1"], ["paternal", "maternal"],
+                ["birth_date"], ["given1", "birth_year"], ["police_report_ref"], ["prosecutor_case_ref"]]
 
 
 # Splink's EM sessions for the Peruvian data. "birth" (the default, like the FEBRL examples' EM on
