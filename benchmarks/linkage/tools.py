@@ -66,6 +66,11 @@ def concilia_memory(folder: Path, group: str, meta: dict, work: Path):
     stats["refused_merges"] = guarded.num_rows - flagged
     stats["flagged_merges"] = flagged
     stats["model_prior"] = linkage.model.prior
+    # the accepted edges: those the clustering guard refused are review items, not links
+    refused = guarded.filter(pc.invert(pc.starts_with(guarded.column("reason"), FLAGGED_PREFIX)))
+    pair_key = lambda t, a, b: pc.binary_join_element_wise(t.column(a), t.column(b), "|")
+    edges = edges.filter(pc.invert(pc.is_in(pair_key(edges, "left_uid", "right_uid"),
+                                            pair_key(refused, "left_uid", "right_uid"))))
     yield ToolRun(edges=edges.select(EDGE_COLUMNS),
                   clusters=pa.table({"record_uid": membership.column("record_uid"),
                                      "cluster_id": membership.column("person_id")}),

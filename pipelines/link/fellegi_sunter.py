@@ -171,7 +171,7 @@ def _uses(comparison: dict, rule: dict) -> bool:
     """Whether a blocking rule's keys constrain a comparison (its pairs then say nothing about m)."""
     from pipelines.link.comparisons import columns_for
 
-    return bool(set(columns_for(comparison)) & set(rule["keys"]))
+    return bool(set(columns_for(comparison)) & (set(rule.get("keys", [])) | {rule.get("tokens")}))
 
 
 def train(patterns: pa.Table, u: dict[str, dict[int, float]], settings: dict, n_records: int) -> LinkageModel:

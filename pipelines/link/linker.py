@@ -66,7 +66,9 @@ def comparison_columns(settings: dict) -> list[str]:
         if c.get("tf_column"):
             cols.add(c["tf_column"])
     for rule in settings["blocking_rules"]:
-        cols.update(rule["keys"])
+        cols.update(rule.get("keys", []))
+        if "tokens" in rule:
+            cols.add(rule["tokens"])
     cols.update(c for order in settings.get("giant_block_orders", []) for c in order)
     return sorted(cols)
 
