@@ -109,6 +109,29 @@ def _sound(*parts: pa.Array) -> pa.Array:
     return _null_if_empty(pc.binary_join(name_tokens(*parts), " "))
 
 
+def _with_birth_years(tokens: pa.ListArray, known: pa.Array, implied: pa.Array) -> pa.ListArray:
+    """Each name token with each year the person may have been born in ("KISPI|1996"): the year
+    of a known birth date, or the two years an age at the event allows (someone 25 at an event
+    in 2022 was born in 1996 or 1997), so that an age-only record meets the same person's record
+    with a birth date, or with another age, on one shared year."""
+    known = known.cast(pa.int64())
+    implied = implied.cast(pa.int64())
+    first = pc.coalesce(known, pc.subtract(implied, 1))
+    second = pc.if_else(pc.is_valid(known), pa.scalar(None, pa.int64()), implied)
+    lengths = pc.fill_null(pc.list_value_length(tokens), 0).to_numpy(zero_copy_only=False)
+    parent = np.repeat(np.arange(len(tokens)), lengths)
+    flat = pc.list_flatten(tokens)
+    parts = []
+    for years in (first, second):
+        year = pc.take(years, pa.array(parent)).cast(pa.string())
+        parts.append(pa.table({"parent": parent, "key": pc.binary_join_element_wise(flat, year, "|")}))
+    table = pa.concat_tables(parts).filter(pc.is_valid(pa.concat_tables(parts).column("key")))
+    table = table.sort_by([("parent", "ascending"), ("key", "ascending")])
+    counts = np.bincount(table.column("parent").to_numpy(), minlength=len(tokens))
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), table.column("key").combine_chunks())
+
+
 def comparison_table(records: pa.Table) -> pa.Table:
     def col(name):
         return records.column(name).combine_chunks() if name in records.column_names else pa.nulls(
@@ -134,13 +157,15 @@ def comparison_table(records: pa.Table) -> pa.Table:
     implied_year = pc.subtract(pc.year(event), records.column("age_at_event").combine_chunks().cast(pa.int64()))
     birth_year = pc.coalesce(pc.year(birth), implied_year)
 
+    tokens = name_tokens(given, paternal, maternal)
     columns = {name: records.column(name).combine_chunks() for name in PASSTHROUGH if name in records.column_names}
     columns.update(
         given=given, given1=given1, given_initial=_null_if_empty(pc.utf8_slice_codeunits(given, 0, 1)),
         paternal=paternal, maternal=maternal,
         surname_set=_sorted_tokens(pc.utf8_trim_whitespace(surnames)),
         name_set=_sorted_tokens(pc.utf8_trim_whitespace(everything)),
-        name_tokens=name_tokens(given, paternal, maternal),
+        name_tokens=tokens,
+        name_token_years=_with_birth_years(tokens, pc.year(birth), implied_year),
         given_sound=_sound(given), given1_sound=_sound(given1), given_rest_sound=_sound(given_rest),
         paternal_sound=_sound(paternal), maternal_sound=_sound(maternal), surnames_sound=_sound(paternal, maternal),
         document_kind=pc.if_else(pc.is_valid(ruc_dni), pa.scalar(DNI), doc_type),
