@@ -139,9 +139,15 @@ def merge_block_sizes(tables: list[pa.Table]) -> pa.Table:
 
 def giant_keys(sizes: pa.Table, settings: dict) -> dict[int, pa.Array]:
     """Per rule, the keys of blocks larger than ``max_block_size`` (compared by sorted neighbourhood)."""
-    big = sizes.filter(pc.greater(sizes.column("records"), int(settings.get("max_block_size", 2000))))
+    limits = pa.array([int(_setting(rule, settings, "max_block_size", 2000)) for rule in settings["blocking_rules"]])
+    big = sizes.filter(pc.greater(sizes.column("records"), pc.take(limits, sizes.column("rule"))))
     return {int(r): pc.filter(big.column("key"), pc.equal(big.column("rule"), r)).combine_chunks()
             for r in pc.unique(big.column("rule")).to_pylist()}
+
+
+def _setting(rule: dict, settings: dict, name: str, default):
+    """A rule's own bound (``max_block_size``, ``giant_block_window``), else the settings' one."""
+    return rule.get(name, settings.get(name, default))
 
 
 def partition_by_block(comp: pa.Table, settings: dict, buckets: int, giant: dict[int, pa.Array] | None = None):
@@ -212,7 +218,7 @@ def _window_pairs(g: pa.Table, g_rows: np.ndarray, key: np.ndarray, orders: list
 
 
 def _rule_pairs(table: pa.Table, rows: np.ndarray, key: np.ndarray, giant: np.ndarray, settings: dict,
-                stats: dict) -> tuple[np.ndarray, np.ndarray]:
+                stats: dict, rule: dict) -> tuple[np.ndarray, np.ndarray]:
     """Every pair of records sharing the rule's key (``rows`` of the partition, ``key`` their block
     codes, ``giant`` whether their block is giant): whole blocks up to ``max_block_size`` records,
     sorted neighbourhood in larger ones (counted in the stats)."""
@@ -226,7 +232,7 @@ def _rule_pairs(table: pa.Table, rows: np.ndarray, key: np.ndarray, giant: np.nd
         g = table.select(sorted({c for o in orders for c in o if c in table.column_names})).take(g_rows)
         stats["giant_blocks"] += len(np.unique(key[giant]))
         stats["records_in_giant_blocks"] += int(giant.sum())
-        wl, wr = _window_pairs(g, g_rows, key[giant], orders, int(settings.get("giant_block_window", 20)))
+        wl, wr = _window_pairs(g, g_rows, key[giant], orders, int(_setting(rule, settings, "giant_block_window", 20)))
         li, ri = np.concatenate([li, wl, wr]), np.concatenate([ri, wr, wl])  # both orientations, like the join
     return li, ri
 
@@ -344,7 +350,7 @@ def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> Ca
         rows = np.nonzero(rule_col == i)[0]
         if len(rows) < 2:
             continue
-        li, ri = _rule_pairs(table, rows, codes[i][rows], giant[i][rows], settings, stats)
+        li, ri = _rule_pairs(table, rows, codes[i][rows], giant[i][rows], settings, stats, rule)
         keep = uid_rank[li] < uid_rank[ri]
         li, ri = li[keep], ri[keep]
         # Scored once. A rule whose block with the pair is not giant certainly finds it: the first

@@ -293,7 +293,8 @@ LEVELS: dict[str, dict[int, str]] = {
 
 # columns each comparison type reads (so blocks ship only what the comparisons need)
 NAME_COLUMNS = ("given", "given1", "given_sound", "given1_sound", "given_rest_sound", "paternal", "maternal",
-                "paternal_sound", "maternal_sound", "surnames_sound", "surname_set", "name_set", "name_tokens")
+                "paternal_sound", "maternal_sound", "surnames_sound", "surname_set", "name_set", "name_tokens",
+                "name_token_years")
 COLUMNS: dict[str, tuple[str, ...]] = {
     "surnames": NAME_COLUMNS,
     "given_names": NAME_COLUMNS,
@@ -315,14 +316,19 @@ def _similarity(a: pa.Array, b: pa.Array) -> np.ndarray:
 
 def _crossed(left: pa.Table, right: pa.Table) -> np.ndarray:
     """Pairs whose given names and surnames were entered in each other's fields: where both
-    differ as recorded, the given names of each are closer (by sound: the same words, or
+    differ as recorded and a first given name sounds like a surname of the other side, the given
+    names of each are closer (by sound: the same words, or
     Jaro-Winkler) to the surnames of the other than to its given names."""
     out = np.zeros(left.num_rows, dtype=bool)
     if "given_sound" not in left.column_names:
         return out
     g1, g2 = _col(left, "given_sound"), _col(right, "given_sound")
     s1, s2 = _col(left, "surnames_sound"), _col(right, "surnames_sound")
-    rows = np.nonzero(_differing(g1, g2) & _differing(s1, s2))[0]
+    # worth a look only where a first given name sounds like a surname of the other side
+    f1, f2 = _col(left, "given1_sound"), _col(right, "given1_sound")
+    hint = (_eq(f1, _col(right, "paternal_sound")) | _eq(f1, _col(right, "maternal_sound"))
+            | _eq(f2, _col(left, "paternal_sound")) | _eq(f2, _col(left, "maternal_sound")))
+    rows = np.nonzero(hint & _differing(g1, g2) & _differing(s1, s2))[0]
     if len(rows):
         take = pa.array(rows)
         g1, g2, s1, s2 = (pc.take(a, take) for a in (g1, g2, s1, s2))
@@ -335,7 +341,7 @@ def _crossed(left: pa.Table, right: pa.Table) -> np.ndarray:
 def _realigned(side: pa.Table) -> pa.Table:
     """A record's name fields put back in place: its given names field held the surnames and its
     surname fields the given names."""
-    text = {c: decode(_col(side, c)).cast(pa.string()) for c in NAME_COLUMNS if c != "name_tokens"}
+    text = {c: decode(_col(side, c)).cast(pa.string()) for c in NAME_COLUMNS if not c.startswith("name_token")}
     given = pc.utf8_trim_whitespace(pc.binary_join_element_wise(
         text["paternal"], pc.fill_null(text["maternal"], ""), " "))
     rest = pc.replace_substring_regex(text["given"], r"^\S+\s*", "")

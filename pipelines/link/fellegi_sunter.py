@@ -202,6 +202,8 @@ def train(patterns: pa.Table, u: dict[str, dict[int, float]], settings: dict, n_
     weights = [0.0] * len(comps)
     sessions = []
     for i, rule in enumerate(settings["blocking_rules"]):
+        if not rule.get("train", True):
+            continue  # a rule too loose to learn from: its pairs are almost all non-matches
         mask = (satisfied >> i) & 1 == 1
         if (mask & whole).any():
             mask &= whole
