@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.harmonise.vector import map_unique
-from pipelines.link.comparisons import encode_strings
+from pipelines.link.comparisons import columns_for, encode_strings
 
 RULE = "_rule"
 SLOT = "_slot"
@@ -233,7 +233,10 @@ def _rule_pairs(table: pa.Table, rows: np.ndarray, key: np.ndarray, giant: np.nd
         stats["giant_blocks"] += len(np.unique(key[giant]))
         stats["records_in_giant_blocks"] += int(giant.sum())
         wl, wr = _window_pairs(g, g_rows, key[giant], orders, int(_setting(rule, settings, "giant_block_window", 20)))
-        li, ri = np.concatenate([li, wl, wr]), np.concatenate([ri, wr, wl])  # both orientations, like the join
+        # several sort orders can find the same pair: each once, in both orientations like the join
+        unique = np.unique(np.minimum(wl, wr).astype(np.int64) * table.num_rows + np.maximum(wl, wr))
+        wl, wr = unique // table.num_rows, unique % table.num_rows
+        li, ri = np.concatenate([li, wl, wr]), np.concatenate([ri, wr, wl])
     return li, ri
 
 
@@ -304,22 +307,31 @@ class _TokenSets:
         self.extra = _codes(_joined(table, rule["keys"])) if rule.get("keys") else None
 
     def shared_slots(self, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
-        """(pairs x slots) whether the pair shares slot s of its left record's combinations."""
+        """Per pair, a bit mask of the slots of its left record's combinations that it shares."""
         left, right = self.matrix[li], self.matrix[ri]
         present = np.zeros(left.shape, dtype=bool)
         for k in range(right.shape[1]):
-            present |= (left == right[:, k:k + 1]) & (left >= 0)
-        width = left.shape[1]
-        shared = np.zeros((len(li), len(self.combos)), dtype=bool)
+            present |= left == right[:, k:k + 1]
+        present &= left >= 0
+        bits = np.zeros(len(li), dtype=np.int32)
         for s, combo in enumerate(self.combos):
-            if max(combo) < width:
-                shared[:, s] = np.logical_and.reduce([present[:, c] for c in combo])
+            if max(combo) < left.shape[1]:
+                hit = present[:, combo[0]]
+                for c in combo[1:]:
+                    hit = hit & present[:, c]
+                bits |= hit.astype(np.int32) << s
         if self.extra is not None:
-            shared &= ((self.extra[li] == self.extra[ri]) & (self.extra[li] >= 0))[:, None]
-        return shared
+            bits[(self.extra[li] != self.extra[ri]) | (self.extra[li] < 0)] = 0
+        return bits
 
-    def giant_slots(self, li: np.ndarray) -> np.ndarray:
-        return ((self.giant[li][:, None] >> np.arange(len(self.combos))) & 1).astype(bool)
+
+def _lowest_bit(bits: np.ndarray) -> np.ndarray:
+    """The index of each mask's lowest set bit (-1 for none)."""
+    low = bits & -bits
+    out = np.full(len(bits), -1, dtype=np.int32)
+    nonzero = low != 0
+    out[nonzero] = np.log2(low[nonzero]).astype(np.int32)
+    return out
 
 
 def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> CandidatePairs:
@@ -338,8 +350,8 @@ def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> Ca
     def sharing(q: int, li: np.ndarray, ri: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(shares a key of rule q, shares a key of rule q whose block is whole)."""
         if q in token_sets:
-            shared = token_sets[q].shared_slots(li, ri)
-            return shared.any(axis=1), (shared & ~token_sets[q].giant_slots(li)).any(axis=1)
+            bits = token_sets[q].shared_slots(li, ri)
+            return bits != 0, (bits & ~token_sets[q].giant[li]) != 0
         shared = (codes[q][li] == codes[q][ri]) & (codes[q][li] >= 0)
         return shared, shared & ~giant[q][li]
 
@@ -368,14 +380,10 @@ def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> Ca
                 keep &= ~(certain & windowed)
         if i in token_sets and len(li):
             # within a multi-valued rule: the block of the first slot shared (first whole one, if any)
-            shared = token_sets[i].shared_slots(li, ri)
-            whole = shared & ~token_sets[i].giant_slots(li)
-            owner = np.where(whole.any(axis=1), whole.argmax(axis=1), shared.argmax(axis=1))
-            keep &= owner == slot[li]
+            bits = token_sets[i].shared_slots(li, ri)
+            whole = bits & ~token_sets[i].giant[li]
+            keep &= np.where(whole != 0, _lowest_bit(whole), _lowest_bit(bits)) == slot[li]
         li, ri = li[keep], ri[keep]
-        if len(li):  # several sort orders can find the same pair in a giant block
-            unique = np.unique(li.astype(np.int64) * table.num_rows + ri)
-            li, ri = unique // table.num_rows, unique % table.num_rows
         stats["pairs_by_rule"][rule["name"]] += len(li)
         lefts.append(li)
         rights.append(ri)
@@ -388,6 +396,14 @@ def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> Ca
         satisfied |= sharing(q, li, ri)[0].astype(np.int32) << q
     names = pa.array([r["name"] for r in rules], pa.string())
     rule = pc.take(names, pa.array(np.concatenate(rule_ids) if rule_ids else np.zeros(0, dtype=np.int8)))
-    values = encode_strings(table.select([c for c in table.column_names if not c.startswith("_")]))
+    # only what the comparisons, term frequencies and the clustering guard read: every column is
+    # gathered once per pair (blocking keys and token lists were for blocking only)
+    from pipelines.link.linker import GUARD_COLUMNS
+
+    read = {"record_uid", *GUARD_COLUMNS}
+    for c in settings["comparisons"]:
+        read.update(columns_for(c))
+        read.update([c["tf_column"]] if c.get("tf_column") else [])
+    values = encode_strings(table.select([c for c in table.column_names if c in read]))
     windowed = np.concatenate(windows) if windows else np.zeros(0, dtype=bool)
     return CandidatePairs(values, li, ri, rule, pa.array(satisfied, pa.int32()), pa.array(windowed, pa.bool_()), stats)

@@ -77,26 +77,35 @@ def _differing(a: pa.Array, b: pa.Array) -> np.ndarray:
     return _valid(a) & _valid(b) & ~_eq(a, b)
 
 
-def _jaro_winkler(a: pa.Array, b: pa.Array) -> np.ndarray:
-    """Jaro-Winkler similarity per pair: 1 where equal, 0 where unknown, computed only where different
-    (in blocked pairs most values agree, so this skips most of the work)."""
-    result = _eq(a, b).astype(np.float32)
+def _distance(a: pa.Array, b: pa.Array, scorer, equal, unknown) -> np.ndarray:
+    """A rapidfuzz scorer per pair, computed only where both are known and differ, and once per
+    distinct pair of values where both sides share a dictionary (names repeat: QUISPE / MAMANI)."""
+    result = np.where(_eq(a, b), equal, unknown).astype(np.float64)
     rows = np.nonzero(_differing(a, b))[0]
-    if len(rows):
+    if not len(rows):
+        return result
+    if pa.types.is_dictionary(a.type) and pa.types.is_dictionary(b.type) and a.dictionary.equals(b.dictionary):
+        ca, cb = _codes(a)[rows].astype(np.int64), _codes(b)[rows].astype(np.int64)
+        distinct, inverse = np.unique(ca * len(a.dictionary) + cb, return_inverse=True)
+        words = _py(a.dictionary)
+        scores = process.cpdist(words[distinct // len(a.dictionary)], words[distinct % len(a.dictionary)],
+                                scorer=scorer, workers=1)
+        result[rows] = scores[inverse]
+    else:
         take = pa.array(rows)
-        result[rows] = process.cpdist(_py(pc.take(a, take)), _py(pc.take(b, take)),
-                                      scorer=JaroWinkler.normalized_similarity, workers=1)
+        result[rows] = process.cpdist(_py(pc.take(a, take)), _py(pc.take(b, take)), scorer=scorer, workers=1)
     return result
+
+
+def _jaro_winkler(a: pa.Array, b: pa.Array) -> np.ndarray:
+    """Jaro-Winkler similarity per pair: 1 where equal, 0 where unknown (in blocked pairs most
+    values agree, so computing it only where they differ skips most of the work)."""
+    return _distance(a, b, JaroWinkler.normalized_similarity, 1.0, 0.0).astype(np.float32)
 
 
 def _edits(a: pa.Array, b: pa.Array) -> np.ndarray:
     """Optimal string alignment distance (edits and transpositions); 0 where equal, large where unknown."""
-    result = np.where(_eq(a, b), 0, 1 << 20).astype(np.int64)
-    rows = np.nonzero(_differing(a, b))[0]
-    if len(rows):
-        take = pa.array(rows)
-        result[rows] = process.cpdist(_py(pc.take(a, take)), _py(pc.take(b, take)), scorer=OSA.distance, workers=1)
-    return result
+    return _distance(a, b, OSA.distance, 0, 1 << 20).astype(np.int64)
 
 
 def _select(conditions: list[tuple[np.ndarray, int]], known: np.ndarray) -> np.ndarray:
@@ -293,8 +302,9 @@ LEVELS: dict[str, dict[int, str]] = {
 
 # columns each comparison type reads (so blocks ship only what the comparisons need)
 NAME_COLUMNS = ("given", "given1", "given_sound", "given1_sound", "given_rest_sound", "paternal", "maternal",
-                "paternal_sound", "maternal_sound", "surnames_sound", "surname_set", "name_set", "name_tokens",
-                "name_token_years")
+                "paternal_sound", "maternal_sound", "surnames_sound", "surname_set", "name_set")
+# blocking columns derived from others: a rule keyed on them constrains what they are made of
+DERIVED = {"name_tokens": NAME_COLUMNS, "name_token_years": NAME_COLUMNS + ("birth_date", "birth_year")}
 COLUMNS: dict[str, tuple[str, ...]] = {
     "surnames": NAME_COLUMNS,
     "given_names": NAME_COLUMNS,
@@ -341,7 +351,7 @@ def _crossed(left: pa.Table, right: pa.Table) -> np.ndarray:
 def _realigned(side: pa.Table) -> pa.Table:
     """A record's name fields put back in place: its given names field held the surnames and its
     surname fields the given names."""
-    text = {c: decode(_col(side, c)).cast(pa.string()) for c in NAME_COLUMNS if not c.startswith("name_token")}
+    text = {c: decode(_col(side, c)).cast(pa.string()) for c in NAME_COLUMNS}
     given = pc.utf8_trim_whitespace(pc.binary_join_element_wise(
         text["paternal"], pc.fill_null(text["maternal"], ""), " "))
     rest = pc.replace_substring_regex(text["given"], r"^\S+\s*", "")
