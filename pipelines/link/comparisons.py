@@ -18,7 +18,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler, OSA
 
 NULL = -1
-CROSSED_AT = 1.7  # the two cross-field Jaro-Winkler similarities together: a swap with a typo in it
+CROSSED_AT = 1.7  # the two cross-field similarities together: a swap with a typo or a missing surname in it
 
 
 def encode_strings(table: pa.Table) -> pa.Table:
@@ -160,13 +160,21 @@ def surnames(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     same_set = _eq(_col(left, "name_set"), _col(right, "name_set"))
     jw_p = _jaro_winkler(p1, p2)
     jw_m = _jaro_winkler(m1, m2)
+    # one surname against two, with a typo: the single one close to either of the other two
+    single = np.nonzero(vm1 ^ vm2)[0]
+    one_of_two_typo = np.zeros(len(vm1), dtype=bool)
+    if len(single):
+        take = pa.array(single)
+        one, p_two, m_two = (pc.if_else(pa.array(vm1[single]), pc.take(decode(x), take), pc.take(decode(y), take))
+                             for x, y in ((p2, p1), (p1, p2), (m1, m2)))
+        one_of_two_typo[single] = np.maximum(_jaro_winkler(one, p_two), _jaro_winkler(one, m_two)) >= 0.92
     jw_all = _jaro_winkler(_col(left, "surname_set"), _col(right, "surname_set"))
     return _select(
         [
             (p_eq & m_eq, 6),
             ((sp_eq & sm_eq & both_m) | (swapped & both_m), 5),
             (one_of_two | same_set, 4),
-            ((jw_p >= 0.92) & ((jw_m >= 0.92) | ~both_m), 3),
+            (((jw_p >= 0.92) & ((jw_m >= 0.92) | ~both_m)) | one_of_two_typo, 3),
             (sp_eq | (sm_eq & (jw_p >= 0.8)), 2),
             (jw_all >= 0.8, 1),
         ],
@@ -284,7 +292,7 @@ COMPARISONS: dict[str, Callable[[pa.Table, pa.Table, dict], np.ndarray]] = {
 LEVELS: dict[str, dict[int, str]] = {
     "surnames": {6: "both surnames exact", 5: "both surnames alike by sound, or swapped",
                  4: "one surname against two (the other missing), or the same name words in any field",
-                 3: "both surnames Jaro-Winkler >= 0.92", 2: "one surname alike by sound, the other different",
+                 3: "both surnames Jaro-Winkler >= 0.92, or one against two with a typo", 2: "one surname alike by sound, the other different",
                  1: "surnames Jaro-Winkler >= 0.8", 0: "different"},
     "given_names": {5: "exact", 4: "alike by sound", 3: "the words of one among the other's (compound name shortened)",
                     2: "Jaro-Winkler >= 0.9 or one edit apart by sound", 1: "first given names Jaro-Winkler >= 0.8, the others different",
