@@ -4,9 +4,12 @@
     concilia sample --out PATH --seed N [--people N]
     concilia mse TABLE.csv [--method M] [--seed S]
     concilia docs [--out DIR]
+    concilia contract draft FILE --agency A --role R [--out PATH]
+    concilia contract check CONTRACT [FILE...]
     concilia watch --landing URL --out URL [--interval S] [--schedule CRON] [beam options...]
     concilia status --out URL [--landing URL]
     concilia diff RUN_A RUN_B --out URL
+    concilia review [export|apply FILE] --out URL
 
 Errors are one line on stderr with a non-zero exit; no source values ever appear in them.
 """
@@ -26,6 +29,7 @@ EXIT_INPUT = 3      # unreadable or missing inputs, malformed contracts
 EXIT_ACCOUNTING = 4  # rows were lost: the run was not published
 EXIT_OUTPUT = 5      # the run's folder does not hold exactly its listed outputs: not published
 EXIT_BLOCKED = 6     # a blocking expectation or cross-feed check failed: written, not published
+EXIT_BUSY = 7        # another live process holds the lease (a run on OUT, a watcher on the ledger)
 EXIT_FAILED = 1
 
 # Beam 2.77's DirectRunner first tries to download the Prism runner binary and falls back when
@@ -65,9 +69,18 @@ def _run_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--linkage-model", default=None, metavar="PATH",
                    help="pin the linkage models of an earlier run (its run folder, or a folder holding "
                         "model_victims.json and model_offenders.json) instead of training new ones")
-    p.add_argument("--mse-method", default="model_average", metavar="M",
-                   help="method of the multiple systems estimate (docs/mse.md): model_average (default), "
-                        "stepwise_csv, independence, stepwise_bhs, min_bic, min_bic_pairwise")
+    p.add_argument("--mse-method", default=None, metavar="M",
+                   help="method of the multiple systems estimate (docs/mse.md; default: schemas/mse/settings.yaml): "
+                        "model_average, latent_class, stepwise_csv, independence, stepwise_bhs, min_bic, "
+                        "min_bic_pairwise")
+    p.add_argument("--allow-missing", action="append", default=[], metavar="FEED",
+                   help="publish although this required feed (delivery.required) was not delivered; "
+                        "repeatable, '*' for any (recorded in the manifest)")
+    p.add_argument("--period", default=None, metavar="LABEL",
+                   help="delivery period of the feeds (e.g. 2019): persons of other periods in the previous run's "
+                        "registry are linked with this run's records, and OUT/periods/LABEL/current.json switches too")
+    p.add_argument("--decisions", default=None, metavar="URL",
+                   help="stewards' decisions store applied as must/cannot-links (default OUT/steward/decisions)")
     p.add_argument("--json", action="store_true", help="print the manifest's figures as JSON instead of a table")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
     p.add_argument("--log-json", action="store_true", help="log one JSON object per line")
@@ -81,6 +94,7 @@ def _cmd_run(args, beam_args: list[str]) -> int:
     from pipelines.pipeline import NoDeliveries, run
     from pipelines.privacy import KeyUnavailable, resolve_key
     from pipelines.publish import AccountingError, IncompleteOutput
+    from pipelines.service.lease import LeaseHeld, LeaseLost
 
     runner = RUNNER_ALIASES.get(args.runner.lower(), args.runner)
     started = time.monotonic()
@@ -89,7 +103,7 @@ def _cmd_run(args, beam_args: list[str]) -> int:
         return EXIT_USAGE
     from pipelines.estimate import METHODS as MSE_METHODS
 
-    if args.mse_method not in MSE_METHODS:
+    if args.mse_method is not None and args.mse_method not in MSE_METHODS:
         print(f"concilia run: --mse-method must be one of {', '.join(MSE_METHODS)}", file=sys.stderr)
         return EXIT_USAGE
     try:
@@ -101,12 +115,16 @@ def _cmd_run(args, beam_args: list[str]) -> int:
         pinned = load_pinned_models(args.linkage_model) if args.linkage_model else None
         result = run(args.feeds, args.out, [f"--runner={runner}", *beam_args], args.contracts,
                      key=key, public_threshold=args.public_threshold, linkage_models=pinned,
-                     mse_method=args.mse_method)
+                     mse_method=args.mse_method, period=args.period, decisions=args.decisions,
+                     allow_missing=args.allow_missing)
     except (NoDeliveries, ContractError, FileNotFoundError, LinkageModelError) as exc:
         print(f"concilia run: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except (AccountingError, IncompleteOutput) as exc:
         return report_unpublished("concilia run", exc)
+    except (LeaseHeld, LeaseLost) as exc:
+        print(f"concilia run: {exc}; nothing was published", file=sys.stderr)
+        return EXIT_BUSY
     if args.json:
         print(json.dumps({"run_id": result.run_id, "demo": key.demo, **result.manifest["figures"],
                           "mse": result.manifest.get("mse")}, indent=2))
@@ -131,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="what is current, recent runs, pending deliveries", add_help=False)
     sub.add_parser("diff", help="what changed between two runs", add_help=False)
     sub.add_parser("finalise", help="finalise a run launched by the Dataflow Flex Template", add_help=False)
+    sub.add_parser("contract", help="draft a feed contract from a delivered file, or check one", add_help=False)
+    sub.add_parser("review", help="the review queue: list, export for a steward, apply judgements", add_help=False)
     docs = sub.add_parser("docs", help="generate the field reference (docs/model.md) from schemas/")
     docs.add_argument("--out", default=None, help="folder to write into (default: the project's docs/)")
 
@@ -142,6 +162,14 @@ def main(argv: list[str] | None = None) -> int:
         from pipelines.estimate.cli import mse_main
 
         return mse_main(argv[1:])
+    if argv and argv[0] == "contract":
+        from pipelines.onboarding import contract_main
+
+        return contract_main(argv[1:])
+    if argv and argv[0] == "review":
+        from pipelines.steward.cli import review_main
+
+        return review_main(argv[1:])
     if argv and argv[0] in ("watch", "status", "diff", "finalise"):
         from pipelines.service.cli import COMMANDS
 

@@ -8,6 +8,8 @@ and how each harmonised field is made from its columns (column, parser, lookup).
 from __future__ import annotations
 
 import functools
+import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,28 +18,12 @@ import yaml
 
 from pipelines.resources import schemas_dir
 
-FORMATS = ("csv", "jsonl", "xlsx")
-ROLES = ("victim", "offender")
-# Parsers the engine knows, and the keys each one reads from a field spec.
-PARSERS = {
-    "text": {"column"},
-    "reference": {"column"},
-    "date": {"column", "formats"},
-    "age": {"column"},
-    "country": {"column"},
-    "ubigeo": {"column", "list", "restore_leading_zeros"},
-    "statute": {"column"},
-    "name": {"style", "column", "given_names", "paternal_surname", "maternal_surname", "surnames"},
-    "document": {"type_column", "number_column", "type_lookup", "type", "restore_leading_zeros"},
-    "lookup": {"column", "lookup"},
-    "constant": {"value"},
-}
-NAME_STYLES = {
-    "surnames_comma_given": {"column"},
-    "given_then_surnames": {"column"},
-    "parts": {"given_names", "paternal_surname"},
-    "given_and_surnames": {"given_names", "surnames"},
-}
+SCHEMA_FILE = "contract.schema.json"  # schemas/feeds/contract.schema.json: the contract language
+# Keys of a field spec that name source columns (or paths into nested records).
+COLUMN_KEYS = ("column", "given_names", "paternal_surname", "maternal_surname", "surnames",
+               "type_column", "number_column")
+# Fields a place parser may fill: the event place, and where the person comes from (origin_* columns).
+PLACE_TARGETS = ("ubigeo", "place_of_origin")
 
 
 class ContractError(ValueError):
@@ -52,11 +38,20 @@ class FieldSpec:
 
     @property
     def source_columns(self) -> list[str]:
-        keys = ("column", "given_names", "paternal_surname", "maternal_surname", "surnames",
-                "type_column", "number_column")
+        keys = COLUMN_KEYS
         if self.parser == "name" and self.options.get("style") in ("surnames_comma_given", "given_then_surnames"):
             keys = ("column",)
         return [self.options[k] for k in keys if isinstance(self.options.get(k), str)]
+
+    @property
+    def required(self) -> str | None:
+        """quarantine, warn, or None when an empty or unknown value is simply null."""
+        return self.options.get("required")
+
+
+def path_root(column: str) -> str:
+    """The top-level key a column path starts from ("documentos[].numero" -> "documentos")."""
+    return column.split(".", 1)[0].removesuffix("[]")
 
 
 @dataclass(frozen=True)
@@ -90,10 +85,16 @@ class Contract:
 
     @property
     def expected_columns(self) -> set[str]:
-        return self.mapped_columns | set(self.ignore_columns)
+        return self.mapped_columns | set(self.ignore_columns) | {path_root(c) for c in self.mapped_columns}
+
+    def missing_columns(self, header: list[str]) -> list[str]:
+        """Mapped columns the header lacks: a column, or the top-level key a path starts from
+        (a header that really has a dotted name, "NRO.DOC", is taken as is)."""
+        have = set(header)
+        return sorted(c for c in self.mapped_columns if c not in have and path_root(c) not in have)
 
 
-def _parser_of(target: str, spec: dict) -> str:
+def _parser_of(spec: dict) -> str:
     if "parse" in spec:
         return spec["parse"]
     if "value" in spec:
@@ -103,65 +104,120 @@ def _parser_of(target: str, spec: dict) -> str:
     return "text"
 
 
-def parse_contract(raw: dict[str, Any], path: str = "<memory>") -> Contract:
-    def need(mapping: dict, key: str, where: str):
-        if not isinstance(mapping, dict) or key not in mapping:
-            raise ContractError(f"{path}: missing required key {where}{key!r}")
-        return mapping[key]
+@functools.lru_cache(maxsize=1)
+def contract_schema() -> dict[str, Any]:
+    """The contract language as JSON Schema (schemas/feeds/contract.schema.json)."""
+    return json.loads((schemas_dir() / "feeds" / SCHEMA_FILE).read_text(encoding="utf-8"))
 
-    source = need(raw, "source", "")
-    fmt = need(source, "format", "source.")
-    if fmt not in FORMATS:
-        raise ContractError(f"{path}: source.format must be one of {FORMATS}, not {fmt!r}")
-    role = need(raw, "role", "")
-    if role not in ROLES:
-        raise ContractError(f"{path}: role must be one of {ROLES}, not {role!r}")
+
+@functools.lru_cache(maxsize=1)
+def _validator():
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(contract_schema())
+
+
+def _line_index(node: yaml.Node | None) -> dict[tuple, int]:
+    """YAML node tree -> {path of keys: 1-based line}; a mapping key maps to the line of the key."""
+    lines: dict[tuple, int] = {}
+
+    def walk(n: yaml.Node, where: tuple) -> None:
+        lines.setdefault(where, n.start_mark.line + 1)
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                key = (*where, k.value)
+                lines[key] = k.start_mark.line + 1
+                walk(v, key)
+        elif isinstance(n, yaml.SequenceNode):
+            for i, v in enumerate(n.value):
+                walk(v, (*where, i))
+
+    if node is not None:
+        walk(node, ())
+    return lines
+
+
+def _dotted(keys: tuple) -> str:
+    return ".".join(str(k) for k in keys) or "(top level)"
+
+
+def _error_at(path: str, lines: dict[tuple, int], keys: tuple, message: str) -> ContractError:
+    line = next((lines[keys[:i]] for i in range(len(keys), -1, -1) if keys[:i] in lines), None)
+    where = f"{path}:{line}" if line else path
+    return ContractError(f"{where}: {_dotted(keys)}: {message}")
+
+
+def _schema_message(error) -> tuple[tuple, str]:
+    """(path of keys, one-line message) for the most telling error jsonschema found."""
+    keys = tuple(error.absolute_path)
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        if extra:
+            allowed = ", ".join(sorted(error.schema.get("properties", {})))
+            return (*keys, extra[0]), f"unknown key (allowed here: {allowed})"
+    if error.validator == "required":
+        return keys, error.message.replace("is a required property", "is required here")
+    if error.validator == "enum":
+        return keys, f"{error.instance!r} is not one of {', '.join(map(str, error.validator_value))}"
+    if error.validator == "pattern" and error.schema.get("description"):
+        return keys, f"{error.instance!r} is not valid: {error.schema['description']}"
+    return keys, error.message
+
+
+def validate_contract(raw: Any, path: str = "<memory>", lines: dict[tuple, int] | None = None) -> None:
+    """Check a contract against the schema and its cross-references; raise a one-line ContractError
+    naming the file, the line (when known) and the key at fault."""
+    import jsonschema
+
+    lines = lines or {}
+    errors = sorted(_validator().iter_errors(raw), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
+    if errors:
+        best = jsonschema.exceptions.best_match(errors)
+        raise _error_at(path, lines, *_schema_message(best))
     lookups = raw.get("lookups") or {}
-    specs = []
-    for target, spec in (need(raw, "fields", "") or {}).items():
-        if not isinstance(spec, dict):
-            raise ContractError(f"{path}: fields.{target} must be a mapping")
-        parser = _parser_of(target, spec)
-        if parser not in PARSERS:
-            raise ContractError(f"{path}: fields.{target}: unknown parser {parser!r}")
-        options = {k: v for k, v in spec.items() if k != "parse"}
-        unknown = set(options) - PARSERS[parser] - {"lookup"}
-        if unknown:
-            raise ContractError(f"{path}: fields.{target}: unknown keys {sorted(unknown)} for parser {parser!r}")
-        if parser == "name":
-            style = options.get("style")
-            if style not in NAME_STYLES:
-                raise ContractError(f"{path}: fields.{target}.style must be one of {sorted(NAME_STYLES)}")
-            missing = NAME_STYLES[style] - set(options)
-            if missing:
-                raise ContractError(f"{path}: fields.{target}: style {style} needs {sorted(missing)}")
+    for name, table in lookups.items():
+        for key in table or {}:
+            if not isinstance(key, str):
+                raise _error_at(path, lines, ("lookups", name, key),
+                                f"YAML read this key as {key!r}, not as text: quote it")
+    for target, spec in raw["fields"].items():
+        if _parser_of(spec) == "ubigeo" and target not in PLACE_TARGETS:
+            raise _error_at(path, lines, ("fields", target), f"a place must be one of {', '.join(PLACE_TARGETS)}")
+        if spec.get("patterns"):
+            from pipelines.harmonise.references import compile_patterns  # here: harmonise imports this module
+
+            try:
+                compile_patterns(tuple(spec["patterns"]))
+            except (ValueError, re.error) as exc:
+                raise _error_at(path, lines, ("fields", target, "patterns"), f"not a valid pattern ({exc})") from None
         for key in ("lookup", "type_lookup"):
-            name = options.get(key)
-            if name is not None and name not in lookups:
-                raise ContractError(f"{path}: fields.{target}.{key} names unknown lookup {name!r}")
-        if parser not in ("constant", "name", "document") and "column" not in options:
-            raise ContractError(f"{path}: fields.{target} needs a column")
-        if parser == "document" and "number_column" not in options:
-            raise ContractError(f"{path}: fields.{target} needs a number_column")
-        specs.append(FieldSpec(target=target, parser=parser, options=options))
+            if key in spec and spec[key] not in lookups:
+                raise _error_at(path, lines, ("fields", target, key), f"names unknown lookup {spec[key]!r}")
+
+
+def parse_contract(raw: dict[str, Any], path: str = "<memory>", lines: dict[tuple, int] | None = None) -> Contract:
+    validate_contract(raw, path, lines)
+    source = raw["source"]
+    lookups = raw.get("lookups") or {}
+    specs = tuple(
+        FieldSpec(target=target, parser=_parser_of(spec), options={k: v for k, v in spec.items() if k != "parse"})
+        for target, spec in raw["fields"].items()
+    )
     assertions = raw.get("assertions") or {}
-    delivery = raw.get("delivery") or {}
-    if not isinstance(delivery, dict) or not isinstance(delivery.get("required", False), bool):
-        raise ContractError(f"{path}: delivery.required must be true or false")
     return Contract(
-        required_for_period=delivery.get("required", False),
-        feed=str(need(raw, "feed", "")),
-        agency=str(need(raw, "agency", "")),
+        required_for_period=(raw.get("delivery") or {}).get("required", False),
+        feed=raw["feed"],
+        agency=raw["agency"],
         title=str(raw.get("title", "")),
         system=str(raw.get("system", "")),
-        role=role,
+        role=raw["role"],
         version=str(raw.get("version", "0")),
-        files=str(need(source, "files", "source.")),
-        format=fmt,
+        files=source["files"],
+        format=source["format"],
         encoding=str(source.get("encoding", "utf-8")),
         delimiter=str(source.get("delimiter", ",")),
-        record_id=str(need(raw, "record_id", "")),
-        fields=tuple(specs),
+        record_id=raw["record_id"],
+        fields=specs,
         lookups={k: dict(v or {}) for k, v in lookups.items()},
         ignore_columns=tuple(raw.get("ignore_columns") or ()),
         min_rows=int(assertions.get("min_rows", 0)),
@@ -173,11 +229,15 @@ def parse_contract(raw: dict[str, Any], path: str = "<memory>") -> Contract:
 
 def load_contract(path: str | Path) -> Contract:
     path = Path(path)
+    text = path.read_text(encoding="utf-8")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ContractError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
-    return parse_contract(raw, str(path))
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ContractError(f"{where}: not valid YAML ({getattr(exc, 'problem', None) or exc.__class__.__name__})") from None
+    return parse_contract(raw, str(path), _line_index(node))
 
 
 @functools.lru_cache(maxsize=None)

@@ -50,7 +50,8 @@ MAX_CONFLICT_SHARE = 0.25
 PARSER_FIELDS = {
     "name": (("given_names", "paternal_surname", "maternal_surname"), ("given_names", "paternal_surname")),
     "document": (("document_type", "document_number", "document_valid"), ("document_number",)),
-    "ubigeo": (("ubigeo", "ubigeo_raw", "ubigeo_source_list", "department"), ("ubigeo_raw",)),
+    "ubigeo": (("ubigeo", "ubigeo_raw", "ubigeo_source_list", "department", "place_level"), ("ubigeo_raw",)),
+    "aliases": (("aliases",), ()),
     "statute": (("offence", "statute_article"), ("statute_article",)),
     "age": (("age_at_event",), ("age_at_event",)),
 }
@@ -73,6 +74,8 @@ def _codes(field: model.Field) -> list[str]:
 
 
 def _filled_fields(spec: FieldSpec) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if spec.parser == "ubigeo" and spec.target != "ubigeo":  # place_of_origin: the same columns, origin_*
+        return tuple(tuple(f"origin_{f}" for f in group) for group in PARSER_FIELDS["ubigeo"])  # type: ignore[return-value]
     if spec.parser in PARSER_FIELDS:
         return PARSER_FIELDS[spec.parser]
     if spec.parser == "constant":
@@ -177,7 +180,8 @@ def harmonised_suite(role: str) -> dict:
     # feed ids and agencies come from the contracts (an extra contract adds its own); the contract
     # fields are checked per feed; person_id and match_rule do not exist before linkage
     contract_filled = {"sex", "nationality", "exploitation_type", "document_type", "offence", "stage", "ubigeo",
-                       "ubigeo_source_list", "department"}
+                       "ubigeo_source_list", "department", "place_level", "origin_ubigeo", "origin_ubigeo_source_list",
+                       "origin_department", "origin_place_level"}
     skip = {"feed_id", "agency", "match_rule"} | contract_filled
     exps = _required_and_codes(table, skip, BLOCKING, QUARANTINE)
     exps.append(expectation("expect_column_values_to_be_between", "source_row_positive", BLOCKING,

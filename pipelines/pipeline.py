@@ -19,16 +19,20 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines import checks, model, privacy, publish, quarantine, validate
 from pipelines.contracts import Contract, load_contracts
 from pipelines.harmonise import TAG_OFFENDER, TAG_QUARANTINE, TAG_UNMAPPED, TAG_VICTIM, Harmonise
-from pipelines.estimate import DEFAULT_METHOD as MSE_METHOD
+from pipelines.estimate.linkage_band import UncertainPersonPairs
 from pipelines.estimate.pipeline_stage import EstimatePopulation
-from pipelines.link import LinkPersons
 from pipelines.public import DEFAULT_THRESHOLD, PublicRelease
 from pipelines.read import TAG_QUARANTINE as READ_QUARANTINE
 from pipelines.read import TAG_STATS, ReadFeeds, discover_deliveries
 from pipelines.link.transform import links_schema, model_as_json, review_schema
 from pipelines.reconcile import BuildPersons, CountPersons
 from pipelines.report import publish_report
+from pipelines.service.lease import Lease
+from pipelines.service.ledger import read_json
 from pipelines.service.progress import heartbeat
+from pipelines.steward import decisions as steward_decisions
+from pipelines.steward.constraints import EVIDENCE_SCHEMA
+from pipelines.steward.registry import LINEAGE_FOLDER, LINEAGE_SCHEMA, REGISTRY_FOLDER, LinkWithRegistry, registry_schema
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,10 @@ def _write_linkage(linkage: dict, role: str, folder: str, run_dir: str, marked) 
         posixpath.join(run_dir, "links", folder), marked(links_schema(), f"links/{folder}"))
     _ = linkage["review"] | f"WriteReview{title}" >> publish.WriteTables(
         posixpath.join(run_dir, "review_queue", folder), marked(review_schema(role), f"review_queue/{folder}"))
+    _ = linkage["registry"] | f"WriteRegistry{title}" >> publish.WriteTables(
+        posixpath.join(run_dir, REGISTRY_FOLDER, folder), marked(registry_schema(role), f"{REGISTRY_FOLDER}/{folder}"))
+    _ = linkage["judgements"] | f"WriteJudgements{title}" >> publish.WriteTables(
+        posixpath.join(run_dir, "judgements", folder), marked(EVIDENCE_SCHEMA, f"judgements/{folder}"))
     for name in ("model", "stats"):
         _ = (linkage[name] | f"{name.title()}Json{title}" >> beam.Map(model_as_json)
              | f"Write{name.title()}{title}" >> beam.io.WriteToText(
@@ -63,23 +71,33 @@ def _write_linkage(linkage: dict, role: str, folder: str, run_dir: str, marked) 
 def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: list[Contract], run_dir: str,
           key: privacy.PseudonymKey, public_threshold: int = DEFAULT_THRESHOLD,
           suites: dict[str, dict] | None = None, run_date: dt.date | None = None,
-          linkage_models: dict[str, dict] | None = None, mse_method: str = MSE_METHOD) -> None:
+          linkage_models: dict[str, dict] | None = None, mse_method: str | None = None,
+          period: str | None = None, decisions: str | None = None) -> None:
+    """The run's Beam graph. ``period`` is the delivery period (records of other periods in the previous
+    run's person registry are carried and linked with these); ``decisions`` the stewards' decisions
+    store (default OUT/steward/decisions)."""
     suites = validate.run_suites(contracts) if suites is None else suites
     run_date = run_date or dt.datetime.now(dt.timezone.utc).date()
     def marked(schema, folder):
         return privacy.mark_schema(schema, privacy.zone_of(folder), key)
 
+    out, run_id = posixpath.dirname(posixpath.dirname(run_dir.rstrip("/"))), posixpath.basename(run_dir.rstrip("/"))
+    previous_run = publish.current_run_dir(out)  # its person registry is where this run's ids start from
+    judgements = steward_decisions.read_decisions(decisions or steward_decisions.default_location(out))
+
     read = p | "Read" >> ReadFeeds(deliveries, contracts)
     harmonised = read.raw | "Harmonise" >> Harmonise(contracts)
 
-    persons, conflicts, linked_by_role, validated_by_role = [], [], [], []
+    persons, conflicts, linked_by_role, validated_by_role, lineage, uncertain = [], [], [], [], [], []
     for role, folder in ROLE_FOLDERS.items():
         table = model.table(role)
         validated = getattr(harmonised, role) | f"Validate{folder.title()}" >> validate.Validate(
             validate.suites_for_table(suites, f"harmonised/{folder}"), run_date)
         validated_by_role.append(validated)
-        linkage = validated.kept | f"Link{folder.title()}" >> LinkPersons(role, key=key, pinned_model=(
-            linkage_models or {}).get(role))
+        linkage = validated.kept | f"Link{folder.title()}" >> LinkWithRegistry(
+            role, folder, key, run_id, period, previous_run, steward_decisions.judged_pairs_table(judgements, role),
+            (linkage_models or {}).get(role))
+        lineage.append(linkage["lineage"])
         linked = linkage["linked"]
         linked_by_role.append(linked)
         _write_linkage(linkage, role, folder, run_dir, marked)
@@ -88,11 +106,14 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
             marked(table.schema(include_restricted=False), f"harmonised/{folder}"))
         _ = linked | f"WriteRestricted{folder.title()}" >> publish.WriteTables(
             posixpath.join(run_dir, "restricted", folder), marked(table.restricted_schema(), f"restricted/{folder}"))
+        uncertain.append((linkage["review"], linked) | f"UncertainPersons{folder.title()}" >> UncertainPersonPairs(role))
         built = linked | f"Persons{folder.title()}" >> BuildPersons(role)
         persons.append(built["persons"])
         conflicts.append(built["conflicts"])
 
     all_persons = tuple(persons) | "AllPersons" >> beam.Flatten()
+    _ = tuple(lineage) | "AllLineage" >> beam.Flatten() | "WriteLineage" >> publish.WriteTables(
+        posixpath.join(run_dir, LINEAGE_FOLDER), marked(LINEAGE_SCHEMA, LINEAGE_FOLDER))
     _ = tuple(conflicts) | "AllConflicts" >> beam.Flatten() | "WriteConflicts" >> publish.WriteTables(
         posixpath.join(run_dir, "conflicts"), marked(model.table("conflict").schema(), "conflicts"))
     for name in ("overlap", "funnel"):
@@ -105,7 +126,8 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
         posixpath.join(run_dir, "persons"), marked(model.table("person").schema(), "persons"))
     # multiple systems estimate of the victims no agency saw (docs/mse.md); the public zone gets the estimates
     estimates = all_persons | "EstimatePopulation" >> EstimatePopulation(
-        posixpath.join(run_dir, "mse"), marked(model.table("mse_estimate").schema(), "mse"), mse_method)
+        posixpath.join(run_dir, "mse"), marked(model.table("mse_estimate").schema(), "mse"), mse_method,
+        uncertain=uncertain)
     _ = (all_persons, *linked_by_role, estimates) | "PublicRelease" >> PublicRelease(
         posixpath.join(run_dir, "public"), public_threshold, key.demo)
     _ = (
@@ -133,10 +155,12 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
 def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contracts: list[str] | None = None,
         *, key: privacy.PseudonymKey | None = None, public_threshold: int = DEFAULT_THRESHOLD,
         period: str | None = None, run_id: str | None = None,
-        linkage_models: dict[str, dict] | None = None, mse_method: str = MSE_METHOD) -> RunResult:
+        linkage_models: dict[str, dict] | None = None, mse_method: str | None = None,
+        decisions: str | None = None, allow_missing=()) -> RunResult:
     """Run and publish. Without ``key`` the key is read from the environment (or the run refuses).
     ``period`` also switches ``OUT/periods/<period>/current.json``; ``run_id`` is chosen by the
-    caller when it must know it before the run starts (the service's ledger)."""
+    caller when it must know it before the run starts (the service's ledger). A required feed
+    that was not delivered blocks the run unless ``allow_missing`` names it ("*": any)."""
     started = dt.datetime.now(dt.timezone.utc)
     key = key or privacy.resolve_key()
     contracts = load_contracts(*(extra_contracts or []))
@@ -147,26 +171,56 @@ def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contract
     run_id = run_id or publish.new_run_id([{"source_file": rel, "sha256": str(fs.size(url)) if url else None}
                                           for _, url, rel in deliveries])  # no url: a link out of the root
     run_dir = posixpath.join(out.rstrip("/"), "runs", run_id)
-    previous_run = publish.current_run_dir(out)  # what the steward's report compares with
-    options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
-    log.info("run %s: %d deliveries for %d feeds", run_id, len(deliveries), len({d[0] for d in deliveries}))
-    suites = validate.run_suites(contracts)
-    with heartbeat(f"run {run_id}: pipeline"), beam.Pipeline(options=options) as p:
-        build(p, deliveries, contracts, run_dir, key, public_threshold, suites, started.date(), linkage_models, mse_method)
-    log.info("run %s: pipeline done, finalising", run_id)
-    manifest = finish(feeds, out, run_id, contracts, key, started, previous_run, period, suites)
+    # one run at a time per OUT: a second one refuses (LeaseHeld) instead of racing to the pointers
+    with Lease(run_lease(out), f"concilia run {run_id}", run_id=run_id) as lease:
+        swept = sweep_stale_runs(out)
+        if swept:
+            log.warning("removed %d partial run folder(s) of stopped runs: %s", len(swept), ", ".join(swept))
+        previous_run = publish.current_run_dir(out)  # what the steward's report compares with
+        options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
+        log.info("run %s: %d deliveries for %d feeds", run_id, len(deliveries), len({d[0] for d in deliveries}))
+        suites = validate.run_suites(contracts)
+        with heartbeat(f"run {run_id}: pipeline"), beam.Pipeline(options=options) as p:
+            build(p, deliveries, contracts, run_dir, key, public_threshold, suites, started.date(), linkage_models,
+                  mse_method, period, decisions)
+        log.info("run %s: pipeline done, finalising", run_id)
+        lease.check()  # a run whose lease was taken over must not publish
+        manifest = finish(feeds, out, run_id, contracts, key, started, previous_run, period, suites, allow_missing)
     return RunResult(run_id=run_id, run_dir=run_dir, manifest=manifest)
+
+
+def run_lease(out: str) -> str:
+    """The lease a run holds on its output root (``pipelines.service.lease``)."""
+    return f"{out.rstrip('/')}/_leases/run"
+
+
+def sweep_stale_runs(out: str) -> list[str]:
+    """Remove run folders without a complete manifest that no pointer names: what a killed or
+    failed run left. Called while holding OUT's run lease, so none of them is still being written
+    (a Dataflow job the Flex Template launched holds no lease: its launch record spares it)."""
+    fs, out_path = fsspec.core.url_to_fs(out)
+    out_path = out_path.rstrip("/")
+    named = {(read_json(fs, p) or {}).get("run_id")
+             for p in [f"{out_path}/current.json", *fs.glob(f"{out_path}/periods/*/current.json")]}
+    swept = []
+    for path in sorted(p for p in fs.glob(f"{out_path}/runs/*") if fs.isdir(p)):
+        run_id = posixpath.basename(path)
+        launched = fs.exists(f"{out_path}/_service/launches/{run_id}.json")
+        if run_id not in named and not launched and not fs.exists(f"{path}/manifest.json"):
+            fs.rm(path, recursive=True)
+            swept.append(run_id)
+    return swept
 
 
 def finish(feeds: str, out: str, run_id: str, contracts: list[Contract], key: privacy.PseudonymKey,
            started: dt.datetime, previous_run: str | None = None, period: str | None = None,
-           suites: dict[str, dict] | None = None) -> dict:
+           suites: dict[str, dict] | None = None, allow_missing=()) -> dict:
     """After the Beam job: validation summary, cross-feed checks, manifest and pointers. Apart from
     ``run`` so that a job launched elsewhere (the Dataflow Flex Template) is finalised the same way."""
     suites = validate.run_suites(contracts) if suites is None else suites
     validation = validate.summarise(out, run_id, suites, publish.WORK_DIR)
     validation = checks.add_to_validation(validation, checks.run_checks(out, run_id, feeds, contracts, key=key))
     manifest = publish.finalise_run(out, run_id, contracts, started, key, validation=validation, before_switch=lambda rd, m: publish_report(
-        rd, previous_run, m), period=period)
+        rd, previous_run, m), period=period, allow_missing=allow_missing)
     log.info("run %s: published", run_id)
     return manifest

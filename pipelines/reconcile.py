@@ -25,6 +25,9 @@ AGREED_ATTRIBUTES = ("sex", "age_group", "child_adult", "nationality", "exploita
 # attributes whose disagreement is a conflict for the steward
 CONFLICT_ATTRIBUTES = ("sex", "age_group", "child_adult", "nationality", "exploitation_type", "offence")
 DETAINED = "DETAINED"
+# person columns the person registry puts on every record (pipelines/steward/registry.py), and how
+# a person's records combine them (they agree: the registry computes them per person)
+PERIOD_COLUMNS = {"first_period_seen": "min", "last_period_seen": "max", "seen_in_earlier_period": "max"}
 
 
 def _stage_order() -> list[str]:
@@ -48,6 +51,15 @@ def _distinct_lists(records: pa.Table, column: str) -> pa.Table:
                      column: sorted_lists(grouped.column(f"{column}_distinct"))}).sort_by("person_id")
 
 
+def _document_types(records: pa.Table, person_ids: pa.ChunkedArray) -> pa.Array:
+    """Per person (in ``person_ids`` order): the sorted types of every valid document its records carry."""
+    docs = records.column("documents").combine_chunks()
+    owners = pc.take(records.column("person_id").combine_chunks(), pc.list_parent_indices(docs))
+    types = pa.table({"person_id": owners, "document_types": pc.utf8_slice_codeunits(pc.list_flatten(docs), 0, 2)})
+    lists = _distinct_lists(types, "document_types")
+    return pc.take(lists.column("document_types"), pc.index_in(person_ids, value_set=lists.column("person_id")))
+
+
 def _stages_attested(records: pa.Table) -> pa.Table:
     """(person_id, stage) per record, plus DETAINED where a record says the person was detained."""
     stages = pa.table({"person_id": records.column("person_id").combine_chunks(),
@@ -65,6 +77,8 @@ def persons_of(records: pa.Table, role: str) -> pa.Table:
     present = [a for a in AGREED_ATTRIBUTES if a in records.column_names]
     by_event = records.sort_by([("person_id", "ascending"), ("event_date", "ascending")])
     aggs = [("record_uid", "count"), ("event_date", "min"), ("department", "first")]
+    if "origin_department" in records.column_names:
+        aggs.append(("origin_department", "first"))  # the earliest record that says where the person comes from
     aggs += [(a, "count_distinct") for a in present] + [(a, "min") for a in present]
     summary = by_event.group_by("person_id", use_threads=False).aggregate(aggs).sort_by("person_id")
     n = summary.num_rows
@@ -78,9 +92,17 @@ def persons_of(records: pa.Table, role: str) -> pa.Table:
         "event_year": pc.year(summary.column("event_date_min")).cast(pa.int32()),
         "department": summary.column("department_first"),
     }
+    if "origin_department" in records.column_names:
+        columns["origin_department"] = summary.column("origin_department_first")
+    if "documents" in records.column_names:
+        columns["document_types"] = _document_types(records, summary.column("person_id"))
     for a in present:
         agree = pc.equal(summary.column(f"{a}_count_distinct"), 1)
         columns[a] = pc.if_else(agree, summary.column(f"{a}_min"), pa.scalar(None, pa.string()))
+    periods = [(c, how) for c, how in PERIOD_COLUMNS.items() if c in records.column_names]
+    if periods:
+        seen = records.group_by("person_id", use_threads=False).aggregate(periods).sort_by("person_id")
+        columns.update({c: seen.column(f"{c}_{how}") for c, how in periods})
     conflicted = conflicts_of(records, role).column("person_id")
     columns["has_conflict"] = pc.is_in(summary.column("person_id"), conflicted)
     if "stage" in records.column_names:
@@ -123,14 +145,21 @@ def conflicts_of(records: pa.Table, role: str) -> pa.Table:
     return model.conform(pa.concat_tables(parts), target)
 
 
+def _seen_before(persons: pa.Table) -> pa.Array:
+    return pc.fill_null(persons.column("seen_in_earlier_period"), False).combine_chunks() \
+        if "seen_in_earlier_period" in persons.column_names else pa.array([False] * persons.num_rows)
+
+
 def overlap_counts(persons: pa.Table) -> pa.Table:
     target = model.table("overlap")
     if not persons.num_rows:
         return target.schema().empty_table()
     table = pa.table({"role": persons.column("role"), "event_year": persons.column("event_year"),
                       "agencies": pc.binary_join(persons.column("agencies"), "+"),
-                      "n_agencies": pc.list_value_length(persons.column("agencies")).cast(pa.int32())})
-    counted = table.group_by(["role", "event_year", "agencies", "n_agencies"], use_threads=False).aggregate(
+                      "n_agencies": pc.list_value_length(persons.column("agencies")).cast(pa.int32()),
+                      "seen_in_earlier_period": _seen_before(persons)})
+    counted = table.group_by(["role", "event_year", "agencies", "n_agencies", "seen_in_earlier_period"],
+                             use_threads=False).aggregate(
         [([], "count_all")])
     return model.conform(counted.rename_columns(
         [("persons" if c == "count_all" else c) for c in counted.column_names]), target)
@@ -145,19 +174,22 @@ def funnel_counts(persons: pa.Table) -> pa.Table:
     order = _stage_order()
     rows = []
     years = offenders.column("event_year")
+    seen = _seen_before(offenders)
     stages = offenders.column("stages")
     flat = pa.table({"p": pc.list_parent_indices(stages), "s": pc.list_flatten(stages)})
     positions = pa.array(np.arange(offenders.num_rows))
     has = {s: pc.is_in(positions, flat.filter(pc.equal(flat.column("s"), s)).column("p")) for s in order}
     for i, stage in enumerate(order):
-        rows.append(pa.table({"event_year": years, "from_stage": pa.array([stage] * len(years)),
+        rows.append(pa.table({"event_year": years, "seen_in_earlier_period": seen, "from_stage": pa.array([stage] * len(years)),
                               "to_stage": pa.nulls(len(years), pa.string()), "hit": has[stage]}))
         for later in order[i + 1:]:
-            rows.append(pa.table({"event_year": years, "from_stage": pa.array([stage] * len(years)),
+            rows.append(pa.table({"event_year": years, "seen_in_earlier_period": seen,
+                                  "from_stage": pa.array([stage] * len(years)),
                                   "to_stage": pa.array([later] * len(years)), "hit": pc.and_(has[stage], has[later])}))
     table = pa.concat_tables(rows)
     table = table.filter(table.column("hit"))
-    counted = table.group_by(["event_year", "from_stage", "to_stage"], use_threads=False).aggregate([([], "count_all")])
+    counted = table.group_by(["event_year", "seen_in_earlier_period", "from_stage", "to_stage"],
+                             use_threads=False).aggregate([([], "count_all")])
     return model.conform(counted.rename_columns(
         [("persons" if c == "count_all" else c) for c in counted.column_names]), target)
 

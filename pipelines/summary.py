@@ -63,4 +63,26 @@ def _mse_lines(manifest: dict) -> list[str]:
                      f"{' + '.join(['main effects', *est.get('model', [])])} on lists "
                      f"{', '.join(est.get('lists', []))} ({est['method']}, "
                      f"{'model-averaged ' if averaged else ''}{est.get('interval_method')} interval)")
+        lines += _mse_rests_on_lines(est)
     return lines + [""] if lines else lines
+
+
+def _fmt(x) -> str:
+    return "not found" if x is None else f"{x:,.0f}"
+
+
+def _mse_rests_on_lines(est: dict) -> list[str]:
+    """The stratified estimate, the linkage band and the other method (docs/mse.md)."""
+    lines = []
+    st = est.get("stratified") or {}
+    if st.get("estimate") is not None:
+        lines.append(f"      stratified ({st.get('stratum')}): {_fmt(st['estimate'])} "
+                     f"(95% interval {_fmt(st.get('lower'))} to {_fmt(st.get('upper'))})")
+    if est.get("linkage_lower") is not None:
+        lines.append(f"      linkage band: {_fmt(est['linkage_lower'])} to {_fmt(est['linkage_upper'])} "
+                     f"({est.get('uncertain_pairs')} uncertain pairs unlinked / linked)")
+    if est.get("comparison_estimate") is not None:
+        lines.append(f"      {est['comparison_method']}: {_fmt(est['comparison_estimate'])} (interval "
+                     f"{_fmt(est.get('comparison_lower'))} to {_fmt(est.get('comparison_upper'))})"
+                     + ("  WARNING: the methods disagree beyond their intervals" if est.get("methods_disagree") else ""))
+    return lines

@@ -114,7 +114,8 @@ def test_estimates_match_the_estimator_on_the_fitted_table():
     table = estimates_table(rows)
     assert table.schema.equals(model.table("mse_estimate").schema(), check_metadata=False)
     entry = manifest_entry(table)["victims"]
-    assert list(entry) == ["estimate", "lower", "upper", "method", "model", "observed", "lists", "interval_method"]
+    assert list(entry)[:8] == ["estimate", "lower", "upper", "method", "model", "observed", "lists", "interval_method"]
+    assert entry["linkage_lower"] is None and entry["methods_disagree"] is None  # no band, no comparison asked
     assert entry["method"] == DEFAULT_METHOD == "model_average" and entry["interval_method"] == "profile"
     assert entry["observed"] == 197
     refused = manifest_entry(estimates_table([{**rows[0], "estimate": None, "refused_reason": "too few"}]))
@@ -203,3 +204,127 @@ def test_more_lists_than_the_default_averages_over_fall_back_to_stepwise_and_say
     row, ch = fit_stratum(Stratum("victim", None, None, sets, names, (2018,)))
     assert ch.k == 7 and row["method"] == "stepwise_csv" and row["estimate"] is not None
     assert any("model_average supports at most 6 lists" in w for w in row["warnings"])
+
+
+def test_stratified_estimate_sums_the_strata_with_an_interval_for_every_one():
+    cells = capture_cells(persons_table(COMBOS))
+    rows, _ = estimate_strata(cells, stratify_by="sex", min_stratum_persons=10)
+    by = {r["stratum"]: r for r in rows}
+    summed, parts = by["sum:sex"], [by["sex=FEMALE"], by["sex=MALE"]]
+    assert summed["estimate"] == pytest.approx(sum(p["estimate"] for p in parts))
+    assert summed["observed"] == 197 and summed["dimension"] == "sex"
+    assert summed["lower"] < summed["estimate"] < summed["upper"]
+    assert summed["upper"] - summed["lower"] > max(p["upper"] - p["lower"] for p in parts)
+    assert [c.split(":")[0] for c in summed["components"]] == ["sex=FEMALE", "sex=MALE"]
+    assert manifest_entry(estimates_table(rows))["victims"]["stratified"]["stratum"] == "sum:sex"
+
+
+def test_sparse_strata_are_merged_by_the_declared_rule():
+    cells = capture_cells(persons_table(COMBOS))
+    rows, _ = estimate_strata(cells, stratify_by="sex", min_stratum_persons=100)  # MALE (66) is sparse
+    summed = next(r for r in rows if r["stratum"] == "sum:sex")
+    assert [c.split(":")[0] for c in summed["components"]] == ["sex=FEMALE|MALE"]
+    assert summed["estimate"] == pytest.approx(rows[0]["estimate"])  # one stratum left: everyone
+
+
+def test_one_stratum_summed_keeps_its_own_interval():
+    from pipelines.estimate.stratified import sum_estimates
+
+    row = {"estimate": 300.0, "lower": 250.0, "upper": 420.0, "observed": 197}
+    total = sum_estimates([row])
+    assert total["estimate"] == 300 and total["lower"] == pytest.approx(250, rel=0.01)
+    assert total["upper"] == pytest.approx(420, rel=0.02)
+
+
+def test_latent_class_strata_sum_their_posterior_draws():
+    from pipelines.estimate import LatentClassSettings
+
+    cells = capture_cells(persons_table(COMBOS))
+    small = LatentClassSettings(chains=2, burn_in=100, draws=100, thin=2)
+    rows, _ = estimate_strata(cells, "latent_class", dimensions=(), stratify_by="sex", min_stratum_persons=10,
+                              mcmc=small)
+    summed = next(r for r in rows if r["stratum"] == "sum:sex")
+    assert summed["interval_method"] == "sum of the strata's posterior draws"
+    assert 197 <= summed["lower"] < summed["estimate"] < summed["upper"]
+    assert rows[0]["rhat"] is not None and rows[0]["ess"] > 0
+
+
+def test_linkage_band_links_the_uncertain_pairs_and_lowers_the_estimate():
+    from pipelines.estimate.linkage_band import involved_persons, relinked_cells
+    from pipelines.estimate.pipeline_stage import merge_person_rows, person_key
+
+    persons = persons_table(COMBOS)
+    people = persons.to_pylist()
+    pnp = [r["person_id"] for r in people if r["agencies"] == ["PNP"]][:10]
+    mp = [r["person_id"] for r in people if r["agencies"] == ["MP"]][:10]
+    pairs = list(zip(pnp, mp))  # ten persons split in two by a missed link
+    cells = capture_cells(persons)
+    other, fewer = relinked_cells(cells, involved_persons(persons, set(pnp + mp)), pairs, person_key,
+                                  merge_person_rows)
+    assert fewer == 10 and sum(other.values()) == 187
+    rows, _ = estimate_strata(cells, stratify_by="sex", min_stratum_persons=10,
+                              relinked={"victim": (other, fewer, len(pairs))})
+    overall, summed = rows[0], next(r for r in rows if r["stratum"] == "sum:sex")
+    for row in (overall, summed):
+        assert row["linkage_lower"] < row["linkage_upper"] == pytest.approx(row["estimate"])
+        assert row["uncertain_pairs"] == 10 and any("linkage band" in w for w in row["warnings"])
+
+
+def test_stage_takes_the_uncertain_pairs_from_the_review_queue(tmp_path):
+    from pipelines.estimate.linkage_band import UncertainPersonPairs
+
+    persons = persons_table(COMBOS)
+    people = persons.to_pylist()
+    pnp = [r["person_id"] for r in people if r["agencies"] == ["PNP"]][:5]
+    mp = [r["person_id"] for r in people if r["agencies"] == ["MP"]][:5]
+    records = pa.table({"record_uid": [f"r-{p}" for p in pnp + mp], "person_id": pnp + mp})
+    review = pa.table({"left_uid": [f"r-{p}" for p in pnp] + ["r-x"], "right_uid": [f"r-{p}" for p in mp] + ["r-y"],
+                       "match_probability": [0.6] * 5 + [0.95],
+                       "reason": ["uncertain"] * 5 + ["different_valid_documents"]})
+    with beam.Pipeline(runner=TEST_RUNNER) as p:
+        pairs = ((p | "Review" >> beam.Create([review]), p | "Records" >> beam.Create([records.slice(0, 4), records.slice(4)]))
+                 | UncertainPersonPairs("victim"))
+        _ = p | "Persons" >> beam.Create([persons]) | EstimatePopulation(str(tmp_path / "mse"), uncertain=[pairs])
+    overall = pq.read_table(tmp_path / "mse" / "estimates.parquet").to_pylist()[0]
+    assert overall["uncertain_pairs"] == 5 and overall["linkage_lower"] < overall["linkage_upper"]
+
+
+def test_another_method_is_compared_and_a_disagreement_is_reported():
+    from pipelines.estimate.pipeline_stage import add_comparison
+    from pipelines.report.sections import _mse_rests_on
+
+    row = {"method": "model_average", "estimate": 300.0, "lower": 250.0, "upper": 380.0, "warnings": []}
+    add_comparison(row, {"method": "latent_class", "estimate": 500.0, "lower": 400.0, "upper": 700.0})
+    assert row["methods_disagree"] and "methods disagree" in row["warnings"][-1]
+    near = {"method": "model_average", "estimate": 300.0, "lower": 250.0, "upper": 380.0, "warnings": []}
+    add_comparison(near, {"method": "latent_class", "estimate": 360.0, "lower": 320.0, "upper": 600.0})
+    assert near["methods_disagree"] is False  # 360 is inside the average's interval
+    assert _mse_rests_on(row)["comparison"]["disagree"] is True
+
+
+def test_run_summary_and_report_say_what_the_estimate_rests_on():
+    from pipelines.estimate import LatentClassSettings
+
+    cells = capture_cells(persons_table(COMBOS))
+    rows, _ = estimate_strata(cells, stratify_by="sex", min_stratum_persons=10, compare_method="latent_class",
+                              mcmc=LatentClassSettings(chains=2, burn_in=100, draws=100, thin=2),
+                              relinked={"victim": (cells, 0, 0)})
+    entry = manifest_entry(estimates_table(rows))["victims"]
+    assert entry["comparison_method"] == "latent_class" and entry["stratified"]["stratum"] == "sum:sex"
+    manifest = {"mse": {"victims": entry}, "figures": {"reconciled_unique": {}}}
+    from pipelines.summary import _mse_lines
+
+    text = "\n".join(_mse_lines(manifest))
+    assert "stratified (sum:sex)" in text and "linkage band" in text and "latent_class:" in text
+
+
+def test_run_settings_are_declared_and_checked(tmp_path):
+    from pipelines.estimate.pipeline_stage import load_settings
+
+    settings = load_settings()
+    assert settings["method"] == DEFAULT_METHOD  # `concilia mse` and the run agree on the default
+    assert settings["stratify_by"] in settings["dimensions"] or settings["stratify_by"] == "department"
+    bad = tmp_path / "settings.yaml"
+    bad.write_text("method: model_average\ndimensions: [sex, shoe_size]\n")
+    with pytest.raises(ValueError, match="unknown dimensions"):
+        load_settings(str(bad))

@@ -214,7 +214,13 @@ def _synthetic_outputs(run_dir: Path, population: list[dict]) -> dict:
             "blocking_failed": False,
         },
         "mse": {"victims": {"estimate": 4120.5, "lower": 3500.0, "upper": 5200.0, "method": "loglinear",
-                            "model": "[PNP][MP][MIMP][PNP:MP]", "observed": 2063},
+                            "model": "[PNP][MP][MIMP][PNP:MP]", "observed": 2063,
+                            "linkage_lower": 3900.0, "linkage_upper": 4120.5, "uncertain_pairs": 12,
+                            "comparison_method": "latent_class", "comparison_estimate": 6100.0,
+                            "comparison_lower": 5300.0, "comparison_upper": 7400.0, "methods_disagree": True,
+                            "stratified": {"stratum": "sum:sex", "estimate": 4400.0, "lower": 3700.0,
+                                           "upper": 5600.0, "components": ["sex=FEMALE: 3,000 [2,500, 3,900]",
+                                                                           "sex=MALE: 1,400 [1,100, 1,900]"]}},
                 "offenders": {"refused": "the lists do not overlap enough"}},
     }
 
@@ -255,8 +261,12 @@ def test_new_outputs_are_picked_up_when_they_land(published, population, tmp_pat
     html = Path(build_report(str(full))).read_text(encoding="utf-8")
     assert 'href="data_docs/validations/pnp_victims.html"' in html
     assert "4,120" in html and "3,500 – 5,200" in html and "the lists do not overlap enough" in html
+    assert "Stratified by sex" in html and "4,400 (interval 3,700 – 5,600)" in html and "sex=MALE: 1,400" in html
+    assert "Linkage band" in html and "3,900 – 4,120" in html and "disagree beyond their intervals" in html
     assert "pnp_victims:RETA-V-2018-000001" in html and "✗ birth_date" in html
-    assert "<td>MIMP=SEXUAL_EXPLOITATION, PNP=FORCED_LABOUR</td>" in html
+    assert "<td>MIMP: Sexual exploitation; PNP: Forced labour</td>" in html  # code labels, not raw codes
+    split = ctx["conflict_split"]
+    assert (split["contradictions"]["total"], split["gaps"]["total"], split["gaps"]["persons"]) == (2, 1, 1)
     assert "built-in method" not in html and "object at 0x" not in html
     assert "Not available in this run" not in html.split('id="changes"')[0]
     assert pii_hits(html, population) == []

@@ -45,11 +45,11 @@ def test_expectation_counts_of_the_shipped_suites():
     counts = {json.loads(p.read_text(encoding="utf-8"))["name"]: len(json.loads(p.read_text(encoding="utf-8"))["expectations"])
               for p in STORED}
     # a feed suite: ids unique, mapped fields filled, codes in lists, ages, dates, period, documents
-    assert counts["feed.pnp_victims"] == 28
-    assert counts["feed.sunafil_findings"] == 24
+    assert counts["feed.pnp_victims"] == 29  # 28 + place_level_in_code_list
+    assert counts["feed.sunafil_findings"] == 25
     assert counts["harmonised.victims"] == 14
     assert counts["harmonised.offenders"] == 15
-    assert counts["reconciled.persons"] == 18
+    assert counts["reconciled.persons"] == 19  # 18 + origin_department_in_code_list
 
 
 def test_feed_suite_follows_its_contract():

@@ -24,12 +24,12 @@ from .intervals import (
     profile_interval,
     wald_interval,
 )
+from .latent_class import LatentClassSettings, fit_latent_class
 from .loglinear import Fit, fit_model, term_name
 from .selection import (
     DEFAULT_P,
     MAX_LISTS_MIN_BIC,
     MAX_LISTS_MIN_BIC_PAIRWISE,
-    METHODS,
     MSERefusal,
     enumerate_hierarchical,
     select,
@@ -44,6 +44,9 @@ __all__ = [
     "fit_model",
     "Fit",
     "METHODS",
+    "LOGLINEAR_METHODS",
+    "LATENT_CLASS",
+    "LatentClassSettings",
     "INTERVALS",
     "DEFAULT_METHOD",
     "DEFAULT_INTERVAL",
@@ -54,6 +57,10 @@ __all__ = [
     "default_method_for",
 ]
 
+from .selection import METHODS as LOGLINEAR_METHODS  # noqa: E402
+
+LATENT_CLASS = "latent_class"
+METHODS = (*LOGLINEAR_METHODS, LATENT_CLASS)
 DEFAULT_METHOD = "model_average"
 #: What the default becomes past the exhaustive average's bound on lists.
 FALLBACK_METHOD = "stepwise_csv"
@@ -78,6 +85,8 @@ class MSEResult:
     alpha: float
     diagnostics: dict[str, Any] = field(default_factory=dict)
     reason: str | None = None
+    #: latent_class: the posterior draws of N (all chains), which strata sum draw by draw; not in to_dict
+    draws: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def refused(self) -> bool:
@@ -89,6 +98,7 @@ class MSEResult:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d.pop("draws")
         d["refused"] = self.refused
         d["unobserved"] = self.unobserved
         return _jsonable(d)
@@ -142,6 +152,7 @@ def estimate(
     min_observed: int = MIN_OBSERVED,
     count_column: str | None = None,
     strict: bool = False,
+    mcmc: LatentClassSettings | None = None,
 ) -> MSEResult:
     """Estimate the total population (observed + unobserved) from a capture-history table.
 
@@ -155,9 +166,11 @@ def estimate(
         with the model-averaged profile-likelihood interval of Fletcher & Turek 2012),
         ``"stepwise_csv"`` (Chan, Silverman & Vincent 2021), ``"independence"``,
         ``"stepwise_bhs"`` (Bales, Hesketh & Silverman 2015), ``"min_bic"`` (all
-        hierarchical models, k <= 5) or ``"min_bic_pairwise"`` (k <= 6).
+        hierarchical models, k <= 5), ``"min_bic_pairwise"`` (k <= 6) or ``"latent_class"``
+        (LCMCR, Manrique-Vallier 2016: posterior median and equal-tailed credible interval; ``interval``
+        does not apply).
     seed
-        Seed of the bootstrap (numpy ``default_rng``); results are reproducible.
+        Seed of the bootstrap and of the latent-class sampler (numpy ``default_rng``); results are reproducible.
     alpha
         1 - confidence level of the interval.
     interval
@@ -176,6 +189,8 @@ def estimate(
         Refuse when fewer cases than this were observed.
     strict
         Raise :class:`MSERefusal` instead of returning a refusal result.
+    mcmc
+        Prior and chain lengths for ``latent_class`` (default :class:`LatentClassSettings`).
 
     Raises
     ------
@@ -219,6 +234,8 @@ def estimate(
             "no information about the unobserved population", *args, ch.lists, observed, alpha,
             {"warnings": warnings, "pair_overlaps": {f"{a}:{b}": v for (a, b), v in overlaps.items()}}, strict,
         )
+    if method == LATENT_CLASS:
+        return _latent_class_result(ch, seed, alpha, mcmc or LatentClassSettings(), warnings)
     if method == "min_bic" and ch.k > MAX_LISTS_MIN_BIC:
         raise ValueError(f"min_bic is exhaustive and supports at most {MAX_LISTS_MIN_BIC} lists (got {ch.k}); "
                          "use min_bic_pairwise or stepwise_csv")
@@ -298,4 +315,17 @@ def estimate(
         lists=list(ch.lists),
         alpha=alpha,
         diagnostics=diagnostics,
+    )
+
+
+def _latent_class_result(ch: CaptureHistory, seed: int, alpha: float, settings: LatentClassSettings,
+                         warnings: list[str]) -> MSEResult:
+    """The posterior median of N and its equal-tailed credible interval, with the chains' diagnostics."""
+    fit = fit_latent_class(ch.counts, seed=int(seed), settings=settings)
+    lower, median, upper = fit.quantiles([alpha / 2, 0.5, 1 - alpha / 2])
+    diagnostics = {**fit.diagnostics, "warnings": warnings + fit.diagnostics["convergence_warnings"]}
+    return MSEResult(
+        estimate=float(median), lower=float(lower), upper=float(upper), method=LATENT_CLASS, model=[],
+        interval_method="posterior quantiles", observed=ch.n_observed, lists=list(ch.lists), alpha=alpha,
+        diagnostics=diagnostics, draws=fit.draws.ravel(),
     )

@@ -14,7 +14,12 @@ import json
 import sys
 
 from . import (DEFAULT_INTERVAL, DEFAULT_METHOD, FALLBACK_METHOD, INTERVALS, MAX_LISTS_MIN_BIC_PAIRWISE, METHODS,
-                CaptureHistory, CaptureHistoryError, default_method_for, estimate)
+                CaptureHistory, CaptureHistoryError, LatentClassSettings, default_method_for, estimate)
+
+#: The short diagnostics block (--full prints all): the fit of a log-linear model, the chains of latent_class.
+SHORT_DIAGNOSTICS = ("aic", "bic", "deviance", "mle_exists", "neg_inf_terms", "non_overlapping_pairs", "rhat",
+                     "ess_bulk", "ess_tail", "posterior_mean", "classes_occupied_mean", "settings", "seconds",
+                     "warnings")
 
 EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -30,7 +35,7 @@ def build_parser(prog: str = "concilia mse") -> argparse.ArgumentParser:
     p.add_argument("table", metavar="TABLE.csv", help="0/1 column per list, then 'count'")
     p.add_argument("--method", default=None, choices=METHODS,
                    help=f"default {DEFAULT_METHOD} ({FALLBACK_METHOD} past {MAX_LISTS_MIN_BIC_PAIRWISE} lists)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of latent_class's sampler (default 0)")
     p.add_argument("--interval", default=DEFAULT_INTERVAL, choices=INTERVALS)
     p.add_argument("--alpha", type=float, default=0.05, help="1 - confidence level (default 0.05)")
     p.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap replicates (default 1000)")
@@ -38,6 +43,12 @@ def build_parser(prog: str = "concilia mse") -> argparse.ArgumentParser:
     p.add_argument("--max-order", type=int, default=None, help="highest interaction order for min_bic")
     p.add_argument("--count-column", default=None, help="name of the count column (default 'count')")
     p.add_argument("--full", action="store_true", help="include all diagnostics in the JSON")
+    mcmc = LatentClassSettings()
+    for name, help_text in (("chains", "chains"), ("burn_in", "iterations discarded per chain"),
+                            ("draws", "draws kept per chain"), ("thin", "iterations per kept draw"),
+                            ("classes", "latent classes (truncation)")):
+        p.add_argument(f"--mcmc-{name.replace('_', '-')}", type=int, default=getattr(mcmc, name),
+                       help=f"latent_class: {help_text} (default {getattr(mcmc, name)})")
     return p
 
 
@@ -60,6 +71,8 @@ def mse_main(argv=None, prog: str = "concilia mse") -> int:
         result = estimate(
             table, method=method, seed=args.seed, alpha=args.alpha, interval=args.interval,
             n_bootstrap=args.n_bootstrap, p_threshold=args.p_threshold, max_order=args.max_order,
+            mcmc=LatentClassSettings(classes=args.mcmc_classes, chains=args.mcmc_chains, burn_in=args.mcmc_burn_in,
+                                     draws=args.mcmc_draws, thin=args.mcmc_thin),
         )
     except ValueError as exc:
         sys.stderr.write(f"{prog}: error: {exc}\n")
@@ -69,9 +82,7 @@ def mse_main(argv=None, prog: str = "concilia mse") -> int:
         d.setdefault("diagnostics", {}).setdefault("warnings", []).append(note)
     if not args.full:
         diag = d.pop("diagnostics", {})
-        d["diagnostics"] = {key: diag[key] for key in (
-            "aic", "bic", "deviance", "mle_exists", "neg_inf_terms", "non_overlapping_pairs", "warnings")
-            if key in diag}
+        d["diagnostics"] = {key: diag[key] for key in SHORT_DIAGNOSTICS if key in diag}
     sys.stdout.write(json.dumps(d, allow_nan=False) + "\n")
     return EXIT_REFUSED if result.refused else EXIT_OK
 

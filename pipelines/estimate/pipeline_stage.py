@@ -37,10 +37,13 @@ import pyarrow.parquet as pq
 from pipelines import codelists, model
 
 from . import DEFAULT_INTERVAL, DEFAULT_METHOD, CaptureHistory, default_method_for, estimate
+from .linkage_band import involved_persons, relinked_cells
+from .stratified import SUM_PREFIX, merge_sparse, sum_estimates
 
 log = logging.getLogger(__name__)
 
-DIMENSIONS = ("sex", "child_adult", "exploitation_type")
+#: Dimensions a person's cell is keyed by; the settings choose which are estimated (schemas/mse/settings.yaml).
+DIMENSIONS = ("sex", "child_adult", "exploitation_type", "department")
 ROLES = ("victim",)
 OVERALL = "all"
 #: An agency that saw fewer persons than this in a stratum is merged with other small lists.
@@ -53,10 +56,27 @@ UNKNOWN_VALUES = frozenset({"UNKNOWN"})
 MERGE_SEPARATOR = "|"  # "MIMP|SUNAFIL": seen by MIMP or by SUNAFIL ("+" means "and" in overlap/)
 ESTIMATES_FILE = "estimates.parquet"
 HISTORIES_FOLDER = "capture_histories"
-MANIFEST_KEYS = ("estimate", "lower", "upper", "method", "model", "observed", "lists", "interval_method")
+MANIFEST_KEYS = ("estimate", "lower", "upper", "method", "model", "observed", "lists", "interval_method",
+                 "linkage_lower", "linkage_upper", "uncertain_pairs", "comparison_method", "comparison_estimate",
+                 "comparison_lower", "comparison_upper", "methods_disagree")
 
-# role, event_year, sex, child_adult, exploitation_type, agencies joined with "+"
+# role, event_year, one value per DIMENSIONS, agencies joined with "+"
 CellKey = tuple
+
+
+def load_settings(path: str | None = None) -> dict:
+    """The run's MSE settings (schemas/mse/settings.yaml): method, dimensions, stratify_by,
+    min_stratum_persons, linkage_band."""
+    import yaml
+
+    from pipelines.resources import schemas_dir
+
+    with open(path or schemas_dir() / "mse" / "settings.yaml", encoding="utf-8") as fh:
+        settings = yaml.safe_load(fh)
+    unknown = [d for d in [*settings["dimensions"], settings.get("stratify_by")] if d and d not in DIMENSIONS]
+    if unknown:
+        raise ValueError(f"MSE settings: unknown dimensions {unknown}; known: {', '.join(DIMENSIONS)}")
+    return settings
 
 
 # ---------------------------------------------------------------- counting (runs on the workers)
@@ -71,7 +91,7 @@ def capture_cells(persons: pa.Table, roles: Iterable[str] = ROLES) -> Counter:
     columns = {"role": persons.column("role"), "event_year": persons.column("event_year")}
     for dim in DIMENSIONS:  # offenders carry no exploitation type: a null column groups them all
         columns[dim] = persons.column(dim) if dim in persons.column_names else pa.nulls(persons.num_rows, pa.string())
-    columns["agencies"] = pc.binary_join(persons.column("agencies"), "+")
+    columns["agencies"] = pc.binary_join(persons.column("agencies"), "+")  # last: k[-1]
     grouped = pa.table(columns).group_by(list(columns), use_threads=False).aggregate([([], "count_all")])
     keys = zip(*(grouped.column(c).to_pylist() for c in columns))
     return Counter(dict(zip(keys, grouped.column("count_all").to_pylist())))
@@ -137,32 +157,79 @@ def _agency_order() -> dict[str, int]:
     return {code: i for i, code in enumerate(codelists.load("agencies").codes_in_order)}
 
 
-def strata(cells: Counter, roles: Iterable[str] = ROLES, dimensions: Iterable[str] = DIMENSIONS) -> list[Stratum]:
+def _role_cells(cells: Counter, role: str) -> tuple[dict, tuple[str, ...]]:
+    order = _agency_order()
+    mine = {k: n for k, n in cells.items() if k[0] == role}
+    agencies = tuple(sorted({a for k in mine for a in k[-1].split("+") if a}, key=lambda a: (order.get(a, len(order)), a)))
+    return mine, agencies
+
+
+def _stratum(role, dimension, value, mine, role_agencies, keep) -> Stratum:
+    sets, years = Counter(), set()
+    for k, n in mine.items():
+        if keep(k):
+            sets[frozenset(a for a in k[-1].split("+") if a)] += n
+            if k[1] is not None:
+                years.add(int(k[1]))
+    return Stratum(role, dimension, value, sets, role_agencies, tuple(sorted(years)))
+
+
+def _known(value) -> bool:
+    return value is not None and value not in UNKNOWN_VALUES
+
+
+def strata(cells: Counter, roles: Iterable[str] = ROLES, dimensions: Iterable[str] = DIMENSIONS[:3]) -> list[Stratum]:
     """Every role overall, then each known value of each dimension (persons with the value null,
     UNKNOWN or in conflict between agencies count in the overall stratum only)."""
     out = []
-    order = _agency_order()
     for role in roles:
-        mine = {k: n for k, n in cells.items() if k[0] == role}
-        role_agencies = tuple(sorted({a for k in mine for a in k[5].split("+") if a},
-                                     key=lambda a: (order.get(a, len(order)), a)))
-
-        def build(dimension, value, keep):
-            sets, years = Counter(), set()
-            for k, n in mine.items():
-                if keep(k):
-                    sets[frozenset(a for a in k[5].split("+") if a)] += n
-                    if k[1] is not None:
-                        years.add(int(k[1]))
-            return Stratum(role, dimension, value, sets, role_agencies, tuple(sorted(years)))
-
-        out.append(build(None, None, lambda k: True))
+        mine, role_agencies = _role_cells(cells, role)
+        out.append(_stratum(role, None, None, mine, role_agencies, lambda k: True))
         for dim in dimensions:
             i = 2 + DIMENSIONS.index(dim)
-            values = sorted({k[i] for k in mine if k[i] is not None and k[i] not in UNKNOWN_VALUES})
-            for value in values:
-                out.append(build(dim, value, lambda k, i=i, value=value: k[i] == value))
+            for value in sorted({k[i] for k in mine if _known(k[i])}):
+                out.append(_stratum(role, dim, value, mine, role_agencies, lambda k, i=i, value=value: k[i] == value))
     return out
+
+
+def partition(cells: Counter, role: str, dimension: str) -> list[Stratum]:
+    """Every person of the role in exactly one stratum of ``dimension``: one per known value, and one
+    for the persons whose value is unknown or in conflict (so the strata sum to everyone)."""
+    mine, role_agencies = _role_cells(cells, role)
+    i = 2 + DIMENSIONS.index(dimension)
+    out = [_stratum(role, dimension, value, mine, role_agencies, lambda k, value=value: k[i] == value)
+           for value in sorted({k[i] for k in mine if _known(k[i])})]
+    if any(not _known(k[i]) for k in mine):
+        out.append(_stratum(role, dimension, "UNKNOWN", mine, role_agencies, lambda k: not _known(k[i])))
+    return out
+
+
+def merge_strata(group: list[Stratum]) -> Stratum:
+    """Strata of one dimension pooled into one ("A|B")."""
+    if len(group) == 1:
+        return group[0]
+    sets = Counter()
+    for st in group:
+        sets.update(st.agency_sets)
+    first = group[0]
+    return Stratum(first.role, first.dimension, MERGE_SEPARATOR.join(st.value for st in group), sets,
+                   first.role_agencies, tuple(sorted({y for st in group for y in st.years})))
+
+
+def person_key(row: dict) -> CellKey:
+    """A person's cell, as ``capture_cells`` keys it."""
+    return (row["role"], row.get("event_year"), *(row.get(d) for d in DIMENSIONS), "+".join(row["agencies"]))
+
+
+def merge_person_rows(rows: list[dict]) -> dict:
+    """Persons linked into one: agencies united, first year, a dimension kept where they agree."""
+    years = [r["event_year"] for r in rows if r.get("event_year") is not None]
+    merged = {"role": rows[0]["role"], "event_year": min(years) if years else None,
+              "agencies": sorted({a for r in rows for a in r["agencies"]})}
+    for d in DIMENSIONS:
+        values = {r.get(d) for r in rows}
+        merged[d] = values.pop() if len(values) == 1 else None
+    return merged
 
 
 def persons_seen(stratum: Stratum) -> Counter:
@@ -221,8 +288,36 @@ def _csv_text(ch: CaptureHistory) -> str:
 
 def fit_stratum(stratum: Stratum, method: str = DEFAULT_METHOD, *, seed: int = 0, alpha: float = 0.05,
                 min_list_persons: int = MIN_LIST_PERSONS, min_overlap: int = MIN_OVERLAP,
-                history_path: str | None = None) -> tuple[dict, CaptureHistory | None]:
+                history_path: str | None = None, mcmc=None) -> tuple[dict, CaptureHistory | None]:
     """One stratum -> (a row of the ``mse_estimate`` table, the capture history fitted or None)."""
+    row, ch = prepare_stratum(stratum, method, alpha=alpha, min_list_persons=min_list_persons,
+                              min_overlap=min_overlap, history_path=history_path)
+    if "refused_reason" in row:
+        return row, ch
+    try:
+        result = estimate(ch, method=row["method"], seed=seed, alpha=alpha, interval=DEFAULT_INTERVAL, mcmc=mcmc)
+    except ValueError as exc:  # e.g. min_bic on more lists than its exhaustive search allows
+        return {**row, "refused_reason": f"method {row['method']} cannot fit this table: {exc}"}, ch
+    return result_row(row, result), ch
+
+
+def result_row(row: dict, result) -> dict:
+    """The stratum's row with an :class:`MSEResult`'s figures (``draws`` kept for summing strata)."""
+    diag = result.diagnostics
+    return row | {
+        "estimate": result.estimate, "lower": result.lower, "upper": result.upper,
+        "unobserved": result.unobserved, "interval_method": result.interval_method,
+        "model": result.model if not result.refused else None, "refused_reason": result.reason,
+        "aic": diag.get("aic"), "deviance": diag.get("deviance"), "rhat": diag.get("rhat"),
+        "ess": min(diag["ess_bulk"], diag["ess_tail"]) if "ess_bulk" in diag else None,
+        "warnings": row["warnings"] + [str(w) for w in diag.get("warnings", [])], "draws": result.draws}
+
+
+def prepare_stratum(stratum: Stratum, method: str = DEFAULT_METHOD, *, alpha: float = 0.05,
+                    min_list_persons: int = MIN_LIST_PERSONS, min_overlap: int = MIN_OVERLAP,
+                    history_path: str | None = None) -> tuple[dict, CaptureHistory | None]:
+    """The lists, the capture history and the row before fitting; the row has ``refused_reason`` when the
+    stratum cannot be estimated, and the method that will be fitted (the default's fallback past six lists)."""
     lists, dropped = choose_lists(stratum, min_list_persons)
     row = {"role": stratum.role, "stratum": stratum.name, "dimension": stratum.dimension, "value": stratum.value,
            "period": stratum.period, "lists": [name for name, _ in lists], "dropped_lists": dropped,
@@ -249,37 +344,120 @@ def fit_stratum(stratum: Stratum, method: str = DEFAULT_METHOD, *, seed: int = 0
         if note:
             row["warnings"].append(note)
             row["method"] = method
-    try:
-        result = estimate(ch, method=method, seed=seed, alpha=alpha, interval=DEFAULT_INTERVAL)
-    except ValueError as exc:  # e.g. min_bic on more lists than its exhaustive search allows
-        return {**row, "refused_reason": f"method {method} cannot fit this table: {exc}"}, ch
-    row |= {"estimate": result.estimate, "lower": result.lower, "upper": result.upper,
-            "unobserved": result.unobserved, "interval_method": result.interval_method,
-            "model": result.model if not result.refused else None, "refused_reason": result.reason,
-            "aic": result.diagnostics.get("aic"), "deviance": result.diagnostics.get("deviance"),
-            "warnings": row["warnings"] + [str(w) for w in result.diagnostics.get("warnings", [])]}
     return row, ch
 
 
 def estimate_strata(cells: Counter, method: str = DEFAULT_METHOD, *, roles: Iterable[str] = ROLES,
-                    dimensions: Iterable[str] = DIMENSIONS, seed: int = 0, alpha: float = 0.05,
-                    min_list_persons: int = MIN_LIST_PERSONS,
-                    min_overlap: int = MIN_OVERLAP) -> tuple[list[dict], dict[str, str]]:
-    """Merged cell counts -> (rows of ``mse_estimate``, {file name: capture-history CSV text})."""
+                    dimensions: Iterable[str] = DIMENSIONS[:3], stratify_by: str | None = None,
+                    min_stratum_persons: int = 50, compare_method: str | None = None, seed: int = 0,
+                    alpha: float = 0.05,
+                    min_list_persons: int = MIN_LIST_PERSONS, min_overlap: int = MIN_OVERLAP, mcmc=None,
+                    relinked: dict[str, tuple[Counter, int, int]] | None = None) -> tuple[list[dict], dict[str, str]]:
+    """Merged cell counts -> (rows of ``mse_estimate``, {file name: capture-history CSV text}).
+
+    Besides "all" and each stratum: with ``stratify_by``, the row ``sum:<dimension>`` (stratified.py);
+    with ``compare_method``, "all" fitted by that method too, and ``methods_disagree`` when each method's
+    estimate lies outside the other's interval;
+    with ``relinked`` ({role: (cells at the lower review threshold, persons fewer, uncertain pairs)}), the
+    linkage band of "all" and of the sum (linkage_band.py)."""
+    options = {"seed": seed, "alpha": alpha, "min_list_persons": min_list_persons, "min_overlap": min_overlap,
+               "mcmc": mcmc}
     rows, histories = [], {}
     for stratum in strata(cells, roles, dimensions):
         rel = posixpath.join("mse", HISTORIES_FOLDER, stratum.file_name)
-        row, ch = fit_stratum(stratum, method, seed=seed, alpha=alpha, min_list_persons=min_list_persons,
-                              min_overlap=min_overlap, history_path=rel)
+        row, ch = fit_stratum(stratum, method, history_path=rel, **options)
         if ch is not None:
             histories[stratum.file_name] = _csv_text(ch)
         else:
             row["capture_history"] = None
         rows.append(row)
-        log.info("mse %s %s: %s", stratum.role, stratum.name,
+    for role in roles:
+        overall = next(r for r in rows if r["role"] == role and r["stratum"] == OVERALL)
+        stratified = (stratified_row(cells, role, stratify_by, method, min_stratum_persons, **options)
+                      if stratify_by else None)
+        if stratified is not None:
+            rows.append(stratified)
+        if compare_method and compare_method != overall["method"] and overall.get("estimate") is not None:
+            add_comparison(overall, fit_stratum(strata(cells, (role,), ())[0], compare_method, **options)[0])
+        if relinked and role in relinked:
+            other, fewer, pairs = relinked[role]
+            add_linkage_band(overall, fit_stratum(strata(other, (role,), ())[0], method, **options)[0], fewer, pairs)
+            if stratified is not None:
+                add_linkage_band(stratified, stratified_row(other, role, stratify_by, method, min_stratum_persons,
+                                                            **options), fewer, pairs)
+    for row in rows:
+        log.info("mse %s %s: %s", row["role"], row["stratum"],
                  f"refused ({row['refused_reason']})" if row.get("estimate") is None
                  else f"{row['estimate']:.0f} [{row['lower']}, {row['upper']}]")
     return rows, histories
+
+
+def stratified_row(cells: Counter, role: str, dimension: str, method: str, min_stratum_persons: int,
+                   **options) -> dict:
+    """The strata of ``dimension`` estimated one by one (sparse ones merged) and summed: row ``sum:<dim>``."""
+    fitted = {}
+
+    def fit(group):
+        merged = merge_strata(group)
+        if merged.name not in fitted:
+            fitted[merged.name] = fit_stratum(merged, method, **options)[0]
+        return fitted[merged.name]
+
+    groups, parts = merge_sparse([[st] for st in partition(cells, role, dimension)], fit,
+                                 lambda g: sum(st.observed for st in g), min_stratum_persons)
+    row = {"role": role, "stratum": SUM_PREFIX + dimension, "dimension": dimension, "value": None,
+           "period": parts[0]["period"] if parts else None, "method": method, "confidence": 1 - options["alpha"],
+           "observed": int(sum(r["observed"] for r in parts)),
+           "lists": sorted({name for r in parts for name in r["lists"]}), "model": None,
+           "components": [_component(r) for r in parts], "capture_history": None,
+           "warnings": [f"{r['stratum']}: {w}" for r in parts for w in r.get("warnings", [])]}
+    if not parts or any(r.get("estimate") is None for r in parts):
+        reasons = "; ".join(f"{r['stratum']}: {r.get('refused_reason')}" for r in parts if r.get("estimate") is None)
+        return row | {"refused_reason": f"a stratum cannot be estimated even merged ({reasons})"}
+    total = sum_estimates(parts, options["alpha"], options["seed"])
+    return row | total | {"unobserved": total["estimate"] - row["observed"], "refused_reason": None}
+
+
+def _component(row: dict) -> str:
+    if row.get("estimate") is None:
+        return f"{row['stratum']}: refused"
+    upper = "-" if row.get("upper") is None else f"{row['upper']:,.0f}"
+    return f"{row['stratum']}: {row['estimate']:,.0f} [{row['lower']:,.0f}, {upper}]"
+
+
+def add_comparison(row: dict, other: dict) -> None:
+    """The same table by another method; they disagree when each estimate is outside the other's interval."""
+    row["comparison_method"] = other["method"]
+    if other.get("estimate") is None:
+        row["warnings"] = row["warnings"] + [f"{other['method']} refused: {other.get('refused_reason')}"]
+        return
+    row |= {"comparison_estimate": other["estimate"], "comparison_lower": other["lower"],
+            "comparison_upper": other["upper"]}
+
+    def outside(est, low, high):
+        return (low is not None and est < low) or (high is not None and est > high)
+
+    row["methods_disagree"] = bool(outside(row["estimate"], other["lower"], other["upper"])
+                                   and outside(other["estimate"], row["lower"], row["upper"]))
+    if row["methods_disagree"]:
+        row["warnings"] = row["warnings"] + [
+            f"methods disagree beyond their intervals: {row['method']} {row['estimate']:,.0f} "
+            f"[{row['lower']:,.0f}, {'-' if row['upper'] is None else format(row['upper'], ',.0f')}], "
+            f"{other['method']} {other['estimate']:,.0f} [{other['lower']:,.0f}, "
+            f"{'-' if other['upper'] is None else format(other['upper'], ',.0f')}]"]
+
+
+def add_linkage_band(row: dict, relinked_row: dict, fewer: int, pairs: int) -> None:
+    """The span of the estimate at the upper review threshold (the run's persons) and at the lower one."""
+    row["uncertain_pairs"] = pairs
+    if row.get("estimate") is None or relinked_row.get("estimate") is None:
+        return
+    ends = (row["estimate"], relinked_row["estimate"])
+    row["linkage_lower"], row["linkage_upper"] = min(ends), max(ends)
+    row["warnings"] = row.get("warnings", []) + [
+        f"linkage band: with the {pairs} uncertain pairs linked ({fewer} persons fewer) the estimate is "
+        f"{relinked_row['estimate']:,.0f} [{relinked_row['lower']:,.0f}, "
+        f"{'-' if relinked_row.get('upper') is None else format(relinked_row['upper'], ',.0f')}]"]
 
 
 def estimates_table(rows: list[dict], schema: pa.Schema | None = None) -> pa.Table:
@@ -308,32 +486,54 @@ def write_estimates(rows: list[dict], histories: dict[str, str], folder: str, sc
 
 
 class EstimatePopulation(beam.PTransform):
-    """Persons (Arrow tables) -> MSE per stratum, written under ``folder``; outputs one element: the
-    estimate rows (list of dicts), for the public release and tests."""
+    """Persons (Arrow tables) -> MSE per stratum, the stratified estimate and the linkage band, written
+    under ``folder``; outputs one element: the estimate rows (list of dicts), for the public release and
+    tests. ``uncertain``: PCollections of ``(role, person pairs)`` (linkage_band.UncertainPersonPairs);
+    without them there is no linkage band. ``method`` None: the settings' method."""
 
-    def __init__(self, folder: str, schema: pa.Schema | None = None, method: str = DEFAULT_METHOD, *,
-                 roles: Iterable[str] = ROLES, dimensions: Iterable[str] = DIMENSIONS, seed: int = 0,
-                 min_list_persons: int = MIN_LIST_PERSONS, min_overlap: int = MIN_OVERLAP):
+    def __init__(self, folder: str, schema: pa.Schema | None = None, method: str | None = None, *,
+                 settings: dict | None = None, roles: Iterable[str] = ROLES, seed: int = 0,
+                 min_list_persons: int = MIN_LIST_PERSONS, min_overlap: int = MIN_OVERLAP, uncertain=()):
         super().__init__()
+        settings = settings or load_settings()
         self._folder = folder
         self._schema = schema or model.table("mse_estimate").schema()
-        self._method = method
-        self._options = {"roles": tuple(roles), "dimensions": tuple(dimensions), "seed": seed,
+        self._method = method or settings["method"]
+        self._uncertain = tuple(uncertain) if settings.get("linkage_band", True) else ()
+        self._options = {"roles": tuple(roles), "dimensions": tuple(settings["dimensions"]),
+                         "stratify_by": settings.get("stratify_by"), "compare_method": settings.get("compare_method"),
+                         "min_stratum_persons": int(settings.get("min_stratum_persons", 50)), "seed": seed,
                          "min_list_persons": min_list_persons, "min_overlap": min_overlap}
 
     def expand(self, persons):
         folder, schema, method, options = self._folder, self._schema, self._method, self._options
+        roles = options["roles"]
+        cells = persons | "CaptureCells" >> beam.CombineGlobally(CaptureCellsFn(roles))
+        if not self._uncertain:
+            pairs = persons.pipeline | "NoUncertainPairs" >> beam.Create([{}])
+        else:
+            pairs = (self._uncertain | "AllUncertainPairs" >> beam.Flatten()
+                     | "PairsByRole" >> beam.combiners.ToList() | beam.Map(lambda items: {
+                         role: p for role, p in items if role in roles}))
+        involved = (persons | "PersonsInUncertainPairs" >> beam.Map(
+            lambda t, pairs: involved_persons(t, {pid for p in pairs.values() for pair in p for pid in pair}),
+            pairs=beam.pvalue.AsSingleton(pairs)) | "AllInvolved" >> beam.combiners.ToList())
 
-        def fit_and_write(cells):
-            rows, histories = estimate_strata(cells, method, **options)
+        def fit_and_write(cells, pairs, involved):
+            persons_rows = [row for part in involved for row in part]
+            relinked = None
+            if self._uncertain:
+                relinked = {}
+                for role, p in pairs.items():
+                    other, fewer = relinked_cells(cells, [r for r in persons_rows if r["role"] == role], p,
+                                                  person_key, merge_person_rows)
+                    relinked[role] = (other, fewer, len(p))
+            rows, histories = estimate_strata(cells, method, relinked=relinked, **options)
             write_estimates(rows, histories, folder, schema)
             return rows
 
-        return (
-            persons
-            | "CaptureCells" >> beam.CombineGlobally(CaptureCellsFn(options["roles"]))
-            | "FitAndWrite" >> beam.Map(fit_and_write)
-        )
+        return cells | "FitAndWrite" >> beam.Map(fit_and_write, pairs=beam.pvalue.AsSingleton(pairs),
+                                                 involved=beam.pvalue.AsSingleton(involved))
 
 
 # ---------------------------------------------------------------- manifest
@@ -353,6 +553,11 @@ def manifest_entry(estimates: pa.Table) -> dict:
             out[_plural(row["role"])] = {"refused": row.get("refused_reason") or "no estimate"}
         else:
             out[_plural(row["role"])] = {k: row.get(k) for k in MANIFEST_KEYS}
+    summed = pc.starts_with(estimates.column("stratum"), SUM_PREFIX)
+    for row in estimates.filter(summed).to_pylist():
+        entry = out.setdefault(_plural(row["role"]), {})
+        entry["stratified"] = ({"refused": row.get("refused_reason") or "no estimate"} if row.get("estimate") is None
+                               else {k: row.get(k) for k in (*MANIFEST_KEYS, "stratum", "components")})
     return out
 
 

@@ -38,6 +38,10 @@ class HarmoniseFn(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(
                     TAG_UNMAPPED, {"feed_id": feed_id, "field": field_name, "value": value, "count": count}
                 )
+        # rows kept although a field required with ``warn`` failed: counted beside the unmapped values
+        for (field_name, reason), count in sorted(result.warnings.items()):
+            yield beam.pvalue.TaggedOutput(
+                TAG_UNMAPPED, {"feed_id": feed_id, "field": field_name, "warning": reason, "count": count})
 
 
 class Harmonise(beam.PTransform):

@@ -13,9 +13,12 @@ Decisions:
   unambiguous and gets type 24.
 - A DNI with a wrong check character keeps its 8 digits with ``document_valid`` false: either the
   digits or the check character is wrong, and the steward needs to see which record it was.
-- Numbers made of a single repeated digit ("00000000") are placeholders and never valid.
-- ``restore_leading_zeros`` (spreadsheet feeds) re-pads numeric DNIs of 5 to 7 digits to 8
-  (shorter ones are too damaged to guess) and one-digit type codes ("1" -> "01").
+- Placeholders (numbers made of a single repeated digit, "00000000", and the code list's
+  ``placeholder_numbers``, "12345678") are never valid and are flagged ``document_placeholder``:
+  they must never act as an identifier.
+- ``restore_leading_zeros`` (spreadsheet feeds) re-pads numeric numbers of each fixed-length type
+  the contract names (``pad_to`` in the code list: DNI 8, CE/PTP/CPP 9; from ``pad_min_digits``
+  up, shorter ones are too damaged to guess) and one-digit type codes ("1" -> "01").
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ _VENEZUELAN = re.compile(r"^[VE]\s*-?\s*(?:\d{1,3}(?:\.\d{3}){1,2}|\d{6,9})$")
 _VE_PREFIX = re.compile(r"^[VE](\d{5,9})$")
 _REPEATED = re.compile(r"^(\d)\1+$")
 
-_OUT = {"document_type": pa.string(), "document_number": pa.string(), "document_valid": pa.bool_()}
+_OUT = {"document_type": pa.string(), "document_number": pa.string(), "document_valid": pa.bool_(),
+        "document_placeholder": pa.bool_()}
 
 
 @lru_cache(maxsize=1)
@@ -54,6 +58,21 @@ def _rules() -> dict[str, dict[str, Any]]:
             "pad_min": e.get("pad_min_digits"),
         }
     return out
+
+
+@lru_cache(maxsize=1)
+def placeholder_numbers() -> frozenset[str]:
+    return frozenset(str(n) for n in codelists.load("document_types").meta.get("placeholder_numbers", ()))
+
+
+def is_placeholder(number: str) -> bool:
+    """A number typed for "unknown": one repeated digit, or one of the code list's placeholders."""
+    return bool(_REPEATED.match(number)) or number in placeholder_numbers()
+
+
+def fixed_length_types() -> tuple[str, ...]:
+    """Document types with a fixed length (``pad_to``): the ones whose lost zeros can be restored."""
+    return tuple(code for code, rule in _rules().items() if rule["pad_to"])
 
 
 def compact(number: str) -> str:
@@ -74,46 +93,52 @@ def _normalise_type(code: str | None, restore: bool) -> str | None:
     return code
 
 
-def _validate(doc_type: str, number: str, restore: bool) -> tuple[str, bool]:
+def _validate(doc_type: str, number: str, restore: frozenset[str]) -> tuple[str, bool]:
     rule = _rules()[doc_type]
-    if doc_type == DNI:
-        if restore and number.isdigit() and rule["pad_min"] and rule["pad_min"] <= len(number) < rule["pad_to"]:
-            number = number.zfill(rule["pad_to"])
-        if len(number) == 9 and number[:8].isdigit():
-            # 8 digits + check character (a digit or a letter K..A)
-            return number[:8], cui.is_valid(number) and not _REPEATED.match(number[:8])
-    elif doc_type == FOREIGN_ID:
+    if (doc_type in restore and number.isdigit() and rule["pad_to"] and rule["pad_min"]
+            and rule["pad_min"] <= len(number) < rule["pad_to"]):
+        number = number.zfill(rule["pad_to"])
+    if doc_type == DNI and len(number) == 9 and number[:8].isdigit():
+        # 8 digits + check character (a digit or a letter K..A)
+        return number[:8], cui.is_valid(number) and not is_placeholder(number[:8])
+    if doc_type == FOREIGN_ID:
         m = _VE_PREFIX.match(number)
         if m:
             number = m.group(1)
     ok = bool(rule["pattern"].match(number)) if rule["pattern"] else True
     if ok and rule["check"] == "stdnum.pe.ruc":
         ok = ruc.is_valid(number)
-    if ok and number.isdigit() and _REPEATED.match(number):
-        ok = False
-    return number, ok
+    return number, ok and not is_placeholder(number)
 
 
-def _normalise_pair(key: str, restore: bool) -> tuple[str | None, str | None, bool | None]:
+def _normalise_pair(key: str, restore: frozenset[str]) -> tuple[str | None, str | None, bool | None, bool | None]:
     raw_type, _, raw_number = key.partition(_SEP)
-    doc_type = _normalise_type(raw_type or None, restore)
+    doc_type = _normalise_type(raw_type or None, bool(restore))
     if not raw_number.strip():
-        return (doc_type if doc_type in _rules() else None), None, None
+        return (doc_type if doc_type in _rules() else None), None, None, None
     if doc_type is None and _VENEZUELAN.match(raw_number.strip().upper()):
         doc_type = FOREIGN_ID
     number = compact(raw_number)
     if not number:
-        return (doc_type if doc_type in _rules() else None), None, None
+        return (doc_type if doc_type in _rules() else None), None, None, None
     if doc_type not in _rules():
-        return None, number, None
+        return None, number, None, is_placeholder(number)
     number, ok = _validate(doc_type, number, restore)
-    return doc_type, number, ok
+    return doc_type, number, ok, is_placeholder(number)
+
+
+def restore_set(declared: bool | list[str] | None) -> frozenset[str]:
+    """A contract's ``restore_leading_zeros``: true (every fixed-length type), a list of types, or off."""
+    if declared is True:
+        return frozenset(fixed_length_types())
+    return frozenset(declared or ())
 
 
 def normalise_documents(
-    type_codes: pa.Array | pa.ChunkedArray, numbers: pa.Array | pa.ChunkedArray, restore_leading_zeros: bool = False
+    type_codes: pa.Array | pa.ChunkedArray, numbers: pa.Array | pa.ChunkedArray,
+    restore_leading_zeros: bool | list[str] = False,
 ) -> pa.Table:
-    """(SUNAT type codes, numbers) -> table[document_type, document_number, document_valid].
+    """(SUNAT type codes, numbers) -> table[document_type, document_number, document_valid, document_placeholder].
 
     See the module docstring for the rules and the null/false decisions. Validation runs once
     per distinct (type, number) pair.
@@ -125,7 +150,7 @@ def normalise_documents(
     key = pc.binary_join_element_wise(pc.fill_null(types, ""), pc.fill_null(nums, ""), _SEP)
     both_null = pc.and_(pc.is_null(types), pc.is_null(nums))
     key = pc.if_else(both_null, pa.scalar(None, pa.string()), key)
-    restore = bool(restore_leading_zeros)
+    restore = restore_set(restore_leading_zeros)
     return vector.map_unique_many(key, lambda k: _normalise_pair(k, restore), _OUT)
 
 

@@ -120,32 +120,70 @@ def crosswalk_to_inei(source: SourceList) -> dict[str, str]:
 
 
 @lru_cache(maxsize=4)
-def _crosswalk_arrays(source: SourceList) -> tuple[pa.Array, pa.Array]:
-    cw = crosswalk_to_inei(source)
-    keys = sorted(cw)
-    return pa.array(keys, pa.string()), pa.array([cw[k] for k in keys], pa.string())
+def _places_of(source: SourceList) -> dict[str, tuple[str, str]]:
+    """Every code a feed may write in ``source`` -> (INEI code at that level, level).
+
+    Districts as six digits; a province as four digits or six ending in 00 ("1501", "150100");
+    a department as two digits or six ending in 0000 ("15", "150000"). Provinces and departments of
+    RENIEC and SUNAT are translated by their folded names (Callao: RENIEC 24 -> INEI 07).
+    """
+    deps, provs, _ = _resources()
+    s = source.lower()
+    out: dict[str, tuple[str, str]] = {c: (i, "district") for c, i in crosswalk_to_inei(source).items()}
+    inei_deps = {_fold(name): code for code, name in deps["inei"].items()}
+    inei_provs = {(_fold(deps["inei"].get(code[:2], "")), _fold(name)): code for code, name in provs["inei"].items()}
+    for code, name in deps[s].items():
+        inei = inei_deps.get(_fold(name))
+        if inei:
+            out[code] = out[code + "0000"] = (inei + "0000", "department")
+    for code, name in provs[s].items():
+        key = (_fold(deps[s].get(code[:2], "")), _fold(name))
+        key = next(((a[0], a[1]) for k, a in _NAME_ALIASES.items() if k[:2] == key), key)
+        inei = inei_provs.get(key)
+        if inei:
+            out[code] = out[code + "00"] = (inei + "00", "province")
+    return out
+
+
+def _restore_zeros(code: str) -> str:
+    # a spreadsheet drops the leading zero of departments 01-09: 70101 -> 070101, 701 -> 0701, 7 -> 07
+    return code.zfill(len(code) + 1) if code.isdigit() and len(code) in (1, 3, 5) else code
 
 
 def to_inei_ubigeo(
-    arr: pa.Array | pa.ChunkedArray, source_list: SourceList = "INEI", restore_leading_zeros: bool = False
+    arr: pa.Array | pa.ChunkedArray, source_list: SourceList | list[str] = "INEI", restore_leading_zeros: bool = False
 ) -> pa.Table:
-    """UBIGEO as delivered -> table[ubigeo (INEI), ubigeo_raw, ubigeo_source_list, department].
+    """UBIGEO as delivered -> table[ubigeo (INEI), ubigeo_raw, ubigeo_source_list, department, place_level].
 
-    ``restore_leading_zeros`` re-pads five-digit codes a spreadsheet shortened ("70101" -> "070101").
-    A code not in the source list gives a null ubigeo and department; the raw code is kept.
+    A place is kept at the level given: a district, a province ("150100") or a department
+    ("150000"); ``ubigeo`` is its six-digit INEI code, padded with zeros below its level.
+    ``source_list`` is the list the feed codes in, or several (a feed mixing RENIEC and INEI
+    codes): the first list that knows a code wins and is recorded. ``restore_leading_zeros``
+    re-pads codes a spreadsheet shortened ("70101" -> "070101"). A code no list knows gives a
+    null ubigeo, department and level; the raw code is kept.
     """
-    source_list = str(source_list).upper()  # type: ignore[assignment]
-    if source_list not in ("INEI", "RENIEC", "SUNAT"):
-        raise ValueError("unknown UBIGEO source list (expected INEI, RENIEC or SUNAT)")
+    lists = [str(x).upper() for x in ([source_list] if isinstance(source_list, str) else source_list)]
+    for name in lists:
+        if name not in ("INEI", "RENIEC", "SUNAT"):
+            raise ValueError("unknown UBIGEO source list (expected INEI, RENIEC or SUNAT)")
     raw = vector.clean(arr)
     code = pc.replace_substring_regex(raw, r"^(\d+)\.0+$", r"\1")  # 70101.0 from a float column
-    if restore_leading_zeros:
-        five = pc.fill_null(pc.match_substring_regex(code, r"^\d{5}$"), False)
-        code = pc.if_else(five, pc.utf8_lpad(code, 6, "0"), code)
-    keys, values = _crosswalk_arrays(source_list)  # type: ignore[arg-type]
-    ubigeo = vector.lookup(code, keys, values)
-    department = pc.utf8_slice_codeunits(ubigeo, 0, 2)
-    source = pc.if_else(pc.is_valid(raw), pa.scalar(source_list, pa.string()), pa.scalar(None, pa.string()))
-    return pa.table(
-        {"ubigeo": ubigeo, "ubigeo_raw": raw, "ubigeo_source_list": source, "department": department}
-    )
+    tables = [_places_of(name) for name in lists]  # type: ignore[arg-type]
+
+    def place(value: str) -> tuple[str | None, str | None, str | None]:
+        value = _restore_zeros(value) if restore_leading_zeros else value
+        for name, table in zip(lists, tables):
+            if value in table:
+                return (*table[value], name)
+        return None, None, lists[0]
+
+    found = vector.map_unique_many(code, place, {"ubigeo": pa.string(), "place_level": pa.string(),
+                                                 "ubigeo_source_list": pa.string()})
+    ubigeo = found.column("ubigeo").combine_chunks()
+    return pa.table({
+        "ubigeo": ubigeo,
+        "ubigeo_raw": raw,
+        "ubigeo_source_list": found.column("ubigeo_source_list").combine_chunks(),
+        "department": pc.utf8_slice_codeunits(ubigeo, 0, 2),
+        "place_level": found.column("place_level").combine_chunks(),
+    })

@@ -4,9 +4,17 @@ The police write "045-2019-DIRNTPTIM"; the prosecutor copies it as "Atestado N°
 and MIMP as "nro 045/2019/dirntptim". These are the join keys between agencies, so the form is
 reduced to: upper case, no accents, no "N°"/"NRO" prefix or document-kind word, one hyphen
 between segments, and no leading zeros at the start of a segment ("045" == "45").
+
+A contract may declare its agency's forms (``patterns``): a regex with named groups, or a format
+with ``{number}``, ``{year}`` and ``{unit}`` placeholders. A reference matching one becomes the
+key ``number-year[-unit...]`` (leading zeros dropped), so ``AT-0042-2018``, ``CF 42-2018`` and
+``2018-000042`` are the same case; one matching none falls back to the form above.
 """
 
 from __future__ import annotations
+
+import re
+from functools import lru_cache
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -30,6 +38,58 @@ def _normalise_unique(u: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(s, ""), pa.scalar(None, pa.string()), s)
 
 
-def normalise_reference(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+_PLACEHOLDERS = {"number": r"(?P<number>\d+)", "year": r"(?P<year>(?:19|20)\d\d)", "unit": r"(?P<unit>[A-Z0-9]+)"}
+_SEPARATOR_RUN = re.compile(r"[^A-Z0-9{}]+")
+
+
+def _format_regex(fmt: str) -> str:
+    """A format ("AT-{number}-{year}") as a regex: placeholders become groups, separators loose."""
+    out, pos = [], 0
+    for m in re.finditer(r"\{(\w+)\}", fmt.upper()):
+        out.append(fmt.upper()[pos:m.start()])
+        out.append("\x00" + m.group(1).lower() + "\x00")
+        pos = m.end()
+    out.append(fmt.upper()[pos:])
+    text = "".join(out)
+    pieces = []
+    for part in re.split(r"(\x00\w+\x00)", text):
+        if part.startswith("\x00"):
+            name = part.strip("\x00")
+            if name not in _PLACEHOLDERS:
+                raise ValueError(f"unknown placeholder {{{name}}} in a reference format")
+            pieces.append(_PLACEHOLDERS[name])
+        else:
+            pieces.append(r"[\s\-/_.]*".join(re.escape(w) for w in _SEPARATOR_RUN.split(part)))
+    return "".join(pieces)
+
+
+@lru_cache(maxsize=64)
+def compile_patterns(patterns: tuple[str, ...]) -> tuple[re.Pattern, ...]:
+    """Contract patterns as compiled regexes (a format with placeholders is converted first)."""
+    return tuple(re.compile(p if "(?P<" in p else _format_regex(p), re.IGNORECASE) for p in patterns)
+
+
+def _key(match: re.Match) -> str:
+    parts = match.groupdict()
+    ordered = [parts.get("number"), parts.get("year")] + [v for k, v in parts.items() if k not in ("number", "year")]
+    return "-".join(re.sub(r"^0+(?=\d)", "", v.upper()) for v in ordered if v)
+
+
+def _with_patterns(value: str, patterns: tuple[re.Pattern, ...]) -> str | None:
+    text = re.sub(_NUMBER_MARK, "", re.sub(_KIND, "", value.strip().upper())).strip()
+    for pattern in patterns:
+        m = pattern.fullmatch(text) or pattern.fullmatch(value.strip())
+        if m:
+            return _key(m)
+    return None
+
+
+def normalise_reference(arr: pa.Array | pa.ChunkedArray, patterns: list[str] | None = None) -> pa.Array:
     """Reference numbers in one comparable form (see the module docstring); empty -> null."""
-    return vector.map_unique_arrow(vector.clean(arr), _normalise_unique)
+    values = vector.clean(arr)
+    generic = vector.map_unique_arrow(values, _normalise_unique)
+    if not patterns:
+        return generic
+    compiled = compile_patterns(tuple(patterns))
+    keyed = vector.map_unique(values, lambda v: _with_patterns(v, compiled), pa.string())
+    return pc.coalesce(keyed, generic)

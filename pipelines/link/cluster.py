@@ -263,3 +263,16 @@ def attach_persons(records: pa.Table, membership: pa.Table, role: str, key=None)
     person_id = pc.replace_with_mask(linked_pid, alone, own) if len(own) else linked_pid
     records = records.set_column(records.column_names.index("person_id"), "person_id", person_id)
     return records.set_column(records.column_names.index("match_rule"), "match_rule", rule)
+
+
+def cluster_with_judgements(edges: pa.Table, role: str, key=None, settings: dict | None = None,
+                            judged: pa.Table | None = None) -> tuple[pa.Table, pa.Table]:
+    """``cluster``, then the stewards' judgements in force as must-links and cannot-links
+    (pipelines/steward/constraints.py)."""
+    membership, refused = cluster(edges, role, key, settings)
+    if judged is not None and judged.num_rows:
+        from pipelines.steward import constraints
+
+        membership = constraints.apply(membership, edges, refused, judged,
+                                       lambda anchors: person_id_for(anchors, role, key))
+    return membership, refused

@@ -200,14 +200,10 @@ def given_names(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
 
 
 def document(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
-    """Document numbers of the same kind (a DNI, also inside a personal RUC); documents of two
-    different kinds (a DNI and a passport) say nothing."""
     d1, d2 = _col(left, "document_core"), _col(right, "document_core")
-    k1, k2 = _col(left, "document_kind"), _col(right, "document_kind")
     same_length = _eq(_derived(d1, pc.utf8_length), _derived(d2, pc.utf8_length))
-    other_kind = _valid(k1) & _valid(k2) & ~_eq(k1, k2)
     return _select([(_eq(d1, d2), 3), (same_length & (_edits(d1, d2) <= 1), 2)],
-                   known=_valid(d1) & _valid(d2) & ~other_kind)
+                   known=_valid(d1) & _valid(d2))
 
 
 def _ints(table: pa.Table, column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -316,7 +312,7 @@ DERIVED = {"name_tokens": NAME_COLUMNS, "name_token_years": NAME_COLUMNS + ("bir
 COLUMNS: dict[str, tuple[str, ...]] = {
     "surnames": NAME_COLUMNS,
     "given_names": NAME_COLUMNS,
-    "document": ("document_core", "document_kind"),
+    "document": ("document_core",),
     "birth_date": ("birth_date", "birth_year"),
 }
 
@@ -398,3 +394,11 @@ def compare(left: pa.Table, right: pa.Table, comparisons: list[dict]) -> dict[st
 def _top(name: str, comparisons: list[dict]) -> int:
     kind = next(c["type"] for c in comparisons if c["name"] == name)
     return max(LEVELS[kind])
+
+
+# several documents per record: pipelines/link/documents.py
+from pipelines.link import documents as _documents  # noqa: E402  (it calls back into this module)
+
+COMPARISONS["document_set"] = _documents.document_set
+LEVELS["document_set"] = _documents.LEVELS
+COLUMNS["document_set"] = _documents.COLUMNS

@@ -2,10 +2,11 @@
 
 Everything the comparisons and blocking rules need is derived here once per record, vectorised:
 folded name parts, first given name, sorted surname set, the DNI core of a document (a DNI, or
-the DNI inside a personal RUC), birth year (known or implied by the age at the event), and the
-phonetic name tokens (schemas/linkage/phonetic.yaml): every name word of every name field,
-particles left out, spelled by sound, sorted and distinct, so that neither the field a word was
-entered in nor its spelling decides whether two records meet.
+the DNI inside a personal RUC; never a placeholder such as 12345678), the record's valid documents,
+birth year (known or implied by the age at the event), and the phonetic name tokens
+(schemas/linkage/phonetic.yaml): every name word of every name field, particles left out, spelled
+by sound, sorted and distinct, so that neither the field a word was entered in nor its spelling
+decides whether two records meet.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
-from pipelines.harmonise.documents import dni_from_personal_ruc
-from pipelines.harmonise.vector import fold, map_unique
+from pipelines.harmonise.documents import compact, dni_from_personal_ruc, is_placeholder
+from pipelines.harmonise.vector import fold, map_unique, null_where
 from pipelines.resources import schemas_dir
 
 PASSTHROUGH = ("record_uid", "feed_id", "agency", "sex", "nationality", "ubigeo", "event_date", "birth_date",
@@ -151,6 +152,9 @@ def comparison_table(records: pa.Table) -> pa.Table:
     ruc_dni = dni_from_personal_ruc(pc.if_else(pc.fill_null(pc.equal(doc_type, RUC), False), number,
                                                pa.scalar(None, pa.string())))
     document_core = pc.coalesce(ruc_dni, number)
+    document_core = null_where(document_core, map_unique(document_core, lambda v: is_placeholder(compact(v)), pa.bool_()))
+    documents = (records.column("documents").combine_chunks() if "documents" in records.column_names
+                 else pa.array([[]] * records.num_rows, pa.list_(pa.string())))
 
     birth = records.column("birth_date").combine_chunks()
     event = records.column("event_date").combine_chunks()
@@ -168,8 +172,8 @@ def comparison_table(records: pa.Table) -> pa.Table:
         name_token_years=_with_birth_years(tokens, pc.year(birth), implied_year),
         given_sound=_sound(given), given1_sound=_sound(given1), given_rest_sound=_sound(given_rest),
         paternal_sound=_sound(paternal), maternal_sound=_sound(maternal), surnames_sound=_sound(paternal, maternal),
-        document_kind=pc.if_else(pc.is_valid(ruc_dni), pa.scalar(DNI), doc_type),
         document_core=document_core,
+        documents=documents,
         birth_year=birth_year.cast(pa.int32()),
         birth_year_known=pc.is_valid(birth),
     )

@@ -18,9 +18,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.link import blocking, linker, review
-from pipelines.link.cluster import attach_persons, cluster
+from pipelines.link.cluster import attach_persons, cluster_with_judgements
 from pipelines.link.fellegi_sunter import LinkageModel
 from pipelines.link.prepare import comparison_table
+from pipelines.steward import constraints
 
 DEFAULT_PARTITIONS = 32
 TAG_STATS = "stats"
@@ -106,31 +107,41 @@ def _band(pairs: pa.Table, lower: float, upper: float) -> pa.Table:
     return pairs.filter(pc.and_(pc.greater_equal(p, lower), pc.less(p, upper)))
 
 
-def _cluster_all(edge_tables: list[pa.Table], role: str, key, settings: dict) -> tuple[pa.Table, pa.Table]:
+def _cluster_all(edge_tables: list[pa.Table], role: str, key, settings: dict, judged=None) -> tuple[pa.Table, pa.Table]:
     tables = [t for t in edge_tables if t.num_rows]
-    return cluster(pa.concat_tables(tables) if tables else pa.table({}), role, key, settings)
+    return cluster_with_judgements(pa.concat_tables(tables) if tables else pa.table({}), role, key, settings, judged)
 
 
 class LinkPersons(beam.PTransform):
     """Harmonised records of one role -> dict of PCollections:
     ``linked`` (records with person_id, match_rule), ``links`` (scored pairs above the floor),
     ``review`` (uncertain pairs and refused merges, records side by side: restricted),
-    ``model`` (the model JSON), ``stats`` (candidate pairs per rule, bounded blocks)."""
+    ``model`` (the model JSON), ``stats`` (candidate pairs per rule, bounded blocks),
+    ``membership`` (record -> person of every clustered record, carried ones included) and
+    ``judgements`` (each steward's judgement in force with this run's evidence).
+
+    ``judged`` (left_uid, right_uid, decision) are the stewards' judgements, enforced as must- and
+    cannot-links; ``carried`` (comparison rows of earlier periods' records, pipelines/steward/registry.py)
+    are linked together with this run's records."""
 
     def __init__(self, role: str, settings: dict | None = None, pinned_model: dict | None = None,
-                 partitions: int = DEFAULT_PARTITIONS, key=None):
+                 partitions: int = DEFAULT_PARTITIONS, key=None, judged: pa.Table | None = None, carried=None):
         super().__init__()
         self._role = role
         self._settings = settings or linker.load_settings()
         self._pinned = pinned_model
         self._partitions = partitions
         self._key = key  # privacy.PseudonymKey: person ids are keyed pseudonyms
+        self._judged = judged
+        self._carried = carried
 
     def expand(self, records):
-        settings, role, key = self._settings, self._role, self._key
+        settings, role, key, judged = self._settings, self._role, self._key, self._judged
         thresholds = settings["thresholds"]
         training = settings.get("training", {})
         comp = records | "ComparisonTable" >> beam.Map(lambda t: linker.slim(comparison_table(t), settings))
+        if self._carried is not None:
+            comp = (comp, self._carried | "SlimCarried" >> beam.Map(linker.slim, settings)) | "WithCarried" >> beam.Flatten()
         # which blocks are giant is decided over all records, before any record is partitioned
         giant = (comp | "BlockSizes" >> beam.Map(blocking.block_sizes, settings["blocking_rules"])
                  | "MergeBlockSizes" >> beam.CombineGlobally(_MergeTablesFn(blocking.merge_block_sizes))
@@ -167,7 +178,7 @@ class LinkPersons(beam.PTransform):
             scored
             | "AcceptedEdges" >> beam.Map(linker.keep_above, float(thresholds["match_probability"]))
             | "AllEdges" >> beam.combiners.ToList()
-            | "Cluster" >> beam.Map(_cluster_all, role, key, settings)
+            | "Cluster" >> beam.Map(_cluster_all, role, key, settings, judged)
         )
         membership = clustered | "Membership" >> beam.Map(lambda r: r[0])
         linked = records | "AttachPersons" >> beam.Map(
@@ -177,14 +188,24 @@ class LinkPersons(beam.PTransform):
             scored
             | "Uncertain" >> beam.Map(_band, float(thresholds["review_lower"]), float(thresholds["match_probability"]))
             | "AllUncertain" >> beam.combiners.ToList()
-            | "ReviewPairs" >> beam.Map(lambda tables, clustered: review.review_pairs(tables, clustered[1]),
-                                        clustered=beam.pvalue.AsSingleton(clustered))
+            | "ReviewPairs" >> beam.Map(lambda tables, clustered: constraints.without_judged(
+                review.review_pairs(tables, clustered[1]), judged), clustered=beam.pvalue.AsSingleton(clustered))
         )
         uids = to_review | "ReviewUids" >> beam.Map(review.uids_of)
         picked = (records | "PickReviewRecords" >> beam.Map(review.pick, uids=beam.pvalue.AsSingleton(uids))
                   | "AllPicked" >> beam.combiners.ToList())
         queue = to_review | "SideBySide" >> beam.Map(review.side_by_side, picked=beam.pvalue.AsSingleton(picked))
-        return {"linked": linked, "links": links, "review": queue, "model": model, "stats": stats}
+        judgements = (
+            scored
+            | "JudgedPairs" >> beam.Map(constraints.judged_only, judged)
+            | "AllJudgedPairs" >> beam.combiners.ToList()
+            | "JudgementEvidence" >> beam.Map(
+                lambda tables, clustered: constraints.judgement_evidence(
+                    tables, clustered[1], judged, float(thresholds["match_probability"]), float(thresholds["review_lower"])),
+                clustered=beam.pvalue.AsSingleton(clustered))
+        )
+        return {"linked": linked, "links": links, "review": queue, "model": model, "stats": stats,
+                "membership": membership, "judgements": judgements}
 
 
 def model_as_json(model: dict) -> str:

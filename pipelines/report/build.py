@@ -13,7 +13,7 @@ import logging
 
 import jinja2
 
-from pipelines.report import sections
+from pipelines.report import actions, sections
 from pipelines.report.data import RunFolder
 from pipelines.report.screen import Screen
 from pipelines.report.template import PAGE
@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 REPORT_PATH = "reports/index.html"
 REPORT_ZONE = "pseudonymised"  # counts and pseudonymous ids: for stewards, not a public release
-_RESTRICTED_COLUMNS = ["given_names", "paternal_surname", "maternal_surname", "document_number", "birth_date"]
+_RESTRICTED_COLUMNS = ["given_names", "paternal_surname", "maternal_surname", "document_number", "birth_date",
+                       "documents", "aliases"]
 _RECORD_COLUMNS = ["agency", "feed_id", "sex", "child_adult", "nationality", "exploitation_type", "stage"]
 
 
@@ -81,6 +82,9 @@ def report_context(run_dir: str, previous_run_dir: str | None = None, manifest: 
     feeds = sections.feeds(manifest, screen)
     sections.feed_validation(validation.get("suites", []), feeds)
     conflicts = sections.conflicts(run.table("conflicts"), persons, screen)
+    conflict_split = actions.split_conflicts(run.table("conflicts"), screen)
+    judgements = actions.judgements(run.table("judgements"), screen)
+    review = sections.review_queue(run.table("review_queue", keep=sections.review_column_allowed), screen)
     all_feeds = manifest.get("feeds", {}).values()
     glance = {
         "feeds": len(manifest.get("feeds", {})),
@@ -108,7 +112,12 @@ def report_context(run_dir: str, previous_run_dir: str | None = None, manifest: 
         "feeds": feeds,
         "quarantine": sections.quarantine(run.table("quarantine"), manifest, screen),
         "conflicts": conflicts,
-        "review": sections.review_queue(run.table("review_queue", keep=sections.review_column_allowed), screen),
+        "review": review,
+        "actions": actions.action_list(validation, review, conflict_split, judgements),
+        "conflict_split": conflict_split,
+        "judgements": judgements,
+        "strings": actions.STRINGS,
+        "continuity": actions.continuity(run.table("lineage"), persons),
         "changes": sections.changes(manifest, previous_manifest, previous.run_id if previous else None, screen),
         "outputs": outputs,
         "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -57,6 +57,13 @@ class Screen:
                             names.update(value.split())
             if "document_number" in table.column_names:
                 documents.update(v for v in pc.unique(table.column("document_number")).to_pylist() if v)
+            if "aliases" in table.column_names:  # other names an offender goes by
+                for value in pc.unique(fold(pc.list_flatten(table.column("aliases").combine_chunks()))).to_pylist():
+                    if value:
+                        names.update(value.split())
+            if "documents" in table.column_names:  # every document of a record, as TYPE:NUMBER
+                flat = pc.list_flatten(table.column("documents").combine_chunks())
+                documents.update(v.split(":", 1)[-1] for v in pc.unique(flat).to_pylist() if v)
             if "birth_date" in table.column_names:
                 for d in pc.unique(table.column("birth_date")).to_pylist():
                     if d is not None:

@@ -585,12 +585,33 @@ def mse(manifest: dict, overlap_section: dict) -> dict:
             if entry["estimate"] is not None:
                 bars.append(charts.Bar("Estimated total", float(entry["estimate"]), low=entry["lower"],
                                        high=entry["upper"], emphasis=True))
+            entry.update(_mse_rests_on(est))
             entry["chart"] = charts.bar_chart(
                 bars, f"{key.title()}: seen by each agency, by any agency, and estimated in total",
                 f"Multiple systems estimate {entry['estimate']} (interval {entry['lower']} to {entry['upper']}); "
                 f"{entry['seen_any']} were seen by at least one agency.")
         roles.append(entry)
     return {"available": bool(roles), "reason": "the manifest's \"mse\" entry is empty", "roles": roles}
+
+
+def _mse_rests_on(est: dict) -> dict:
+    """What the figure rests on: the stratified estimate, the linkage band, the other method and whether
+    the two disagree beyond their intervals (the template words them)."""
+    out = {}
+    stratified = est.get("stratified") or {}
+    if stratified.get("estimate") is not None:
+        out["stratified"] = {k: stratified.get(k) for k in ("estimate", "lower", "upper", "method", "components")}
+        out["stratified"]["by"] = str(stratified.get("stratum", "")).split(":", 1)[-1]
+    elif stratified.get("refused"):
+        out["stratified_refused"] = str(stratified["refused"])
+    if est.get("linkage_lower") is not None:
+        out["linkage"] = {"lower": est["linkage_lower"], "upper": est["linkage_upper"],
+                          "pairs": est.get("uncertain_pairs")}
+    if est.get("comparison_estimate") is not None:
+        out["comparison"] = {"method": est.get("comparison_method"), "estimate": est["comparison_estimate"],
+                             "lower": est.get("comparison_lower"), "upper": est.get("comparison_upper"),
+                             "disagree": bool(est.get("methods_disagree"))}
+    return out
 
 
 # ---------------------------------------------------------------- changes since the previous run

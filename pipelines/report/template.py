@@ -30,6 +30,9 @@ p, li { max-width: 48rem; }
 .glance div { border: 1px solid var(--line); border-radius: 6px; padding: .5rem .7rem; background: var(--band); }
 .glance dt { font-size: .82rem; color: var(--muted); } .glance dd { margin: 0; font-size: 1.35rem; font-weight: 650; }
 .glance dd small { font-size: .8rem; font-weight: 400; color: var(--muted); display: block; }
+.actions li { list-style: none; border: 1px solid var(--line); border-radius: 6px; padding: .5rem .7rem; background: var(--band); }
+.actions dl { margin: 0; } .actions a { display: block; color: inherit; text-decoration: none; } .actions .blocking { border-left: 4px solid #b3261e; }
+.actions .action { border-left: 4px solid #b26a00; } .actions .done { opacity: .7; }
 nav ol { columns: 2 14rem; padding-left: 1.2rem; margin: .5rem 0; }
 a { color: #1d4f7c; }
 .table-wrap { overflow-x: auto; margin: .5rem 0 1rem; max-width: 100%; }
@@ -86,6 +89,14 @@ footer { margin-top: 3rem; font-size: .85rem; color: var(--muted); border-top: 1
 </dl>
 </header>
 
+<section aria-labelledby="actions-h">
+<h2 id="actions-h">{{ strings.actions_title }}</h2>
+{% if not actions | selectattr("count") | list %}<p>{{ strings.nothing_to_do }}</p>{% endif %}
+<ul class="glance actions">
+{% for a in actions %}<li class="{{ a.severity }}"><a href="{{ a.href }}"><dl><dt>{{ a.label }}</dt><dd>{{ a.count | n }}</dd></dl></a></li>
+{% endfor %}</ul>
+</section>
+
 <section aria-labelledby="glance-h">
 <h2 id="glance-h">At a glance</h2>
 <dl class="glance">
@@ -115,6 +126,7 @@ footer { margin-top: 3rem; font-size: .85rem; color: var(--muted); border-top: 1
   <li><a href="#quarantine">Quarantine</a></li>
   <li><a href="#conflicts">Conflicts between agencies</a></li>
   <li><a href="#review">Review queue</a></li>
+  <li><a href="#judgements">{{ strings.judgements_title }}</a></li>
   <li><a href="#changes">Changes since the previous run</a></li>
   <li><a href="#outputs">Outputs of this run</a></li>
 </ol>
@@ -219,7 +231,12 @@ Each column counts the persons recorded by <em>exactly</em> the agencies marked 
 <tr><th scope="row">Seen by any agency</th><td class="n">{{ r.seen_any | n }}</td></tr>
 <tr class="total"><th scope="row">Estimated total</th><td class="n">{{ r.estimate | n }} (interval {{ r.lower | n if r.lower is not none else "not found" }} – {{ r.upper | n if r.upper is not none else "not found" }})</td></tr>
 <tr><th scope="row">Method · model</th><td>{{ r.method or "—" }} · {{ r.model or "—" }}{% if r.lists %} on lists {{ r.lists }}{% endif %}{% if r.interval_method %} ({{ r.interval_method }} interval){% endif %}</td></tr>
+{% if r.stratified %}<tr><th scope="row">Stratified by {{ r.stratified.by }}</th><td class="n">{{ r.stratified.estimate | n }} (interval {{ r.stratified.lower | n }} – {{ r.stratified.upper | n if r.stratified.upper is not none else "not found" }}): {{ r.stratified.components | join("; ") }}</td></tr>{% endif %}
+{% if r.stratified_refused %}<tr><th scope="row">Stratified</th><td>no estimate ({{ r.stratified_refused }})</td></tr>{% endif %}
+{% if r.linkage %}<tr><th scope="row">Linkage band</th><td class="n">{{ r.linkage.lower | n }} – {{ r.linkage.upper | n }} (with and without the {{ r.linkage.pairs | n }} uncertain pairs linked)</td></tr>{% endif %}
+{% if r.comparison %}<tr><th scope="row">Other method</th><td class="n">{{ r.comparison.method }}: {{ r.comparison.estimate | n }} (interval {{ r.comparison.lower | n }} – {{ r.comparison.upper | n if r.comparison.upper is not none else "not found" }})</td></tr>{% endif %}
 </tbody></table></div>
+{% if r.comparison and r.comparison.disagree %}<div class="na" role="note"><strong>The methods disagree beyond their intervals.</strong> The estimate depends on the model: read it with both figures.</div>{% endif %}
 {% endif %}
 {% endfor %}
 {% else %}{{ na(mse) }}{% endif %}
@@ -311,12 +328,13 @@ feed file and row number in <code>quarantine/</code>.</p>
 <thead><tr><th scope="col">Attribute</th><th scope="col" class="n">Conflicts</th></tr></thead>
 <tbody>{% for a in conflicts.by_attribute %}<tr><th scope="row">{{ a.attribute }}</th><td class="n">{{ a.count | n }}</td></tr>{% endfor %}</tbody>
 </table></div>
-{% if conflicts.rows %}
-<div class="table-wrap"><table><caption>Conflicts (first {{ conflicts.shown }} of {{ conflicts.total | n }}; pseudonymous person ids)</caption>
+{% for key in ("contradictions", "gaps") if conflict_split.available and conflict_split[key].rows %}
+{% set part = conflict_split[key] %}
+<div class="table-wrap"><table><caption>{{ strings[key + "_caption"] }}: {{ part.total | n }} on {{ part.persons | n }} persons{% if part.rows | length < part.total %} (first {{ part.rows | length }}){% endif %}</caption>
 <thead><tr><th scope="col">Person</th><th scope="col">Role</th><th scope="col">Attribute</th><th scope="col">Values per agency</th></tr></thead>
-<tbody>{% for c in conflicts.rows %}<tr><td class="id">{{ c.person_id }}</td><td>{{ c.role or "—" }}</td><td>{{ c.attribute }}</td><td>{{ c.agency_values }}</td></tr>{% endfor %}</tbody>
+<tbody>{% for c in part.rows %}<tr><td class="id">{{ c.person_id }}</td><td>{{ c.role }}</td><td>{{ c.attribute }}</td><td>{{ c.agency_values }}</td></tr>{% endfor %}</tbody>
 </table></div>
-{% endif %}
+{% endfor %}
 {% else %}{{ na(conflicts) }}{% endif %}
 </section>
 
@@ -338,6 +356,22 @@ and which compared fields agree or disagree are shown here; the values themselve
 </table></div>
 {% endif %}
 {% else %}{{ na(review) }}{% endif %}
+</section>
+
+<section aria-labelledby="judgements">
+<h2 id="judgements">{{ strings.judgements_title }}</h2>
+<p>{{ strings.judgements_intro }}</p>
+{% if judgements.total %}<p>{% for d, n in judgements.by_decision.items() %}{{ d }} {{ n | n }}{% if not loop.last %}, {% endif %}{% endfor %}.</p>{% endif %}
+{% if judgements.contradicted %}
+<div class="table-wrap"><table><caption>{{ strings.contradicted_caption }} ({{ judgements.contradicted_total | n }})</caption>
+<thead><tr><th scope="col">Record</th><th scope="col">Record</th><th scope="col">Role</th><th scope="col">Judgement</th><th scope="col" class="n">Probability</th><th scope="col">Evidence</th></tr></thead>
+<tbody>{% for j in judgements.contradicted %}<tr><td class="id">{{ j.left_uid }}</td><td class="id">{{ j.right_uid }}</td><td>{{ j.role or "—" }}</td><td>{{ j.decision }}</td>
+<td class="n">{{ "%.3f" | format(j.probability) if j.probability is not none else "—" }}</td><td>{{ j.evidence }}</td></tr>{% endfor %}</tbody>
+</table></div>
+{% endif %}
+{% if continuity.available %}<h3>{{ strings.ids_title }}</h3>
+<p>{% if continuity.changes %}{% for c, n in continuity.changes.items() %}{{ c }} {{ n | n }}{% if not loop.last %}, {% endif %}{% endfor %}: {{ strings.ids_changes }}.{% else %}{{ strings.ids_unchanged }}{% endif %}
+{% for role, n in continuity.seen_before.items() %} {{ n | n }} {{ role }} {{ strings.seen_before }}.{% endfor %}</p>{% endif %}
 </section>
 
 <section aria-labelledby="changes">

@@ -53,19 +53,19 @@ SPECS = {
     "mp_victims": FeedSpec(
         "mp_victims", "mp/agraviados_2018.jsonl", "jsonl", "utf-8", "", "\n",
         ("id_agraviado", "carpeta_fiscal", "nro_atestado_policial", "fecha_hecho", "nombres", "apellido_paterno",
-         "apellido_materno", "sexo", "fecha_nacimiento", "edad", "tipo_documento", "numero_documento",
+         "apellido_materno", "sexo", "fecha_nacimiento", "edad", "documento",
          "pais_nacionalidad", "ubigeo_hecho", "finalidad_explotacion", "articulo"),
         "id_agraviado", "AGR-2018-", "fecha_hecho", "%Y-%m-%d", "fecha_nacimiento", "edad", "victim"),
     "mp_investigated": FeedSpec(
         "mp_investigated", "mp/investigados_2018.jsonl", "jsonl", "utf-8", "", "\n",
         ("id_investigado", "carpeta_fiscal", "nro_atestado_policial", "fecha_hecho", "nombres",
-         "apellido_paterno", "apellido_materno", "sexo", "fecha_nacimiento", "edad", "tipo_documento",
-         "numero_documento", "pais_nacionalidad", "ubigeo_hecho", "articulo", "situacion"),
+         "apellido_paterno", "apellido_materno", "sexo", "fecha_nacimiento", "edad", "documento",
+         "pais_nacionalidad", "ubigeo_hecho", "articulo", "situacion"),
         "id_investigado", "INV-2018-", "fecha_hecho", "%Y-%m-%d", "fecha_nacimiento", "edad", "offender"),
     "mimp_child_victims": FeedSpec(
         "mimp_child_victims", "mimp/ninos_victimas_2018.csv", "csv", "utf-8", ",", "\n",
         ("CODIGO_CASO", "NRO_ATESTADO_REFERENCIA", "FECHA_INGRESO", "SERVICIO", "NOMBRES", "APELLIDOS", "SEXO",
-         "FECHA_NAC", "EDAD", "DNI", "NACIONALIDAD", "UBIGEO", "TIPO_CASO"),
+         "FECHA_NAC", "EDAD", "DNI", "NACIONALIDAD", "UBIGEO", "TIPO_CASO", "PROCEDENCIA"),
         "CODIGO_CASO", "UPE-2018-", "FECHA_INGRESO", "%d-%m-%Y", "FECHA_NAC", "EDAD", "victim"),
     "sunafil_findings": FeedSpec(
         "sunafil_findings", "sunafil/hallazgos_2018.csv", "csv", "utf-8-sig", ",", "\r\n",
@@ -332,8 +332,8 @@ def build_mp(w: World, seed: int, offenders: bool) -> FeedData:
         "sexo": ["F" if f else "M" for f in A["female"][persons].tolist()],
         "fecha_nacimiento": fmt_dates(by, bm, bd, "%Y-%m-%d", has_bd),
         "edad": ages,
-        "tipo_documento": tipo,
-        "numero_documento": nums,
+        # SISTRA exports the identity document as one nested object
+        "documento": [{"tipo": t, "numero": x} for t, x in zip(tipo, nums)],
         "pais_nacionalidad": nat_lab,
         "ubigeo_hecho": _blank(C["ub_inei"][case].tolist(), rng, 0.03),
     }
@@ -388,6 +388,13 @@ def build_mimp(w: World, seed: int) -> FeedData:
         "UBIGEO": _blank(C["ub_reniec"][case].tolist(), rng, 0.03),
         "TIPO_CASO": _expl_labels(w, rng, persons, MIMP_EXPL, 0.0, "OTRO"),
     }
+    # drawn last so the columns above stay as they were: some case files give only the province
+    # (RENIEC "140100"), and where the child comes from (PROCEDENCIA, often not where it was exploited)
+    u2 = rng.random((n, 2))
+    elsewhere = C["ub_reniec"][rng.integers(0, len(C["ub_reniec"]), n)]
+    cols["UBIGEO"] = [u[:4] + "00" if u and x < 0.06 else u for u, x in zip(cols["UBIGEO"], u2[:, 0].tolist())]
+    cols["PROCEDENCIA"] = [home if x < 0.55 else (other if x < 0.8 else (other[:4] + "00" if x < 0.9 else None))
+                           for home, other, x in zip(C["ub_reniec"][case].tolist(), elsewhere.tolist(), u2[:, 1].tolist())]
     fd = FeedData(SPECS["mimp_child_victims"], cols, persons)
     girls = sum(1 for s in cols["SEXO"] if s == "2")
     fd.figures = {"rows": n, "girls": girls, "boys": n - girls, "children": int(child.sum()),
@@ -467,6 +474,9 @@ def build_pj(w: World, seed: int) -> FeedData:
         "DNI": nums,
         "DELITO": _offences(w, rng, persons),
     }
+    # the court system types 00000000 when it has no DNI for the convicted person (drawn last)
+    cols["DNI"] = [("00000000" if x < 0.5 else None) if d is None else d
+                   for d, x in zip(cols["DNI"], rng.random(n).tolist())]
     fd = FeedData(SPECS["pj_convictions"], cols, persons)
     fd.figures = {"rows": n}
     return fd

@@ -4,7 +4,7 @@ from stdnum.pe import cui, ruc
 
 from pipelines.harmonise import documents
 
-DNI = "12345678"
+DNI = "41728563"
 DNI_CHECK_DIGIT, DNI_CHECK_LETTER = cui.calc_check_digits(DNI)
 WRONG_CHECK = next(c for c in "0123456789" if c != DNI_CHECK_DIGIT)
 PERSONAL_RUC = "10" + DNI + ruc.calc_check_digit("10" + DNI)
@@ -28,7 +28,24 @@ def test_restore_leading_zeros_of_number_and_type():
     assert norm(["1", "01", "01"], ["1234567", "123456", "1234"], restore=True) == [
         ("01", "01234567", True), ("01", "00123456", True), ("01", "1234", False)]
     assert norm(["01"], ["1234567"], restore=False) == [("01", "1234567", False)]
-    assert norm(["01"], ["12345678.0"], restore=True) == [("01", DNI, True)]
+    assert norm(["01"], [f"{DNI}.0"], restore=True) == [("01", DNI, True)]
+
+
+def test_lost_zeros_restored_on_every_fixed_length_type_the_contract_names():
+    # CE, PTP and CPP numbers have 9 digits: a spreadsheet turns 004172856 into 4172856
+    assert norm(["04", "23", "26", "04"], ["4172856", "7654321", "0076543", "12345"], restore=True) == [
+        ("04", "004172856", True), ("23", "007654321", True), ("26", "000076543", True), ("04", "12345", True)]
+    assert norm(["04"], ["4172856"], restore=["01"]) == [("04", "4172856", True)]  # only the types declared
+    assert norm(["04", "01"], ["4172856", "4172856"], restore=["04"]) == [("04", "004172856", True),
+                                                                          ("01", "4172856", False)]
+    assert set(documents.fixed_length_types()) >= {"01", "04", "23", "26"}
+
+
+def test_placeholders_are_never_valid_and_are_flagged():
+    t = documents.normalise_documents(pa.array(["01", "01", "04", None, "01"]),
+                                      pa.array(["12345678", "00000000", "111111111", "12345678", DNI]))
+    assert t.column("document_valid").to_pylist() == [False, False, False, None, True]
+    assert t.column("document_placeholder").to_pylist() == [True, True, True, True, False]
 
 
 def test_ruc():
@@ -43,7 +60,7 @@ def test_other_types():
 
 
 def test_venezuelan_cedula():
-    assert norm(["24", "24", "24", None], ["V-12.345.678", "V12345678", "12.345.678", "V-12.345.678"]) == [
+    assert norm(["24", "24", "24", None], ["V-41.728.563", "V41728563", "41.728.563", "V-41.728.563"]) == [
         ("24", DNI, True)] * 4
 
 

@@ -60,3 +60,16 @@ def test_offence_names_without_article():
 def test_never_crashes_and_keeps_length(rows):
     t = offences.canonical_offences(pa.array([r[0] for r in rows], pa.string()), pa.array([r[1] for r in rows], pa.date32()))
     assert t.num_rows == len(rows)
+
+
+def test_the_articles_trafficking_cases_are_charged_under_all_map_with_an_iccs_code():
+    from pipelines import codelists
+    entries = codelists.load("offences").entries
+    assert all(e.get("iccs") for e in entries), [e["code"] for e in entries if not e.get("iccs")]
+    articles = {str(a["article"]) for e in entries for a in e["articles"]}
+    wanted = {"153", "153-A", "153-B", "153-C", "153-D", "168-B", "179", "179-A", "180", "181", "181-A", "182-A",
+              "183-A", "183-B", "317"} | {f"129-{x}" for x in "ABCDEFGHIJKLÑO"}
+    assert wanted <= articles, wanted - articles
+    got = run(["ART. 179 CP", "317", "183-A", "Favorecimiento a la prostitución"], [BEFORE] * 4)
+    assert [g[0] for g in got] == ["PROMOTING_PROSTITUTION", "CRIMINAL_ORGANISATION", "CHILD_PORNOGRAPHY",
+                                   "PROMOTING_PROSTITUTION"]

@@ -61,6 +61,8 @@ def _read_raw(root: Path, contract: dict):
                 rows.append((i, None))
                 continue
             header = header or list(obj)
+            # a nested object is read through the contract's paths ("documento.numero")
+            obj.update({f"{k}.{kk}": vv for k, v in list(obj.items()) if isinstance(v, dict) for kk, vv in v.items()})
             rows.append((i, obj))
         return rel, header, rows
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=src["delimiter"])
@@ -76,7 +78,7 @@ def _contract_columns(c: dict) -> set[str]:
         for k in ("column", "given_names", "paternal_surname", "maternal_surname", "surnames",
                   "number_column", "type_column"):
             if k in spec:
-                cols.add(spec[k])
+                cols.add(spec[k].split(".")[0])  # a path starts from a top-level key
     return cols
 
 

@@ -1,0 +1,73 @@
+"""Comparison of identity documents when a record may carry several (``document_set``).
+
+A feed may give a person a DNI and a passport, another agency only the passport. Each record's
+valid documents come as a list of "TYPE:NUMBER" (``documents``, pipelines.harmonise.engine), its
+main document as ``document_core`` (the DNI inside a personal RUC, placeholders removed by
+pipelines.link.prepare). Levels, strongest first:
+
+- 3: a valid document both records share, or the same main number;
+- 2: main numbers of the same length one edit or transposition apart (a typo);
+- 0: both records hold valid documents of a same type and none of those is shared (two people),
+  or, with no such evidence, main numbers of the same type (or untyped) that differ;
+- -1: nothing to compare, or documents of different types only (a DNI against a passport says
+  nothing about whether they are one person).
+
+Sets are compared for all pairs at once: documents are exploded to (pair, document) and
+(pair, type) rows and joined on the pair, never looped over in Python.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.link import comparisons as cmp
+
+SEPARATOR = ":"  # as pipelines.harmonise.engine.DOCUMENT_SEPARATOR writes them
+
+LEVELS = {3: "a shared valid document, or the same number", 2: "one edit or transposition apart",
+          0: "different documents of a same type"}
+COLUMNS = ("document_core", "document_type", "documents")
+
+
+def _exploded(table: pa.Table) -> pa.Table:
+    """(pair index, document, type) for every valid document of every pair's side."""
+    docs = table.column("documents")
+    docs = docs.combine_chunks() if isinstance(docs, pa.ChunkedArray) else docs
+    flat = pc.list_flatten(docs)
+    return pa.table({
+        "pair": pc.list_parent_indices(docs),
+        "doc": flat,
+        "type": pc.utf8_slice_codeunits(flat, 0, 2),  # SUNAT type codes have two digits
+    })
+
+
+def _pairs_joined(left: pa.Table, right: pa.Table, keys: list[str], n: int) -> np.ndarray:
+    """Pairs where some left row and some right row agree on ``keys`` (pair index included)."""
+    joined = left.select(keys).join(right.select(keys), keys=keys, join_type="inner", use_threads=False)
+    hit = np.zeros(n, dtype=bool)
+    if joined.num_rows:
+        hit[joined.column("pair").to_numpy()] = True
+    return hit
+
+
+def set_agreement(left: pa.Table, right: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """(shares a valid document, shares a valid document type) per pair."""
+    n = left.num_rows
+    a, b = _exploded(left), _exploded(right)
+    return _pairs_joined(a, b, ["pair", "doc"], n), _pairs_joined(a, b, ["pair", "type"], n)
+
+
+def document_set(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
+    d1, d2 = cmp._col(left, "document_core"), cmp._col(right, "document_core")
+    t1, t2 = cmp._col(left, "document_type"), cmp._col(right, "document_type")
+    shared, same_type = set_agreement(left, right)
+    cores_known = cmp._valid(d1) & cmp._valid(d2)
+    types_compatible = cmp._eq(t1, t2) | ~cmp._valid(t1) | ~cmp._valid(t2)
+    same_length = cmp._eq(cmp._derived(d1, pc.utf8_length), cmp._derived(d2, pc.utf8_length))
+    return cmp._select(
+        [(shared | cmp._eq(d1, d2), 3),
+         (types_compatible & same_length & (cmp._edits(d1, d2) <= 1), 2)],
+        known=shared | same_type | (cores_known & types_compatible),
+    )

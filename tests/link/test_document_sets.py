@@ -1,0 +1,45 @@
+"""Several documents per person: any shared valid document agrees, two valid documents of a same type
+that differ disagree, documents of different types say nothing, placeholders never identify anyone."""
+
+import pytest
+
+from pipelines.link import comparisons, linker
+from tests.link.conftest import pair
+
+DNI_A, DNI_B, PAS = "41728563", "10117410", "AB123456"
+
+
+def level(left: dict, right: dict) -> int:
+    return int(comparisons.compare(*pair(left, right), [{"name": "document", "type": "document_set"}])["document"][0])
+
+
+def rec(uid, docs, main=None):
+    main = main or (docs[0] if docs else None)
+    return {"record_uid": uid, "documents": [f"{t}:{n}" for t, n in docs],
+            "document_type": main[0] if main else None, "document_number": main[1] if main else None,
+            "document_valid": True if main else None}
+
+
+@pytest.mark.parametrize("left,right,expected", [
+    ([("01", DNI_A), ("07", PAS)], [("07", PAS)], 3),               # the passport is shared
+    ([("07", PAS), ("01", DNI_A)], [("01", DNI_A)], 3),             # a shared DNI that is not the main document
+    ([("01", DNI_A)], [("01", DNI_B)], 0),                          # two valid DNIs: two people
+    ([("01", DNI_A), ("07", PAS)], [("01", DNI_B), ("07", PAS)], 3),  # a shared document outweighs
+    ([("01", DNI_A)], [("07", PAS)], -1),                           # different types: nothing to say
+    ([("01", DNI_A)], [("01", DNI_A[:-2] + DNI_A[-1] + DNI_A[-2])], 2),  # a transposition
+    ([], [("01", DNI_A)], -1),
+])
+def test_document_sets(left, right, expected):
+    assert level(rec("a", left), rec("b", right)) == expected
+
+
+def test_placeholders_never_agree():
+    a = {"record_uid": "a", "document_type": "01", "document_number": "12345678", "document_valid": False}
+    b = dict(a, record_uid="b")
+    assert level(a, b) == -1
+
+
+def test_the_shipped_settings_compare_document_sets():
+    settings = linker.load_settings()
+    assert {c["name"]: c["type"] for c in settings["comparisons"]}["document"] == "document_set"
+    assert "documents" in comparisons.columns_for({"type": "document_set"})

@@ -1,0 +1,51 @@
+"""The report's work list and conflict split (pipelines/report/actions.py), on small tables."""
+
+import pyarrow as pa
+
+from pipelines.report import actions
+from pipelines.report.screen import Screen
+
+
+def _conflicts():
+    return pa.table({"person_id": ["P1", "P2", "P3"], "role": ["victim"] * 3,
+                     "attribute": ["exploitation_type", "exploitation_type", "sex"],
+                     "values": [["MP=SEXUAL_EXPLOITATION", "PNP=UNKNOWN"],
+                                ["MIMP=FORCED_LABOUR", "PNP=DOMESTIC_SERVITUDE", "MP=UNKNOWN"],
+                                ["MP=FEMALE", "PNP=MALE"]],
+                     "n_records": [2, 3, 2]})
+
+
+def test_gaps_are_told_apart_from_contradictions_and_codes_get_labels():
+    split = actions.split_conflicts(_conflicts(), Screen())
+    assert (split["gaps"]["total"], split["gaps"]["persons"]) == (1, 1)
+    assert (split["contradictions"]["total"], split["contradictions"]["persons"]) == (2, 2)
+    first = split["contradictions"]["rows"][0]
+    assert first["person_id"] == "P2" and "MIMP: Forced labour" in first["agency_values"]
+    assert "FORCED_LABOUR" not in first["agency_values"]
+
+
+def test_the_action_list_counts_each_kind_of_work_and_links_to_it():
+    validation = {"available": True, "suites": [{"failed_blocking": 1}, {"failed_blocking": 0}],
+                  "checks": [{"name": "control_totals", "severity": "warning", "status": "failed"},
+                             {"name": "referrals", "severity": "blocking", "status": "failed"}]}
+    judged = actions.judgements(pa.table({"left_uid": ["a"], "right_uid": ["b"], "decision": ["different"],
+                                          "match_probability": [0.99], "evidence": ["scored_as_match"],
+                                          "contradicted": [True], "role": ["victim"]}), Screen())
+    tiles = actions.action_list(validation, {"available": True, "total": 3},
+                                actions.split_conflicts(_conflicts(), Screen()), judged)
+    assert {t["key"]: (t["count"], t["href"]) for t in tiles} == {
+        "blocking": (2, "#validation"), "control_totals": (1, "#validation"), "review": (3, "#review"),
+        "contradictions": (2, "#conflicts"), "contradicted": (1, "#judgements")}
+    assert judged["contradicted"][0]["evidence"] == "scored as a match"
+    quiet = actions.action_list({"available": False}, {"available": False}, {"available": False},
+                                actions.judgements(None, Screen()))
+    assert all(t["count"] == 0 and t["severity"] == "done" for t in quiet)
+
+
+def test_continuity_counts_lineage_changes_and_persons_seen_before():
+    lineage = pa.table({"change": ["merged", "split", "split"]})
+    persons = pa.table({"role": ["victim", "victim", "offender"], "seen_in_earlier_period": [True, False, True]})
+    summary = actions.continuity(lineage, persons)
+    assert summary["changes"] == {"merged": 1, "split": 2}
+    assert summary["seen_before"] == {"victim": 1, "offender": 1}
+    assert not actions.continuity(None, None)["available"]
