@@ -146,7 +146,8 @@ def giant_keys(sizes: pa.Table, settings: dict) -> dict[int, pa.Array]:
 
 
 def _setting(rule: dict, settings: dict, name: str, default):
-    """A rule's own bound (``max_block_size``, ``giant_block_window``), else the settings' one."""
+    """A rule's own bound (``max_block_size``, ``giant_block_window``, ``giant_block_orders``),
+    else the settings' one."""
     return rule.get(name, settings.get(name, default))
 
 
@@ -227,7 +228,7 @@ def _rule_pairs(table: pa.Table, rows: np.ndarray, key: np.ndarray, giant: np.nd
     joined = idx.join(idx, "k", join_type="inner", left_suffix="_l", right_suffix="_r", use_threads=False)
     li, ri = joined.column("i_l").to_numpy(), joined.column("i_r").to_numpy()
     if giant.any():
-        orders = settings.get("giant_block_orders") or []
+        orders = _setting(rule, settings, "giant_block_orders", None) or []
         g_rows = rows[giant]
         g = table.select(sorted({c for o in orders for c in o if c in table.column_names})).take(g_rows)
         stats["giant_blocks"] += len(np.unique(key[giant]))

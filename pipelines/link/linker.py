@@ -69,7 +69,8 @@ def comparison_columns(settings: dict) -> list[str]:
         cols.update(rule.get("keys", []))
         if "tokens" in rule:
             cols.add(rule["tokens"])
-    cols.update(c for order in settings.get("giant_block_orders", []) for c in order)
+    for owner in (settings, *settings["blocking_rules"]):
+        cols.update(c for order in owner.get("giant_block_orders", []) for c in order)
     return sorted(cols)
 
 
