@@ -191,3 +191,14 @@ def test_block_sizes_pickle_at_their_own_size():
     assert pa.compute.sum(merged.column("records")).as_py() == 150_000
     assert all(c.num_chunks == 1 for c in merged.columns)
     assert len(pickle.dumps(merged)) < 2 * merged.nbytes
+
+
+def test_a_rule_may_bound_its_own_blocks():
+    rows = [base(f"r{i:02d}", maternal_surname=f"M{i % 4}", birth_date=dt.date(1990 + i % 3, 1, 1)) for i in range(12)]
+    rule = {"name": "paternal_given", "keys": ["paternal", "given1"], "max_block_size": 5, "giant_block_window": 2,
+            "giant_block_orders": [["birth_year", "maternal"]]}
+    settings = {**SETTINGS, "max_block_size": 100, "blocking_rules": [rule]}
+    found, stats = candidate_pairs(rows, settings, buckets=1)
+    (s,) = stats
+    assert s["giant_blocks"] == 1  # 12 records: giant under the rule's own bound of 5, not the settings' 100
+    assert len(found) == 11  # one order, one neighbour each
