@@ -109,8 +109,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--persons", type=int, default=scenarios.PERSONS)
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite the table in docs/")
+    parser.add_argument("--combine", help="comma-separated result files of partial runs (other options ignored): "
+                                          "merged into --out and the docs table")
     args = parser.parse_args(argv)
     out = Path(args.out)
+    if args.combine:
+        parts = [json.loads(Path(f).read_text()) for f in args.combine.split(",")]
+        report = parts[0] | {"populations": {}}
+        for part in parts:
+            for population, by_scenario in part["populations"].items():
+                report["populations"].setdefault(population, {}).update(by_scenario)
+        order = {s: i for i, s in enumerate(scenarios.SCENARIOS)}
+        report["populations"] = {p: dict(sorted(e.items(), key=lambda kv: order.get(kv[0], len(order))))
+                                 for p, e in report["populations"].items()}
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        if not args.no_doc and DOC.exists():
+            write_doc_table(report)
+        print(f"wrote {out}")
+        return 0
     report = {"persons_per_population": args.persons, "single_rate": scenarios.SINGLE_RATE,
               "levels": scenarios.LEVELS, "settings": SETTINGS, "splink_rules": __import__("tools").ROBUST_RULES,
               "load_average_at_start": [round(x, 2) for x in os.getloadavg()], "populations": {}}

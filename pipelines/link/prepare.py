@@ -126,11 +126,27 @@ def _with_birth_years(tokens: pa.ListArray, known: pa.Array, implied: pa.Array) 
     for years in (first, second):
         year = pc.take(years, pa.array(parent)).cast(pa.string())
         parts.append(pa.table({"parent": parent, "key": pc.binary_join_element_wise(flat, year, "|")}))
-    table = pa.concat_tables(parts).filter(pc.is_valid(pa.concat_tables(parts).column("key")))
-    table = table.sort_by([("parent", "ascending"), ("key", "ascending")])
+    table = pa.concat_tables(parts)
+    table = table.filter(pc.is_valid(table.column("key"))).sort_by([("parent", "ascending"), ("key", "ascending")])
     counts = np.bincount(table.column("parent").to_numpy(), minlength=len(tokens))
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
     return pa.ListArray.from_arrays(pa.array(offsets), table.column("key").combine_chunks())
+
+
+def _first_word(given: pa.Array) -> pa.Array:
+    return _null_if_empty(pc.list_element(pc.split_pattern(given, " ", max_splits=1), 0))
+
+
+def name_columns(given: pa.Array, paternal: pa.Array, maternal: pa.Array, birth_year: pa.Array,
+                 implied_year: pa.Array) -> dict[str, pa.Array]:
+    """The names by sound, from the folded name fields: each field's phonetic tokens (sorted,
+    joined), all of them as a list (blocking), and each with the years of birth the record allows."""
+    given_rest = _null_if_empty(pc.replace_substring_regex(given, r"^\S+\s*", ""))  # ELENA of MARIA ELENA
+    tokens = name_tokens(given, paternal, maternal)
+    return {"name_tokens": tokens, "name_token_years": _with_birth_years(tokens, birth_year, implied_year),
+            "given_sound": _sound(given), "given1_sound": _sound(_first_word(given)),
+            "given_rest_sound": _sound(given_rest), "paternal_sound": _sound(paternal),
+            "maternal_sound": _sound(maternal), "surnames_sound": _sound(paternal, maternal)}
 
 
 def comparison_table(records: pa.Table) -> pa.Table:
@@ -141,9 +157,7 @@ def comparison_table(records: pa.Table) -> pa.Table:
     given = _null_if_empty(fold(_repair_mojibake(col("given_names"))))
     paternal = _null_if_empty(fold(_repair_mojibake(col("paternal_surname"))))
     maternal = _null_if_empty(fold(_repair_mojibake(col("maternal_surname"))))
-    given_split = pc.split_pattern(given, " ", max_splits=1)
-    given1 = _null_if_empty(pc.list_element(given_split, 0))
-    given_rest = _null_if_empty(pc.replace_substring_regex(given, r"^\S+\s*", ""))  # ELENA of MARIA ELENA
+    given1 = _first_word(given)
     surnames = pc.binary_join_element_wise(pc.fill_null(paternal, ""), pc.fill_null(maternal, ""), " ")
     everything = pc.binary_join_element_wise(pc.fill_null(given, ""), surnames, " ")
 
@@ -161,17 +175,13 @@ def comparison_table(records: pa.Table) -> pa.Table:
     implied_year = pc.subtract(pc.year(event), records.column("age_at_event").combine_chunks().cast(pa.int64()))
     birth_year = pc.coalesce(pc.year(birth), implied_year)
 
-    tokens = name_tokens(given, paternal, maternal)
     columns = {name: records.column(name).combine_chunks() for name in PASSTHROUGH if name in records.column_names}
     columns.update(
         given=given, given1=given1, given_initial=_null_if_empty(pc.utf8_slice_codeunits(given, 0, 1)),
         paternal=paternal, maternal=maternal,
         surname_set=_sorted_tokens(pc.utf8_trim_whitespace(surnames)),
         name_set=_sorted_tokens(pc.utf8_trim_whitespace(everything)),
-        name_tokens=tokens,
-        name_token_years=_with_birth_years(tokens, pc.year(birth), implied_year),
-        given_sound=_sound(given), given1_sound=_sound(given1), given_rest_sound=_sound(given_rest),
-        paternal_sound=_sound(paternal), maternal_sound=_sound(maternal), surnames_sound=_sound(paternal, maternal),
+        **name_columns(given, paternal, maternal, pc.year(birth), implied_year),
         document_core=document_core,
         documents=documents,
         birth_year=birth_year.cast(pa.int32()),
