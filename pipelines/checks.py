@@ -191,8 +191,14 @@ def check_control_totals(tables: RunTables, spec: dict, name: str = "control_tot
                 findings.append({"feed_id": feed, "period": token, "detail":
                                  f"{cf.source_file}: {indicator} declares {declared}, the feed's published records "
                                  f"give {subset.num_rows} ({subset.num_rows - declared:+d})"})
-    return _result(name, spec, findings, observed, expected,
-                   f"{len(findings)} of {len(observed)} declared totals differ from the records received")
+    result = _result(name, spec, findings, observed, expected,
+                     f"{len(findings)} of {len(observed)} declared totals differ from the records received")
+    tolerance = spec.get("block_beyond_share")
+    off = [k for k, v in expected.items() if v is None or (tolerance is not None and abs(observed[k] - v) > tolerance * v)]
+    if tolerance is not None and off:  # a partial delivery (a truncated file), not a few rows' difference
+        result.severity = gx_suites.BLOCKING
+        result.detail += f"; {len(off)} beyond the {tolerance:.0%} tolerated, which blocks the run"
+    return result
 
 
 def check_children_plus_adults(tables: RunTables, spec: dict, name: str = "children_plus_adults") -> CheckResult:

@@ -29,6 +29,7 @@ EXIT_INPUT = 3      # unreadable or missing inputs, malformed contracts
 EXIT_ACCOUNTING = 4  # rows were lost: the run was not published
 EXIT_OUTPUT = 5      # the run's folder does not hold exactly its listed outputs: not published
 EXIT_BLOCKED = 6     # a blocking expectation or cross-feed check failed: written, not published
+EXIT_BUSY = 7        # another live process holds the lease (a run on OUT, a watcher on the ledger)
 EXIT_FAILED = 1
 
 # Beam 2.77's DirectRunner first tries to download the Prism runner binary and falls back when
@@ -72,6 +73,9 @@ def _run_parser(sub) -> argparse.ArgumentParser:
                    help="method of the multiple systems estimate (docs/mse.md; default: schemas/mse/settings.yaml): "
                         "model_average, latent_class, stepwise_csv, independence, stepwise_bhs, min_bic, "
                         "min_bic_pairwise")
+    p.add_argument("--allow-missing", action="append", default=[], metavar="FEED",
+                   help="publish although this required feed (delivery.required) was not delivered; "
+                        "repeatable, '*' for any (recorded in the manifest)")
     p.add_argument("--period", default=None, metavar="LABEL",
                    help="delivery period of the feeds (e.g. 2019): persons of other periods in the previous run's "
                         "registry are linked with this run's records, and OUT/periods/LABEL/current.json switches too")
@@ -90,6 +94,7 @@ def _cmd_run(args, beam_args: list[str]) -> int:
     from pipelines.pipeline import NoDeliveries, run
     from pipelines.privacy import KeyUnavailable, resolve_key
     from pipelines.publish import AccountingError, IncompleteOutput
+    from pipelines.service.lease import LeaseHeld, LeaseLost
 
     runner = RUNNER_ALIASES.get(args.runner.lower(), args.runner)
     started = time.monotonic()
@@ -110,12 +115,16 @@ def _cmd_run(args, beam_args: list[str]) -> int:
         pinned = load_pinned_models(args.linkage_model) if args.linkage_model else None
         result = run(args.feeds, args.out, [f"--runner={runner}", *beam_args], args.contracts,
                      key=key, public_threshold=args.public_threshold, linkage_models=pinned,
-                     mse_method=args.mse_method, period=args.period, decisions=args.decisions)
+                     mse_method=args.mse_method, period=args.period, decisions=args.decisions,
+                     allow_missing=args.allow_missing)
     except (NoDeliveries, ContractError, FileNotFoundError, LinkageModelError) as exc:
         print(f"concilia run: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except (AccountingError, IncompleteOutput) as exc:
         return report_unpublished("concilia run", exc)
+    except (LeaseHeld, LeaseLost) as exc:
+        print(f"concilia run: {exc}; nothing was published", file=sys.stderr)
+        return EXIT_BUSY
     if args.json:
         print(json.dumps({"run_id": result.run_id, "demo": key.demo, **result.manifest["figures"],
                           "mse": result.manifest.get("mse")}, indent=2))

@@ -27,6 +27,8 @@ from pipelines.read import TAG_STATS, ReadFeeds, discover_deliveries
 from pipelines.link.transform import links_schema, model_as_json, review_schema
 from pipelines.reconcile import BuildPersons, CountPersons
 from pipelines.report import publish_report
+from pipelines.service.lease import Lease
+from pipelines.service.ledger import read_json
 from pipelines.service.progress import heartbeat
 from pipelines.steward import decisions as steward_decisions
 from pipelines.steward.constraints import EVIDENCE_SCHEMA
@@ -154,10 +156,11 @@ def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contract
         *, key: privacy.PseudonymKey | None = None, public_threshold: int = DEFAULT_THRESHOLD,
         period: str | None = None, run_id: str | None = None,
         linkage_models: dict[str, dict] | None = None, mse_method: str | None = None,
-        decisions: str | None = None) -> RunResult:
+        decisions: str | None = None, allow_missing=()) -> RunResult:
     """Run and publish. Without ``key`` the key is read from the environment (or the run refuses).
     ``period`` also switches ``OUT/periods/<period>/current.json``; ``run_id`` is chosen by the
-    caller when it must know it before the run starts (the service's ledger)."""
+    caller when it must know it before the run starts (the service's ledger). A required feed
+    that was not delivered blocks the run unless ``allow_missing`` names it ("*": any)."""
     started = dt.datetime.now(dt.timezone.utc)
     key = key or privacy.resolve_key()
     contracts = load_contracts(*(extra_contracts or []))
@@ -168,27 +171,56 @@ def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contract
     run_id = run_id or publish.new_run_id([{"source_file": rel, "sha256": str(fs.size(url)) if url else None}
                                           for _, url, rel in deliveries])  # no url: a link out of the root
     run_dir = posixpath.join(out.rstrip("/"), "runs", run_id)
-    previous_run = publish.current_run_dir(out)  # what the steward's report compares with
-    options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
-    log.info("run %s: %d deliveries for %d feeds", run_id, len(deliveries), len({d[0] for d in deliveries}))
-    suites = validate.run_suites(contracts)
-    with heartbeat(f"run {run_id}: pipeline"), beam.Pipeline(options=options) as p:
-        build(p, deliveries, contracts, run_dir, key, public_threshold, suites, started.date(), linkage_models, mse_method,
-              period, decisions)
-    log.info("run %s: pipeline done, finalising", run_id)
-    manifest = finish(feeds, out, run_id, contracts, key, started, previous_run, period, suites)
+    # one run at a time per OUT: a second one refuses (LeaseHeld) instead of racing to the pointers
+    with Lease(run_lease(out), f"concilia run {run_id}", run_id=run_id) as lease:
+        swept = sweep_stale_runs(out)
+        if swept:
+            log.warning("removed %d partial run folder(s) of stopped runs: %s", len(swept), ", ".join(swept))
+        previous_run = publish.current_run_dir(out)  # what the steward's report compares with
+        options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
+        log.info("run %s: %d deliveries for %d feeds", run_id, len(deliveries), len({d[0] for d in deliveries}))
+        suites = validate.run_suites(contracts)
+        with heartbeat(f"run {run_id}: pipeline"), beam.Pipeline(options=options) as p:
+            build(p, deliveries, contracts, run_dir, key, public_threshold, suites, started.date(), linkage_models,
+                  mse_method, period, decisions)
+        log.info("run %s: pipeline done, finalising", run_id)
+        lease.check()  # a run whose lease was taken over must not publish
+        manifest = finish(feeds, out, run_id, contracts, key, started, previous_run, period, suites, allow_missing)
     return RunResult(run_id=run_id, run_dir=run_dir, manifest=manifest)
+
+
+def run_lease(out: str) -> str:
+    """The lease a run holds on its output root (``pipelines.service.lease``)."""
+    return f"{out.rstrip('/')}/_leases/run"
+
+
+def sweep_stale_runs(out: str) -> list[str]:
+    """Remove run folders without a complete manifest that no pointer names: what a killed or
+    failed run left. Called while holding OUT's run lease, so none of them is still being written
+    (a Dataflow job the Flex Template launched holds no lease: its launch record spares it)."""
+    fs, out_path = fsspec.core.url_to_fs(out)
+    out_path = out_path.rstrip("/")
+    named = {(read_json(fs, p) or {}).get("run_id")
+             for p in [f"{out_path}/current.json", *fs.glob(f"{out_path}/periods/*/current.json")]}
+    swept = []
+    for path in sorted(p for p in fs.glob(f"{out_path}/runs/*") if fs.isdir(p)):
+        run_id = posixpath.basename(path)
+        launched = fs.exists(f"{out_path}/_service/launches/{run_id}.json")
+        if run_id not in named and not launched and not fs.exists(f"{path}/manifest.json"):
+            fs.rm(path, recursive=True)
+            swept.append(run_id)
+    return swept
 
 
 def finish(feeds: str, out: str, run_id: str, contracts: list[Contract], key: privacy.PseudonymKey,
            started: dt.datetime, previous_run: str | None = None, period: str | None = None,
-           suites: dict[str, dict] | None = None) -> dict:
+           suites: dict[str, dict] | None = None, allow_missing=()) -> dict:
     """After the Beam job: validation summary, cross-feed checks, manifest and pointers. Apart from
     ``run`` so that a job launched elsewhere (the Dataflow Flex Template) is finalised the same way."""
     suites = validate.run_suites(contracts) if suites is None else suites
     validation = validate.summarise(out, run_id, suites, publish.WORK_DIR)
     validation = checks.add_to_validation(validation, checks.run_checks(out, run_id, feeds, contracts, key=key))
     manifest = publish.finalise_run(out, run_id, contracts, started, key, validation=validation, before_switch=lambda rd, m: publish_report(
-        rd, previous_run, m), period=period)
+        rd, previous_run, m), period=period, allow_missing=allow_missing)
     log.info("run %s: published", run_id)
     return manifest

@@ -10,7 +10,10 @@ child_adult=CHILD"). Tables share cells (the sex margin of ``victims_by_sex_chil
 body of ``victims_by_sex``), so suppression runs once over all cells and every additive relation
 between published cells (a total and its parts, a UNODC group and its codes): a cell under the
 threshold is hidden ("<5"), and while any relation has exactly one hidden member another member
-is hidden too ("x"), so no hidden count can be recovered by subtraction, from any table.
+is hidden too ("x"), so no hidden count can be recovered by subtraction, from any table. Then all
+relations are combined (``pinned``: linear programming over every published cell at once) and
+more cells are hidden until no hidden count has a single possible value (docs/data-protection.md
+says what this guarantees and what it does not).
 """
 
 from __future__ import annotations
@@ -272,12 +275,21 @@ def build_release(finest: dict[str, Counter], threshold: int = DEFAULT_THRESHOLD
                     relations.append((key, parts))
     relations = [(t, parts) for t, parts in relations if parts]
     hidden = suppress(cells, relations, threshold)
+    hidden = protect_combined(cells, relations, hidden, threshold)
     return Release(cells, relations, hidden, years, values, threshold)
 
 
-def suppress(cells: dict[Key, int], relations: list[tuple[Key, list[Key]]], threshold: int) -> dict[Key, str]:
-    """Primary: 0 < count < threshold. Complementary: no relation may have exactly one hidden member."""
-    hidden = {k: "primary" for k, n in cells.items() if 0 < n < threshold}
+def _cost(cells: dict[Key, int], total: Key):
+    """Which cell to hide next among candidates: the smallest non-zero part (a total last), so the
+    least information is lost."""
+    return lambda m: (cells[m] == 0, m == total, len(m[2]) == 0, cells[m], m)
+
+
+def suppress(cells: dict[Key, int], relations: list[tuple[Key, list[Key]]], threshold: int,
+             hidden: dict[Key, str] | None = None) -> dict[Key, str]:
+    """Primary: 0 < count < threshold. Complementary: no relation may have exactly one hidden member.
+    ``hidden`` (cells already hidden) is extended rather than recomputed."""
+    hidden = dict(hidden) if hidden is not None else {k: "primary" for k, n in cells.items() if 0 < n < threshold}
     members_of: dict[Key, list[int]] = {}
     for i, (total, parts) in enumerate(relations):
         for k in (total, *parts):
@@ -289,12 +301,150 @@ def suppress(cells: dict[Key, int], relations: list[tuple[Key, list[Key]]], thre
         members = list(dict.fromkeys((*parts, total)))
         if sum(m in hidden for m in members) != 1:
             continue
-        # hide the smallest non-zero part (a total last): the least information lost
-        pick = min((m for m in members if m not in hidden),
-                   key=lambda m: (cells[m] == 0, m == total, len(m[2]) == 0, cells[m], m))
+        pick = min((m for m in members if m not in hidden), key=_cost(cells, total))
         hidden[pick] = "secondary"
         queue.extend(members_of.get(pick, []))
     return hidden
+
+
+def pinned(cells: dict[Key, int], relations: list[tuple[Key, list[Key]]], hidden: dict[Key, str],
+           threshold: int) -> list[Key]:
+    """Hidden cells whose value follows from every published cell and every additive relation
+    together: cells whose least and greatest value over all solutions are equal. A solution gives
+    each hidden cell a value (a primary cell from 1 to threshold - 1, as "<N" says; any other
+    hidden cell from 0) such that every relation holds with the visible cells' values.
+
+    Exact, by linear programming (HiGHS) on each group of cells the relations tie together: first
+    the bounds every solution meets with equality (a cell that must sit at 1 or at 0), found by
+    maximising the slack of the cells not yet known to be fixed until no slack is possible; then a
+    cell is pinned when it is fixed, or when the equations and the fixed cells determine it (its
+    unit vector lies in their row space: no null-space direction moves it)."""
+    from threadpoolctl import threadpool_limits
+
+    order = sorted(hidden)
+    index = {k: i for i, k in enumerate(order)}
+    entries: dict[tuple[int, int], float] = {}
+    rhs = []
+    for total, parts in relations:
+        members = list(dict.fromkeys((*parts, total)))
+        if not any(m in index for m in members):
+            continue
+        constant = 0.0
+        for m in members:
+            sign = -1.0 if m == total else 1.0
+            if m in index:
+                entries[(len(rhs), index[m])] = entries.get((len(rhs), index[m]), 0.0) + sign
+            else:
+                constant += sign * cells[m]
+        rhs.append(-constant)
+    if not order or not rhs:
+        return []
+    with threadpool_limits(1):  # small dense solves: BLAS threads only contend (a shared worker's cores)
+        return _pinned_cells(order, hidden, entries, rhs, threshold)
+
+
+def _pinned_cells(order, hidden, entries, rhs, threshold) -> list[Key]:
+    import numpy as np
+    from scipy.linalg import eigh
+    from scipy.optimize import linprog
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rows, cols = zip(*entries)
+    a_eq = csr_matrix((list(entries.values()), (rows, cols)), shape=(len(rhs), len(order)))
+    rhs = np.array(rhs)
+    low = np.array([1.0 if hidden[k] == "primary" else 0.0 for k in order])
+    high = np.array([threshold - 1.0 if hidden[k] == "primary" else np.inf for k in order])
+    _, component = connected_components(a_eq.T @ a_eq, directed=False)
+    found = []
+    for part in range(component.max() + 1):
+        members = np.flatnonzero(component == part)
+        equations = a_eq[np.unique(a_eq[:, members].nonzero()[0])][:, members].toarray()
+        fixed = _fixed_at_a_bound(equations, rhs[np.unique(a_eq[:, members].nonzero()[0])], low[members],
+                                  high[members], linprog)
+        known = np.vstack([equations, np.eye(len(members))[fixed]])
+        # the null space of what is known, as the eigenvectors of its Gram matrix with eigenvalue 0
+        values, vectors = eigh(known.T @ known)
+        null = vectors[:, values < 1e-9 * max(values.max(initial=0.0), 1.0)]
+        moves = np.abs(null).max(axis=1, initial=0.0) > 1e-6
+        for j, i in enumerate(members):
+            if high[i] - low[i] >= 1 and not moves[j]:  # "<2" says 1 by itself: nothing to protect there
+                found.append(order[i])
+    return found
+
+
+def _fixed_at_a_bound(equations, rhs, low, high, linprog) -> "np.ndarray":
+    """Cells that sit at one of their bounds in every solution of ``equations @ x == rhs``,
+    ``low <= x <= high``: maximise the summed slack (each capped at 1) of the cells still in doubt;
+    cells that gain slack are free, and once none can, the rest are fixed."""
+    import numpy as np
+
+    n = len(low)
+    doubt = np.ones(n, bool)
+    while doubt.any():
+        d = np.flatnonzero(doubt)
+        # variables: x (n), then one slack t per cell in doubt; maximise sum(t)
+        objective = np.concatenate([np.zeros(n), -np.ones(len(d))])
+        a_eq = np.hstack([equations, np.zeros((len(equations), len(d)))])
+        upper = []
+        for k, i in enumerate(d):  # t <= x - low and, with a finite bound, t <= high - x
+            row = np.zeros(n + len(d))
+            row[i], row[n + k] = -1.0, 1.0
+            upper.append((row, -low[i]))
+            if np.isfinite(high[i]):
+                row = np.zeros(n + len(d))
+                row[i], row[n + k] = 1.0, 1.0
+                upper.append((row, high[i]))
+        a_ub = np.array([r for r, _ in upper])
+        b_ub = np.array([b for _, b in upper])
+        bounds = [(lo, hi if np.isfinite(hi) else None) for lo, hi in zip(low, high)] + [(0, 1)] * len(d)
+        result = linprog(objective, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=rhs, bounds=bounds, method="highs")
+        if result.status != 0:  # cannot happen with consistent counts: treat every cell in doubt as fixed
+            break
+        slack = result.x[n:] > 1e-7
+        if not slack.any():
+            break
+        doubt[d[slack]] = False
+    return doubt
+
+
+def protect_combined(cells: dict[Key, int], relations: list[tuple[Key, list[Key]]], hidden: dict[Key, str],
+                     threshold: int) -> dict[Key, str]:
+    """Hide further until no hidden cell is pinned by all relations together (``pinned``): for each
+    pinned cell, the cheapest visible cell nearest to it through the relations (its own first,
+    then those of the hidden cells they hold...), or, when every cell around is hidden, show a
+    "<N" cell as "x" instead; then the single-relation closure again."""
+    members_of: dict[Key, list[list[Key]]] = {}
+    for total, parts in relations:
+        members = [*parts, total]
+        for k in members:
+            members_of.setdefault(k, []).append(members)
+
+    def nearest(key: Key, hidden: dict[Key, str]) -> Key | None:
+        """The visible cell nearest to ``key``; with none left, the nearest cell shown as "<N"."""
+        frontier, seen, small = {key}, {key}, [key] if hidden[key] == "primary" else []
+        while frontier:
+            reached = {m for k in frontier for members in members_of.get(k, []) for m in members} - seen
+            visible = [m for m in reached if m not in hidden]
+            if visible:  # the smallest non-zero count, a grand total last: the least information lost
+                return min(visible, key=lambda m: (cells[m] == 0, len(m[2]) == 0, cells[m], m))
+            small += sorted(m for m in reached if hidden[m] == "primary")
+            seen |= reached
+            frontier = reached
+        return small[0] if small else None
+
+    while True:
+        exposed = pinned(cells, relations, hidden, threshold)
+        extra = dict(hidden)
+        for key in exposed:
+            # a visible cell becomes "x"; when all are hidden, a "<N" cell becomes "x": "<N" tells
+            # the count is at least 1, and four "<5" parts of a "<5" total are each 1
+            pick = nearest(key, extra)
+            if pick is not None:
+                extra[pick] = "secondary"
+        if extra == hidden:  # none pinned, or nothing left to hide: write_release fails closed on the rest
+            return hidden
+        hidden = suppress(cells, relations, threshold, extra)
 
 
 def recoverable(release: Release) -> list[Key]:
@@ -434,6 +584,9 @@ def write_release(finest: dict[str, Counter], folder: str, threshold: int = DEFA
     leaked = recoverable(release)
     if leaked:  # fail closed: never publish a table a subtraction can open
         raise RuntimeError(f"suppression left {len(leaked)} recoverable cells")
+    exposed = pinned(release.cells, release.relations, release.hidden, threshold)
+    if exposed:  # nor one that all the tables together open
+        raise RuntimeError(f"suppression left {len(exposed)} cells that the published relations together pin")
     banner = DEMO_BANNER if demo else None
     files = {f"{spec.name}.csv": _csv_bytes(table_rows(release, spec), banner) for spec in TABLES}
     unodc = unodc_rows(release)

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import pipelines
-from pipelines import model
+from pipelines import model, verdicts
 from pipelines.contracts import Contract
 from pipelines.harmonise.vector import fold
 
@@ -198,7 +198,7 @@ def _sha256(fs, path: str) -> str:
 def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.datetime,
                  key: "PseudonymKey | None" = None,
                  before_switch: "Callable[[str, dict], dict] | None" = None,
-                 validation: dict | None = None, period: str | None = None) -> dict:
+                 validation: dict | None = None, period: str | None = None, allow_missing=()) -> dict:
     """Check accounting, write the manifest, then switch ``current.json`` to this run.
 
     The switch happens only once every file the manifest lists exists and nothing else is left
@@ -206,6 +206,9 @@ def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.d
 
     ``before_switch(run_dir, manifest)`` runs last before the manifest is written (the steward's
     report); it returns extra ``outputs`` entries ({folder: {zone, rows, files}}) to record.
+
+    Each delivered file carries its verdict (``pipelines.verdicts``); a rejected file, a feed under
+    ``min_rows`` or a required feed not delivered (unless in ``allow_missing``) blocks the run.
     """
     crash_point("before_finalise")
     fs, out_path = fsspec.core.url_to_fs(out)
@@ -247,8 +250,8 @@ def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.d
             "contract": {"path": Path(contract.path).name and posixpath.join(contract.agency.lower(), Path(contract.path).name),
                          "version": contract.version},
             "files": [
-                {k: s[k] for k in ("source_file", "sha256", "bytes", "rows_read", "file_rejected",
-                                   "unmapped_columns", "missing_columns")}
+                {k: s.get(k) for k in ("source_file", "sha256", "bytes", "rows_read", "file_rejected",
+                                       "unmapped_columns", "missing_columns", "verdict")}
                 for s in files
             ],
             "rows_read": read,
@@ -291,6 +294,13 @@ def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.d
     mse = _mse_figures(fs, run_path)
     if mse:  # {"victims": {estimate, lower, upper, ...} or {"refused": reason}}: the steward's report reads it
         manifest["mse"] = mse
+    delivery = verdicts.delivery_check(feeds, contracts, allow_missing)
+    if validation is not None or delivery["status"] == "failed":
+        validation = dict(validation or {"suites": {}, "checks": []})
+        validation["checks"] = [*validation.get("checks", []), delivery]
+        validation["blocking_failed"] = bool(validation.get("blocking_failed")) or delivery["status"] == "failed"
+    if allow_missing:
+        manifest["allowed_missing"] = sorted(allow_missing)
     blocked = bool(validation and validation.get("blocking_failed"))
     if validation is not None:
         manifest["status"] = "blocked" if blocked else "published"
@@ -315,7 +325,8 @@ def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.d
     if blocked:
         failed = [name for name, s in validation["suites"].items() if s["failed_blocking"]]
         failed += [c["name"] for c in validation.get("checks", []) if c["severity"] == "blocking" and c["status"] == "failed"]
-        raise ValidationBlocked(f"run {run_id} blocked by failed blocking validation: {', '.join(failed)} "
+        why = f" ({delivery['detail']})" if delivery["status"] == "failed" else ""
+        raise ValidationBlocked(f"run {run_id} blocked by failed blocking validation: {', '.join(failed)}{why} "
                                 f"(see runs/{run_id}/manifest.json)")
     problems = verify_run(fs, run_path)
     if problems:
@@ -375,7 +386,8 @@ def _public_unmapped(rows: list[dict], name_tokens: set[str]) -> list[dict]:
 def point_current(fs, out_path: str, run_id: str, period: str | None = None) -> None:
     """Switch the pointers to a verified run: with ``period``, first record the version
     (``periods/<period>/versions/<run_id>.json``) and move ``periods/<period>/current.json`` (the
-    period's commit point), then ``current.json`` (the latest published run of any period)."""
+    period's commit point), then ``current.json`` (the latest published run of any period), and
+    last record the publication (``published/<run_id>.json``)."""
     root = out_path.rstrip("/")
     pointer = {"run_id": run_id, "path": f"runs/{run_id}", "published": dt.datetime.now(dt.timezone.utc).isoformat()}
     if period is not None:
@@ -384,6 +396,17 @@ def point_current(fs, out_path: str, run_id: str, period: str | None = None) -> 
         _replace_json(fs, f"{root}/periods/{period}/current.json", pointer)
         crash_point("after_period_pointer")
     _replace_json(fs, f"{root}/current.json", pointer)
+    _replace_json(fs, f"{root}/published/{run_id}.json", pointer)  # the record `concilia status` trusts
+
+
+def was_published(fs, out_path: str, run_id: str) -> bool:
+    """Whether the pointers ever switched to a run (a killed run may hold a manifest and never have)."""
+    from pipelines.service.ledger import read_json
+
+    root = out_path.rstrip("/")
+    return fs.exists(f"{root}/published/{run_id}.json") or any(
+        (read_json(fs, p) or {}).get("run_id") == run_id
+        for p in [f"{root}/current.json", *fs.glob(f"{root}/periods/*/current.json")])
 
 
 def _replace_json(fs, path: str, obj: dict) -> None:

@@ -7,6 +7,7 @@ parsed line by line so that a malformed line costs one row, not the file.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -23,7 +24,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines import quarantine
+from pipelines import quarantine, verdicts
 from pipelines.contracts import Contract
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,22 @@ MAX_LINE_CHARS = 1024 * 1024
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
+UTF8_BOM = b"\xef\xbb\xbf"
+# Text that contradicts the declared encoding, as seen in the text decoded two ways:
+# UTF-8 lead + continuation bytes read as latin-1 (a UTF-8 file in a single-byte feed), and
+# 'Ã'/'Â' + a continuation character in UTF-8 text (UTF-8 read as latin-1 or cp1252, saved again).
+_UTF8_READ_AS_LATIN1 = "[\u00c2-\u00f4][\u0080-\u00bf]"
+_DOUBLE_ENCODED = "[\u00c2\u00c3][\u0080-\u00bf" + bytes(range(0x80, 0xA0)).decode("cp1252", "ignore") + "]"
+SINGLE_BYTE_ENCODINGS = {"iso8859-1", "cp1252", "iso8859-15", "latin-1"}
+# Shapes of personal data, matched on a whole (trimmed) value.
+SHAPES = {
+    "document number": r"^\d{7,12}$",
+    "date": r"^(\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2})$",
+}
+# A column of a field parsed as ... must not hold values of these shapes (it is published, or it
+# would garble the person): the contract's declared kind against the values delivered.
+FORBIDDEN_SHAPES = {"text": ("document number", "date"), "reference": ("document number", "date"),
+                    "lookup": ("document number", "date"), "name": ("document number", "date")}
 
 TAG_QUARANTINE = "quarantine"
 TAG_STATS = "stats"
@@ -70,13 +87,27 @@ class _Oversized(str):
     """Stands in for a line over the limit (the line itself is dropped at once)."""
 
 
+class _Binary(str):
+    """Stands in for a line holding NUL bytes: binary content costs its line, not the file."""
+
+
 OVERSIZED = _Oversized("")
+BINARY = _Binary("")
 
 
 def _drop_oversized(lines: list, limit: int) -> list:
+    """Lines over the limit, and lines holding NUL bytes, are replaced by their stand-ins."""
     for i, line in enumerate(lines):
         if line is not None and len(line) > limit:
             lines[i] = OVERSIZED
+    return _drop_binary(lines)
+
+
+def _drop_binary(lines: list) -> list:
+    if any(line is not None and "\x00" in line for line in lines):
+        for i, line in enumerate(lines):
+            if line is not None and "\x00" in line:
+                lines[i] = BINARY
     return lines
 
 
@@ -85,13 +116,16 @@ def _line_problem(line, limit: int) -> tuple[str, str] | None:
         return "encoding_error", "line is not valid in the declared encoding"
     if line is OVERSIZED:
         return "malformed_row", f"line longer than {limit} characters (not parsed)"
+    if line is BINARY:
+        return "encoding_error", "line holds NUL bytes (binary content)"
     return None
 
 
 def _decode_lines(data: bytes, encoding: str) -> tuple[list[str | None], list[int]]:
-    """Split into lines (any mix of CRLF, LF, CR) and decode each; undecodable lines become None."""
-    if encoding.lower().replace("_", "-") in ("utf-8-sig", "utf8-sig") and data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+    """Split into lines (any mix of CRLF, LF, CR) and decode each; undecodable lines become None.
+    A UTF-8 byte order mark is dropped whatever the declared encoding (it is never data)."""
+    data = strip_bom(data)
+    if encoding.lower().replace("_", "-") in ("utf-8-sig", "utf8-sig"):
         encoding = "utf-8"
     try:
         return _LINE_BREAK.split(data.decode(encoding)), []
@@ -110,17 +144,42 @@ def _decode_lines(data: bytes, encoding: str) -> tuple[list[str | None], list[in
     return lines, bad
 
 
+def strip_bom(data: bytes) -> bytes:
+    return data[len(UTF8_BOM):] if data.startswith(UTF8_BOM) else data
+
+
+def encoding_contradictions(data: bytes, encoding: str) -> tuple[int, str]:
+    """(lines whose bytes contradict the declared encoding, what was seen). Vectorised over lines."""
+    try:
+        declared = codecs.lookup(encoding).name
+    except LookupError:
+        return 0, ""
+    data = strip_bom(data)
+    if declared in SINGLE_BYTE_ENCODINGS:
+        text, pattern, what = data.decode("latin-1"), _UTF8_READ_AS_LATIN1, \
+            f"UTF-8 multi-byte sequences in a feed declared {encoding}"
+    elif declared.startswith("utf-8"):
+        text, pattern, what = data.decode("utf-8", errors="replace"), _DOUBLE_ENCODED, \
+            "double-encoded text (UTF-8 read as latin-1 and saved again: mojibake)"
+    else:
+        return 0, ""
+    lines = pa.array(_LINE_BREAK.split(text), pa.large_string())
+    suspect = int(pc.sum(pc.match_substring_regex(lines, pattern)).as_py() or 0)
+    return suspect, what if suspect else ""
+
+
 def parse_csv(data: bytes, encoding: str, delimiter: str, max_line_chars: int = MAX_LINE_CHARS) -> ParsedFile:
-    if b"\x00" in data[:65536]:
-        raise FileRejected("unreadable_file", "binary content (NUL bytes) in a text feed")
     lines = _drop_oversized(_decode_lines(data, encoding)[0], max_line_chars)
-    header_at = next((i for i, line in enumerate(lines) if line is None or line is OVERSIZED or line.strip()), None)
+    header_at = next((i for i, line in enumerate(lines)
+                      if line is None or line is OVERSIZED or line is BINARY or line.strip()), None)
     if header_at is None:
         raise FileRejected("empty_file", "the file has no header line")
     if lines[header_at] is None:
         raise FileRejected("encoding_error", "the header line is not valid in the declared encoding")
     if lines[header_at] is OVERSIZED:
         raise FileRejected("malformed_row", f"the header line is longer than {max_line_chars} characters")
+    if lines[header_at] is BINARY:
+        raise FileRejected("unreadable_file", "binary content (NUL bytes) in the header line")
     csv.field_size_limit(max(csv.field_size_limit(), max_line_chars))
     header = [h.strip() for h in next(csv.reader([lines[header_at]], delimiter=delimiter))]
     width = len(header)
@@ -293,6 +352,8 @@ def read_delivery(contract: Contract, data: bytes, source_file: str, chunk_rows:
         "file_rejected": None,
         "unmapped_columns": [],
         "missing_columns": [],
+        "encoding_suspect_lines": 0,
+        "contradicting_rows": 0,
     }
 
     def q_rows(entries):
@@ -306,10 +367,13 @@ def read_delivery(contract: Contract, data: bytes, source_file: str, chunk_rows:
         parsed = parse_file(data, contract, max_line_chars)
     except FileRejected as rej:
         stats["file_rejected"] = {"reason_code": rej.reason_code, "detail": rej.detail}
+        stats["verdict"] = verdicts.file_verdict(stats, contract)
         log.warning("feed %s: file %s rejected: %s", contract.feed, source_file, rej.detail)
         return FileReadResult([], q_rows([(None, None, rej.reason_code, None, rej.detail)]), stats)
 
     stats["rows_read"] = parsed.rows_read
+    if contract.format != "xlsx":
+        stats["encoding_suspect_lines"], stats["encoding_contradiction"] = encoding_contradictions(data, contract.encoding)
     header = parsed.header
     stats["unmapped_columns"] = sorted(set(header) - contract.expected_columns - {""})
     missing = contract.missing_columns(header)
@@ -321,6 +385,7 @@ def read_delivery(contract: Contract, data: bytes, source_file: str, chunk_rows:
         # A renamed or missing column means no row can be harmonised faithfully: quarantine them all.
         detail = "the file lacks columns the contract maps: " + ", ".join(missing)
         entries.extend((row, None, "missing_column", None, detail) for row in parsed.row_numbers)
+        stats["verdict"] = verdicts.file_verdict(stats, contract)
         return FileReadResult([], q_rows(entries), stats)
 
     columns = list(zip(*parsed.rows)) if parsed.rows else [() for _ in header]
@@ -330,6 +395,15 @@ def read_delivery(contract: Contract, data: bytes, source_file: str, chunk_rows:
     )
     table, id_problems = _check_record_ids(table, contract.record_id)
     entries.extend(id_problems)
+    table, kind_problems = _check_column_kinds(table, contract)
+    entries.extend(kind_problems)
+    stats["contradicting_rows"] = len(kind_problems)
+    stats["verdict"] = verdicts.file_verdict(stats, contract, len(parsed.malformed))
+    if stats["verdict"]["verdict"] == verdicts.REJECTED:  # nothing of a rejected file lands in any output
+        detail = "the file was rejected: " + "; ".join(stats["verdict"]["reasons"])
+        entries.extend((row, None, "file_rejected", None, detail) for row in table.column(SOURCE_ROW).to_pylist())
+        log.warning("feed %s: file %s rejected: %s", contract.feed, source_file, detail)
+        return FileReadResult([], q_rows(entries), stats)
     table = table.append_column(SOURCE_FILE, pa.array([source_file] * table.num_rows, pa.string()))
     chunks = [pa.Table.from_batches([b]) for b in table.to_batches(max_chunksize=chunk_rows)] if table.num_rows else []
     return FileReadResult(chunks, q_rows(entries), stats)
@@ -363,6 +437,33 @@ def _check_record_ids(table: pa.Table, id_column: str) -> tuple[pa.Table, list[t
     return kept.filter(is_first), problems
 
 
+def _check_column_kinds(table: pa.Table, contract: Contract) -> tuple[pa.Table, list[tuple]]:
+    """Rows with a value whose shape contradicts its column's declared kind (a document number
+    under a case reference, a date under a name: swapped or shifted headers) go to quarantine,
+    so personal data never lands in a pseudonymised or public column. No value is kept."""
+    contradicts = pa.array([False] * table.num_rows, pa.bool_())
+    why: list[tuple[pa.Array, str, str]] = []
+    for spec in contract.fields:
+        for column in spec.source_columns if spec.parser in FORBIDDEN_SHAPES else ():
+            if column not in table.column_names:  # a path into a nested record: its root holds JSON
+                continue
+            values = pc.utf8_trim_whitespace(table.column(column))
+            for shape in FORBIDDEN_SHAPES[spec.parser]:
+                hit = pc.fill_null(pc.match_substring_regex(values, SHAPES[shape]), False)
+                if pc.any(hit).as_py():
+                    contradicts = pc.or_(contradicts, hit)
+                    why.append((hit, spec.target, f"column {column} ({spec.parser}) holds a value shaped like a {shape}"))
+    if not why:
+        return table, []
+    rows = table.column(SOURCE_ROW)
+    first_reason: dict[int, tuple[str, str]] = {}
+    for hit, target, detail in why:
+        for r in pc.filter(rows, hit).to_pylist():
+            first_reason.setdefault(r, (target, detail))
+    problems = [(r, None, "value_contradicts_column", target, detail) for r, (target, detail) in sorted(first_reason.items())]
+    return table.filter(pc.invert(contradicts)), problems
+
+
 class ReadDeliveryFn(beam.DoFn):
     """(feed_id, url, source_file) -> (feed_id, raw table) chunks; quarantine and stats tagged."""
 
@@ -383,7 +484,9 @@ class ReadDeliveryFn(beam.DoFn):
         if data is None:
             stats = {"feed_id": feed_id, "source_file": source_file, "sha256": None, "bytes": None,
                      "rows_read": 0, "file_rejected": {"reason_code": "unreadable_file", "detail": detail},
-                     "unmapped_columns": [], "missing_columns": []}
+                     "unmapped_columns": [], "missing_columns": [], "encoding_suspect_lines": 0,
+                     "contradicting_rows": 0}
+            stats["verdict"] = verdicts.file_verdict(stats, contract)
             yield beam.pvalue.TaggedOutput(TAG_STATS, stats)
             yield beam.pvalue.TaggedOutput(TAG_QUARANTINE, quarantine.rows_to_table([{
                 "feed_id": feed_id, "agency": contract.agency, "source_file": source_file, "source_row": None,

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import zipfile
+from types import SimpleNamespace
 
 import openpyxl
 import pyarrow.compute as pc
@@ -19,6 +20,7 @@ from pipelines.contracts import parse_contract
 from pipelines.harmonise.engine import harmonise
 from pipelines.pipeline import run
 from pipelines.privacy import demo_key
+from pipelines.publish import ValidationBlocked
 from pipelines.read import discover_deliveries, read_delivery, safe_name
 from tests.conftest import TEST_RUNNER
 
@@ -126,8 +128,11 @@ def test_header_only_file(contract):
 
 def test_binary_garbage_without_nul_bytes_is_quarantined_row_by_row(contract):
     garbage = bytes(range(1, 256)) * 40
-    h, q, reasons = accounted(read_delivery(contract, csv_bytes(HEADER, *GOOD) + garbage, "hx/a.csv"), contract)
-    assert h == 2 and q >= 1 and set(reasons) <= {"encoding_error", "malformed_row"}
+    result = read_delivery(contract, csv_bytes(HEADER, *GOOD) + garbage, "hx/a.csv")
+    h, q, reasons = accounted(result, contract)
+    # garbage lines cost their rows; this many of them reject the file, whose good rows go too
+    assert (h, reasons["file_rejected"]) == (0, 2) and set(reasons) <= {"encoding_error", "malformed_row", "file_rejected"}
+    assert result.stats["verdict"]["verdict"] == "rejected"
 
 
 def test_truncated_files(contract):
@@ -250,14 +255,25 @@ def test_hostile_landing_zone_end_to_end(tmp_path, contract):
     assert all(ch.isprintable() for n in names for ch in n)
     assert [url for _, url, rel in deliveries if rel == "hx/link.csv"] == [None]
 
-    result = run(str(tmp_path / "feeds"), str(tmp_path / "out"), [f"--runner={TEST_RUNNER}"],
-                 [str(tmp_path / "contracts")], key=demo_key())
+    # the rejected files block the run: it is written and reported, and nothing becomes current
+    with pytest.raises(ValidationBlocked, match="hx/garbage.csv rejected") as blocked:
+        run(str(tmp_path / "feeds"), str(tmp_path / "out"), [f"--runner={TEST_RUNNER}"],
+            [str(tmp_path / "contracts")], key=demo_key(), allow_missing=["*"])
+    assert not (tmp_path / "out" / "current.json").exists()
+    run_id = str(blocked.value).split()[1]
+    result = SimpleNamespace(run_id=run_id, run_dir=str(tmp_path / "out" / "runs" / run_id),
+                             manifest=json.loads((tmp_path / "out" / "runs" / run_id / "manifest.json").read_text()))
+    assert result.manifest["status"] == "blocked"
     feed = result.manifest["feeds"]["hx_victims"]
     assert feed["rows_read"] == feed["rows_harmonised"] + feed["rows_quarantined"]
     assert feed["rows_harmonised"] == 4  # ok.csv (3, formulas kept as text) + the oddly named file
     rejected = {f["source_file"]: f["file_rejected"]["reason_code"] for f in feed["files"] if f["file_rejected"]}
-    assert rejected == {"hx/\\x1b[2Jclear.csv": "empty_file", "hx/garbage.csv": "unreadable_file",
+    assert rejected == {"hx/\\x1b[2Jclear.csv": "empty_file", "hx/garbage.csv": "encoding_error",
                         "hx/link.csv": "unreadable_file"}
+    verdicts = {f["source_file"]: f["verdict"]["verdict"] for f in feed["files"]}
+    assert verdicts == {"hx/\\x1b[2Jclear.csv": "rejected", "hx/garbage.csv": "rejected", "hx/link.csv": "rejected",
+                        "hx/ok.csv": "accepted", "hx/evil\\x0aINFO forged.csv": "accepted",
+                        "hx/latin.csv": "accepted_with_warnings"}
     q = ds.dataset(f"{result.run_dir}/quarantine", format="parquet").to_table()
     assert set(q.column("source_file").to_pylist()) >= {"hx/link.csv", "hx/garbage.csv", "hx/latin.csv"}
     assert all(ch.isprintable() for n in q.column("source_file").to_pylist() for ch in n)
@@ -278,3 +294,68 @@ def test_hostile_landing_zone_end_to_end(tmp_path, contract):
         else:
             continue
         assert not [c for c in cells if c[:1] in ("=", "+", "-", "@")], path.name
+
+
+# --- delivery verdicts, byte-level faults and sniffing (issue 13) ------------------------------
+
+def _many(n: int, start: int = 1) -> list[str]:
+    return [f"{i};C-{i};01/02/2018;QUISPE MAMANI, ROSA;F;17" for i in range(start, start + n)]
+
+
+@pytest.fixture(scope="module")
+def latin_contract():
+    return parse_contract({**_yaml(), "source": {"files": "hx/*.csv", "format": "csv", "encoding": "latin-1",
+                                                 "delimiter": ";"}})
+
+
+def test_a_nul_byte_early_costs_its_line_not_the_file(contract):
+    rows = _many(40)
+    rows[1] = rows[1][:10] + "\x00" + rows[1][10:]
+    result = read_delivery(contract, csv_bytes(HEADER, *rows), "hx/a.csv")
+    assert accounted(result, contract) == (39, 1, {"encoding_error": 1})
+    assert result.stats["verdict"]["verdict"] == "accepted_with_warnings"
+    assert "NUL" in result.quarantined.column("detail")[0].as_py()
+
+
+def test_a_bom_is_stripped_whatever_the_declared_encoding(latin_contract):
+    result = read_delivery(latin_contract, b"\xef\xbb\xbf" + csv_bytes(HEADER, *GOOD), "hx/a.csv")
+    assert result.stats["missing_columns"] == [] and accounted(result, latin_contract)[:2] == (2, 0)
+    assert result.stats["verdict"] == {"verdict": "accepted", "reasons": []}
+
+
+def test_a_utf8_file_in_a_latin1_feed_is_detected_and_rejected_above_the_share(latin_contract):
+    names = [f"{i};C-{i};01/02/2018;PEÑA NUÑEZ, ANA;F;20" for i in range(1, 11)]
+    result = read_delivery(latin_contract, b"\xef\xbb\xbf" + csv_bytes(HEADER, *_many(20, 11), *names), "hx/a.csv")
+    assert result.stats["encoding_suspect_lines"] == 10
+    assert result.stats["verdict"]["verdict"] == "rejected" and "UTF-8" in result.stats["verdict"]["reasons"][0]
+    assert result.chunks == [] and accounted(result, latin_contract)[2] == {"file_rejected": 30}
+    # one such line in 200 is a warning, and the file is read
+    few = read_delivery(latin_contract, csv_bytes(HEADER, *_many(199), names[0].replace("1;", "999;", 1)), "hx/a.csv")
+    assert few.stats["verdict"]["verdict"] == "accepted_with_warnings" and accounted(few, latin_contract)[0] == 200
+
+
+def test_mojibake_in_a_utf8_feed_is_detected(contract):
+    garbled = [f"{i};C-{i};01/02/2018;PEÃ‘A, ANA;F;20" for i in range(1, 11)]
+    result = read_delivery(contract, csv_bytes(HEADER, *garbled), "hx/a.csv")
+    assert result.stats["encoding_suspect_lines"] == 10 and result.stats["verdict"]["verdict"] == "rejected"
+    assert "double-encoded" in result.stats["verdict"]["reasons"][0]
+
+
+def test_swapped_headers_never_put_document_numbers_into_a_reference_column(contract):
+    # CASO and NOMBRE swapped by the agency: case references under the name, names under the case
+    swapped = [f"{i};7{i:07d};01/02/2018;C-{i};F;17" for i in range(1, 21)]
+    result = read_delivery(contract, csv_bytes(HEADER, *_many(2, 100), *swapped), "hx/a.csv")
+    assert result.stats["contradicting_rows"] == 20 and result.stats["verdict"]["verdict"] == "rejected"
+    h, q, reasons = accounted(result, contract)
+    assert h == 0 and reasons == {"value_contradicts_column": 20, "file_rejected": 2}
+    assert "70000001" not in json.dumps(result.quarantined.to_pylist(), default=str)
+    # below the share the row goes alone, and its value nowhere
+    one = read_delivery(contract, csv_bytes(HEADER, *_many(40), "99;12/03/1990;01/02/2018;DIAZ, ANA;F;20"), "hx/a.csv")
+    assert accounted(one, contract) == (40, 1, {"value_contradicts_column": 1})
+    assert one.stats["verdict"]["verdict"] == "accepted_with_warnings"
+    assert "12/03/1990" not in json.dumps(one.quarantined.to_pylist(), default=str)
+
+
+@pytest.mark.parametrize("data", [b"", csv_bytes(HEADER)], ids=["empty", "header-only"])
+def test_empty_and_header_only_files_are_rejected(contract, data):
+    assert read_delivery(contract, data, "hx/a.csv").stats["verdict"]["verdict"] == "rejected"

@@ -54,6 +54,7 @@ def assert_protected(release, threshold):
         if 0 < n < threshold:
             assert key in release.hidden, key
     assert recoverable(release) == []
+    assert public.pinned(release.cells, release.relations, release.hidden, threshold) == []
     # the same check on the rendered 2-D tables: every row and every column, total included
     for spec in TABLES:
         rows = table_rows(release, spec)[1:]
@@ -89,7 +90,9 @@ def test_suppression_holds_for_any_population(seed, n, threshold, skew):
 def test_threshold_is_configurable_and_displayed():
     finest = random_finest(7, 300, 100)
     loose, strict = build_release(finest, 3), build_release(finest, 11)
-    assert len(strict.hidden) > len(loose.hidden)
+    under = {t: {k for k, n in r.cells.items() if 0 < n < t} for t, r in ((3, loose), (11, strict))}
+    assert under[3] < under[11] and under[3] <= set(loose.hidden) and under[11] <= set(strict.hidden)
+    assert_protected(loose, 3)
     assert_protected(strict, 11)
     shown = {v for spec in TABLES for row in table_rows(strict, spec)[1:] for v in row}
     assert "<11" in shown and "<5" not in shown
@@ -109,7 +112,8 @@ def test_shared_cells_have_one_status_in_every_table():
 
 def test_unodc_groups_cannot_open_their_codes():
     # DOMESTIC_SERVITUDE is grouped with FORCED_LABOUR in UNODC's "forced labour"
-    finest = {"victims": Counter({("2018", "FEMALE", "ADULT", "PER", code, group, "15", "07", "false"): n for code, group, n in (
+    finest = {"victims": Counter({("2018", "FEMALE", "ADULT", "PER", code, group, "15", "07", "false"): n
+                                  for code, group, n in (
         ("SEXUAL_EXPLOITATION", "sexual exploitation", 50), ("FORCED_LABOUR", "forced labour", 30),
         ("DOMESTIC_SERVITUDE", "forced labour", 2), ("FORCED_BEGGING", "begging", 20))})}
     release = build_release(finest)
@@ -138,7 +142,8 @@ def test_exports_never_carry_a_formula(tmp_path):
     hostile = "=HYPERLINK(\"http://evil\",\"x\")"
     finest = {"victims": Counter({("2018", "FEMALE", "ADULT", hostile, "SEXUAL_EXPLOITATION",
                                    "sexual exploitation", "@15", "15", "false"): 12,
-                                  ("2018", "MALE", "ADULT", "+PER", "FORCED_LABOUR", "forced labour", "-1", "=1", "false"): 9})}
+                                  ("2018", "MALE", "ADULT", "+PER", "FORCED_LABOUR", "forced labour", "-1", "=1",
+                                   "false"): 9})}
     paths = public.write_release(finest, str(tmp_path), demo=True)
     cells = []
     for path in paths:
@@ -179,3 +184,60 @@ def test_sample_run_public_release(sample_run):
                     "Persons brought into formal contact", "Persons convicted"):
         assert section in unodc
     assert openpyxl.load_workbook(folder / "unodc_glotip.xlsx").sheetnames == ["GLOTIP"]
+
+
+def _brute_force_ranges(cells, relations, hidden, threshold):
+    """Each hidden cell's least and greatest value over all solutions, one linear program each."""
+    import numpy as np
+    from scipy.optimize import linprog
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        return _ranges(cells, relations, hidden, threshold, np, linprog)
+
+
+def _ranges(cells, relations, hidden, threshold, np, linprog):
+    order = sorted(hidden)
+    index = {k: i for i, k in enumerate(order)}
+    a_eq, b_eq = [], []
+    for total, parts in relations:
+        members = list(dict.fromkeys((*parts, total)))
+        row, constant = np.zeros(len(order)), 0.0
+        for m in members:
+            sign = -1.0 if m == total else 1.0
+            if m in index:
+                row[index[m]] += sign
+            else:
+                constant += sign * cells[m]
+        if row.any():
+            a_eq.append(row)
+            b_eq.append(-constant)
+    bounds = [(1, threshold - 1) if hidden[k] == "primary" else (0, None) for k in order]
+    ranges = {}
+    for k, i in index.items():
+        c = np.zeros(len(order))
+        c[i] = 1
+        low = linprog(c, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs").fun
+        high = -linprog(-c, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs").fun
+        ranges[k] = (low, high)
+    return ranges
+
+
+def test_no_hidden_cell_is_pinned_by_all_published_relations_together():
+    release = build_release(random_finest(4, 30, 10))
+    # one population (relations never cross populations), so the brute force stays quick
+    cells = {k: n for k, n in release.cells.items() if k[0] == "offender_records"}
+    relations = [(t, parts) for t, parts in release.relations if t[0] == "offender_records"]
+    # suppression by single relations alone leaves cells that all relations together pin exactly
+    single = public.suppress(cells, relations, 5)
+    exposed = public.pinned(cells, relations, single, 5)
+    assert exposed and recoverable(public.Release(cells, relations, single, {}, {}, 5)) == []
+    ranges = _brute_force_ranges(cells, relations, single, 5)
+    assert sorted(exposed) == sorted(k for k, (lo, hi) in ranges.items() if hi - lo < 1e-6)
+    for key in exposed:  # and the value they pin is the true count
+        assert abs(ranges[key][0] - cells[key]) < 1e-6
+    # the release hides more, until no hidden count has a single possible value
+    hidden = {k: v for k, v in release.hidden.items() if k[0] == "offender_records"}
+    assert set(single) < set(hidden)
+    ranges = _brute_force_ranges(cells, relations, hidden, 5)
+    assert all(hi - lo >= 1 - 1e-6 for lo, hi in ranges.values())

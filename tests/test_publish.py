@@ -65,7 +65,7 @@ RUN_SNIPPET = """
 import sys
 from pipelines import privacy
 from pipelines.pipeline import run
-run(sys.argv[1], sys.argv[2], ["--runner={runner}"], key=privacy.demo_key(), period="2018")
+run(sys.argv[1], sys.argv[2], ["--runner={runner}"], key=privacy.demo_key(), period="2018", allow_missing=["*"])
 """
 
 
@@ -107,7 +107,8 @@ def test_kills_before_and_during_publish_leave_the_previous_version(small_feeds,
     from pipelines.pipeline import run
 
     out = tmp_path / "out"
-    first = run(str(small_feeds), str(out), [f"--runner={TEST_RUNNER}"], key=privacy.demo_key(), period="2018").run_id
+    first = run(str(small_feeds), str(out), [f"--runner={TEST_RUNNER}"], key=privacy.demo_key(), period="2018",
+                allow_missing=["*"]).run_id
 
     # killed after the Beam pipeline wrote its outputs, before anything was published
     _killed_run(small_feeds, out, "before_finalise", tmp_path)

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pytest
 
-from conftest import SAMPLE_FEEDS, TEST_RUNNER
+from tests.conftest import SAMPLE_FEEDS, TEST_RUNNER
 from pipelines.cli import main
 from pipelines.pipeline import run
 from pipelines.privacy import demo_key

@@ -29,6 +29,10 @@ STRINGS = {
     "judgements_intro": "Judgements in force (concilia review apply), what this run's scores say about each pair, "
                         "and whether they argue against it. Judged pairs are never asked again.",
     "contradicted_caption": "Judgements this run's evidence argues against",
+    "ids_title": "Person ids since the previous run",
+    "ids_changes": "earlier ids that changed (lineage/): merged into another person, split, or retired",
+    "ids_unchanged": "No earlier person id changed: every person kept its id.",
+    "seen_before": "persons had been recorded in an earlier published period",
     "evidence": {"scored_as_match": "scored as a match", "scored_uncertain": "scored as uncertain",
                  "scored_as_non_match": "scored as a non-match", "not_compared": "not compared by the blocking rules",
                  "different_valid_documents": "different valid documents",
@@ -108,3 +112,18 @@ def action_list(validation: dict, review: dict, conflicts: dict, judged: dict) -
     ]
     return [{"key": key, "label": STRINGS[key], "count": count, "href": href,
              "severity": severity if count else "done"} for key, count, href, severity in tiles]
+
+
+def continuity(lineage, persons) -> dict:
+    """How many earlier ids merged, split or retired (lineage/), and how many persons of this run
+    had been recorded in an earlier period (persons.seen_in_earlier_period), per role."""
+    changes: dict[str, int] = {}
+    if lineage is not None:
+        for change in lineage.column("change").to_pylist():
+            changes[change] = changes.get(change, 0) + 1
+    seen: dict[str, int] = {}
+    if persons is not None and "seen_in_earlier_period" in persons.column_names:
+        for role, flag in zip(persons.column("role").to_pylist(), persons.column("seen_in_earlier_period").to_pylist()):
+            if flag:
+                seen[role] = seen.get(role, 0) + 1
+    return {"available": lineage is not None, "changes": changes, "seen_before": seen}

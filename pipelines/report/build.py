@@ -117,6 +117,7 @@ def report_context(run_dir: str, previous_run_dir: str | None = None, manifest: 
         "conflict_split": conflict_split,
         "judgements": judgements,
         "strings": actions.STRINGS,
+        "continuity": actions.continuity(run.table("lineage"), persons),
         "changes": sections.changes(manifest, previous_manifest, previous.run_id if previous else None, screen),
         "outputs": outputs,
         "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

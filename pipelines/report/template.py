@@ -369,6 +369,9 @@ and which compared fields agree or disagree are shown here; the values themselve
 <td class="n">{{ "%.3f" | format(j.probability) if j.probability is not none else "—" }}</td><td>{{ j.evidence }}</td></tr>{% endfor %}</tbody>
 </table></div>
 {% endif %}
+{% if continuity.available %}<h3>{{ strings.ids_title }}</h3>
+<p>{% if continuity.changes %}{% for c, n in continuity.changes.items() %}{{ c }} {{ n | n }}{% if not loop.last %}, {% endif %}{% endfor %}: {{ strings.ids_changes }}.{% else %}{{ strings.ids_unchanged }}{% endif %}
+{% for role, n in continuity.seen_before.items() %} {{ n | n }} {{ role }} {{ strings.seen_before }}.{% endfor %}</p>{% endif %}
 </section>
 
 <section aria-labelledby="changes">

@@ -15,7 +15,7 @@ import logging
 import signal
 import sys
 
-from pipelines.cli import EXIT_FAILED, EXIT_INPUT, EXIT_OK, EXIT_USAGE, RUNNER_ALIASES
+from pipelines.cli import EXIT_BUSY, EXIT_FAILED, EXIT_INPUT, EXIT_OK, EXIT_USAGE, RUNNER_ALIASES
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ def diff_parser() -> argparse.ArgumentParser:
 def watch_main(argv: list[str]) -> int:
     from pipelines.contracts import ContractError
     from pipelines.privacy import KeyUnavailable, resolve_key
+    from pipelines.service.lease import LeaseHeld
     from pipelines.service.schedule import Schedule
     from pipelines.service.watch import Service
 
@@ -99,10 +100,15 @@ def watch_main(argv: list[str]) -> int:
     stopping = []
     # SIGTERM (Cloud Run, systemd, docker stop) ends the loop after the current cycle
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    if args.http_port is not None:
-        return _serve_http(service, args.http_port, lambda: bool(stopping))
-    cycles = 1 if args.once else args.max_cycles
-    failures = service.serve(args.interval, schedule, cycles, should_stop=lambda: bool(stopping))
+    try:
+        with service.lease():  # one watcher per ledger: a second one refuses to start
+            if args.http_port is not None:
+                return _serve_http(service, args.http_port, lambda: bool(stopping))
+            cycles = 1 if args.once else args.max_cycles
+            failures = service.serve(args.interval, schedule, cycles, should_stop=lambda: bool(stopping))
+    except LeaseHeld as exc:
+        print(f"concilia watch: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     # a bounded run reports failures in its exit code (a run that failed, or a cycle that could not finish)
     return EXIT_FAILED if failures and cycles is not None else EXIT_OK
 
@@ -180,6 +186,7 @@ def finalise_main(argv: list[str]) -> int:
     from pipelines.privacy import KeyUnavailable
     from pipelines.publish import AccountingError, IncompleteOutput
     from pipelines.service.flex import finalise
+    from pipelines.service.lease import LeaseHeld
 
     p = argparse.ArgumentParser(prog="concilia finalise", description=(
         "Finalise a run whose Beam job was launched by the Dataflow Flex Template: validation summary, "
@@ -196,6 +203,9 @@ def finalise_main(argv: list[str]) -> int:
         return EXIT_INPUT
     except (AccountingError, IncompleteOutput) as exc:
         return report_unpublished("concilia finalise", exc)
+    except LeaseHeld as exc:
+        print(f"concilia finalise: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     print(json.dumps({"run_id": manifest["run_id"], "period": manifest.get("period"), "status": manifest.get("status")}))
     return EXIT_OK
 

@@ -68,7 +68,8 @@ def finalise(out: str, run_id: str, state: str | None = None, key_file: str | No
     """Finalise a job the template launched: the same steps as after ``concilia run``'s pipeline."""
     from pipelines import privacy
     from pipelines.contracts import load_contracts
-    from pipelines.pipeline import finish
+    from pipelines.pipeline import finish, run_lease
+    from pipelines.service.lease import Lease
     from pipelines.service.watch import STATE_DIR
 
     state = state or f"{out.rstrip('/')}/{STATE_DIR}"
@@ -77,8 +78,9 @@ def finalise(out: str, run_id: str, state: str | None = None, key_file: str | No
     if record is None:
         raise FileNotFoundError(f"no launch record for run {run_id} under {state}/launches/")
     key = privacy.resolve_key(key_file=key_file, secret_name=record.get("pseudonym_key_secret"))
-    return finish(record["feeds"], out, run_id, load_contracts(), key, dt.datetime.fromisoformat(record["started"]),
-                  record.get("previous_run"), record.get("period"))
+    with Lease(run_lease(out), f"concilia finalise {run_id}", run_id=run_id):  # one publisher per OUT
+        return finish(record["feeds"], out, run_id, load_contracts(), key,
+                      dt.datetime.fromisoformat(record["started"]), record.get("previous_run"), record.get("period"))
 
 
 if __name__ == "__main__":

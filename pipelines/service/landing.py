@@ -11,6 +11,10 @@ and the agency writes ``_READY`` last. ``_READY`` may be empty, or list the file
 SHA-256 in ``sha256sum`` format (``<hex>  <name>`` per line); when it lists them, the delivery is
 taken only if exactly those files are present with exactly those digests, so a file still being
 uploaded (or replaced) is never read. Names starting with ``_`` or ``.`` are not data.
+
+Every path is resolved against the landing root first: a folder or file that leads outside it (a
+symbolic link, a ``..`` segment) is *refused*, never read or staged. Folders no contract claims
+(an unknown agency or feed) are *unclaimed*. Both are reported as ``Pending`` with their kind.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import posixpath
 import re
 from dataclasses import asdict, dataclass, field
@@ -70,13 +75,33 @@ class Delivery:
 
 @dataclass
 class Pending:
-    """A landing folder that is not (yet) a delivery, and why: shown by ``concilia status``."""
+    """A landing folder that is not (yet) a delivery, and why: shown by ``concilia status``.
+    ``kind``: pending (not complete yet), refused (leads outside the landing zone), unclaimed
+    (no contract claims the folder)."""
 
     feed: str
     period: str
     folder: str
     reason: str
     files: list[str] = field(default_factory=list)
+    kind: str = "pending"
+
+
+def _is_local(fs) -> bool:
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return protocol in ("file", "local")
+
+
+def contained(fs, root: str, path: str) -> bool:
+    """Whether ``path`` lies inside ``root`` once resolved: no ``..`` segment, and on a local disk
+    no symbolic link leading out (object stores have no links; their names are taken literally)."""
+    root = root.rstrip("/")
+    if ".." in path.split("/") or not (path == root or path.startswith(root + "/")):
+        return False
+    if not _is_local(fs):
+        return True
+    real_root = os.path.realpath(root)
+    return os.path.commonpath([os.path.realpath(path), real_root]) == real_root
 
 
 def set_hash(files) -> str:
@@ -95,7 +120,7 @@ def sha256_of(fs, path: str) -> tuple[str, int]:
 
 def _url(fs, path: str) -> str:
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return path if protocol in ("file", "local") else f"{protocol}://{path}"
+    return path if _is_local(fs) else f"{protocol}://{path}"
 
 
 def feed_folder(contract: Contract) -> str:
@@ -131,10 +156,13 @@ def scan(landing: str, contracts: list[Contract], periods: set[str] | None = Non
     fs, root = fsspec.core.url_to_fs(landing)
     root = root.rstrip("/")
     deliveries: list[Delivery] = []
-    pending: list[Pending] = []
+    pending: list[Pending] = [] if periods is not None else unclaimed(fs, root, contracts)
     for contract in contracts:
         base = f"{root}/{feed_folder(contract)}"
         if not fs.isdir(base):
+            continue
+        if not contained(fs, root, base):
+            pending.append(Pending(contract.feed, "", _url(fs, base), OUTSIDE, kind="refused"))
             continue
         for folder in sorted(p for p in fs.ls(base, detail=False) if fs.isdir(p)):
             period = posixpath.basename(folder.rstrip("/"))
@@ -142,6 +170,9 @@ def scan(landing: str, contracts: list[Contract], periods: set[str] | None = Non
                 continue
             if not PERIOD_RE.match(period):
                 pending.append(Pending(contract.feed, period, _url(fs, folder), "period folder name not allowed"))
+                continue
+            if not contained(fs, root, folder) or any(not contained(fs, root, p) for p in fs.ls(folder, detail=False)):
+                pending.append(Pending(contract.feed, period, _url(fs, folder), OUTSIDE, kind="refused"))
                 continue
             delivery, why = _read_folder(fs, folder, contract, period, {} if digests is None else digests)
             if delivery is not None:
@@ -151,6 +182,29 @@ def scan(landing: str, contracts: list[Contract], periods: set[str] | None = Non
                 pending.append(Pending(contract.feed, period, _url(fs, folder), why,
                                        [n for n in names if not n.startswith((".", "_"))]))
     return deliveries, pending
+
+
+OUTSIDE = "refused: the folder or a file in it leads outside the landing zone (a link or '..'); not read"
+
+
+def unclaimed(fs, root: str, contracts: list[Contract]) -> list[Pending]:
+    """Agency and feed folders under the landing root that no contract claims."""
+    claimed = {feed_folder(c) for c in contracts}
+    agencies = {f.split("/")[0] for f in claimed}
+    found: list[Pending] = []
+    if not fs.isdir(root):
+        return found
+    for agency in sorted(p for p in fs.ls(root, detail=False) if fs.isdir(p)):
+        name = posixpath.basename(agency.rstrip("/"))
+        if name.startswith((".", "_")):
+            continue
+        if name not in agencies:
+            found.append(Pending("", "", _url(fs, agency), "no feed contract claims this agency folder", kind="unclaimed"))
+            continue
+        for feed in sorted(p for p in fs.ls(agency, detail=False) if fs.isdir(p)):
+            if f"{name}/{posixpath.basename(feed.rstrip('/'))}" not in claimed:
+                found.append(Pending("", "", _url(fs, feed), "no feed contract claims this feed folder", kind="unclaimed"))
+    return found
 
 
 def _stamp(entry: dict):

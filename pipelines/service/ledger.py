@@ -2,14 +2,20 @@
 failed. Embedded, no server: small JSON objects under a folder at any fsspec URL.
 
     STATE/ledger/deliveries/<feed>/<period>/<set_hash>.json   one per distinct delivery content
+    STATE/ledger/arrivals/<feed>/<period>/<time>-<set_hash>.json  each time the landed content changed
     STATE/ledger/runs/<run_id>/<state>.json                    started | submitted | published | failed
+    STATE/ledger/notices/<kind>/<hash>.json                    landing folders refused or unclaimed
 
 Every entry is a new object whose name is derived from what it records; nothing is ever appended
 to or rewritten. That keeps it sound on object stores (``gs://`` has no append and no rename, but
 an object upload is atomic and listing is strongly consistent): a delivery seen twice maps to the
 same name and is a no-op; a run's states are separate objects, so a crash between two of them
 leaves the earlier state readable. On a local disk each object is written to a temporary name and
-renamed into place. One watcher writes a given ledger (docs/service.md).
+renamed into place. One watcher writes a given ledger: it holds the ledger's lease
+(``pipelines.service.lease``, docs/service.md).
+
+Corrections go by arrival, not by content: the active delivery of a feed and period is the one
+that arrived last, so delivering A, then B, then A again makes A active again.
 """
 
 from __future__ import annotations
@@ -94,15 +100,35 @@ class Ledger:
         return f"{self._path}/ledger/deliveries/{d.feed}/{d.period}/{d.set_hash}.json"
 
     def record_delivery(self, delivery: Delivery) -> tuple[Delivery, bool]:
-        """Record a delivery; (the recorded delivery, True) if it is new, (existing, False) if the
-        same content was seen before (a no-op)."""
+        """Record a delivery's arrival; (the recorded delivery, True) if it differs from the
+        feed's last arrival in its period, (the recorded delivery, False) if it is the same (a
+        repeat: a no-op). Content seen before but not last (A, B, A) arrives again."""
         path = self._delivery_path(delivery)
         existing = read_json(self.fs, path)
-        if existing is not None:
-            return Delivery.from_json(existing), False
-        entry = Delivery(**{**delivery.__dict__, "seen": now()})
-        write_json_atomic(self.fs, path, entry.to_json())
+        entry = Delivery.from_json(existing) if existing is not None else Delivery(**{**delivery.__dict__, "seen": now()})
+        if existing is None:
+            write_json_atomic(self.fs, path, entry.to_json())
+        last = self.arrivals(delivery.period).get(delivery.feed, [])
+        if existing is not None and last and last[-1][1] == entry.set_hash:
+            return entry, False
+        arrived = entry.seen if existing is None else now()
+        stamp = dt.datetime.fromisoformat(arrived).strftime("%Y%m%dT%H%M%S%fZ")
+        write_json_atomic(self.fs, f"{self._path}/ledger/arrivals/{delivery.feed}/{delivery.period}/"
+                                   f"{stamp}-{entry.set_hash}.json", {"arrived": arrived, "set_hash": entry.set_hash})
         return entry, True
+
+    def arrivals(self, period: str) -> dict[str, list[tuple[str, str]]]:
+        """Per feed, [(arrival time, set_hash)] in order of arrival. A delivery recorded before
+        arrivals were kept counts as arriving when it was first seen."""
+        found: dict[str, set[tuple[str, str]]] = {}
+        for path in self.fs.glob(f"{self._path}/ledger/arrivals/*/{period}/*.json"):
+            entry = read_json(self.fs, path)
+            if entry is not None:
+                found.setdefault(path.split("/")[-3], set()).add((entry["arrived"], entry["set_hash"]))
+        before: dict[str, set[tuple[str, str]]] = {}
+        for d in self.deliveries(period):
+            before.setdefault(d.feed, set()).add((d.seen, d.set_hash))
+        return {feed: sorted(found.get(feed) or seen) for feed, seen in before.items()}
 
     def deliveries(self, period: str | None = None) -> list[Delivery]:
         pattern = f"{self._path}/ledger/deliveries/*/{period or '*'}/*.json"
@@ -114,11 +140,30 @@ class Ledger:
         return found
 
     def latest(self, period: str) -> dict[str, Delivery]:
-        """Per feed, the most recently seen delivery of a period: a correction supersedes."""
+        """Per feed, the delivery of a period that arrived last: a correction supersedes, and a
+        delivery sent again after it supersedes the correction."""
+        by_hash = {(d.feed, d.set_hash): d for d in self.deliveries(period)}
         chosen: dict[str, Delivery] = {}
-        for d in sorted(self.deliveries(period), key=lambda d: (d.seen, d.set_hash)):
-            chosen[d.feed] = d
+        for feed, arrivals in self.arrivals(period).items():
+            arrived, set_hash = arrivals[-1]
+            if (feed, set_hash) in by_hash:
+                chosen[feed] = Delivery(**{**by_hash[(feed, set_hash)].__dict__, "seen": arrived})
         return chosen
+
+    # notices: landing folders the service refused or no contract claims ---------------------------
+    def record_notice(self, kind: str, folder: str, reason: str, feed: str = "", period: str = "") -> bool:
+        """Record a refused or unclaimed landing folder once (True when new)."""
+        key = hashlib.sha256(json.dumps([kind, folder, reason, feed, period]).encode()).hexdigest()[:16]
+        path = f"{self._path}/ledger/notices/{kind}/{key}.json"
+        if self.fs.exists(path):
+            return False
+        write_json_atomic(self.fs, path, {"kind": kind, "folder": folder, "reason": reason, "feed": feed,
+                                          "period": period, "seen": now()})
+        return True
+
+    def notices(self) -> list[dict]:
+        return sorted((e for e in (read_json(self.fs, p) for p in self.fs.glob(f"{self._path}/ledger/notices/*/*.json"))
+                       if e is not None), key=lambda e: e["seen"])
 
     def periods(self) -> list[str]:
         return sorted({d.period for d in self.deliveries()})

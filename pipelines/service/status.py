@@ -14,7 +14,10 @@ import fsspec
 from pipelines import publish
 from pipelines.contracts import load_contracts
 from pipelines.service import landing
+from pipelines.read import safe_name
+from pipelines.service.lease import holder
 from pipelines.service.ledger import Ledger, read_json
+from pipelines.pipeline import run_lease
 from pipelines.service.watch import STATE_DIR, required_feeds
 
 
@@ -29,6 +32,7 @@ def status(out: str, landing_url: str | None = None, state: str | None = None, l
         versions = sorted(posixpath.basename(p)[:-5] for p in fs.glob(f"{posixpath.dirname(pointer)}/versions/*.json"))
         periods[posixpath.basename(posixpath.dirname(pointer))] = {"current": entry.get("run_id"), "versions": versions}
 
+    running = holder(run_lease(out)) or {}
     runs = []
     run_ids = sorted((posixpath.basename(p) for p in fs.glob(f"{out_path}/runs/*") if fs.isdir(p)), reverse=True)
     for run_id in run_ids[:limit]:
@@ -36,7 +40,11 @@ def status(out: str, landing_url: str | None = None, state: str | None = None, l
         manifest = read_json(fs, f"{run_path}/manifest.json")
         problems = publish.verify_run(fs, run_path)
         state_ = ("current" if current and current.get("run_id") == run_id else
-                  "incomplete" if problems else manifest.get("status", "published") if manifest else "incomplete")
+                  "running" if run_id == running.get("run_id") else
+                  "incomplete" if problems or not manifest else
+                  "blocked" if manifest.get("status") == "blocked" else
+                  "published" if publish.was_published(fs, out_path, run_id) else
+                  "not published")  # verified, but stopped before the pointers switched
         runs.append({"run_id": run_id, "state": state_, "period": (manifest or {}).get("period"),
                      "finished": (manifest or {}).get("finished"), "problems": problems[:3]})
 
@@ -47,12 +55,18 @@ def status(out: str, landing_url: str | None = None, state: str | None = None, l
     published_inputs = {(r.period, f, h) for r in ledger.runs() if r.state == "published" for f, h in r.inputs.items()}
     unpublished = [{"feed": d.feed, "period": d.period, "set_hash": d.set_hash, "seen": d.seen}
                    for d in ledger.deliveries() if (d.period, d.feed, d.set_hash) not in published_inputs]
+    active = {period: {feed: {"set_hash": d.set_hash, "arrived": d.seen, "files": [f.name for f in d.files]}
+                       for feed, d in sorted(ledger.latest(period).items())} for period in ledger.periods()}
     result = {"out": out, "current": current, "periods": periods, "runs": runs, "ledger_runs": ledger_runs,
-              "deliveries_not_published": unpublished}
+              "deliveries_not_published": unpublished, "active_deliveries": active,
+              "refused": [n for n in ledger.notices() if n["kind"] == "refused"],
+              "unclaimed": [n for n in ledger.notices() if n["kind"] == "unclaimed"],
+              "leases": {"run": running or None, "watcher": holder(f"{state}/leases/watcher")}}
     if landing_url:
         contracts = load_contracts(*(extra_contracts or []))
         _, pending = landing.scan(landing_url, contracts)
-        result["landing_pending"] = [{"feed": p.feed, "period": p.period, "reason": p.reason} for p in pending]
+        result["landing_pending"] = [{"feed": p.feed, "period": p.period, "reason": p.reason, "kind": p.kind,
+                                      "folder": safe_name(p.folder)} for p in pending]
         required = required_feeds(contracts)
         result["waiting"] = {}
         for period in ledger.periods():
@@ -76,6 +90,19 @@ def render(s: dict) -> str:
         lines.append("service runs (ledger):")
         for r in s["ledger_runs"]:
             lines.append(f"  {r['run_id']:<34} {r['state']:<10} {r['period']:<8} {r['reason'] or ''}")
+    for name, lease in (s.get("leases") or {}).items():
+        if lease:
+            lines.append(f"{name} lease: {lease['owner']} (host {lease['host']}, pid {lease['pid']}, "
+                         f"expires {lease['expires']})")
+    if s.get("active_deliveries"):
+        lines.append("active deliveries (the last to arrive, per feed and period):")
+        for period, feeds in sorted(s["active_deliveries"].items()):
+            for feed, d in feeds.items():
+                lines.append(f"  {period:<8} {feed:<22} {d['set_hash']}  arrived {d['arrived']}  {', '.join(d['files'])}")
+    for kind in ("refused", "unclaimed"):
+        if s.get(kind):
+            lines.append(f"landing folders {kind}: {len(s[kind])}")
+            lines.extend(f"  {n['folder']}: {n['reason']}" for n in s[kind])
     lines.append(f"deliveries not yet published: {len(s['deliveries_not_published'])}")
     for d in s["deliveries_not_published"]:
         lines.append(f"  {d['feed']:<22} {d['period']:<8} {d['set_hash']}  seen {d['seen']}")
@@ -84,5 +111,5 @@ def render(s: dict) -> str:
     if "landing_pending" in s:
         lines.append(f"landing folders not ready: {len(s['landing_pending'])}")
         for p in s["landing_pending"]:
-            lines.append(f"  {p['feed']:<22} {p['period']:<8} {p['reason']}")
+            lines.append(f"  {p['feed'] or p['folder']:<22} {p['period']:<8} {p['reason']}")
     return "\n".join(lines)

@@ -22,12 +22,15 @@ import fsspec
 
 from pipelines import publish
 from pipelines.contracts import Contract, load_contracts
+from pipelines.read import safe_name
 from pipelines.service import landing
+from pipelines.service.lease import Lease, holder
 from pipelines.service.ledger import Ledger, RunRecord, input_hash, read_json
 from pipelines.service.schedule import Schedule
 
 log = logging.getLogger(__name__)
 
+RETRIED = ("interrupted", "LeaseHeld")  # failures the next cycle retries (a kill; another run on OUT)
 STATE_DIR = "_service"  # default ledger and staging folder under OUT (restricted: staged raw files)
 
 
@@ -42,6 +45,7 @@ class Plan:
     inputs: dict[str, landing.Delivery]
     missing: list[str]
     input_hash: str
+    arrived: str = ""  # when the last of its inputs arrived: runs started before it do not count
 
     @property
     def complete(self) -> bool:
@@ -76,20 +80,25 @@ class Service:
         self._runner = runner  # pipeline.run by default; the signature is the same
         self._digests: dict = {}  # SHA-256s of landed files already read, by path, size and stamp
 
+    def lease(self) -> Lease:
+        """The ledger's lease: one watcher at a time (``with service.lease(): service.serve(...)``)."""
+        return Lease(f"{self.state}/leases/watcher", "concilia watch", landing=self.landing, out=self.out)
+
     # planning --------------------------------------------------------------------------------
     def plan(self, period: str) -> Plan:
         latest = self.ledger.latest(period)
         return Plan(period=period, inputs=latest, missing=sorted(self.required - set(latest)),
-                    input_hash=input_hash(latest))
+                    input_hash=input_hash(latest), arrived=max((d.seen for d in latest.values()), default=""))
 
     def _done(self, plan: Plan, runs: list[RunRecord]) -> bool:
-        """Inputs already published, in flight, or failed for a reason a retry would not fix."""
+        """Inputs already published, in flight, or failed for a reason a retry would not fix, by a
+        run started after they arrived (an earlier delivery sent again must run again: A, B, A)."""
         for r in runs:
-            if r.input_hash != plan.input_hash:
+            if r.input_hash != plan.input_hash or r.started < plan.arrived:
                 continue
             if r.state in ("published", "started", "submitted"):
                 return True
-            if r.state == "failed" and r.states["failed"].get("reason") != "interrupted":
+            if r.state == "failed" and r.states["failed"].get("reason") not in RETRIED:
                 return True
         return False
 
@@ -97,6 +106,12 @@ class Service:
     def scan(self, report: CycleReport, periods: set[str] | None = None) -> None:
         deliveries, pending = landing.scan(self.landing, self.contracts, periods, self._digests)
         report.pending.extend(pending)
+        root = fsspec.core.url_to_fs(self.landing)[1].rstrip("/")
+        for p in pending:
+            if p.kind != "pending":  # refused or unclaimed: kept in the ledger for `concilia status`
+                folder = safe_name(fsspec.core.url_to_fs(p.folder)[1][len(root) + 1:])
+                if self.ledger.record_notice(p.kind, folder, p.reason, p.feed, p.period):
+                    log.warning("landing folder %s %s: %s", folder, p.kind, p.reason)
         for d in deliveries:
             _, new = self.ledger.record_delivery(d)
             tag = f"{d.feed}/{d.period}/{d.set_hash}"
@@ -150,12 +165,19 @@ class Service:
     def recover(self, report: CycleReport) -> None:
         """Settle runs the ledger says started but never finished (the process was killed).
 
-        If the period pointer already names the run and the run verifies, it was published: finish
-        the global pointer and record it. Otherwise remove its partial folder and staging and
-        record it as interrupted, so the cycle runs the same inputs again."""
+        A run whose process still holds OUT's run lease is left alone. If the period pointer
+        already names the run and the run verifies, it was published: finish the global pointer
+        and record it. Otherwise remove its partial folder and staging and record it as
+        interrupted, so the cycle runs the same inputs again."""
+        from pipelines.pipeline import run_lease  # here: the pipeline module imports the service's lease
+
         fs, out_path = fsspec.core.url_to_fs(self.out)
+        running = (holder(run_lease(self.out)) or {}).get("run_id")
         for rec in self.ledger.runs():
             if rec.state != "started":
+                continue
+            if rec.run_id == running:  # its process still holds OUT's run lease: not ours to settle
+                log.info("run %s is still running elsewhere (its lease is alive); left alone", rec.run_id)
                 continue
             run_path = f"{out_path}/runs/{rec.run_id}"
             pointer = read_json(fs, f"{out_path}/periods/{rec.period}/current.json") or {}

@@ -87,3 +87,21 @@ def test_records_of_other_periods_are_carried_and_counted_as_earlier():
     assert (row["first_period_seen"], row["last_period_seen"], row["seen_in_earlier_period"]) == ("2018", "2019", True)
     assert assigned["lineage"].num_rows == 0  # nothing retired: 2018's records are carried, not replaced
     assert assigned["carried"].num_rows == previous.num_rows
+
+
+def test_judgements_name_carried_records_by_their_registry_key(tmp_path):
+    import pyarrow.parquet as pq
+
+    from pipelines.steward import constraints
+    from pipelines.steward.registry import judgements_on_carried
+
+    first, _ = _run(GROUPS, label="2018")
+    folder = tmp_path / "victims"
+    folder.mkdir()
+    pq.write_table(_registry(first, "2018"), folder / "part-0.parquet")
+    judged = constraints.as_table([("f:1", "h:1", "different")])
+    moved = judgements_on_carried(judged, str(folder / "*.parquet"), "2019", KEY)
+    key_of_f1 = current_keys(_records(["f:1"]), KEY, "2018").column("key")[0].as_py()
+    assert moved.column("left_uid").to_pylist() == [key_of_f1]  # carried: by key
+    assert moved.column("right_uid").to_pylist() == ["h:1"]  # this run's record: by uid
+    assert judgements_on_carried(judged, str(folder / "*.parquet"), "2018", KEY).column("left_uid").to_pylist() == ["f:1"]

@@ -40,3 +40,12 @@ def test_the_action_list_counts_each_kind_of_work_and_links_to_it():
     quiet = actions.action_list({"available": False}, {"available": False}, {"available": False},
                                 actions.judgements(None, Screen()))
     assert all(t["count"] == 0 and t["severity"] == "done" for t in quiet)
+
+
+def test_continuity_counts_lineage_changes_and_persons_seen_before():
+    lineage = pa.table({"change": ["merged", "split", "split"]})
+    persons = pa.table({"role": ["victim", "victim", "offender"], "seen_in_earlier_period": [True, False, True]})
+    summary = actions.continuity(lineage, persons)
+    assert summary["changes"] == {"merged": 1, "split": 2}
+    assert summary["seen_before"] == {"victim": 1, "offender": 1}
+    assert not actions.continuity(None, None)["available"]
