@@ -379,11 +379,12 @@ def estimate_strata(cells: Counter, method: str = DEFAULT_METHOD, *, roles: Iter
         if compare_method and compare_method != overall["method"] and overall.get("estimate") is not None:
             add_comparison(overall, fit_stratum(strata(cells, (role,), ())[0], compare_method, **options)[0])
         if relinked and role in relinked:
-            other, fewer, pairs = relinked[role]
-            add_linkage_band(overall, fit_stratum(strata(other, (role,), ())[0], method, **options)[0], fewer, pairs)
+            other, fewer, pairs = relinked[role]  # no uncertain pair: the band is the estimate itself
+            add_linkage_band(overall, fit_stratum(strata(other, (role,), ())[0], method, **options)[0]
+                             if pairs else overall, fewer, pairs)
             if stratified is not None:
                 add_linkage_band(stratified, stratified_row(other, role, stratify_by, method, min_stratum_persons,
-                                                            **options), fewer, pairs)
+                                                            **options) if pairs else stratified, fewer, pairs)
     for row in rows:
         log.info("mse %s %s: %s", row["role"], row["stratum"],
                  f"refused ({row['refused_reason']})" if row.get("estimate") is None
@@ -417,11 +418,14 @@ def stratified_row(cells: Counter, role: str, dimension: str, method: str, min_s
     return row | total | {"unobserved": total["estimate"] - row["observed"], "refused_reason": None}
 
 
+def _figure(row: dict) -> str:
+    """'2,130 [1,807, 3,186]' ('-' for an interval end not found)."""
+    low, high = ("-" if row.get(k) is None else f"{row[k]:,.0f}" for k in ("lower", "upper"))
+    return f"{row['estimate']:,.0f} [{low}, {high}]"
+
+
 def _component(row: dict) -> str:
-    if row.get("estimate") is None:
-        return f"{row['stratum']}: refused"
-    upper = "-" if row.get("upper") is None else f"{row['upper']:,.0f}"
-    return f"{row['stratum']}: {row['estimate']:,.0f} [{row['lower']:,.0f}, {upper}]"
+    return f"{row['stratum']}: {'refused' if row.get('estimate') is None else _figure(row)}"
 
 
 def add_comparison(row: dict, other: dict) -> None:
@@ -439,11 +443,8 @@ def add_comparison(row: dict, other: dict) -> None:
     row["methods_disagree"] = bool(outside(row["estimate"], other["lower"], other["upper"])
                                    and outside(other["estimate"], row["lower"], row["upper"]))
     if row["methods_disagree"]:
-        row["warnings"] = row["warnings"] + [
-            f"methods disagree beyond their intervals: {row['method']} {row['estimate']:,.0f} "
-            f"[{row['lower']:,.0f}, {'-' if row['upper'] is None else format(row['upper'], ',.0f')}], "
-            f"{other['method']} {other['estimate']:,.0f} [{other['lower']:,.0f}, "
-            f"{'-' if other['upper'] is None else format(other['upper'], ',.0f')}]"]
+        row["warnings"] = row["warnings"] + [f"methods disagree beyond their intervals: {row['method']} "
+                                             f"{_figure(row)}, {other['method']} {_figure(other)}"]
 
 
 def add_linkage_band(row: dict, relinked_row: dict, fewer: int, pairs: int) -> None:
@@ -453,10 +454,10 @@ def add_linkage_band(row: dict, relinked_row: dict, fewer: int, pairs: int) -> N
         return
     ends = (row["estimate"], relinked_row["estimate"])
     row["linkage_lower"], row["linkage_upper"] = min(ends), max(ends)
-    row["warnings"] = row.get("warnings", []) + [
-        f"linkage band: with the {pairs} uncertain pairs linked ({fewer} persons fewer) the estimate is "
-        f"{relinked_row['estimate']:,.0f} [{relinked_row['lower']:,.0f}, "
-        f"{'-' if relinked_row.get('upper') is None else format(relinked_row['upper'], ',.0f')}]"]
+    if pairs:
+        row["warnings"] = row.get("warnings", []) + [
+            f"linkage band: with the {pairs} uncertain pairs linked ({fewer} persons fewer) the estimate is "
+            f"{_figure(relinked_row)}"]
 
 
 def estimates_table(rows: list[dict], schema: pa.Schema | None = None) -> pa.Table:
@@ -502,7 +503,7 @@ class EstimatePopulation(beam.PTransform):
 
     def expand(self, persons):
         folder, schema, method, options = self._folder, self._schema, self._method, self._options
-        roles = options["roles"]
+        roles, band = options["roles"], bool(self._uncertain)
         cells = persons | "CaptureCells" >> beam.CombineGlobally(CaptureCellsFn(roles))
         if not self._uncertain:
             pairs = persons.pipeline | "NoUncertainPairs" >> beam.Create([{}])
@@ -517,7 +518,7 @@ class EstimatePopulation(beam.PTransform):
         def fit_and_write(cells, pairs, involved):
             persons_rows = [row for part in involved for row in part]
             relinked = None
-            if self._uncertain:
+            if band:
                 relinked = {}
                 for role, p in pairs.items():
                     other, fewer = relinked_cells(cells, [r for r in persons_rows if r["role"] == role], p,
