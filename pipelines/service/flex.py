@@ -29,6 +29,7 @@ import fsspec
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pipeline import PipelineVisitor
 
+from pipelines import i18n
 from pipelines.cli import add_run_settings, run_settings, true_false
 from pipelines.service.ledger import read_json, write_json_atomic
 
@@ -49,6 +50,7 @@ def template_parser() -> argparse.ArgumentParser:
     p.add_argument("--pseudonym_key_secret", default=None)  # concilia run's --key-file: no files in a launcher
     p.add_argument("--demo_key", type=true_false, default=False)
     p.add_argument("--finalise", type=true_false, default=True)  # false: concilia finalise does it later
+    i18n.add_argument(p)  # the steward's report's language
     add_run_settings(p, template=True)
     return p
 
@@ -74,7 +76,8 @@ def template_main(argv: list[str] | None = None) -> int:
     record = {"run_id": args.run_id, "feeds": args.feeds, "out": args.out, "period": args.period,
               "started": started.isoformat(), "previous_run": previous_run,
               "pseudonym_key_secret": args.pseudonym_key_secret, "demo_key": args.demo_key,
-              "contracts": args.contracts, "data_docs": settings["data_docs"], "allow_missing": settings["allow_missing"]}
+              "contracts": args.contracts, "data_docs": settings["data_docs"], "allow_missing": settings["allow_missing"],
+              "lang": i18n.resolve(args.lang)}
     fs, path = fsspec.core.url_to_fs(_launch_record(state, args.run_id))
     write_json_atomic(fs, path, record)
     pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
@@ -131,7 +134,8 @@ def finish_recorded(record: dict, key_file: str | None = None) -> dict:
 
     key = privacy.resolve_key(key_file=key_file, secret_name=record.get("pseudonym_key_secret"),
                               demo=bool(record.get("demo_key")))
-    with Lease(run_lease(record["out"]), f"finalise {record['run_id']}", run_id=record["run_id"]):  # one publisher per OUT
+    with Lease(run_lease(record["out"]), f"finalise {record['run_id']}", run_id=record["run_id"]), \
+            i18n.use(record.get("lang")):  # one publisher per OUT; the report in the launch's language
         return finish(record["feeds"], record["out"], record["run_id"], load_contracts(*record.get("contracts") or []),
                       key, dt.datetime.fromisoformat(record["started"]), record.get("previous_run"), record.get("period"),
                       allow_missing=record.get("allow_missing", ()), data_docs=bool(record.get("data_docs")))
