@@ -6,7 +6,7 @@ OUT ?= out
 FEEDS ?= sample_feeds
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench bench-linkage docs sample clean
+.PHONY: install run test bench bench-linkage docs sample clean i18n
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,16 @@ docs: $(STAMP)
 
 sample: $(STAMP)
 	$(BIN)/concilia sample --out $(FEEDS) --seed 2018
+
+# Message catalogs (pipelines/locale, docs/i18n.md): extract the marked messages, merge them into each
+# language's .po (translate what is new or fuzzy there), compile the .mo files, which are committed.
+LOCALE_DIR := pipelines/locale
+i18n: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -o $(LOCALE_DIR)/concilia.pot --project=Concilia --sort-output -k TableSpec:4 \
+		--add-location=file --no-wrap --omit-header .
+	$(BIN)/pybabel update -i $(LOCALE_DIR)/concilia.pot -d $(LOCALE_DIR) -D concilia -l es --no-wrap \
+		--ignore-obsolete
+	$(BIN)/pybabel compile -d $(LOCALE_DIR) -D concilia --statistics
 
 bench: $(STAMP) bench-linkage
 	$(BIN)/python benchmarks/run_bench.py

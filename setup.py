@@ -24,8 +24,10 @@ def data_packages() -> dict[str, str]:
 
 
 packages = data_packages()
+# files inside code packages: the report's page template and the compiled catalogs (committed; `make i18n`)
+CODE_DATA = {"pipelines.report": ["templates/*.html"], "pipelines": ["locale/*/LC_MESSAGES/*.mo"]}
 setup(
     packages=find_packages(include=["pipelines*"]) + sorted(packages),
     package_dir=packages,
-    package_data={name: ["*"] for name in packages},
+    package_data={**{name: ["*"] for name in packages}, **CODE_DATA},
 )

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from pipelines import gx_suites
+from pipelines.i18n import _, percent
 from pipelines.contracts import Contract
 from pipelines.resources import expectations_dir, schemas_dir
 
@@ -192,12 +193,14 @@ def check_control_totals(tables: RunTables, spec: dict, name: str = "control_tot
                                  f"{cf.source_file}: {indicator} declares {declared}, the feed's published records "
                                  f"give {subset.num_rows} ({subset.num_rows - declared:+d})"})
     result = _result(name, spec, findings, observed, expected,
-                     f"{len(findings)} of {len(observed)} declared totals differ from the records received")
+                     _("%(n)s of %(total)s declared totals differ from the records received") % {
+                         "n": len(findings), "total": len(observed)})
     tolerance = spec.get("block_beyond_share")
     off = [k for k, v in expected.items() if v is None or (tolerance is not None and abs(observed[k] - v) > tolerance * v)]
     if tolerance is not None and off:  # a partial delivery (a truncated file), not a few rows' difference
         result.severity = gx_suites.BLOCKING
-        result.detail += f"; {len(off)} beyond the {tolerance:.0%} tolerated, which blocks the run"
+        result.detail += _("; %(n)s beyond the %(share)s tolerated, which blocks the run") % {
+            "n": len(off), "share": percent(tolerance)}
     return result
 
 
@@ -216,7 +219,8 @@ def check_children_plus_adults(tables: RunTables, spec: dict, name: str = "child
             findings.append({"feed_id": cf.declaration["describes_feed"], "period": _period_token(cf.source_file),
                              "detail": f"{cf.source_file}: {' + '.join(s['parts'])} = {observed[key]}, "
                                        f"{s['total']} = {total}"})
-    return _result(name, spec, findings, observed, expected, f"{len(findings)} of {len(sums)} declared sums do not add up")
+    return _result(name, spec, findings, observed, expected,
+                   _("%(n)s of %(total)s declared sums do not add up") % {"n": len(findings), "total": len(sums)})
 
 
 def check_children_only_feed_adult(tables: RunTables, spec: dict, name: str = "children_only_feed_adult") -> CheckResult:
@@ -243,8 +247,8 @@ def check_children_only_feed_adult(tables: RunTables, spec: dict, name: str = "c
                              "detail": "the record itself gives an adult age" if own else
                              f"the person is recorded as an adult by {r['adult_feed_id']} at or before this event"})
     return _result(name, spec, findings, len(findings), 0,
-                   f"{len(findings)} of {child_feed.num_rows} records of children-only feeds ({', '.join(feeds)}) "
-                   "belong to an adult")
+                   _("%(n)s of %(total)s records of children-only feeds (%(feeds)s) belong to an adult") % {
+                       "n": len(findings), "total": child_feed.num_rows, "feeds": ", ".join(feeds)})
 
 
 def check_referral_without_police_record(tables: RunTables, spec: dict,
@@ -252,7 +256,7 @@ def check_referral_without_police_record(tables: RunTables, spec: dict,
     v = tables.victims
     flag = spec.get("flag_field", "referred_to_police")
     if flag not in v.column_names:
-        return CheckResult(name, spec["severity"], SKIPPED, None, None, f"no field {flag} in the victims table")
+        return CheckResult(name, spec["severity"], SKIPPED, None, None, _("no field %(field)s in the victims table") % {"field": flag})
     referred = v.filter(pc.fill_null(v.column(flag), False))
     police_persons = pc.unique(_in(v, "agency", spec.get("police_agencies") or []).column("person_id"))
     missing = referred.filter(pc.invert(pc.fill_null(pc.is_in(referred.column("person_id"), police_persons), False)))
@@ -261,7 +265,8 @@ def check_referral_without_police_record(tables: RunTables, spec: dict,
                            "for this person"}
                 for r in missing.select(["feed_id", "person_id", "record_uid"]).to_pylist()]
     return _result(name, spec, findings, len(findings), 0,
-                   f"{len(findings)} of {referred.num_rows} referrals to the police have no matching police record")
+                   _("%(n)s of %(total)s referrals to the police have no matching police record") % {
+                       "n": len(findings), "total": referred.num_rows})
 
 
 def check_unknown_police_report(tables: RunTables, spec: dict, name: str = "unknown_police_report") -> CheckResult:
@@ -275,8 +280,8 @@ def check_unknown_police_report(tables: RunTables, spec: dict, name: str = "unkn
                 for r in unknown.select(["feed_id", "person_id", "record_uid", "police_report_ref"]).to_pylist()]
     distinct = len(pc.unique(unknown.column("police_report_ref")))
     return _result(name, spec, findings, {"records": len(findings), "reports": distinct}, {"records": 0, "reports": 0},
-                   f"{len(findings)} of {citing.num_rows} records citing a police report cite one of {distinct} "
-                   "reports the police feeds do not carry")
+                   _("%(n)s of %(total)s records citing a police report cite one of %(reports)s reports the "
+                     "police feeds do not carry") % {"n": len(findings), "total": citing.num_rows, "reports": distinct})
 
 
 def _disagreements(records: pa.Table, attribute: str, keys: list[str]) -> list[dict]:
@@ -318,7 +323,8 @@ def check_attribute_disagreement(tables: RunTables, spec: dict, name: str = "att
                 findings += found
     persons = len({f["person_id"] for f in findings})
     return _result(name, spec, findings, observed, {k: 0 for k in observed},
-                   f"{persons} persons have agencies disagreeing on an attribute ({len(findings)} disagreements)")
+                   _("%(persons)s persons have agencies disagreeing on an attribute (%(n)s disagreements)") % {
+                       "persons": persons, "n": len(findings)})
 
 
 def check_classification_conflict(tables: RunTables, spec: dict, name: str = "classification_conflict") -> CheckResult:
@@ -353,8 +359,8 @@ def check_classification_conflict(tables: RunTables, spec: dict, name: str = "cl
             findings.append({"person_id": key[1], "feed_id": rs[0]["feed_id"], "related_feed_id": rs[-1]["feed_id"],
                              "detail": f"same {case_key} {key[2]}: {'; '.join(labels)}"})
     return _result(name, spec, findings, len(findings), 0,
-                   f"{len(findings)} persons are classified as {' and as '.join(spec.get('groups') or {})} "
-                   "by different agencies for the same case")
+                   _("%(n)s persons are classified as %(groups)s by different agencies for the same case") % {
+                       "n": len(findings), "groups": " / ".join(spec.get("groups") or {})})
 
 
 def volumes(tables: RunTables) -> dict[str, dict[str, int]]:
@@ -372,7 +378,7 @@ def volumes(tables: RunTables) -> dict[str, dict[str, int]]:
 
 def check_volume_change(tables: RunTables, spec: dict, name: str = "volume_change") -> CheckResult:
     if tables.previous_volumes is None:
-        return CheckResult(name, spec["severity"], SKIPPED, None, None, "no previous published run to compare with")
+        return CheckResult(name, spec["severity"], SKIPPED, None, None, _("no previous published run to compare with"))
     current = volumes(tables)
     max_share, min_records = float(spec.get("max_share", 0.25)), int(spec.get("min_records", 0))
     findings, observed = [], {}
@@ -389,7 +395,8 @@ def check_volume_change(tables: RunTables, spec: dict, name: str = "volume_chang
                                  f"{a} records in the previous published run, {b} now "
                                  f"({'new period' if not a else f'{(b - a) / a:+.0%}'}; limit ±{max_share:.0%})"})
     return _result(name, spec, findings, observed, {"max_share": max_share},
-                   f"{len(findings)} feed periods moved by more than {max_share:.0%} against the previous published run")
+                   _("%(n)s feed periods moved by more than %(share)s against the previous published run") % {
+                       "n": len(findings), "share": percent(max_share)})
 
 
 CHECKS: dict[str, Callable[[RunTables, dict], CheckResult]] = {

@@ -11,7 +11,9 @@
     concilia diff RUN_A RUN_B --out URL
     concilia review [export|apply FILE] --out URL
 
-Errors are one line on stderr with a non-zero exit; no source values ever appear in them.
+Errors are one line on stderr with a non-zero exit; no source values ever appear in them. ``--lang es|en``
+(default: the environment's locale) chooses the language of what people read: the run summary, the
+steward's report, status, diff and review (``pipelines.i18n``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import json
 import sys
 import time
 
+from pipelines import i18n
+from pipelines.i18n import _
 from pipelines.logs import configure as configure_logging
 
 EXIT_OK = 0
@@ -41,8 +45,8 @@ def report_unpublished(command: str, exc: Exception) -> int:
     """One line on stderr, and the exit code, for a run that finished but was not published."""
     from pipelines.publish import AccountingError, IncompleteOutput, ValidationBlocked
 
-    for kind, code, hint in ((ValidationBlocked, EXIT_BLOCKED, "; see the run's reports/index.html"),
-                             (AccountingError, EXIT_ACCOUNTING, "; the run was not published"),
+    for kind, code, hint in ((ValidationBlocked, EXIT_BLOCKED, _("; see the run's reports/index.html")),
+                             (AccountingError, EXIT_ACCOUNTING, _("; the run was not published")),
                              (IncompleteOutput, EXIT_OUTPUT, "")):
         if isinstance(exc, kind):
             print(f"{command}: {exc}{hint}", file=sys.stderr)
@@ -82,6 +86,7 @@ def _run_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--decisions", default=None, metavar="URL",
                    help="stewards' decisions store applied as must/cannot-links (default OUT/steward/decisions)")
     p.add_argument("--json", action="store_true", help="print the manifest's figures as JSON instead of a table")
+    i18n.add_argument(p)
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
     p.add_argument("--log-json", action="store_true", help="log one JSON object per line")
     return p
@@ -99,12 +104,13 @@ def _cmd_run(args, beam_args: list[str]) -> int:
     runner = RUNNER_ALIASES.get(args.runner.lower(), args.runner)
     started = time.monotonic()
     if args.public_threshold < 2:
-        print("concilia run: --public-threshold must be at least 2", file=sys.stderr)
+        print(_("concilia run: --public-threshold must be at least 2"), file=sys.stderr)
         return EXIT_USAGE
     from pipelines.estimate import METHODS as MSE_METHODS
 
     if args.mse_method is not None and args.mse_method not in MSE_METHODS:
-        print(f"concilia run: --mse-method must be one of {', '.join(MSE_METHODS)}", file=sys.stderr)
+        print(_("concilia run: --mse-method must be one of %(methods)s") % {"methods": ", ".join(MSE_METHODS)},
+              file=sys.stderr)
         return EXIT_USAGE
     try:
         key = resolve_key(key_file=args.key_file, demo=args.demo_key)
@@ -123,7 +129,7 @@ def _cmd_run(args, beam_args: list[str]) -> int:
     except (AccountingError, IncompleteOutput) as exc:
         return report_unpublished("concilia run", exc)
     except (LeaseHeld, LeaseLost) as exc:
-        print(f"concilia run: {exc}; nothing was published", file=sys.stderr)
+        print("concilia run: " + _("%(error)s; nothing was published") % {"error": exc}, file=sys.stderr)
         return EXIT_BUSY
     if args.json:
         print(json.dumps({"run_id": result.run_id, "demo": key.demo, **result.manifest["figures"],
@@ -132,7 +138,7 @@ def _cmd_run(args, beam_args: list[str]) -> int:
         from pipelines.summary import render
 
         if key.demo:
-            print("DEMO RUN: pseudonyms use the public demo key; outputs are marked demo, not for real data")
+            print(_("DEMO RUN: pseudonyms use the public demo key; outputs are marked demo, not for real data"))
         print(render(result.manifest, result.run_dir, time.monotonic() - started))
     return EXIT_OK
 
@@ -140,6 +146,13 @@ def _cmd_run(args, beam_args: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     configure_logging(verbose="-v" in argv or "--verbose" in argv, as_json="--log-json" in argv)
+    language = argparse.ArgumentParser(prog="concilia", add_help=False)
+    i18n.add_argument(language)
+    with i18n.use(language.parse_known_args(argv)[0].lang):  # the commands' own parsers declare --lang too
+        return _dispatch(argv)
+
+
+def _dispatch(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="concilia", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _run_parser(sub)

@@ -9,6 +9,7 @@ Their YAML stubs say so with a ``provider:`` key.
 
 from __future__ import annotations
 
+import gettext
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
@@ -72,6 +73,12 @@ class CodeList:
         object.__setattr__(self, "_by_code", MappingProxyType({e["code"]: e for e in self.entries}))
         object.__setattr__(self, "_value_set", pa.array(sorted(codes), pa.string()))
 
+    def label(self, code: str) -> str | None:
+        """The code's label in the active language (``pipelines.i18n``); the English one where Spanish is missing."""
+        from pipelines.i18n import active
+
+        return (self._labels_es.get(code) if active() == "es" else None) or self._labels.get(code)
+
     def entry(self, code: str) -> Mapping[str, Any]:
         """The full entry of one code (peers, format rules...)."""
         try:
@@ -110,9 +117,12 @@ def names() -> list[str]:
 def _pycountry_entries() -> tuple[dict, ...]:
     import pycountry
 
+    # Spanish names from the iso-codes translations pycountry bundles
+    es = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["es"], fallback=True)
+    names = {c.alpha_3: getattr(c, "common_name", None) or c.name for c in pycountry.countries}
     return tuple(
-        {"code": c.alpha_3, "label": getattr(c, "common_name", None) or c.name, "alpha_2": c.alpha_2,
-         "numeric": c.numeric}
+        {"code": c.alpha_3, "label": names[c.alpha_3], "label_es": es.gettext(names[c.alpha_3]),
+         "alpha_2": c.alpha_2, "numeric": c.numeric}
         for c in sorted(pycountry.countries, key=lambda c: c.alpha_3)
     )
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 import fsspec
+import pyarrow as pa
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import checks, model, privacy, publish, quarantine, validate
@@ -72,18 +73,19 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
           key: privacy.PseudonymKey, public_threshold: int = DEFAULT_THRESHOLD,
           suites: dict[str, dict] | None = None, run_date: dt.date | None = None,
           linkage_models: dict[str, dict] | None = None, mse_method: str | None = None,
-          period: str | None = None, decisions: str | None = None) -> None:
-    """The run's Beam graph. ``period`` is the delivery period (records of other periods in the previous
-    run's person registry are carried and linked with these); ``decisions`` the stewards' decisions
-    store (default OUT/steward/decisions)."""
+          period: str | None = None, previous_run: str | None = None,
+          judgements: pa.Table | None = None) -> None:
+    """The run's Beam graph. ``period`` is the delivery period (records of other periods in
+    ``previous_run``'s person registry are carried and linked with these); ``judgements`` the stewards'
+    decisions (``steward_decisions.read_decisions``). Both are read by the caller, so building the graph
+    reads nothing from OUT (a Dataflow dry run translates offline)."""
     suites = validate.run_suites(contracts) if suites is None else suites
     run_date = run_date or dt.datetime.now(dt.timezone.utc).date()
     def marked(schema, folder):
         return privacy.mark_schema(schema, privacy.zone_of(folder), key)
 
-    out, run_id = posixpath.dirname(posixpath.dirname(run_dir.rstrip("/"))), posixpath.basename(run_dir.rstrip("/"))
-    previous_run = publish.current_run_dir(out)  # its person registry is where this run's ids start from
-    judgements = steward_decisions.read_decisions(decisions or steward_decisions.default_location(out))
+    run_id = posixpath.basename(run_dir.rstrip("/"))
+    judgements = steward_decisions.EMPTY if judgements is None else judgements
 
     read = p | "Read" >> ReadFeeds(deliveries, contracts)
     harmonised = read.raw | "Harmonise" >> Harmonise(contracts)
@@ -176,13 +178,14 @@ def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contract
         swept = sweep_stale_runs(out)
         if swept:
             log.warning("removed %d partial run folder(s) of stopped runs: %s", len(swept), ", ".join(swept))
-        previous_run = publish.current_run_dir(out)  # what the steward's report compares with
+        previous_run = publish.current_run_dir(out)  # its person registry seeds this run's ids; the report compares
+        judgements = steward_decisions.read_decisions(decisions or steward_decisions.default_location(out))
         options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
         log.info("run %s: %d deliveries for %d feeds", run_id, len(deliveries), len({d[0] for d in deliveries}))
         suites = validate.run_suites(contracts)
         with heartbeat(f"run {run_id}: pipeline"), beam.Pipeline(options=options) as p:
             build(p, deliveries, contracts, run_dir, key, public_threshold, suites, started.date(), linkage_models,
-                  mse_method, period, decisions)
+                  mse_method, period, previous_run, judgements)
         log.info("run %s: pipeline done, finalising", run_id)
         lease.check()  # a run whose lease was taken over must not publish
         manifest = finish(feeds, out, run_id, contracts, key, started, previous_run, period, suites, allow_missing)

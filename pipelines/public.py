@@ -610,6 +610,9 @@ def write_release(finest: dict[str, Counter], folder: str, threshold: int = DEFA
         meta["tables"]["mse_estimates"] = {"title": "Estimated total victims, seen and unseen by the agencies "
                                                     "(multiple systems estimation, docs/mse.md)"}
     files["metadata.json"] = json.dumps(meta, indent=2).encode("utf-8")
+    from pipelines.public_es import spanish_edition  # the same cells, headers and labels in Spanish
+
+    files.update(spanish_edition(release, demo))
     written = []
     for name, data in files.items():
         path = posixpath.join(folder, name)

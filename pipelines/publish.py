@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import pipelines
-from pipelines import model, verdicts
+from pipelines import i18n, model, verdicts
 from pipelines.contracts import Contract
 from pipelines.harmonise.vector import fold
 
@@ -284,6 +284,7 @@ def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.d
         "git_commit": _git_commit(),
         "model_version": model.model_version(),
         "demo": bool(key and key.demo),  # pseudonyms made with the public demo key: not for real data
+        "language": i18n.active(),  # of the human-readable outputs: the steward's report and the run summary
         "pseudonym_key": key.describe() if key else None,
         "feeds": feeds,
         "files_rejected": sum(1 for s in stats if s.get("file_rejected")),

@@ -13,6 +13,7 @@ blocks the run (exit 6): the run is written and reported, the previous version s
 from __future__ import annotations
 
 from pipelines.contracts import Contract
+from pipelines.i18n import _, percent
 
 ACCEPTED, WARNINGS, REJECTED = "accepted", "accepted_with_warnings", "rejected"
 WARN_SHARE = 0.0  # any row-level fault makes a warning
@@ -35,22 +36,24 @@ def file_verdict(stats: dict, contract: Contract, unreadable_lines: int = 0) -> 
         return {"verdict": REJECTED, "reasons": [stats["file_rejected"]["detail"]]}
     rows = stats.get("rows_read") or 0
     if not rows:
-        return {"verdict": REJECTED, "reasons": ["the file holds no data rows"]}
+        return {"verdict": REJECTED, "reasons": [_("the file holds no data rows")]}
     if stats.get("missing_columns"):
-        return {"verdict": REJECTED, "reasons": ["the file lacks columns the contract maps: "
-                                                 + ", ".join(stats["missing_columns"])]}
+        return {"verdict": REJECTED, "reasons": [_("the file lacks columns the contract maps: %(columns)s") % {
+            "columns": ", ".join(stats["missing_columns"])}]}
     warn_share, block_share, block_min_rows = tolerances(contract)
     faults = (
-        (unreadable_lines, "line(s) not readable (encoding, NUL bytes, quoting or field count)"),
-        (stats.get("encoding_suspect_lines") or 0, stats.get("encoding_contradiction") or "encoding contradictions"),
-        (stats.get("contradicting_rows") or 0, "row(s) with a value that contradicts its column's declared kind"),
+        (unreadable_lines, _("line(s) not readable (encoding, NUL bytes, quoting or field count)")),
+        (stats.get("encoding_suspect_lines") or 0, stats.get("encoding_contradiction") or _("encoding contradictions")),
+        (stats.get("contradicting_rows") or 0, _("row(s) with a value that contradicts its column's declared kind")),
     )
     rejected, warnings = [], []
     for count, what in faults:
         share = count / rows
-        reason = f"{count} of {rows} rows ({share:.1%}): {what}"
+        reason = _("%(count)s of %(rows)s rows (%(share)s): %(what)s") % {
+            "count": count, "rows": rows, "share": percent(share, 1), "what": what}
         if share > block_share and count >= block_min_rows:
-            rejected.append(f"{reason}; over the {block_share:.0%} the contract tolerates")
+            rejected.append(_("%(reason)s; over the %(share)s the contract tolerates") % {
+                "reason": reason, "share": percent(block_share)})
         elif count and share > warn_share:
             warnings.append(reason)
     if rejected:
@@ -68,13 +71,14 @@ def delivery_check(feeds: dict[str, dict], contracts: list[Contract], allow_miss
         files = feed.get("files") or []
         for f in files:
             if f["verdict"]["verdict"] == REJECTED:
-                problems.append(f"{f['source_file']} rejected: {'; '.join(f['verdict']['reasons'])}")
+                problems.append(_("%(file)s rejected: %(reasons)s") % {
+                    "file": f["source_file"], "reasons": "; ".join(f["verdict"]["reasons"])})
         if not files and contract.required_for_period and not ({"*", contract.feed} & set(allow_missing)):
-            problems.append(f"{contract.feed}: required feed not delivered (delivery.required)")
+            problems.append(_("%(feed)s: required feed not delivered (delivery.required)") % {"feed": contract.feed})
         if files and feed.get("rows_harmonised", 0) < contract.min_rows:
-            problems.append(f"{contract.feed}: {feed.get('rows_harmonised', 0)} rows harmonised, under "
-                            f"min_rows {contract.min_rows}")
+            problems.append(_("%(feed)s: %(rows)s rows harmonised, under min_rows %(min_rows)s") % {
+                "feed": contract.feed, "rows": feed.get("rows_harmonised", 0), "min_rows": contract.min_rows})
     observed = {f["source_file"]: f["verdict"]["verdict"] for feed in feeds.values() for f in feed.get("files") or []}
     return {"name": CHECK_NAME, "severity": "blocking", "status": "failed" if problems else "passed",
             "observed": observed, "expected": "every file accepted, every required feed delivered, min_rows met",
-            "detail": "; ".join(problems) or "every delivered file was accepted", "findings": len(problems)}
+            "detail": "; ".join(problems) or _("every delivered file was accepted"), "findings": len(problems)}

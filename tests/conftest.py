@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# The commands read their language from the environment (pipelines/i18n.py); tests expect English
+# unless they ask for Spanish (--lang es), whatever the developer's locale.
+os.environ["LANGUAGE"] = "en"
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_FEEDS = ROOT / "sample_feeds"

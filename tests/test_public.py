@@ -170,7 +170,10 @@ def test_sample_run_public_release(sample_run):
     assert meta["demo"] is True and meta["suppressed"]["primary"] > 0
     files = {p.name for p in folder.iterdir()}
     assert files >= {f"{s.name}.csv" for s in TABLES} | {"unodc_glotip.csv", "unodc_glotip.xlsx", "metadata.json"}
-    assert {f[:-4] for f in files if f.endswith(".csv")} - {"unodc_glotip"} <= set(meta["tables"])
+    english = {f for f in files if f.endswith(".csv") and not f.endswith(".es.csv")}
+    assert {f[:-4] for f in english} - {"unodc_glotip"} <= set(meta["tables"])
+    spanish = json.loads((folder / "metadata.es.json").read_text(encoding="utf-8"))["tables"]  # pipelines/public_es.py
+    assert {f for f in files if f.endswith(".es.csv")} == {t["file"] for t in spanish.values()}
     for spec in TABLES:
         rows = list(csv.reader(io.StringIO((folder / f"{spec.name}.csv").read_text().split("\n", 1)[1])))
         for row in rows[1:]:

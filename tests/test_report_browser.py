@@ -1,9 +1,11 @@
 """The steward's report in a real browser: Debian's chromium, headless, driven over the DevTools protocol.
 
 The page must load from file:// with no request anywhere else, no console error, no failed load;
-the key figures must be on the screen; it must fit a phone-width window and print. A full-page
-screenshot is kept beside the report (reports/screenshot.png). `.ci/run` installs chromium; a
-machine without it skips these tests with the reason.
+the key figures must be on the screen; it must fit a phone-width window and print. Every test runs
+on the English report of the shared sample run and on the Spanish one (``--lang es``, built on a copy
+of the run). Full-page screenshots at desktop and phone width are kept beside each report
+(reports/screenshot.png, reports/screenshot-phone.png). `.ci/run` installs chromium; a machine
+without it skips these tests with the reason.
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import struct
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from pipelines.report import REPORT_PATH
+from pipelines import i18n
+from pipelines.report import REPORT_PATH, build_report
+from pipelines.report.terms import role_text
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 websocket = pytest.importorskip("websocket", reason="websocket-client (the `test` extra) is not installed")
@@ -146,9 +151,18 @@ def browser(tmp_path_factory):
     tools.close()
 
 
+@pytest.fixture(scope="module", params=["en", "es"])
+def lang(request):
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def loaded(published, browser):
+def loaded(published, browser, lang, tmp_path_factory):
     report = Path(published.run_dir) / REPORT_PATH
+    if lang != "en":  # the shared run stays as it is: the other language's report goes on a copy of it
+        copy = tmp_path_factory.mktemp(f"report-{lang}") / Path(published.run_dir).name
+        shutil.copytree(published.run_dir, copy)
+        report = Path(build_report(str(copy), lang=lang))
     assert report.is_file()
     browser.page("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False)
     browser.events.clear()
@@ -165,18 +179,20 @@ def test_report_loads_offline_without_errors(loaded, browser):
     assert browser.evaluate("document.scripts.length") == 0
 
 
-def test_key_figures_are_on_the_page(loaded, browser, published):
+def test_key_figures_are_on_the_page(loaded, browser, published, lang):
     text = browser.evaluate("document.body.innerText")
+    assert browser.evaluate("document.documentElement.lang") == i18n.BCP47[lang]
     figures = published.manifest["figures"]
     per_agency = figures["per_agency"]
-    for agency, f in per_agency.items():
-        for role in ("victims", "offenders"):
-            if f.get(role):
-                assert f"{f[role]:,}" in text, (agency, role)
-    for role, u in figures["reconciled_unique"].items():
-        assert f"Unique {role}\n{u['persons']:,}" in text
-    assert f"{per_agency['PNP']['victims_by_child_adult']['CHILD']:,}" in text  # 287 children (PNP)
-    assert "Overlap between agencies" in text and "PNP + MP" in text
+    with i18n.use(lang):  # figures in the page's format (1,600 / 1 600), headings in its language
+        for agency, f in per_agency.items():
+            for role in ("victims", "offenders"):
+                if f.get(role):
+                    assert i18n.number(f[role]) in text, (agency, role)
+        for role, u in figures["reconciled_unique"].items():
+            assert f"{role_text(role, 'unique')}\n{i18n.number(u['persons'])}" in text
+        assert i18n.number(per_agency["PNP"]["victims_by_child_adult"]["CHILD"]) in text  # 287 children (PNP)
+        assert i18n.gettext("Overlap between agencies") in text and "PNP + MP" in text
     assert "built-in method" not in text and "object at 0x" not in text and "None" not in text.split()
     charts = browser.evaluate("Array.from(document.querySelectorAll('svg[role=img]')).map("
                               "s => [s.getBoundingClientRect().width, s.querySelector('title').textContent])")
@@ -184,15 +200,21 @@ def test_key_figures_are_on_the_page(loaded, browser, published):
     assert any("UpSet" in title for _, title in charts)
 
 
-def test_full_page_screenshot_is_kept_with_the_run(loaded, browser):
+def screenshot(browser, target: Path, width: int) -> tuple[int, int]:
+    """A full-page PNG at the window's width, written to ``target``; returns its (width, height) in pixels."""
     height = browser.evaluate("Math.ceil(document.documentElement.scrollHeight)")
     shot = browser.page("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                        clip={"x": 0, "y": 0, "width": 1280, "height": height, "scale": 1})
+                        clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1})
     png = base64.b64decode(shot["data"])
-    target = loaded.parent / "screenshot.png"
     target.write_bytes(png)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 50_000
-    assert int.from_bytes(png[20:24], "big") == height > 3000  # the whole page, not one viewport
+    return struct.unpack(">II", png[16:24])
+
+
+def test_full_page_screenshot_is_kept_with_the_run(loaded, browser):
+    height = browser.evaluate("Math.ceil(document.documentElement.scrollHeight)")
+    assert screenshot(browser, loaded.parent / "screenshot.png", 1280) == (1280, height)
+    assert height > 3000  # the whole page, not one viewport
 
 
 def test_report_fits_a_narrow_window_and_prints(loaded, browser):
@@ -201,6 +223,8 @@ def test_report_fits_a_narrow_window_and_prints(loaded, browser):
         browser.drain(0.3)
         overflow = browser.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, f"the page is {overflow}px wider than a 375px window"
+        width, height = screenshot(browser, loaded.parent / "screenshot-phone.png", 375)
+        assert width == 2 * 375 and height > 2 * 3000  # device pixels: the whole page, not one window
         pdf = base64.b64decode(browser.page("Page.printToPDF", printBackground=True)["data"])
         assert pdf[:5] == b"%PDF-" and len(pdf) > 20_000
     finally:

@@ -1,7 +1,8 @@
 """The data steward's report: one self-contained HTML page per run (``reports/index.html``).
 
-Public API: ``build_report(run_dir, previous_run_dir=None, manifest=None) -> path``. SVG chart
-helpers are in ``charts``; the sections' data in ``sections``; see docs/steward-report.md.
+Public API: ``build_report(run_dir, previous_run_dir=None, manifest=None, lang=None) -> path``. SVG
+chart helpers are in ``charts``; the sections' data in ``sections``; the page in
+``templates/report.html``; see docs/steward-report.md and docs/i18n.md (English and Spanish).
 """
 
 from pipelines.report.build import REPORT_PATH, build_report, publish_report, report_context, report_output

@@ -1,12 +1,14 @@
 """The report as a work list: what needs a steward, at the top of the page, each tile linking to its
 section; conflicts split into gaps one agency fills and real contradictions, with code labels.
 
-Every English string this adds to the page is in ``STRINGS`` (one place to translate).
+Its text goes through the message catalog (``pipelines.i18n``): tile labels and evidence are marked
+here and translated where they are built; headings and captions are in the page's template.
 """
 
 from __future__ import annotations
 
 from pipelines import model
+from pipelines.i18n import N_, _
 from pipelines.report.sections import TABLE_LIMIT, label
 from pipelines.report.screen import Screen
 
@@ -14,30 +16,13 @@ UNKNOWN = "UNKNOWN"
 # cross-feed checks (pipelines/checks.py) that compare an agency's declared totals with its records
 CONTROL_TOTAL_CHECKS = ("control_totals", "children_plus_adults")
 
-STRINGS = {
-    "actions_title": "What needs your action",
-    "nothing_to_do": "Nothing waits for a steward in this run.",
-    "blocking": "Blocking validations failed",
-    "control_totals": "Control totals missed",
-    "review": "Review pairs to judge",
-    "contradictions": "Real conflicts between agencies",
-    "contradicted": "Judgements the new evidence argues against",
-    "gaps": "Gaps one agency fills (no action needed)",
-    "gaps_caption": "One agency recorded a value, another recorded UNKNOWN: the value fills the gap",
-    "contradictions_caption": "Agencies recorded different known values",
-    "judgements_title": "Stewards' judgements",
-    "judgements_intro": "Judgements in force (concilia review apply), what this run's scores say about each pair, "
-                        "and whether they argue against it. Judged pairs are never asked again.",
-    "contradicted_caption": "Judgements this run's evidence argues against",
-    "ids_title": "Person ids since the previous run",
-    "ids_changes": "earlier ids that changed (lineage/): merged into another person, split, or retired",
-    "ids_unchanged": "No earlier person id changed: every person kept its id.",
-    "seen_before": "persons had been recorded in an earlier published period",
-    "evidence": {"scored_as_match": "scored as a match", "scored_uncertain": "scored as uncertain",
-                 "scored_as_non_match": "scored as a non-match", "not_compared": "not compared by the blocking rules",
-                 "different_valid_documents": "different valid documents",
-                 "incompatible_birth_dates": "incompatible birth dates"},
-}
+TILES = {"blocking": N_("Blocking validations failed"), "control_totals": N_("Control totals missed"),
+         "review": N_("Review pairs to judge"), "contradictions": N_("Real conflicts between agencies"),
+         "contradicted": N_("Judgements the new evidence argues against")}
+EVIDENCE = {"scored_as_match": N_("scored as a match"), "scored_uncertain": N_("scored as uncertain"),
+            "scored_as_non_match": N_("scored as a non-match"), "not_compared": N_("not compared by the blocking rules"),
+            "different_valid_documents": N_("different valid documents"),
+            "incompatible_birth_dates": N_("incompatible birth dates")}
 
 
 def _code_list(role: str, attribute: str) -> str | None:
@@ -51,7 +36,7 @@ def _labelled(values: list[str], code_list: str | None, screen: Screen) -> str:
     """['MP=SEXUAL_EXPLOITATION', 'PNP=UNKNOWN'] -> 'MP: Sexual exploitation; PNP: Unknown'."""
     parts = []
     for v in values or []:
-        agency, _, code = str(v).partition("=")
+        agency, _sep, code = str(v).partition("=")
         shown = label(code_list, code) if code_list else code
         parts.append(f"{screen.text(agency)}: {screen.text(shown)}")
     return "; ".join(parts)
@@ -79,6 +64,10 @@ def split_conflicts(table, screen: Screen) -> dict:
     return {"available": True, **out}
 
 
+def _evidence(code: str) -> str:
+    return _(EVIDENCE[code]) if code in EVIDENCE else code
+
+
 def judgements(table, screen: Screen) -> dict:
     """The stewards' judgements in force with this run's evidence (judgements/)."""
     if table is None or not table.num_rows:
@@ -86,8 +75,7 @@ def judgements(table, screen: Screen) -> dict:
     rows = table.to_pylist()
     contradicted = [{"left_uid": screen.ident(r["left_uid"]), "right_uid": screen.ident(r["right_uid"]),
                      "role": r.get("role"), "decision": r["decision"], "probability": r.get("match_probability"),
-                     "evidence": STRINGS["evidence"].get(r["evidence"], r["evidence"])}
-                    for r in rows if r.get("contradicted")]
+                     "evidence": _evidence(r["evidence"])} for r in rows if r.get("contradicted")]
     by_decision: dict[str, int] = {}
     for r in rows:
         by_decision[r["decision"]] = by_decision.get(r["decision"], 0) + 1
@@ -110,7 +98,7 @@ def action_list(validation: dict, review: dict, conflicts: dict, judged: dict) -
         ("contradictions", conflicts.get("contradictions", {}).get("persons", 0), "#conflicts", "action"),
         ("contradicted", judged.get("contradicted_total", 0), "#judgements", "action"),
     ]
-    return [{"key": key, "label": STRINGS[key], "count": count, "href": href,
+    return [{"key": key, "label": _(TILES[key]), "count": count, "href": href,
              "severity": severity if count else "done"} for key, count, href, severity in tiles]
 
 

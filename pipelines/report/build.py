@@ -2,7 +2,9 @@
 
 ``build_report`` reads whatever the run folder holds (manifest, Parquet outputs) and the previous
 published run's manifest, computes the sections (``sections.py``), and renders one self-contained
-page: inline CSS, inline SVG, no script, no external resource.
+page (``templates/report.html``): inline CSS, inline SVG, no script, no external resource. The page
+is in the active language (``pipelines.i18n``) or the ``lang`` asked for: text through the gettext
+catalog (Jinja2's i18n extension), numbers and dates in that language's format.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import logging
 
 import jinja2
 
-from pipelines.report import actions, sections
+from pipelines import i18n
+from pipelines.i18n import _
+from pipelines.report import actions, sections, terms
 from pipelines.report.data import RunFolder
 from pipelines.report.screen import Screen
-from pipelines.report.template import PAGE
 
 log = logging.getLogger(__name__)
 
@@ -27,37 +30,39 @@ _RESTRICTED_COLUMNS = ["given_names", "paternal_surname", "maternal_surname", "d
 _RECORD_COLUMNS = ["agency", "feed_id", "sex", "child_adult", "nationality", "exploitation_type", "stage"]
 
 
-def _fmt_number(value) -> str:
+def _fmt_number(value, decimals: int | None = None) -> str:
     if value is None:
         return "—"
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, int):
-        return f"{value:,}"
+        return i18n.number(value, decimals or 0)
     if isinstance(value, float):
-        return f"{value:,.0f}" if value.is_integer() or abs(value) >= 100 else f"{value:,.2f}"
+        if decimals is None:
+            decimals = 0 if value.is_integer() or abs(value) >= 100 else 2
+        return i18n.number(value, decimals)
     return str(value)
 
 
 def _when(value) -> str:
-    """An ISO timestamp as 'YYYY-MM-DD HH:MM:SS UTC' (as given when it does not parse)."""
+    """An ISO timestamp as a UTC date and time in the page's format (as given when it does not parse)."""
     if not value:
         return "—"
     try:
-        t = dt.datetime.fromisoformat(str(value))
+        return i18n.timestamp(dt.datetime.fromisoformat(str(value)))
     except ValueError:
         return str(value)
-    if t.tzinfo is not None:
-        t = t.astimezone(dt.timezone.utc)
-    return t.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.DictLoader({"index.html": PAGE}),
+        loader=jinja2.PackageLoader("pipelines.report", "templates"), extensions=["jinja2.ext.i18n"],
         autoescape=True, trim_blocks=True, lstrip_blocks=True)
-    env.filters["n"] = _fmt_number
-    env.filters["when"] = _when
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # the active language's catalog
+    env.filters.update(n=_fmt_number, when=_when, pct=i18n.percent, role_text=terms.role_text,
+                       status_label=terms.status_label, severity=terms.severity_label, change_label=terms.change_label,
+                       zone_label=terms.zone_label, lineage_label=terms.lineage_label, role_label=lambda code: sections.label("roles", code),
+                       spanish=lambda text: i18n.catalog("es").gettext(text))
     return env
 
 
@@ -116,7 +121,6 @@ def report_context(run_dir: str, previous_run_dir: str | None = None, manifest: 
         "actions": actions.action_list(validation, review, conflict_split, judgements),
         "conflict_split": conflict_split,
         "judgements": judgements,
-        "strings": actions.STRINGS,
         "continuity": actions.continuity(run.table("lineage"), persons),
         "changes": sections.changes(manifest, previous_manifest, previous.run_id if previous else None, screen),
         "outputs": outputs,
@@ -125,17 +129,21 @@ def report_context(run_dir: str, previous_run_dir: str | None = None, manifest: 
 
 
 def render(context: dict) -> str:
-    return _environment().get_template("index.html").render(**context)
+    lang = i18n.active()
+    return _environment().get_template("report.html").render(**context, lang=lang, html_lang=i18n.BCP47[lang])
 
 
-def build_report(run_dir: str, previous_run_dir: str | None = None, manifest: dict | None = None) -> str:
+def build_report(run_dir: str, previous_run_dir: str | None = None, manifest: dict | None = None,
+                 lang: str | None = None) -> str:
     """Write ``<run_dir>/reports/index.html`` and return its path (or URL, for a remote run folder).
 
     ``previous_run_dir`` is the run ``current.json`` named before this run (None for the first run);
-    ``manifest`` may be passed when the run's manifest is not written yet.
+    ``manifest`` may be passed when the run's manifest is not written yet; ``lang`` (en, es) defaults
+    to the active language.
     """
     run = RunFolder(run_dir)
-    html = render(report_context(run_dir, previous_run_dir, manifest))
+    with i18n.use(lang or i18n.active()):
+        html = render(report_context(run_dir, previous_run_dir, manifest))
     run.write_text(REPORT_PATH, html)
     log.info("steward report written: %s (%d bytes)", REPORT_PATH, len(html.encode()))
     return run.url_of(REPORT_PATH)

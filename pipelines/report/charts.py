@@ -11,6 +11,8 @@ import itertools
 from dataclasses import dataclass
 from html import escape
 
+from pipelines.i18n import _, number
+
 FONT = 13
 PRIMARY = "#2b5c8a"
 SECONDARY = "#8fb3d9"
@@ -23,9 +25,7 @@ _ids = itertools.count(1)
 
 
 def _fmt(n) -> str:
-    if isinstance(n, float) and not n.is_integer():
-        return f"{n:,.1f}"
-    return f"{int(n):,}"
+    return number(n, 1 if isinstance(n, float) and not n.is_integer() else 0)
 
 
 def _svg(width: int, height: int, title: str, desc: str, body: list[str]) -> str:
@@ -56,6 +56,9 @@ def bar_chart(bars: list[Bar], title: str, desc: str, *, legend: tuple[str, str]
     """Horizontal bars with their values written at the end; optional paired bar and interval whisker."""
     if not bars:
         return ""
+    needed = 8 + round(7.2 * max(len(b.label) for b in bars))  # a longer (translated) label widens the chart
+    if needed > label_width:
+        width, label_width = width + needed - label_width, needed
     top = 26 if legend else 6
     row = 34 if any(b.second is not None for b in bars) else 24
     height = top + row * len(bars) + 6
@@ -104,21 +107,21 @@ def upset(sets: list[tuple[str, int]], intersections: list[tuple[tuple[str, ...]
     if not sets or not intersections:
         return ""
     cols = sorted(intersections, key=lambda kv: (-kv[1], len(kv[0]), kv[0]))[:max_columns]
-    names = [s for s, _ in sets]
+    names = [s for s, _size in sets]
     label_w, setbar_w, col_w, row_h, bars_h = 70, 96, 30, 24, 130
     left = setbar_w + label_w
     width = left + col_w * len(cols) + 14
     height = bars_h + 20 + row_h * len(names) + 8
-    top_max = max(c for _, c in cols) or 1
-    set_max = max(c for _, c in sets) or 1
+    top_max = max(c for _combo, c in cols) or 1
+    set_max = max(c for _name, c in sets) or 1
     matrix_top = bars_h + 20
     body = []
     for j, (combo, count) in enumerate(cols):
         x = left + j * col_w
         h = (bars_h - 18) * count / top_max
-        label = " + ".join(combo)
+        tip = _("only %(agencies)s: %(n)s") % {"agencies": " + ".join(combo), "n": _fmt(count)}
         body.append(f'<rect x="{x + 6}" y="{bars_h - h:.1f}" width="{col_w - 12}" height="{h:.1f}" fill="{PRIMARY}">'
-                    f'<title>only {escape(label)}: {_fmt(count)}</title></rect>')
+                    f'<title>{escape(tip)}</title></rect>')
         body.append(f'<text x="{x + col_w / 2}" y="{bars_h - h - 4:.1f}" text-anchor="middle" font-size="11" '
                     f'fill="{INK}">{_fmt(count)}</text>')
     for i, (name, size) in enumerate(sets):
@@ -131,7 +134,7 @@ def upset(sets: list[tuple[str, int]], intersections: list[tuple[tuple[str, ...]
         body.append(f'<text x="{setbar_w - w - 4:.1f}" y="{cy + 4}" text-anchor="end" font-size="11" '
                     f'fill="{MUTED}">{_fmt(size)}</text>')
         body.append(f'<text x="{setbar_w + 6}" y="{cy + 4.5}" fill="{INK}" font-weight="600">{escape(name)}</text>')
-    for j, (combo, _) in enumerate(cols):
+    for j, (combo, _count) in enumerate(cols):
         cx = left + j * col_w + col_w / 2
         rows = [i for i, n in enumerate(names) if n in combo]
         if len(rows) > 1:

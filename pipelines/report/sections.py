@@ -17,14 +17,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import codelists
+from pipelines.i18n import N_, _, number
 from pipelines.report import charts
+from pipelines.report.terms import role_text
 from pipelines.report.data import RunFolder
 from pipelines.report.screen import Screen
 
 ROLES = ("victims", "offenders")
 TABLE_LIMIT = 50       # rows of a bounded table (conflicts, review queue, failed expectations)
 TOP_NATIONALITIES = 8
-NOT_RECORDED = "Not recorded"
+NOT_RECORDED = N_("Not recorded")
 
 
 def unavailable(reason: str, **extra) -> dict:
@@ -40,16 +42,17 @@ def _codelist(name: str):
 
 
 def label(list_name: str, code) -> str:
-    """'English label' for a code, the code itself when the list does not know it."""
+    """A code's label in the active language, the code itself when the list does not know it."""
     if code is None:
-        return NOT_RECORDED
+        return _(NOT_RECORDED)
     cl = _codelist(list_name)
-    return (cl.labels.get(code) if cl else None) or str(code)
+    return (cl.label(code) if cl else None) or str(code)
 
 
-def label_es(list_name: str, code) -> str | None:
+def gloss(list_name: str, code) -> str | None:
+    """The Spanish label shown under an English one (None on a Spanish page: the label is Spanish already)."""
     cl = _codelist(list_name)
-    return cl.labels_es.get(code) if cl and code is not None else None
+    return cl.labels_es.get(code) if cl and code is not None and cl.label(code) != cl.labels_es.get(code) else None
 
 
 def agency_order(agencies) -> list[str]:
@@ -82,10 +85,10 @@ def _role_persons(persons: pa.Table | None, role: str) -> pa.Table | None:
 # ---------------------------------------------------------------- headline figures
 
 DIMENSIONS = (
-    ("child_adult", "Children and adults", "child_adult"),
-    ("sex", "Sex", "sex"),
-    ("nationality", "Nationality", "countries"),
-    ("exploitation_type", "Exploitation type", "exploitation_types"),
+    ("child_adult", N_("Children and adults"), "child_adult"),
+    ("sex", N_("Sex"), "sex"),
+    ("nationality", N_("Nationality"), "countries"),
+    ("exploitation_type", N_("Exploitation type"), "exploitation_types"),
 )
 
 
@@ -104,17 +107,20 @@ def headline(manifest: dict, records: dict[str, pa.Table | None], persons: pa.Ta
         agencies = agency_order(set(by_agency) | set(seen_by))
         n_unique = role_persons.num_rows if role_persons is not None else unique.get(role, {}).get("persons")
         total_records = sum(by_agency.values())
-        rows = [{"agency": a, "agency_es": label_es("agencies", a), "records": by_agency.get(a, 0),
+        rows = [{"agency": a, "agency_name": gloss("agencies", a) or label("agencies", a),  # the official, Spanish name
+                 "records": by_agency.get(a, 0),
                  "persons": seen_by.get(a, 0) if seen_by else None} for a in agencies]
         bars = [charts.Bar(a, by_agency.get(a, 0), seen_by.get(a, 0) if seen_by else None) for a in agencies]
-        bars.append(charts.Bar("All agencies", total_records, None, emphasis=False))
+        bars.append(charts.Bar(_("All agencies"), total_records, None, emphasis=False))
         if n_unique is not None:
-            bars.append(charts.Bar("Unique persons", n_unique, None, emphasis=True))
+            bars.append(charts.Bar(_("Unique persons"), n_unique, None, emphasis=True))
+        names = {"role": role_text(role, "title"), "noun": role_text(role, "noun"), "records": number(total_records),
+                 "unique": number(n_unique) if n_unique is not None else _("an unknown number")}
         chart = charts.bar_chart(
-            bars, f"{role.title()}: records per agency and reconciled unique persons",
-            f"Each agency's {role} records (dark) and the distinct persons among them (light); the sum of all "
-            f"agencies' records is {total_records:,}, of whom {n_unique if n_unique is not None else 'an unknown number'} "
-            f"are unique persons.", legend=("records", "persons") if seen_by else ("records", ""))
+            bars, _("%(role)s: records per agency and reconciled unique persons") % names,
+            _("Each agency's %(noun)s records (dark) and the distinct persons among them (light); the sum of all "
+              "agencies' records is %(records)s, of whom %(unique)s are unique persons.") % names,
+            legend=(_("records"), _("persons") if seen_by else ""))
         roles.append({
             "role": role, "rows": rows, "total_records": total_records, "unique": n_unique,
             "duplicates": total_records - n_unique if n_unique is not None else None, "chart": chart,
@@ -138,21 +144,22 @@ def headline(manifest: dict, records: dict[str, pa.Table | None], persons: pa.Ta
 def funnel(figures: dict | None) -> dict:
     """Distinct offenders at each justice stage, and how many of them reach each later stage."""
     if not figures or not figures.get("persons_at_stage"):
-        return unavailable("the run has no offender funnel (funnel/)")
+        return unavailable(_("the run has no offender funnel (funnel/)"))
     cl = _codelist("justice_stages")
     at = figures["persons_at_stage"]
     order = [s for s in (cl.codes_in_order if cl else ()) if s in at] + sorted(s for s in at if not cl or s not in cl)
     reaching = []
     for key, n in (figures.get("persons_reaching") or {}).items():
-        start, _, end = key.partition("->")
+        start, _arrow, end = key.partition("->")
         reaching.append({"from": label("justice_stages", start), "to": label("justice_stages", end), "persons": n,
                          "share": n / at[start] if at.get(start) else None})
     chart = charts.bar_chart([charts.Bar(label("justice_stages", s), at[s]) for s in order],
-                             "Offenders: distinct persons at each justice stage",
-                             "Distinct offenders recorded at each stage of the criminal-justice system, all agencies together.",
+                             _("Offenders: distinct persons at each justice stage"),
+                             _("Distinct offenders recorded at each stage of the criminal-justice system, all agencies "
+                               "together."),
                              label_width=230, width=560)
     return {"available": True, "chart": chart, "reaching": reaching,
-            "stages": [{"code": s, "label": label("justice_stages", s), "label_es": label_es("justice_stages", s),
+            "stages": [{"code": s, "label": label("justice_stages", s), "gloss": gloss("justice_stages", s),
                         "persons": at[s]} for s in order]}
 
 
@@ -172,7 +179,8 @@ def _dimension(column: str, title: str, list_name: str, victims: pa.Table | None
         for a in agency_order(a for a, f in per_agency.items() if f.get("victims")):
             by_agency[a] = Counter(per_agency[a].get(manifest_key, {}))
     else:
-        return unavailable(f"{title}: the harmonised victim records are not in this run", title=title)
+        return unavailable(_("%(title)s: the harmonised victim records are not in this run") % {"title": _(title)},
+                           title=_(title))
     person_counts = _counts(persons, column) if persons is not None and column in persons.column_names else None
     codes = Counter()
     for c in by_agency.values():
@@ -189,18 +197,18 @@ def _dimension(column: str, title: str, list_name: str, victims: pa.Table | None
         shown, other = shown[:TOP_NATIONALITIES], shown[TOP_NATIONALITIES:]
     rows = []
     for code in shown:
-        rows.append({"code": code, "label": label(list_name, code), "label_es": label_es(list_name, code),
+        rows.append({"code": code, "label": label(list_name, code), "gloss": gloss(list_name, code),
                      "agencies": [by_agency[a].get(code, 0) for a in by_agency],
                      "persons": person_counts.get(code, 0) if person_counts is not None else None})
     if other:
-        rows.append({"code": None, "label": f"Other ({len(other)} nationalities)", "label_es": None,
+        rows.append({"code": None, "label": _("Other (%(n)s nationalities)") % {"n": number(len(other))}, "gloss": None,
                      "agencies": [sum(by_agency[a].get(c, 0) for c in other) for a in by_agency],
                      "persons": sum(person_counts.get(c, 0) for c in other) if person_counts is not None else None})
     if codes.get(None) or (person_counts and person_counts.get(None)):
-        rows.append({"code": None, "label": "Not recorded or in conflict" if person_counts is not None else NOT_RECORDED,
-                     "label_es": None, "agencies": [by_agency[a].get(None, 0) for a in by_agency],
+        rows.append({"code": None, "label": _("Not recorded or in conflict") if person_counts is not None else _(NOT_RECORDED),
+                     "gloss": None, "agencies": [by_agency[a].get(None, 0) for a in by_agency],
                      "persons": person_counts.get(None, 0) if person_counts is not None else None})
-    return {"available": True, "title": title, "column": column, "agencies": list(by_agency), "rows": rows,
+    return {"available": True, "title": _(title), "column": column, "agencies": list(by_agency), "rows": rows,
             "persons_available": person_counts is not None}
 
 
@@ -241,7 +249,7 @@ def overlap(persons: pa.Table | None, overlap_table: pa.Table | None) -> dict:
             if sub is not None and sub.num_rows:
                 by_role[role] = Counter(_combo(v) for v in sub.column("agencies").to_pylist())
     if source is None:
-        return unavailable("neither overlap/ nor persons/ is in this run")
+        return unavailable(_("neither overlap/ nor persons/ is in this run"))
     roles = []
     for role in ROLES:
         combos = by_role.get(role)
@@ -252,14 +260,17 @@ def overlap(persons: pa.Table | None, overlap_table: pa.Table | None) -> dict:
         inter = sorted(((c, n) for c, n in combos.items() if c), key=lambda kv: (-kv[1], len(kv[0]), kv[0]))
         total = sum(combos.values())
         multi = sum(n for c, n in combos.items() if len(c) > 1)
+        names = {"role": role_text(role, "title"), "noun": role_text(role, "noun"), "total": number(total),
+                 "multi": number(multi)}
         chart = charts.upset(
-            sets, inter, f"{role.title()}: overlap between agencies (UpSet chart)",
-            f"{total:,} unique {role}; {multi:,} were recorded by more than one agency. Columns are the persons "
-            f"recorded by exactly the agencies marked below them; bars on the left are all persons each agency recorded.")
+            sets, inter, _("%(role)s: overlap between agencies (UpSet chart)") % names,
+            _("%(total)s unique %(noun)s; %(multi)s were recorded by more than one agency. Columns are the persons "
+              "recorded by exactly the agencies marked below them; bars on the left are all persons each agency "
+              "recorded.") % names)
         roles.append({"role": role, "total": total, "multi": multi, "sets": sets, "chart": chart,
                       "intersections": [{"agencies": " + ".join(c), "size": len(c), "persons": n} for c, n in inter],
                       "years": sorted(years.get(role, {}).items())})
-    return {"available": bool(roles), "reason": "no persons in this run", "source": source, "roles": roles}
+    return {"available": bool(roles), "reason": _("no persons in this run"), "source": source, "roles": roles}
 
 
 # ---------------------------------------------------------------- feeds and validation
@@ -309,17 +320,17 @@ def _flat(value) -> str:
         return "; ".join(f"{k}: {_flat(v)}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
         return ", ".join(_flat(v) for v in value)
-    if isinstance(value, float):
-        return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, float):  # three significant digits, whole numbers from 100 on
+        return number(value, 0 if value == 0 or abs(value) >= 100 else min(6, 2 - math.floor(math.log10(abs(value)))))
     if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
+        return number(value)
     return str(value)
 
 
 def validation(manifest: dict, run, screen: Screen) -> dict:
     v = manifest.get("validation")
     if not v:
-        return unavailable("this run carries no validation results (no \"validation\" in its manifest)")
+        return unavailable(_("this run carries no validation results (no \"validation\" in its manifest)"))
     suites = []
     for name, s in (v.get("suites") or {}).items():
         failed = []
@@ -368,10 +379,10 @@ def quarantine(table: pa.Table | None, manifest: dict, screen: Screen) -> dict:
         for f in manifest.get("feeds", {}).values():
             reasons.update(f.get("quarantine_reasons", {}))
         if not reasons:
-            return unavailable("quarantine/ is not in this run")
+            return unavailable(_("quarantine/ is not in this run"))
         return {"available": True, "source": "manifest", "total": sum(reasons.values()), "files": [], "fields": [],
                 "reasons": [{"code": c, "label": label("quarantine_reasons", c),
-                             "label_es": label_es("quarantine_reasons", c), "count": n, "feeds": ""}
+                             "gloss": gloss("quarantine_reasons", c), "count": n, "feeds": ""}
                             for c, n in reasons.most_common()]}
     rows = table.select([c for c in ("feed_id", "source_file", "source_row", "reason_code", "field", "detail")
                          if c in table.column_names]).to_pylist()
@@ -388,7 +399,7 @@ def quarantine(table: pa.Table | None, manifest: dict, screen: Screen) -> dict:
     reasons = sorted(by_reason.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
     return {
         "available": True, "source": "quarantine/", "total": len(rows), "files": files,
-        "reasons": [{"code": c, "label": label("quarantine_reasons", c), "label_es": label_es("quarantine_reasons", c),
+        "reasons": [{"code": c, "label": label("quarantine_reasons", c), "gloss": gloss("quarantine_reasons", c),
                      "count": sum(feeds.values()),
                      "feeds": ", ".join(f"{f} {n}" for f, n in sorted(feeds.items(), key=lambda kv: (-kv[1], str(kv[0]))))}
                     for c, feeds in reasons],
@@ -431,9 +442,9 @@ def conflicts(table: pa.Table | None, persons: pa.Table | None, screen: Screen) 
                 flagged[role] = int(pc.sum(pc.cast(sub.column("has_conflict"), pa.int64())).as_py() or 0)
     if table is None:
         if not flagged:
-            return unavailable("neither conflicts/ nor persons/ is in this run")
+            return unavailable(_("neither conflicts/ nor persons/ is in this run"))
         return {"available": False, "partial": True, "flagged": flagged,
-                "reason": "per-attribute conflict detail (conflicts/) is not available in this run"}
+                "reason": _("per-attribute conflict detail (conflicts/) is not available in this run")}
     cols = table.column_names
     attr = "attribute" if "attribute" in cols else next((c for c in cols if "attr" in c or c == "field"), None)
     value_cols = [c for c in cols if c not in ("person_id", attr, "role", "n_records")
@@ -519,7 +530,7 @@ def review_column_allowed(name: str) -> bool:
 
 def review_queue(table: pa.Table | None, screen: Screen) -> dict:
     if table is None:
-        return unavailable("review_queue/ is not in this run")
+        return unavailable(_("review_queue/ is not in this run"))
     table = table.select([c for c in table.column_names if review_column_allowed(c) and not (
         _CONTRIBUTION.match(c) and not _ID_COL.match(c) and not pa.types.is_integer(table.schema.field(c).type)
         and not pa.types.is_floating(table.schema.field(c).type))])
@@ -530,13 +541,13 @@ def review_queue(table: pa.Table | None, screen: Screen) -> dict:
     if prob and table.num_rows:
         values = [v for v in table.column(prob).to_pylist() if v is not None]
         counts = Counter(min(int(v * 10), 9) for v in values)
-        bands = [charts.Bar(f"{b / 10:.1f}–{(b + 1) / 10:.1f}", counts[b]) for b in range(10) if counts.get(b)]
-    chart = charts.bar_chart(bands, "Review queue: pairs by match probability",
-                             "Number of candidate pairs waiting for clerical review in each band of match probability.",
+        bands = [charts.Bar(f"{number(b / 10, 1)}–{number((b + 1) / 10, 1)}", counts[b]) for b in range(10) if counts.get(b)]
+    chart = charts.bar_chart(bands, _("Review queue: pairs by match probability"),
+                             _("Number of candidate pairs waiting for clerical review in each band of match probability."),
                              label_width=80, width=420) if bands else ""
     ordered = table.sort_by([(prob, "descending")]) if prob and table.num_rows else table
     extra = [c for c in ("role", "reason") if c in cols]
-    keep = ids + ([prob] if prob else []) + [c for c, _ in comps.values()] + ([nested] if nested else []) + extra
+    keep = ids + ([prob] if prob else []) + [c for c, _kind in comps.values()] + ([nested] if nested else []) + extra
     rows = []
     for r in ordered.select(keep).slice(0, TABLE_LIMIT).to_pylist():
         verdicts = _contributions(r, comps, nested)
@@ -561,7 +572,7 @@ def review_queue(table: pa.Table | None, screen: Screen) -> dict:
 def mse(manifest: dict, overlap_section: dict) -> dict:
     m = manifest.get("mse")
     if not m:
-        return unavailable("this run carries no multiple systems estimate (no \"mse\" in its manifest)")
+        return unavailable(_("this run carries no multiple systems estimate (no \"mse\" in its manifest)"))
     sets = {r["role"]: r for r in overlap_section.get("roles", [])} if overlap_section.get("available") else {}
     roles = []
     for role, est in m.items():
@@ -577,21 +588,23 @@ def mse(manifest: dict, overlap_section: dict) -> dict:
             entry.update({k: est.get(k) for k in ("estimate", "lower", "upper", "method", "model", "interval_method")})
             entry["lists"] = ", ".join(str(x) for x in est.get("lists") or [])
             model = entry["model"]  # interaction terms besides the main effects, e.g. ["PNP:MIMP"]
-            entry["model"] = " + ".join(["main effects", *model]) if isinstance(model, list) else \
+            entry["model"] = " + ".join([_("main effects"), *model]) if isinstance(model, list) else \
                 (str(model) if model is not None else None)
             bars = [charts.Bar(a, n) for a, n in entry["seen_by"]]
             if entry["seen_any"] is not None:
-                bars.append(charts.Bar("Any agency", entry["seen_any"]))
+                bars.append(charts.Bar(_("Any agency"), entry["seen_any"]))
             if entry["estimate"] is not None:
-                bars.append(charts.Bar("Estimated total", float(entry["estimate"]), low=entry["lower"],
+                bars.append(charts.Bar(_("Estimated total"), float(entry["estimate"]), low=entry["lower"],
                                        high=entry["upper"], emphasis=True))
+            figures = {k: "—" if entry[k] is None else number(entry[k]) for k in ("estimate", "lower", "upper", "seen_any")}
             entry.update(_mse_rests_on(est))
             entry["chart"] = charts.bar_chart(
-                bars, f"{key.title()}: seen by each agency, by any agency, and estimated in total",
-                f"Multiple systems estimate {entry['estimate']} (interval {entry['lower']} to {entry['upper']}); "
-                f"{entry['seen_any']} were seen by at least one agency.")
+                bars, _("%(role)s: seen by each agency, by any agency, and estimated in total") % {
+                    "role": role_text(key, "title")},
+                _("Multiple systems estimate %(estimate)s (interval %(lower)s to %(upper)s); "
+                  "%(seen_any)s were seen by at least one agency.") % figures)
         roles.append(entry)
-    return {"available": bool(roles), "reason": "the manifest's \"mse\" entry is empty", "roles": roles}
+    return {"available": bool(roles), "reason": _("the manifest's \"mse\" entry is empty"), "roles": roles}
 
 
 def _mse_rests_on(est: dict) -> dict:
@@ -624,25 +637,30 @@ def _delta_row(what: str, before, after) -> dict:
 
 def _mse_point(m: dict | None, role: str):
     est = (m or {}).get("mse", {}).get(role) or {}
-    return est.get("estimate") if "refused" not in est else "refused"
+    return est.get("estimate") if "refused" not in est else _("refused")
+
+
+VERSION_FIGURES = {"code_version": N_("code version"), "model_version": N_("model version"),
+                   "git_commit": N_("git commit")}
+FEED_FIGURES = {"rows_read": N_("%(feed)s read"), "rows_harmonised": N_("%(feed)s harmonised"),
+                "rows_quarantined": N_("%(feed)s quarantined")}
 
 
 def changes(manifest: dict, previous: dict | None, previous_ref: str | None, screen: Screen) -> dict:
     """What moved between the previously published run and this one: inputs, rows, figures, versions."""
     if previous_ref is None:
-        return unavailable("no run was published before this one")
+        return unavailable(_("no run was published before this one"))
     if previous is None:
-        return unavailable(f"the previous run ({screen.ident(previous_ref)}) has no readable manifest")
-    versions = [_delta_row(k.replace("_", " "), previous.get(k), manifest.get(k))
-                for k in ("code_version", "model_version", "git_commit")]
+        return unavailable(_("the previous run (%(run)s) has no readable manifest") % {"run": screen.ident(previous_ref)})
+    versions = [_delta_row(_(what), previous.get(k), manifest.get(k)) for k, what in VERSION_FIGURES.items()]
     files = []
     feed_rows = []
     contracts = []
     now_feeds, before_feeds = manifest.get("feeds", {}), previous.get("feeds", {})
     for feed_id in sorted(set(now_feeds) | set(before_feeds)):
         a, b = before_feeds.get(feed_id, {}), now_feeds.get(feed_id, {})
-        for key in ("rows_read", "rows_harmonised", "rows_quarantined"):
-            feed_rows.append(_delta_row(f"{feed_id} {key.replace('rows_', '')}", a.get(key, 0), b.get(key, 0)))
+        for key, what in FEED_FIGURES.items():
+            feed_rows.append(_delta_row(_(what) % {"feed": feed_id}, a.get(key, 0), b.get(key, 0)))
         va, vb = (a.get("contract") or {}).get("version"), (b.get("contract") or {}).get("version")
         if va != vb:
             contracts.append({"feed_id": feed_id, "before": va, "after": vb})
@@ -660,23 +678,26 @@ def changes(manifest: dict, previous: dict | None, previous_ref: str | None, scr
         for role in ROLES:
             before, after = pa_before.get(agency, {}).get(role, 0), pa_now.get(agency, {}).get(role, 0)
             if before or after:
-                figures.append(_delta_row(f"{agency} {role} (records)", before, after))
+                figures.append(_delta_row(_("%(agency)s %(role)s (records)") % {"agency": agency, "role": role_text(role, "noun")},
+                                          before, after))
     u_now = manifest.get("figures", {}).get("reconciled_unique", {})
     u_before = previous.get("figures", {}).get("reconciled_unique", {})
     for role in ROLES:
-        figures.append(_delta_row(f"unique {role} (persons)", u_before.get(role, {}).get("persons", 0),
+        figures.append(_delta_row(_("unique %(role)s (persons)") % {"role": role_text(role, "noun")},
+                                  u_before.get(role, {}).get("persons", 0),
                                   u_now.get(role, {}).get("persons", 0)))
     for role in sorted(set((manifest.get("mse") or {})) | set((previous.get("mse") or {}))):
-        figures.append(_delta_row(f"estimated {role} (MSE)", _mse_point(previous, role), _mse_point(manifest, role)))
+        figures.append(_delta_row(_("estimated %(role)s (MSE)") % {"role": role_text(role, "noun")},
+                                  _mse_point(previous, role), _mse_point(manifest, role)))
     validation_rows = []
     va, vb = previous.get("validation") or {}, manifest.get("validation") or {}
     if va or vb:
-        validation_rows.append(_delta_row("blocking failures", "yes" if va.get("blocking_failed") else "no",
-                                          "yes" if vb.get("blocking_failed") else "no"))
+        validation_rows.append(_delta_row(_("blocking failures"), _("yes") if va.get("blocking_failed") else _("no"),
+                                          _("yes") if vb.get("blocking_failed") else _("no")))
         before_checks = {c.get("name"): c.get("status") for c in va.get("checks") or []}
         for c in vb.get("checks") or []:
             if before_checks.get(c.get("name")) != c.get("status"):
-                validation_rows.append(_delta_row(f"check {screen.text(c.get('name'))}",
+                validation_rows.append(_delta_row(_("check %(name)s") % {"name": screen.text(c.get("name"))},
                                                   before_checks.get(c.get("name"), "—"), c.get("status")))
     moved = [r for r in feed_rows + figures + versions + validation_rows if r["changed"]]
     return {"available": True, "previous_run_id": screen.ident(previous.get("run_id") or previous_ref),

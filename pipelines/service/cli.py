@@ -10,12 +10,15 @@
 from __future__ import annotations
 
 import argparse
+import contextvars
 import json
 import logging
 import signal
 import sys
 
+from pipelines import i18n
 from pipelines.cli import EXIT_BUSY, EXIT_FAILED, EXIT_INPUT, EXIT_OK, EXIT_USAGE, RUNNER_ALIASES
+from pipelines.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="ledger and staging folder (default OUT/_service; restricted: holds staged raw files)")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
     p.add_argument("--log-json", action="store_true", help="log one JSON object per line")
+    i18n.add_argument(p)  # the language is made active by pipelines.cli.main
 
 
 def watch_parser() -> argparse.ArgumentParser:
@@ -81,7 +85,7 @@ def watch_main(argv: list[str]) -> int:
     args, beam_args = watch_parser().parse_known_args(argv)
     stray = [a for a in beam_args if not a.startswith("--")]
     if stray:
-        print(f"concilia watch: unexpected arguments: {' '.join(stray)}", file=sys.stderr)
+        print(_("concilia watch: unexpected arguments: %(args)s") % {"args": " ".join(stray)}, file=sys.stderr)
         return EXIT_USAGE
     try:
         schedule = Schedule(args.schedule) if args.schedule else None
@@ -133,7 +137,8 @@ def _serve_http(service, port: int, should_stop) -> int:
             except Exception:
                 log.exception("notification handling failed")
 
-    threading.Thread(target=worker, name="concilia-cycles", daemon=True).start()
+    # the thread runs in a copy of this context: the runs' reports keep the language of --lang
+    threading.Thread(target=contextvars.copy_context().run, args=(worker,), name="concilia-cycles", daemon=True).start()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's naming)

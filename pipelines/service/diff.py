@@ -15,6 +15,8 @@ from collections import defaultdict
 import fsspec
 
 from pipelines import publish
+from pipelines.i18n import N_, _
+from pipelines.report.terms import role_text
 from pipelines.service.ledger import read_json
 
 ROLES = ("victims", "offenders")
@@ -96,22 +98,29 @@ def diff_runs(out: str, run_a: str, run_b: str) -> dict:
             "counts_unchanged": sum(1 for c in counts if not c["change"]), "persons": persons}
 
 
+PERSON_CHANGES = {"added": N_("added"), "removed": N_("removed"), "merged": N_("merged"), "split": N_("split")}
+
+
 def render(d: dict, show_ids: int = 10) -> str:
     lines = [f"diff {d['run_a']} -> {d['run_b']}"]
-    lines.append(f"input files changed: {len(d['changed_input_files'])}")
+    lines.append(_("input files changed: %(n)s") % {"n": len(d["changed_input_files"])})
     lines += [f"  {f}" for f in d["changed_input_files"]]
-    lines.append(f"counts changed: {len(d['counts'])} (unchanged: {d['counts_unchanged']})")
-    lines.append(f"  {'agency':<8} {'category':<40} {'A':>7} {'B':>7} {'change':>7}")
+    lines.append(_("counts changed: %(n)s (unchanged: %(same)s)") % {"n": len(d["counts"]), "same": d["counts_unchanged"]})
+    lines.append("  {:<8} {:<40} {:>7} {:>7} {:>7}".format(_("agency"), _("category"), "A", "B", _("change")))
     for c in d["counts"]:
         lines.append(f"  {c['agency']:<8} {c['category']:<40} {c['a']:>7} {c['b']:>7} {c['change']:>+7}")
     for role, p in d["persons"].items():
-        lines.append(f"{role}: persons {p['persons_a']} -> {p['persons_b']}; added {len(p['added'])}, "
-                     f"removed {len(p['removed'])}, merged {len(p['merged'])}, split {len(p['split'])}, "
-                     f"unchanged {p['unchanged']}, records changed {p['changed']}; records +{p['records_added']} -{p['records_removed']}")
-        for label in ("added", "removed"):
-            if p[label]:
-                lines.append(f"  {label}: {', '.join(p[label][:show_ids])}" + (" ..." if len(p[label]) > show_ids else ""))
-        for label, arrow in (("merged", "<-"), ("split", "->")):
-            for pid, others in list(p[label].items())[:show_ids]:
-                lines.append(f"  {label}: {pid} {arrow} {', '.join(others)}")
+        lines.append(_("%(role)s: persons %(a)s -> %(b)s; added %(added)s, removed %(removed)s, merged %(merged)s, "
+                       "split %(split)s, unchanged %(unchanged)s, records changed %(changed)s; records +%(plus)s "
+                       "-%(minus)s") % {
+            "role": role_text(role, "noun"), "a": p["persons_a"], "b": p["persons_b"], "added": len(p["added"]),
+            "removed": len(p["removed"]), "merged": len(p["merged"]), "split": len(p["split"]),
+            "unchanged": p["unchanged"], "changed": p["changed"], "plus": p["records_added"], "minus": p["records_removed"]})
+        for key in ("added", "removed"):
+            if p[key]:
+                lines.append(f"  {_(PERSON_CHANGES[key])}: {', '.join(p[key][:show_ids])}"
+                             + (" ..." if len(p[key]) > show_ids else ""))
+        for key, arrow in (("merged", "<-"), ("split", "->")):
+            for pid, others in list(p[key].items())[:show_ids]:
+                lines.append(f"  {_(PERSON_CHANGES[key])}: {pid} {arrow} {', '.join(others)}")
     return "\n".join(lines)

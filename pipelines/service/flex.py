@@ -37,6 +37,7 @@ def template_main(argv: list[str] | None = None) -> int:
     from pipelines.pipeline import NoDeliveries, build
     from pipelines.read import discover_deliveries
     from pipelines.service.watch import STATE_DIR
+    from pipelines.steward import decisions as steward_decisions
 
     p = argparse.ArgumentParser(prog="concilia-flex-template")
     p.add_argument("--feeds", required=True)
@@ -45,6 +46,8 @@ def template_main(argv: list[str] | None = None) -> int:
     p.add_argument("--period", default=None)
     p.add_argument("--state", default=None)
     p.add_argument("--pseudonym_key_secret", default=None)
+    p.add_argument("--allow_missing", action="append", default=[],
+                   help="a required feed that may be missing from this delivery (concilia run --allow-missing)")
     args, beam_args = p.parse_known_args(argv)
     key = privacy.resolve_key(secret_name=args.pseudonym_key_secret)
     contracts = load_contracts()
@@ -52,14 +55,16 @@ def template_main(argv: list[str] | None = None) -> int:
     if not deliveries:
         raise NoDeliveries(f"no file under {args.feeds} matches a feed contract")
     state = args.state or f"{args.out.rstrip('/')}/{STATE_DIR}"
+    previous_run = publish.current_run_dir(args.out)
     fs, path = fsspec.core.url_to_fs(_launch_record(state, args.run_id))
     write_json_atomic(fs, path, {
         "run_id": args.run_id, "feeds": args.feeds, "out": args.out, "period": args.period,
-        "started": dt.datetime.now(dt.timezone.utc).isoformat(), "previous_run": publish.current_run_dir(args.out),
-        "pseudonym_key_secret": args.pseudonym_key_secret})
+        "started": dt.datetime.now(dt.timezone.utc).isoformat(), "previous_run": previous_run,
+        "pseudonym_key_secret": args.pseudonym_key_secret, "allow_missing": args.allow_missing})
     pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
     build(pipeline, deliveries, contracts, posixpath.join(args.out.rstrip("/"), "runs", args.run_id), key,
-          period=args.period)
+          period=args.period, previous_run=previous_run,
+          judgements=steward_decisions.read_decisions(steward_decisions.default_location(args.out)))
     pipeline.run()  # the launcher submits the job; no waiting here
     return 0
 
@@ -80,7 +85,8 @@ def finalise(out: str, run_id: str, state: str | None = None, key_file: str | No
     key = privacy.resolve_key(key_file=key_file, secret_name=record.get("pseudonym_key_secret"))
     with Lease(run_lease(out), f"concilia finalise {run_id}", run_id=run_id):  # one publisher per OUT
         return finish(record["feeds"], out, run_id, load_contracts(), key,
-                      dt.datetime.fromisoformat(record["started"]), record.get("previous_run"), record.get("period"))
+                      dt.datetime.fromisoformat(record["started"]), record.get("previous_run"), record.get("period"),
+                      allow_missing=record.get("allow_missing", ()))
 
 
 if __name__ == "__main__":

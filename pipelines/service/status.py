@@ -12,6 +12,7 @@ import posixpath
 import fsspec
 
 from pipelines import publish
+from pipelines.i18n import N_, _
 from pipelines.contracts import load_contracts
 from pipelines.service import landing
 from pipelines.read import safe_name
@@ -64,7 +65,7 @@ def status(out: str, landing_url: str | None = None, state: str | None = None, l
               "leases": {"run": running or None, "watcher": holder(f"{state}/leases/watcher")}}
     if landing_url:
         contracts = load_contracts(*(extra_contracts or []))
-        _, pending = landing.scan(landing_url, contracts)
+        _ready, pending = landing.scan(landing_url, contracts)
         result["landing_pending"] = [{"feed": p.feed, "period": p.period, "reason": p.reason, "kind": p.kind,
                                       "folder": safe_name(p.folder)} for p in pending]
         required = required_feeds(contracts)
@@ -76,40 +77,45 @@ def status(out: str, landing_url: str | None = None, state: str | None = None, l
     return result
 
 
+LANDING_NOTES = {"refused": N_("landing folders refused: %(n)s"), "unclaimed": N_("landing folders unclaimed: %(n)s")}
+
+
 def render(s: dict) -> str:
     cur = s.get("current") or {}
-    lines = [f"output: {s['out']}", f"current: {cur.get('run_id', '(none)')}"
-             + (f" (period {cur['period']})" if cur.get("period") else "")]
+    lines = [_("output: %(out)s") % {"out": s["out"]}, _("current: %(run_id)s") % {"run_id": cur.get("run_id", _("(none)"))}
+             + (_(" (period %(period)s)") % {"period": cur["period"]} if cur.get("period") else "")]
     for period, p in sorted(s["periods"].items()):
-        lines.append(f"  period {period}: current {p['current']}; {len(p['versions'])} version(s)")
-    lines.append("recent runs:")
-    for r in s["runs"] or [{"run_id": "(none)", "state": "", "period": None, "problems": []}]:
+        lines.append(_("  period %(period)s: current %(run_id)s; %(n)s version(s)") % {
+            "period": period, "run_id": p["current"], "n": len(p["versions"])})
+    lines.append(_("recent runs:"))
+    for r in s["runs"] or [{"run_id": _("(none)"), "state": "", "period": None, "problems": []}]:
         extra = f"  [{r['problems'][0]}]" if r["problems"] and r["state"] == "incomplete" else ""
         lines.append(f"  {r['run_id']:<34} {r['state']:<10} {r['period'] or '':<8}{extra}")
     if s["ledger_runs"]:
-        lines.append("service runs (ledger):")
+        lines.append(_("service runs (ledger):"))
         for r in s["ledger_runs"]:
             lines.append(f"  {r['run_id']:<34} {r['state']:<10} {r['period']:<8} {r['reason'] or ''}")
     for name, lease in (s.get("leases") or {}).items():
         if lease:
-            lines.append(f"{name} lease: {lease['owner']} (host {lease['host']}, pid {lease['pid']}, "
-                         f"expires {lease['expires']})")
+            lines.append(_("%(name)s lease: %(owner)s (host %(host)s, pid %(pid)s, expires %(expires)s)") % {
+                "name": name, **{k: lease[k] for k in ("owner", "host", "pid", "expires")}})
     if s.get("active_deliveries"):
-        lines.append("active deliveries (the last to arrive, per feed and period):")
+        lines.append(_("active deliveries (the last to arrive, per feed and period):"))
         for period, feeds in sorted(s["active_deliveries"].items()):
             for feed, d in feeds.items():
-                lines.append(f"  {period:<8} {feed:<22} {d['set_hash']}  arrived {d['arrived']}  {', '.join(d['files'])}")
-    for kind in ("refused", "unclaimed"):
+                lines.append(f"  {period:<8} {feed:<22} {d['set_hash']}  " + _("arrived %(when)s") % {"when": d["arrived"]}
+                             + f"  {', '.join(d['files'])}")
+    for kind, heading in LANDING_NOTES.items():
         if s.get(kind):
-            lines.append(f"landing folders {kind}: {len(s[kind])}")
+            lines.append(_(heading) % {"n": len(s[kind])})
             lines.extend(f"  {n['folder']}: {n['reason']}" for n in s[kind])
-    lines.append(f"deliveries not yet published: {len(s['deliveries_not_published'])}")
+    lines.append(_("deliveries not yet published: %(n)s") % {"n": len(s["deliveries_not_published"])})
     for d in s["deliveries_not_published"]:
-        lines.append(f"  {d['feed']:<22} {d['period']:<8} {d['set_hash']}  seen {d['seen']}")
+        lines.append(f"  {d['feed']:<22} {d['period']:<8} {d['set_hash']}  " + _("seen %(when)s") % {"when": d["seen"]})
     for period, missing in sorted(s.get("waiting", {}).items()):
-        lines.append(f"  period {period} waits for: {', '.join(missing)}")
+        lines.append(_("  period %(period)s waits for: %(feeds)s") % {"period": period, "feeds": ", ".join(missing)})
     if "landing_pending" in s:
-        lines.append(f"landing folders not ready: {len(s['landing_pending'])}")
+        lines.append(_("landing folders not ready: %(n)s") % {"n": len(s["landing_pending"])})
         for p in s["landing_pending"]:
             lines.append(f"  {p['feed'] or p['folder']:<22} {p['period']:<8} {p['reason']}")
     return "\n".join(lines)

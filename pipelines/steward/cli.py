@@ -16,6 +16,8 @@ import posixpath
 import sys
 from collections import Counter
 
+from pipelines import i18n
+from pipelines.i18n import _
 from pipelines.steward import decisions as store
 
 EXIT_OK, EXIT_USAGE, EXIT_INPUT = 0, 2, 3
@@ -25,6 +27,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output root of the runs (local path or fsspec URL)")
     p.add_argument("--decisions", default=None, metavar="URL",
                    help="decisions store (default OUT/steward/decisions; restricted zone)")
+    i18n.add_argument(p)  # the language is made active by pipelines.cli.main
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,12 +47,13 @@ def _open_queue(out: str, run: str | None, location: str | None):
 def _list(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     run_id, queue, open_ = _open_queue(args.out, args.run, args.decisions)
-    print(f"run {run_id}: {open_.num_rows} of {queue.num_rows} review pair(s) open")
+    print(_("run %(run_id)s: %(open)s of %(total)s review pair(s) open") % {
+        "run_id": run_id, "open": open_.num_rows, "total": queue.num_rows})
     if open_.num_rows:
         by = Counter(zip(open_.column("role").to_pylist(), open_.column("reason").to_pylist()))
         for (role, reason), n in sorted(by.items()):
             print(f"  {role:9} {reason:40} {n}")
-        print("export them with: concilia review export --out OUT")
+        print(_("export them with: concilia review export --out OUT"))
     return EXIT_OK
 
 
@@ -59,12 +63,12 @@ def _export(argv: list[str]) -> int:
     parser.add_argument("--to", default=None, metavar="STEM",
                         help="where to write STEM.csv and STEM.xlsx (default OUT/steward/exports/review-RUN)")
     args = parser.parse_args(argv)
-    run_id, _, open_ = _open_queue(args.out, args.run, args.decisions)
+    run_id, _queue, open_ = _open_queue(args.out, args.run, args.decisions)
     stem = args.to or posixpath.join(args.out.rstrip("/"), "steward", "exports", f"review-{run_id}")
     for path in store.write_sheets(store.sheet_rows(open_, run_id), stem):
         print(path)
-    print(f"{open_.num_rows} open pair(s); fill in decision (same, different, unsure), who and reason, "
-          "then: concilia review apply FILE --out OUT  (the files are restricted: they show names)")
+    print(_("%(n)s open pair(s); fill in decision (same, different, unsure), who and reason, then: concilia "
+            "review apply FILE --out OUT  (the files are restricted: they show names)") % {"n": open_.num_rows})
     return EXIT_OK
 
 
@@ -85,12 +89,12 @@ def _apply(argv: list[str]) -> int:
                                                      for r in mine})
     judgements = store.judgements_from_sheet(rows, records, who=args.who, evidence=evidence)
     if not judgements:
-        print("no judged line (the decision column is empty everywhere): nothing stored")
+        print(_("no judged line (the decision column is empty everywhere): nothing stored"))
         return EXIT_OK
     path = store.append(args.decisions or store.default_location(args.out), judgements)
     counts = Counter(j["decision"] for j in judgements)
-    print(f"stored {len(judgements)} judgement(s) ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}) "
-          f"in {path}; the next run applies them")
+    print(_("stored %(n)s judgement(s) (%(decisions)s) in %(path)s; the next run applies them") % {
+        "n": len(judgements), "decisions": ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), "path": path})
     return EXIT_OK
 
 

@@ -52,6 +52,9 @@ def pair_key(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a <= b else (b, a)
 
 
+EMPTY = SCHEMA.empty_table()  # no judgement yet
+
+
 def read_decisions(location: str) -> pa.Table:
     """Every judgement in the store, oldest first (file names start with the time they were applied)."""
     fs, root = fsspec.core.url_to_fs(location)
