@@ -70,6 +70,11 @@ def known_inei_ubigeos() -> frozenset[str]:
     return frozenset(inei_districts())
 
 
+def known_inei_places() -> frozenset[str]:
+    """Every six-digit INEI code a harmonised ``ubigeo`` may hold: districts, provinces, departments."""
+    return frozenset(code for code, _ in _places_of("INEI").values())
+
+
 def _keys(source: str) -> dict[str, tuple[str, str, str]]:
     deps, provs, dists = _resources()
     s = source.lower()
