@@ -6,7 +6,7 @@ OUT ?= out
 FEEDS ?= sample_feeds
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench bench-linkage docs sample clean i18n
+.PHONY: install run test bench bench-linkage bench-robustness docs sample clean i18n
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ $(VENV)/.bench-installed: $(STAMP) pyproject.toml constraints.txt
 
 bench-linkage: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/linkage/run_linkage_bench.py
+
+# Concilia and Splink 5 on corrupted copies of two clean populations (docs/linkage-robustness.md).
+bench-robustness: $(VENV)/.bench-installed
+	$(BIN)/python benchmarks/robustness/run_robustness.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -46,6 +46,24 @@ def records_in(manifest_path: Path) -> int:
     return sum(f["rows_read"] for f in manifest["feeds"].values())
 
 
+_DELTA = """
+import sys
+from pipelines import delta
+delta.commit_run(sys.argv[1], sys.argv[2], "bench")
+"""
+
+
+def delta_commit(out: Path) -> dict:
+    """The Delta Lake commit of a published run on its own (it is inside the run's wall time too):
+    the run's tables committed again, into an empty output root, in a child process."""
+    scratch = WORK / "delta-scratch"
+    shutil.rmtree(scratch, ignore_errors=True)
+    current = json.loads((out / "current.json").read_text())
+    result = measure([sys.executable, "-c", _DELTA, str(scratch), str(out / current["path"])])
+    result["bytes"] = sum(p.stat().st_size for p in (scratch / "tables").rglob("*") if p.is_file())
+    return result
+
+
 def run_case(name: str, feeds: Path) -> dict:
     out = WORK / f"out-{name}"
     shutil.rmtree(out, ignore_errors=True)
@@ -54,6 +72,8 @@ def run_case(name: str, feeds: Path) -> dict:
     current = json.loads((out / "current.json").read_text())
     result["records"] = records_in(out / current["path"] / "manifest.json")
     result["records_per_s"] = round(result["records"] / result["wall_s"])
+    result["delta_commit"] = delta_commit(out)
+    result["delta_share_of_run"] = round(result["delta_commit"]["wall_s"] / result["wall_s"], 3)
     return result
 
 

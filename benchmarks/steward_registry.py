@@ -72,7 +72,7 @@ def bench_runs() -> dict:
     text = (feeds / "mimp" / "ninos_victimas_2018.csv").read_text(encoding="utf-8").replace("-2018-0", "-2019-0")
     (later / "ninos_victimas_2019.csv").write_text(text, encoding="utf-8")
     started = time.perf_counter()
-    run(str(later.parent), out, ["--runner=FnApiRunner"], key=demo_key(), period="2019")
+    run(str(later.parent), out, ["--runner=FnApiRunner"], key=demo_key(), period="2019", allow_missing=("*",))
     times["next_period"] = round(time.perf_counter() - started, 1)
     return {**times, "rerun_over_first": round(times["rerun"] / times["first"], 2)}
 

@@ -13,7 +13,10 @@ from pipelines.cli import main
 
 
 def run() -> None:
-    code = main()
+    try:
+        code = main()
+    except SystemExit as exc:  # argparse: --help, --version (0) and usage errors (2)
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code if isinstance(code, int) else 1)

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
-from pipelines import gx_suites
+from pipelines import gx_suites, model
 from pipelines.i18n import _, percent
 from pipelines.contracts import Contract
 from pipelines.resources import expectations_dir, schemas_dir
@@ -34,16 +34,7 @@ if TYPE_CHECKING:
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 FOLDER = "checks"
-FINDINGS_SCHEMA = pa.schema([
-    pa.field("check", pa.string(), nullable=False),
-    pa.field("severity", pa.string(), nullable=False),
-    pa.field("feed_id", pa.string()),
-    pa.field("related_feed_id", pa.string()),
-    pa.field("person_id", pa.string()),
-    pa.field("record_uid", pa.string()),
-    pa.field("period", pa.string()),
-    pa.field("detail", pa.string()),
-])
+FINDINGS_SCHEMA = model.table("check_finding").schema()  # declared in schemas/model.yaml
 
 
 class ChecksConfigError(ValueError):
@@ -461,7 +452,8 @@ def run_checks(out: str, run_id: str, feeds_root: str, contracts: list[Contract]
     )
     results = evaluate(tables, config)
     findings = findings_table(results)
-    findings = findings.cast(privacy.mark_schema(findings.schema, privacy.zone_of(FOLDER), key))
+    findings = findings.cast(privacy.mark_schema(model.describe(findings.schema, "check_finding", run_id),
+                                                 privacy.zone_of(FOLDER), key))
     path = f"{run_path}/{FOLDER}/part-00000-of-00001.parquet"
     fs.makedirs(f"{run_path}/{FOLDER}", exist_ok=True)
     with fs.open(path, "wb") as fh:

@@ -25,6 +25,7 @@ _ARROW_TYPES = {
 }
 
 RESTRICTED = "restricted"
+DESCRIPTION = "description"  # the field-metadata key every written field's description is under
 
 
 @dataclass(frozen=True)
@@ -51,16 +52,34 @@ class Table:
     name: str
     description: str
     fields: tuple[Field, ...]
+    field_patterns: tuple[tuple[str, str], ...] = ()  # ("gamma_{comparison}", "... {comparison} ...")
 
     def schema(self, *, include_restricted: bool = True) -> pa.Schema:
+        """The declared schema; every field carries its description (Parquet keeps Arrow field metadata)."""
         return pa.schema(
             [
-                pa.field(f.name, f.arrow_type, nullable=not f.required)
+                pa.field(f.name, f.arrow_type, nullable=not f.required, metadata={DESCRIPTION: f.description})
                 for f in self.fields
                 if include_restricted or not f.restricted
             ],
-            metadata={"concilia.table": self.name, "concilia.model_version": model_version()},
+            metadata=self.metadata(),
         )
+
+    def metadata(self) -> dict[str, str]:
+        return {"concilia.table": self.name, "concilia.model_version": model_version(),
+                "concilia.description": self.description}
+
+    def describe_field(self, name: str) -> str | None:
+        """A field's description: declared, or from a pattern for fields named after settings."""
+        for f in self.fields:
+            if f.name == name:
+                return f.description
+        for pattern, text in self.field_patterns:
+            head, _, rest = pattern.partition("{")
+            placeholder, _, tail = rest.partition("}")
+            if name.startswith(head) and name.endswith(tail) and len(name) > len(head) + len(tail):
+                return text.replace("{" + placeholder + "}", name[len(head):len(name) - len(tail)])
+        return None
 
     def restricted_schema(self) -> pa.Schema:
         """The restricted zone's view: identifying fields keyed by record and person."""
@@ -95,7 +114,31 @@ def table(name: str) -> Table:
         Field(name=field_name, **{k: v for k, v in attrs.items() if k in Field.__dataclass_fields__})
         for field_name, attrs in spec["fields"].items()
     )
-    return Table(name=name, description=spec["description"], fields=fields)
+    return Table(name=name, description=spec["description"], fields=fields,
+                 field_patterns=tuple((spec.get("field_patterns") or {}).items()))
+
+
+def field_description(table_name: str, name: str) -> str | None:
+    """A field's description in table ``table_name``, else in the first model table that declares a
+    field of that name (the model's vocabulary: sex, person_id... mean one thing everywhere)."""
+    for candidate in (table_name, *table_names()):
+        text = table(candidate).describe_field(name)
+        if text:
+            return text
+    return None
+
+
+def describe(schema: pa.Schema, table_name: str, run_id: str | None = None) -> pa.Schema:
+    """``schema`` as written: each field with its description (:func:`field_description`; a field
+    no table declares keeps what it has), the table's name, description and model version, and the
+    run id."""
+    declared = table(table_name)
+    fields = []
+    for f in schema:
+        text = field_description(table_name, f.name)
+        fields.append(f.with_metadata({**(f.metadata or {}), DESCRIPTION.encode(): text.encode()}) if text else f)
+    extra = {**declared.metadata(), **({"concilia.run_id": run_id} if run_id else {})}
+    return pa.schema(fields, metadata={**(schema.metadata or {}), **{k.encode(): v.encode() for k, v in extra.items()}})
 
 
 def table_names() -> list[str]:

@@ -180,8 +180,12 @@ def _ubigeo_lists(values: list[str]) -> tuple[list[str], str]:
         share = _share(values, lambda v: v in known or _restore_zeros(v) in known)
         if share >= MOSTLY:
             found.append(name)
-    levels = Counter("district" if len(v) == 6 and not v.endswith("00") else "province" if len(v) in (3, 4) or
-                     v.endswith("00") and not v.endswith("0000") else "department" for v in values)
+    def level(code: str) -> str:
+        code = _restore_zeros(code)
+        return "department" if len(code) == 2 or code.endswith("0000") else \
+            "province" if len(code) == 4 or code.endswith("00") else "district"
+
+    levels = Counter(level(v) for v in values)
     zeros = _share(values, lambda v: len(v) in (1, 3, 5))
     detail = "levels " + ", ".join(f"{k} {n}" for k, n in levels.most_common())
     if zeros:
@@ -189,6 +193,7 @@ def _ubigeo_lists(values: list[str]) -> tuple[list[str], str]:
     return found, detail
 
 
+DOCUMENT_HINTS = ("DNI", "DOC", "NUMERO", "NRO_DOC", "PASAPORTE", "CEDULA")
 NAME_HINTS = ("NOMBRE", "APELLIDO", "ALIAS", "SENTENCIADO", "AGRAVIAD", "IMPUTAD", "INVESTIGAD")
 
 
@@ -211,17 +216,19 @@ def profile(name: str, values: list[str], rows: int, filled_rows: int, name_word
             _ubigeo_lists(values)[0]:
         p.ubigeo_lists, levels = _ubigeo_lists(values)
         p.kind, p.detail = "ubigeo", f"codes of {' or '.join(p.ubigeo_lists)}; {levels}"
-    elif digits >= MOSTLY and _share(values, lambda v: v.isdigit() and int(v) <= 110) >= MOSTLY and \
-            max(len(v) for v in values) <= 3 and distinct > 5:
-        p.kind = "age"
-    elif distinct == len(values) == rows > 1:
-        p.kind, p.detail = "identifier", "unique on every row"
-    elif _share(values, lambda v: bool(_DOC.match(v))) >= MOSTLY and distinct > MAX_CODES:
+    elif _share(values, lambda v: bool(_DOC.match(v))) >= MOSTLY and distinct >= max(5, len(values) // 2) and \
+            (any(h in name.upper() for h in DOCUMENT_HINTS) or _share(values, lambda v: len(v) >= 7) >= MOSTLY):
         lengths = Counter(len(re.sub(r"\D", "", v)) for v in values)
         p.kind = "document number"
         p.detail = "digits " + ", ".join(f"{k}: {n}" for k, n in sorted(lengths.items()))
         if any(5 <= k <= 7 for k in lengths):  # DNI has 8, CE/PTP/CPP 9: shorter numbers lost zeros
             p.detail += "; some look like they lost zeros"
+    elif digits >= MOSTLY and _share(values, lambda v: v.isdigit() and int(v) <= 110) >= MOSTLY and \
+            max(len(v) for v in values) <= 3 and distinct > 5 and \
+            ("EDAD" in name.upper() or distinct < len(values)):  # a short unique number is a row number
+        p.kind = "age"
+    elif distinct == len(values) == rows > 1:
+        p.kind, p.detail = "identifier", "unique on every row"
     elif distinct <= MAX_CODES and distinct <= max(2, len(values) // 2):
         p.kind = "code"
         counts = Counter(values)
@@ -309,15 +316,17 @@ def draft_contract(path: Path, agency: str, role: str, feed: str | None = None) 
             next((p for p in profiles if p.kind == "code" and "DOC" in p.column.upper() and "TIPO" in p.column.upper()),
                  None)
         short = "lost zeros" in number.detail
-        zeros = ", restore_leading_zeros: true}  # some numbers lost their leading zeros" if short else "}"
+        zeros = ", restore_leading_zeros: true" if short else ""
+        note = "some numbers lost their leading zeros" if short else ""
         if doc_type:
             fields.append(f"  document: {{parse: document, type_column: {_c(doc_type.column)}, "
-                          f"number_column: {_c(number.column)}, type_lookup: document_type{zeros}")
+                          f"number_column: {_c(number.column)}, type_lookup: document_type{zeros}}}"
+                          + (f"  # {note}" if note else ""))
             lookups.append(_lookup_block("document_type", doc_type, DOCUMENT_TYPE_WORDS, "SUNAT document type code"))
             use(doc_type.column)
         else:
-            fields.append(f"  document: {{parse: document, number_column: {_c(number.column)}, type: \"01\"}}"
-                          "  # TODO: the type, if not every number is a DNI")
+            fields.append(f"  document: {{parse: document, number_column: {_c(number.column)}, type: \"01\"{zeros}}}"
+                          "  # TODO: the type, if not every number is a DNI" + (f"; {note}" if note else ""))
         use(number.column)
     sex = next((p for p in profiles if p.kind == "code" and p.column.upper().split(".")[-1] in ("SEXO", "GENERO", "SEX")),
                None)

@@ -31,6 +31,7 @@ from pipelines.report import publish_report
 from pipelines.service.lease import Lease
 from pipelines.service.ledger import read_json
 from pipelines.service.progress import heartbeat
+from pipelines.service.progress import log as progress
 from pipelines.steward import decisions as steward_decisions
 from pipelines.steward.constraints import EVIDENCE_SCHEMA
 from pipelines.steward.registry import LINEAGE_FOLDER, LINEAGE_SCHEMA, REGISTRY_FOLDER, LinkWithRegistry, registry_schema
@@ -55,11 +56,11 @@ def _write_linkage(linkage: dict, role: str, folder: str, run_dir: str, marked) 
     """The linker's outputs: scored links, the review queue (restricted), the model and its stats."""
     title = folder.title()
     _ = linkage["links"] | f"WriteLinks{title}" >> publish.WriteTables(
-        posixpath.join(run_dir, "links", folder), marked(links_schema(), f"links/{folder}"))
+        posixpath.join(run_dir, "links", folder), marked(links_schema(), f"links/{folder}", "link"))
     _ = linkage["review"] | f"WriteReview{title}" >> publish.WriteTables(
-        posixpath.join(run_dir, "review_queue", folder), marked(review_schema(role), f"review_queue/{folder}"))
+        posixpath.join(run_dir, "review_queue", folder), marked(review_schema(role), f"review_queue/{folder}", "link"))
     _ = linkage["registry"] | f"WriteRegistry{title}" >> publish.WriteTables(
-        posixpath.join(run_dir, REGISTRY_FOLDER, folder), marked(registry_schema(role), f"{REGISTRY_FOLDER}/{folder}"))
+        posixpath.join(run_dir, REGISTRY_FOLDER, folder), marked(registry_schema(role), f"{REGISTRY_FOLDER}/{folder}", "registry"))
     _ = linkage["judgements"] | f"WriteJudgements{title}" >> publish.WriteTables(
         posixpath.join(run_dir, "judgements", folder), marked(EVIDENCE_SCHEMA, f"judgements/{folder}"))
     for name in ("model", "stats"):
@@ -81,8 +82,12 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
     reads nothing from OUT (a Dataflow dry run translates offline)."""
     suites = validate.run_suites(contracts) if suites is None else suites
     run_date = run_date or dt.datetime.now(dt.timezone.utc).date()
-    def marked(schema, folder):
-        return privacy.mark_schema(schema, privacy.zone_of(folder), key)
+    run_id = posixpath.basename(run_dir.rstrip("/"))
+
+    def marked(schema, folder, table_name=None):
+        """The schema as written: field descriptions, table, model version, run id, zone and key."""
+        table_name = table_name or schema.metadata[b"concilia.table"].decode()
+        return privacy.mark_schema(model.describe(schema, table_name, run_id), privacy.zone_of(folder), key)
 
     run_id = posixpath.basename(run_dir.rstrip("/"))
     judgements = steward_decisions.EMPTY if judgements is None else judgements
@@ -158,11 +163,13 @@ def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contract
         *, key: privacy.PseudonymKey | None = None, public_threshold: int = DEFAULT_THRESHOLD,
         period: str | None = None, run_id: str | None = None,
         linkage_models: dict[str, dict] | None = None, mse_method: str | None = None,
-        decisions: str | None = None, allow_missing=()) -> RunResult:
+        decisions: str | None = None, allow_missing=(), data_docs: bool = False) -> RunResult:
     """Run and publish. Without ``key`` the key is read from the environment (or the run refuses).
     ``period`` also switches ``OUT/periods/<period>/current.json``; ``run_id`` is chosen by the
     caller when it must know it before the run starts (the service's ledger). A required feed
-    that was not delivered blocks the run unless ``allow_missing`` names it ("*": any)."""
+    that was not delivered blocks the run unless ``allow_missing`` names it ("*": any).
+    ``data_docs`` also renders Great Expectations Data Docs beside the steward's report (which shows
+    the results anyway)."""
     started = dt.datetime.now(dt.timezone.utc)
     key = key or privacy.resolve_key()
     contracts = load_contracts(*(extra_contracts or []))
@@ -181,14 +188,14 @@ def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contract
         previous_run = publish.current_run_dir(out)  # its person registry seeds this run's ids; the report compares
         judgements = steward_decisions.read_decisions(decisions or steward_decisions.default_location(out))
         options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
-        log.info("run %s: %d deliveries for %d feeds", run_id, len(deliveries), len({d[0] for d in deliveries}))
+        progress.info("run %s: %d deliveries of %d feeds", run_id, len(deliveries), len({d[0] for d in deliveries}))
         suites = validate.run_suites(contracts)
-        with heartbeat(f"run {run_id}: pipeline"), beam.Pipeline(options=options) as p:
+        with heartbeat(f"run {run_id}: Beam pipeline (read to write)"), beam.Pipeline(options=options) as p:
             build(p, deliveries, contracts, run_dir, key, public_threshold, suites, started.date(), linkage_models,
                   mse_method, period, previous_run, judgements)
-        log.info("run %s: pipeline done, finalising", run_id)
         lease.check()  # a run whose lease was taken over must not publish
-        manifest = finish(feeds, out, run_id, contracts, key, started, previous_run, period, suites, allow_missing)
+        manifest = finish(feeds, out, run_id, contracts, key, started, previous_run, period, suites, allow_missing,
+                          data_docs=data_docs)
     return RunResult(run_id=run_id, run_dir=run_dir, manifest=manifest)
 
 
@@ -217,13 +224,23 @@ def sweep_stale_runs(out: str) -> list[str]:
 
 def finish(feeds: str, out: str, run_id: str, contracts: list[Contract], key: privacy.PseudonymKey,
            started: dt.datetime, previous_run: str | None = None, period: str | None = None,
-           suites: dict[str, dict] | None = None, allow_missing=()) -> dict:
+           suites: dict[str, dict] | None = None, allow_missing=(), data_docs: bool = False) -> dict:
     """After the Beam job: validation summary, cross-feed checks, manifest and pointers. Apart from
     ``run`` so that a job launched elsewhere (the Dataflow Flex Template) is finalised the same way."""
     suites = validate.run_suites(contracts) if suites is None else suites
-    validation = validate.summarise(out, run_id, suites, publish.WORK_DIR)
-    validation = checks.add_to_validation(validation, checks.run_checks(out, run_id, feeds, contracts, key=key))
-    manifest = publish.finalise_run(out, run_id, contracts, started, key, validation=validation, before_switch=lambda rd, m: publish_report(
-        rd, previous_run, m), period=period, allow_missing=allow_missing)
-    log.info("run %s: published", run_id)
+    with heartbeat(f"run {run_id}: validation results and Data Docs"):
+        validation = validate.summarise(out, run_id, suites, publish.WORK_DIR, data_docs=data_docs)
+    with heartbeat(f"run {run_id}: cross-feed checks"):
+        validation = checks.add_to_validation(validation, checks.run_checks(out, run_id, feeds, contracts, key=key))
+    with heartbeat(f"run {run_id}: accounting, report, manifest, tables and pointers"):
+        manifest = publish.finalise_run(out, run_id, contracts, started, key, validation=validation,
+                                        before_switch=lambda rd, m: publish_report(rd, previous_run, m), period=period,
+                                        allow_missing=allow_missing)
+    feeds_ = manifest["feeds"].values()
+    unique = manifest["figures"]["reconciled_unique"]
+    progress.info("run %s: published: %s rows read, %s harmonised, %s quarantined; %s unique persons; validation %s; "
+                  "%.0f s", run_id, *(f"{sum(f[k] for f in feeds_):,}" for k in ("rows_read", "rows_harmonised",
+                                                                                  "rows_quarantined")),
+                  f"{sum(u['persons'] for u in unique.values()):,}", validate.overall_state(manifest.get("validation")),
+                  (dt.datetime.now(dt.timezone.utc) - started).total_seconds())
     return manifest

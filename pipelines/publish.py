@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import apache_beam as beam
+from apache_beam.io import parquetio
 import fsspec
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import pipelines
-from pipelines import i18n, model, verdicts
+from pipelines import delta, i18n, model, verdicts
 from pipelines.contracts import Contract
 from pipelines.harmonise.vector import fold
 
@@ -55,7 +56,7 @@ ZONES = {
     "funnel": "pseudonymised",
     "linkage": "pseudonymised",  # the trained model and blocking statistics, per role (JSON)
     "mse": "pseudonymised",  # multiple systems estimates per stratum (no names; public/ has the estimates)
-    "mse/capture_histories": "pseudonymised",  # the fitted capture-history tables, CSV for `concilia mse`
+    "mse/capture_histories": "pseudonymised",  # the fitted capture-history tables (Parquet; `concilia mse` reads them)
     "restricted/registry/victims": "restricted",  # the person registry the next run starts from (pipelines/steward)
     "restricted/registry/offenders": "restricted",
     "lineage": "pseudonymised",  # what became of every earlier person id: merged, split, retired
@@ -82,6 +83,44 @@ def conform_to(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
+#: Rows per Parquet row group: a file below this is one row group, the unit readers skip or fetch.
+ROW_GROUP_ROWS = 1_000_000
+ROW_GROUP_BYTES = 256 << 20  # a buffer this large is written even below ROW_GROUP_ROWS (worker memory)
+
+
+class _RowGroupWriter:
+    """A Parquet writer that gathers the tables it is given into row groups of ``ROW_GROUP_ROWS``."""
+
+    def __init__(self, writer: pq.ParquetWriter):
+        self.writer = writer
+        self.pending: list[pa.Table] = []
+
+    def add(self, table: pa.Table) -> None:
+        self.pending.append(table)
+        if sum(t.num_rows for t in self.pending) >= ROW_GROUP_ROWS or sum(t.nbytes for t in self.pending) >= ROW_GROUP_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.writer.write_table(pa.concat_tables(self.pending), row_group_size=ROW_GROUP_ROWS)
+            self.pending = []
+
+
+class _RowGroupSink(parquetio._ParquetSink):
+    """Beam's batched Parquet sink writes one row group per element (persons had 64 row groups for
+    2,842 rows); this one buffers the elements of a file into full row groups."""
+
+    def open(self, temp_path):
+        return _RowGroupWriter(super().open(temp_path))
+
+    def write_record(self, writer: _RowGroupWriter, table: pa.Table):
+        writer.add(table)
+
+    def close(self, writer: _RowGroupWriter):
+        writer.flush()
+        super().close(writer.writer)
+
+
 class WriteTables(beam.PTransform):
     """Arrow tables -> Parquet files under ``folder`` with one declared schema."""
 
@@ -92,11 +131,12 @@ class WriteTables(beam.PTransform):
 
     def expand(self, tables):
         schema = self._schema
+        sink = _RowGroupSink(posixpath.join(self._folder, "part"), schema, "zstd", False, False, ".parquet",
+                             0, None, "application/x-parquet", None)
         return (
             tables
             | "Conform" >> beam.Map(conform_to, schema)
-            | "WriteParquet" >> beam.io.WriteToParquetBatched(
-                posixpath.join(self._folder, "part"), schema=schema, codec="zstd", file_name_suffix=".parquet")
+            | "WriteParquet" >> beam.io.Write(sink)
         )
 
 
@@ -333,6 +373,11 @@ def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.d
     if problems:
         raise IncompleteOutput(f"run {run_id}: {problems[0]}; nothing was published")
     crash_point("after_manifest")
+    try:  # the Delta tables query engines follow (OUT/tables/): committed only by a run that publishes
+        delta.commit_run(out, f"{out.rstrip('/')}/runs/{run_id}", run_id, period)
+    except delta.TablesError as exc:
+        raise IncompleteOutput(f"run {run_id}: {exc}; nothing was published") from exc
+    crash_point("after_tables")
     point_current(fs, out_path, run_id, period)
     return manifest
 

@@ -98,15 +98,10 @@ BINARY = _Binary("")
 def _drop_oversized(lines: list, limit: int) -> list:
     """Lines over the limit, and lines holding NUL bytes, are replaced by their stand-ins."""
     for i, line in enumerate(lines):
-        if line is not None and len(line) > limit:
-            lines[i] = OVERSIZED
-    return _drop_binary(lines)
-
-
-def _drop_binary(lines: list) -> list:
-    if any(line is not None and "\x00" in line for line in lines):
-        for i, line in enumerate(lines):
-            if line is not None and "\x00" in line:
+        if line is not None:
+            if len(line) > limit:
+                lines[i] = OVERSIZED
+            elif "\x00" in line:
                 lines[i] = BINARY
     return lines
 

@@ -17,9 +17,11 @@ import json
 import logging
 import posixpath
 import re
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -389,8 +391,14 @@ def suite_summary(merged: dict, batches: list[dict], data_docs: str | None) -> d
     }
 
 
-def build_data_docs(merged: dict[str, dict], suites: dict[str, dict], fs, run_path: str, run_id: str) -> dict[str, str]:
-    """Render the merged results with GX's SiteBuilder; returns suite -> page relative to the run dir."""
+def build_data_docs(merged: dict[str, dict], suites: dict[str, dict], fs, run_path: str, run_id: str,
+                    states: dict[str, str] | None = None) -> dict[str, str]:
+    """Render the merged results with GX's SiteBuilder; returns suite -> page relative to the run dir.
+
+    The pages are made to work offline (:func:`offline_page`): no script (GX's need jQuery and
+    Bootstrap from CDNs), no GX images, each page headed by the suite's state in the word the
+    steward's report and ``concilia status`` use (``states``), and a static index of the suites
+    (GX's index is drawn by a CDN script: empty offline)."""
     from great_expectations.core.expectation_validation_result import expectationSuiteValidationResultSchema
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
@@ -421,8 +429,15 @@ def build_data_docs(merged: dict[str, dict], suites: dict[str, dict], fs, run_pa
             if found:
                 pages[name] = posixpath.join(DOCS_FOLDER, found[0].relative_to(root).as_posix())
         target = posixpath.join(run_path, DOCS_FOLDER)
+        shutil.rmtree(root / "static" / "images", ignore_errors=True)  # GX's logos and walkthrough GIFs: 3.4 MB
+        by_page = {(root / Path(page).relative_to(DOCS_FOLDER)).resolve(): name for name, page in pages.items()}
         for path in sorted(root.rglob("*.html")):
-            path.write_text(without_remote_assets(path.read_text(encoding="utf-8")), encoding="utf-8")
+            name = by_page.get(path.resolve())
+            banner = (f"Concilia run {run_id}, suite {name}: {(states or {}).get(name, 'not summarised')}. GX marks "
+                      "every unmet expectation 'Failed'; its severity (blocking or warning) is in the steward's "
+                      "report.") if name else None
+            path.write_text(offline_page(path.read_text(encoding="utf-8"), banner), encoding="utf-8")
+        (root / "index.html").write_text(_static_index(run_id, pages, states or {}), encoding="utf-8")
         for path in sorted(root.rglob("*")):
             if path.is_file():
                 dest = posixpath.join(target, path.relative_to(root).as_posix())
@@ -433,6 +448,31 @@ def build_data_docs(merged: dict[str, dict], suites: dict[str, dict], fs, run_pa
 
 _REMOTE_SCRIPT = re.compile(r"<script\b[^>]*\bsrc\s*=\s*[\"']?(?:https?:)?//[^>]*>\s*</script>", re.I | re.S)
 _REMOTE_LINK = re.compile(r"<link\b[^>]*\bhref\s*=\s*[\"']?(?:https?:)?//[^>]*>", re.I | re.S)
+
+
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.I | re.S)
+_GX_IMAGE = re.compile(r"<(?:img|link)\b[^>]*static/images/[^>]*>", re.I)
+
+
+def offline_page(html: str, banner: str | None = None) -> str:
+    """A Data Docs page that works from a folder with no network: remote assets dropped
+    (:func:`without_remote_assets`), scripts dropped (they drive jQuery widgets whose library
+    came from a CDN; the tables are static HTML), GX's images dropped, and ``banner`` on top."""
+    html = _GX_IMAGE.sub("", _SCRIPT.sub("", without_remote_assets(html)))
+    if banner:
+        note = f'<p style="padding:.6em 1em;background:#fff3cd;margin:0">{html_escape(banner)}</p>'
+        html = re.sub(r"<body([^>]*)>", lambda m: f"<body{m.group(1)}>{note}", html, count=1, flags=re.I)
+    return html
+
+
+def _static_index(run_id: str, pages: dict[str, str], states: dict[str, str]) -> str:
+    rows = "".join(f'<li><a href="{html_escape(posixpath.relpath(page, DOCS_FOLDER))}">{html_escape(name)}</a>: '
+                   f'{html_escape(states.get(name, "not summarised"))}</li>' for name, page in sorted(pages.items()))
+    return without_remote_assets(
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Data Docs, run {html_escape(run_id)}</title>'
+        f'</head><body><h1>Great Expectations Data Docs, run {html_escape(run_id)}</h1>'
+        f"<p>One page per suite; the state of each is the steward's report's word (passed, warning, failed).</p>"
+        f"<ul>{rows}</ul></body></html>")
 
 
 def without_remote_assets(html: str) -> str:
@@ -453,6 +493,26 @@ def read_batches(fs, run_path: str, work_dir: str) -> list[dict]:
     return batches
 
 
+PASSED, WARNING, FAILED = "passed", "warning", "failed"  # the one word per state: report, Data Docs, status
+
+
+def suite_state(summary: dict) -> str:
+    """One suite in one word: failed (a blocking expectation failed), warning, passed."""
+    return FAILED if summary.get("failed_blocking") else WARNING if summary.get("failed_warning") else PASSED
+
+
+def overall_state(validation: dict | None) -> str | None:
+    """A run's validation in one word: failed (a blocking expectation or check failed: not published),
+    warning (only warning-level ones failed), passed; None when the run has no validation block."""
+    if not validation:
+        return None
+    if validation.get("blocking_failed"):
+        return FAILED
+    warned = any(suite_state(s) != PASSED for s in validation.get("suites", {}).values()) or any(
+        c.get("status") == FAILED for c in validation.get("checks", []))
+    return WARNING if warned else PASSED
+
+
 def summarise(out: str, run_id: str, suites: dict[str, dict], work_dir: str, *, data_docs: bool = True) -> dict:
     """Fold the run's per-batch results into the manifest's ``validation`` block and build Data Docs."""
     fs, out_path = fsspec.core.url_to_fs(out)
@@ -461,10 +521,13 @@ def summarise(out: str, run_id: str, suites: dict[str, dict], work_dir: str, *, 
     for b in read_batches(fs, run_path, work_dir):
         by_suite.setdefault(b["suite"], []).append(b)
     merged = {name: merge_batches(batches, run_id) for name, batches in sorted(by_suite.items())}
+    summaries = {name: suite_summary(merged[name], by_suite[name], None) for name in merged}
     started = time.perf_counter()
-    pages = build_data_docs(merged, suites, fs, run_path, run_id) if data_docs and merged else {}
+    pages = build_data_docs(merged, suites, fs, run_path, run_id, {n: suite_state(s) for n, s in summaries.items()}) \
+        if data_docs and merged else {}
     docs_seconds = time.perf_counter() - started
-    summaries = {name: suite_summary(merged[name], by_suite[name], pages.get(name)) for name in merged}
+    for name, page in pages.items():
+        summaries[name]["data_docs"] = page
     docs_files = []
     for path in sorted(fs.find(f"{run_path}/{DOCS_FOLDER}")) if pages else []:
         digest = hashlib.sha256()

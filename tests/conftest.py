@@ -30,4 +30,4 @@ def sample_run(tmp_path_factory):
     from pipelines.privacy import demo_key
 
     out = tmp_path_factory.mktemp("sample-run")
-    return run(str(SAMPLE_FEEDS), str(out), [f"--runner={TEST_RUNNER}"], key=demo_key())
+    return run(str(SAMPLE_FEEDS), str(out), [f"--runner={TEST_RUNNER}"], key=demo_key(), data_docs=True)

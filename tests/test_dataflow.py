@@ -35,14 +35,17 @@ def test_pipeline_translates_for_dataflow_offline():
     # gs:// inputs that do not exist: a dry run translates without reading or calling any API
     deliveries = [(c.feed, f"gs://concilia-ci-bucket/feeds/{c.files.replace('*', '2018')}", c.files.replace("*", "2018"))
                   for c in contracts]
+    from pipelines.service.flex import FinaliseRun, _leaves
+
     p = beam.Pipeline(options=PipelineOptions(DRY_RUN))
     build(p, deliveries, contracts, "gs://concilia-ci-bucket/out/runs/dry", privacy.demo_key())
+    _ = tuple(_leaves(p)) | "FinaliseRun" >> FinaliseRun({"run_id": "dry"})  # the template's job finalises itself
     p.run()
     proto = p.runner.proto_pipeline
     names = {t.unique_name for t in proto.components.transforms.values()}
     for stage in ("Read/ParseFiles", "Harmonise", "LinkVictims", "LinkOffenders", "PersonsVictims",
                   "WriteVictims/WriteParquet", "WriteOffenders/WriteParquet", "WritePersons/WriteParquet",
-                  "WriteQuarantine/WriteParquet", "WriteRestrictedVictims/WriteParquet"):
+                  "WriteQuarantine/WriteParquet", "WriteRestrictedVictims/WriteParquet", "FinaliseRun/Finalise"):
         assert stage in names, f"{stage} missing from the translated pipeline"
     (env,) = proto.components.environments.values()
     assert env.urn == "beam:env:docker:v1"  # workers run the SDK container (deploy/Dockerfile)
@@ -87,13 +90,12 @@ def test_wheel_carries_the_declarative_resources(tmp_path):
     assert where == str(target / "pipelines" / "schemas") and int(count) == len(load_contracts())
 
 
-def test_flex_template_program_then_finalise_publishes(tmp_path, monkeypatch):
-    """The Flex Template program only builds and submits (here to the in-process runner);
-    ``concilia finalise`` then does what ``concilia run`` does after the pipeline."""
+def test_the_flex_template_job_finalises_itself(tmp_path, monkeypatch):
+    """The Flex Template program only builds and submits (here to the in-process runner); the job's
+    last stage does what ``concilia run`` does after the pipeline, with the template's settings."""
     import json
 
     from pipelines import privacy
-    from pipelines.service.cli import finalise_main
     from pipelines.service.flex import template_main
     from tests.conftest import SAMPLE_FEEDS, TEST_RUNNER
 
@@ -105,9 +107,11 @@ def test_flex_template_program_then_finalise_publishes(tmp_path, monkeypatch):
     out = tmp_path / "out"
     run_id = "20190115T020000000000Z-1a2b3c4d"
     assert template_main(["--feeds", str(feeds), "--out", str(out), "--run_id", run_id, "--period", "2018",
-                          "--allow_missing=*", f"--runner={TEST_RUNNER}"]) == 0  # two agencies of five
-    assert (out / "runs" / run_id).is_dir() and not (out / "current.json").exists()  # written, not published
-    assert finalise_main(["--out", str(out), "--run-id", run_id]) == 0
+                          "--allow_missing=*", "--public_threshold=7", "--mse_method=independence", "--data_docs=true",
+                          f"--runner={TEST_RUNNER}"]) == 0
+    manifest = json.loads((out / "runs" / run_id / "manifest.json").read_text())
+    assert manifest["status"] == "published" and manifest["validation"]["data_docs"]  # the settings reached the job
+    assert json.loads((out / "runs" / run_id / "public" / "metadata.json").read_text())["threshold"] == 7
     assert json.loads((out / "current.json").read_text())["run_id"] == run_id
     assert json.loads((out / "periods" / "2018" / "current.json").read_text())["run_id"] == run_id
 
@@ -119,3 +123,41 @@ def test_terraform_is_formatted():
     check = subprocess.run([terraform, "fmt", "-check", "-recursive", str(ROOT / "deploy" / "terraform")],
                            capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+# concilia run options a template or the service does not take, and why
+NOT_TEMPLATE_PARAMETERS = {
+    "runner": "a Flex Template job runs on Dataflow",
+    "key_file": "no files in a launcher: pseudonym_key_secret names the key in Secret Manager",
+    "json": "output to a terminal", "verbose": "output to a terminal", "log_json": "output to a terminal",
+}
+NOT_WATCH_SETTINGS = {"feeds": "the service stages each period's deliveries itself (--landing)",
+                      "period": "the service runs one period at a time, named by the landing folders",
+                      "json": "output to a terminal"}
+
+
+def _run_options() -> set[str]:
+    import argparse
+
+    from pipelines.cli import _run_parser
+
+    parser = _run_parser(argparse.ArgumentParser().add_subparsers())
+    return {a.dest for a in parser._actions if a.dest != "help"}
+
+
+def test_every_run_option_is_a_template_parameter_and_a_watch_setting():
+    import json
+
+    from pipelines.service.cli import watch_parser
+    from pipelines.service.flex import template_parser
+
+    metadata = {p["name"]: p for p in json.loads((ROOT / "deploy" / "metadata.json").read_text())["parameters"]}
+    template = {a.dest for a in template_parser()._actions if a.dest != "help"}
+    assert set(metadata) == template  # metadata.json declares exactly what the program reads
+    assert _run_options() - set(NOT_TEMPLATE_PARAMETERS) <= set(metadata)
+    assert "pseudonym_key_secret" in metadata
+    for name, p in metadata.items():
+        assert p["label"] and p["helpText"] and p["regexes"], name
+        assert p["isOptional"] == (name not in ("feeds", "out", "run_id")), name
+    watch = {a.dest for a in watch_parser()._actions}
+    assert _run_options() - set(NOT_WATCH_SETTINGS) <= watch

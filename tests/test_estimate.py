@@ -299,21 +299,21 @@ def test_cli_bootstrap_and_method_flags(capsys):
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
-    assert mse_main([str(tmp_path / "missing.csv")]) == 1
+    assert mse_main([str(tmp_path / "missing.csv")]) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "error" in err
     assert mse_main([str(DATA / "NewOrl.csv"), "--method", "bogus"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
     bad = tmp_path / "bad.csv"
     bad.write_text("A,B,count\nx,0,3\n")
-    assert mse_main([str(bad)]) == 1
+    assert mse_main([str(bad)]) == 3
     assert capsys.readouterr().err.count("\n") == 1
 
 
-def test_cli_refusal_prints_json_and_exits_3(tmp_path, capsys):
+def test_cli_refusal_prints_json_and_exits_8(tmp_path, capsys):
     f = tmp_path / "disjoint.csv"
     f.write_text("A,B,count\n1,0,30\n0,1,40\n")
-    assert mse_main([str(f)]) == 3
+    assert mse_main([str(f)]) == 8
     d = json.loads(capsys.readouterr().out)
     assert d["estimate"] is None and d["reason"]
 

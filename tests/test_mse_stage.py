@@ -107,7 +107,7 @@ def test_estimates_match_the_estimator_on_the_fitted_table():
     cells = capture_cells(persons_table(COMBOS))
     rows, histories = estimate_strata(cells)
     overall = rows[0]
-    direct = estimate(CaptureHistory.from_csv_text(histories["victim-all.csv"]))
+    direct = estimate(CaptureHistory.from_arrow(histories["victim-all.parquet"]))
     assert overall["estimate"] == pytest.approx(direct.estimate)
     assert (overall["lower"], overall["upper"]) == pytest.approx((direct.lower, direct.upper))
     assert overall["lower"] < overall["estimate"] < overall["upper"] and overall["estimate"] > 197
@@ -155,12 +155,15 @@ def test_stage_in_a_pipeline_publishes_estimates_manifest_summary_and_report(tmp
     written = pq.read_table(run_dir / "mse" / "estimates.parquet")
     assert est["estimate"] == pytest.approx(written.column("estimate")[0].as_py()) and est["observed"] == 197
     assert {f["path"] for f in manifest["outputs"]["mse/capture_histories"]["files"]} >= {
-        "mse/capture_histories/victim-all.csv"}
+        "mse/capture_histories/victim-all.parquet"}
     assert json.loads((out / "current.json").read_text())["run_id"] == run_id
     assert pq.read_schema(run_dir / "mse" / "estimates.parquet").metadata[b"concilia.demo"] == b"true"
-    assert (run_dir / "mse" / "capture_histories" / "victim-all.csv").read_text().startswith("# DEMO")
+    history = pq.read_schema(run_dir / "mse" / "capture_histories" / "victim-all.parquet")
+    assert history.metadata[b"concilia.demo"] == b"true" and history.metadata[b"concilia.table"] == b"capture_history"
+    assert b"persons" in history.field("count").metadata[b"description"].lower()
+    assert all(p.suffix == ".parquet" for p in (run_dir / "mse").rglob("*") if p.is_file())  # pyarrow.dataset reads mse/
     # an analyst refits the published table with the CLI and gets the same figure
-    assert mse_main([str(run_dir / "mse" / "capture_histories" / "victim-all.csv")]) == 0
+    assert mse_main([str(run_dir / "mse" / "capture_histories" / "victim-all.parquet")]) == 0
     assert json.loads(capsys.readouterr().out)["estimate"] == pytest.approx(est["estimate"])
     text = render(manifest, str(run_dir), 1.0)
     assert "seen by PNP 160, MP 88, MIMP 14, SUNAFIL 5" in text

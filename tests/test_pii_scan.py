@@ -78,7 +78,7 @@ def secrets_and_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("pii")
     proc = subprocess.run(
         [sys.executable, "-m", "pipelines", "run", "--feeds", str(SAMPLE_FEEDS), "--out", str(out),
-         f"--runner={TEST_RUNNER}", "--demo-key", "--verbose"], capture_output=True, text=True)
+         f"--runner={TEST_RUNNER}", "--demo-key", "--data-docs", "--verbose"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     run_dir = next((out / "runs").iterdir())
 

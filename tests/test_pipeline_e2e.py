@@ -170,3 +170,15 @@ def test_data_docs_load_nothing_from_the_network(published):
         text = page.read_text(encoding="utf-8")
         assert not remote.search(text), page.name
         assert "Content-Security-Policy" in text
+        assert "<script" not in text and "static/images" not in text, page.name  # no CDN-bound scripts, no GX images
+    docs = Path(result.run_dir) / "reports" / "data_docs"
+    assert not (docs / "static" / "images").exists()
+    # a static index, and each suite's page headed by the state word the report and `concilia status` use
+    from pipelines import validate
+
+    index = (docs / "index.html").read_text(encoding="utf-8")
+    for name, suite in result.manifest["validation"]["suites"].items():
+        state = validate.suite_state(suite)
+        assert f">{name}</a>: {state}</li>" in index
+        page = (Path(result.run_dir) / suite["data_docs"]).read_text(encoding="utf-8")
+        assert f"suite {name}: {state}." in page

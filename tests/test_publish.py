@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import publish
+from pipelines import delta, publish
 from pipelines.service.ledger import Ledger
 from pipelines.service.watch import CycleReport, Service
 from tests.conftest import ROOT, SAMPLE_FEEDS, TEST_RUNNER
@@ -124,14 +124,24 @@ def test_kills_before_and_during_publish_leave_the_previous_version(small_feeds,
     switched = _pointer(out / "periods" / "2018" / "current.json")
     assert switched != first and publish.verify_run(FS, str(out / "runs" / switched)) == []
 
-    # the service's recovery settles both: the published one is completed (no rerun), the other dropped
+    # killed between its Delta commits and the pointers: not published, so its commits are retracted
+    _killed_run(small_feeds, out, "after_tables", tmp_path)
+    uncommitted = next(p.name for p in (out / "runs").iterdir() if p.name not in (first, switched, orphans[0]))
+    assert delta.committed_run(str(out / "tables" / "persons")) == uncommitted
+
+    # the service's recovery settles them: the published one is completed (no rerun), the others dropped
     ledger = Ledger(str(out / "_service"))
-    for run_id in (orphans[0], switched):
+    for run_id in (orphans[0], switched, uncommitted):
         ledger.record_run(run_id, "started", "2018", {"pj_convictions": run_id})
     report = CycleReport()
     Service(str(tmp_path / "landing"), str(out)).recover(report)
-    assert sorted(report.recovered) == sorted([orphans[0], switched])
+    assert sorted(report.recovered) == sorted([orphans[0], switched, uncommitted])
     assert _pointer(out / "current.json") == switched
     assert sorted(p.name for p in (out / "runs").iterdir()) == sorted([first, switched])
     states = {r.run_id: r.state for r in ledger.runs()}
-    assert states == {orphans[0]: "failed", switched: "published"}
+    assert states == {orphans[0]: "failed", switched: "published", uncommitted: "failed"}
+    from deltalake import DeltaTable
+
+    persons = DeltaTable(str(out / "tables" / "persons"))
+    assert persons.history(1)[0][delta.RUN_ID_KEY] == f"retracted {uncommitted}"
+    assert set(persons.to_pyarrow_table(columns=["run_id"]).column("run_id").to_pylist()) == {switched}

@@ -132,7 +132,7 @@ def test_data_docs_render_merged_results_without_restricted_values(tmp_path, sui
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("validated")
-    return out, run(str(SAMPLE_FEEDS), str(out), [f"--runner={TEST_RUNNER}"], key=demo_key())
+    return out, run(str(SAMPLE_FEEDS), str(out), [f"--runner={TEST_RUNNER}"], key=demo_key(), data_docs=True)
 
 
 def test_sample_run_publishes_its_validation_block(sample_run):

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / "benchmarks" / "work"
 LINKAGE_WORK = WORK / "linkage"
 FEBRL_SETTINGS = Path(__file__).resolve().parent / "febrl_settings.yaml"
-PREPARED_VERSION = 1  # bump when the prepared files change shape
+PREPARED_VERSION = 2  # bump when the prepared files change shape
 
 FEBRL_COLUMNS = ["rec_id", "given_name", "surname", "street_number", "address_1", "address_2", "suburb",
                  "postcode", "state", "date_of_birth", "soc_sec_id"]
@@ -88,7 +88,7 @@ def febrl_comparison_table(raw: pa.Table) -> pa.Table:
     clustering guard (document_valid false); the birth-date guard still applies.
     """
     from pipelines.harmonise.vector import fold
-    from pipelines.link.prepare import _sorted_tokens
+    from pipelines.link.prepare import _sorted_tokens, name_columns
 
     n = raw.num_rows
     given = _null_if_empty(fold(raw.column("given_name").combine_chunks()))
@@ -112,6 +112,8 @@ def febrl_comparison_table(raw: pa.Table) -> pa.Table:
         "document_type": pa.array(["soc_sec_id"] * n, pa.string()),
         "document_core": raw.column("soc_sec_id"),
         "document_valid": pa.array([False] * n, pa.bool_()),
+        "documents": pa.array([[]] * n, pa.list_(pa.string())),
+        **name_columns(given, paternal, pa.nulls(n, pa.string()), pc.year(birth), pa.nulls(n, pa.int64())),
     }
     for c in ("street_number", "address_1", "address_2", "suburb", "postcode", "state"):
         cols[c] = raw.column(c)

@@ -183,6 +183,7 @@ resource "google_cloud_run_v2_service" "watch" {
         "--landing", "gs://${google_storage_bucket.landing.name}",
         "--out", "gs://${google_storage_bucket.data.name}/out",
         "--runner", "DataflowRunner",
+        "--", # Apache Beam's options from here on
         "--project=${var.project}", "--region=${var.region}",
         "--temp_location=gs://${google_storage_bucket.data.name}/tmp",
         "--sdk_container_image=${var.image}",

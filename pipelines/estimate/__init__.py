@@ -235,6 +235,8 @@ def estimate(
             {"warnings": warnings, "pair_overlaps": {f"{a}:{b}": v for (a, b), v in overlaps.items()}}, strict,
         )
     if method == LATENT_CLASS:
+        if interval != DEFAULT_INTERVAL:
+            warnings.append(f"interval={interval} does not apply to latent_class: its interval is the posterior's")
         return _latent_class_result(ch, seed, alpha, mcmc or LatentClassSettings(), warnings)
     if method == "min_bic" and ch.k > MAX_LISTS_MIN_BIC:
         raise ValueError(f"min_bic is exhaustive and supports at most {MAX_LISTS_MIN_BIC} lists (got {ch.k}); "

@@ -2,9 +2,9 @@
 
 Prints one JSON object (``estimate``, ``lower``, ``upper``, ``method``, ``model``, ...).
 
-Exit status: 0 an estimate was produced; 3 the data cannot support an estimate (the JSON
-is still printed, with ``"estimate": null`` and a ``reason``); 2 bad arguments; 1 the
-table cannot be read.  Errors are one line on stderr.
+Exit status (README's list): 0 an estimate was produced; 2 bad arguments; 3 the table cannot be
+read; 8 the data cannot support an estimate (the JSON is still printed, with ``"estimate": null``
+and a ``reason``).  Errors are one line on stderr.
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from . import (DEFAULT_INTERVAL, DEFAULT_METHOD, FALLBACK_METHOD, INTERVALS, MAX_LISTS_MIN_BIC_PAIRWISE, METHODS,
                 CaptureHistory, CaptureHistoryError, LatentClassSettings, default_method_for, estimate)
@@ -21,7 +24,7 @@ SHORT_DIAGNOSTICS = ("aic", "bic", "deviance", "mle_exists", "neg_inf_terms", "n
                      "ess_bulk", "ess_tail", "posterior_mean", "classes_occupied_mean", "settings", "seconds",
                      "warnings")
 
-EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+EXIT_OK, EXIT_USAGE, EXIT_UNREADABLE, EXIT_REFUSED = 0, 2, 3, 8  # 7: another process holds a lease (README)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser(prog: str = "concilia mse") -> argparse.ArgumentParser:
     p = _Parser(prog=prog, description="Multiple systems estimation of a hidden population from a capture-history CSV.")
-    p.add_argument("table", metavar="TABLE.csv", help="0/1 column per list, then 'count'")
+    p.add_argument("table", metavar="TABLE.csv", help="0/1 column per list, then 'count' (CSV, or a run's Parquet)")
     p.add_argument("--method", default=None, choices=METHODS,
                    help=f"default {DEFAULT_METHOD} ({FALLBACK_METHOD} past {MAX_LISTS_MIN_BIC_PAIRWISE} lists)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of latent_class's sampler (default 0)")
@@ -59,8 +62,9 @@ def mse_main(argv=None, prog: str = "concilia mse") -> int:
     except SystemExit as exc:  # --help (0) or usage error (2)
         return int(exc.code or 0)
     try:
-        table = CaptureHistory.from_csv(args.table, args.count_column)
-    except (OSError, UnicodeDecodeError) as exc:
+        table = (CaptureHistory.from_arrow(pq.read_table(args.table), args.count_column)  # a run's mse/capture_histories/
+                 if args.table.endswith(".parquet") else CaptureHistory.from_csv(args.table, args.count_column))
+    except (OSError, UnicodeDecodeError, pa.ArrowException) as exc:
         sys.stderr.write(f"{prog}: error: cannot read {args.table}: {getattr(exc, 'strerror', None) or exc}\n")
         return EXIT_UNREADABLE
     except CaptureHistoryError as exc:

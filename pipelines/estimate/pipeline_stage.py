@@ -10,8 +10,8 @@ Outputs, under ``OUT/runs/<run_id>/mse/``:
 
 * ``estimates.parquet``: one row per stratum (table ``mse_estimate`` of ``schemas/model.yaml``),
   with the model, the interval, or the reason the data cannot support an estimate;
-* ``capture_histories/<role>-<stratum>.csv``: the tables that were fitted, in the format
-  ``concilia mse`` reads, so an analyst can refit them with another method.
+* ``capture_histories/<role>-<stratum>.parquet``: the tables that were fitted (a 0/1 column per
+  list, then ``count``), which ``concilia mse`` reads, so an analyst can refit them with another method.
 
 Lists are agencies, with the papers' practice for small lists (docs/mse.md, "In the pipeline"):
 an agency that saw nobody in a stratum is left out; agencies that saw fewer than
@@ -150,7 +150,7 @@ class Stratum:
     @property
     def file_name(self) -> str:
         safe = self.name.replace("=", "-").replace("/", "_")
-        return f"{self.role}-{safe}.csv"
+        return f"{self.role}-{safe}.parquet"
 
 
 def _agency_order() -> dict[str, int]:
@@ -279,11 +279,10 @@ def capture_history(stratum: Stratum, lists: list[tuple[str, frozenset]]) -> Cap
     return CaptureHistory(tuple(name for name, _ in lists), counts)
 
 
-def _csv_text(ch: CaptureHistory) -> str:
-    lines = [",".join([*ch.lists, "count"])]
-    for row in ch.to_rows():
-        lines.append(",".join(str(row[c]) for c in [*ch.lists, "count"]))
-    return "\n".join(lines) + "\n"
+def history_table(ch: CaptureHistory) -> pa.Table:
+    rows = ch.to_rows()
+    return pa.table({**{name: pa.array([r[name] for r in rows], pa.int8()) for name in ch.lists},
+                     "count": [r["count"] for r in rows]})
 
 
 def fit_stratum(stratum: Stratum, method: str = DEFAULT_METHOD, *, seed: int = 0, alpha: float = 0.05,
@@ -352,8 +351,8 @@ def estimate_strata(cells: Counter, method: str = DEFAULT_METHOD, *, roles: Iter
                     min_stratum_persons: int = 50, compare_method: str | None = None, seed: int = 0,
                     alpha: float = 0.05,
                     min_list_persons: int = MIN_LIST_PERSONS, min_overlap: int = MIN_OVERLAP, mcmc=None,
-                    relinked: dict[str, tuple[Counter, int, int]] | None = None) -> tuple[list[dict], dict[str, str]]:
-    """Merged cell counts -> (rows of ``mse_estimate``, {file name: capture-history CSV text}).
+                    relinked: dict[str, tuple[Counter, int, int]] | None = None) -> tuple[list[dict], dict[str, pa.Table]]:
+    """Merged cell counts -> (rows of ``mse_estimate``, {file name: capture-history table}).
 
     Besides "all" and each stratum: with ``stratify_by``, the row ``sum:<dimension>`` (stratified.py);
     with ``compare_method``, "all" fitted by that method too, and ``methods_disagree`` when each method's
@@ -367,7 +366,7 @@ def estimate_strata(cells: Counter, method: str = DEFAULT_METHOD, *, roles: Iter
         rel = posixpath.join("mse", HISTORIES_FOLDER, stratum.file_name)
         row, ch = fit_stratum(stratum, method, history_path=rel, **options)
         if ch is not None:
-            histories[stratum.file_name] = _csv_text(ch)
+            histories[stratum.file_name] = history_table(ch)
         else:
             row["capture_history"] = None
         rows.append(row)
@@ -380,11 +379,12 @@ def estimate_strata(cells: Counter, method: str = DEFAULT_METHOD, *, roles: Iter
         if compare_method and compare_method != overall["method"] and overall.get("estimate") is not None:
             add_comparison(overall, fit_stratum(strata(cells, (role,), ())[0], compare_method, **options)[0])
         if relinked and role in relinked:
-            other, fewer, pairs = relinked[role]
-            add_linkage_band(overall, fit_stratum(strata(other, (role,), ())[0], method, **options)[0], fewer, pairs)
+            other, fewer, pairs = relinked[role]  # no uncertain pair: the band is the estimate itself
+            add_linkage_band(overall, fit_stratum(strata(other, (role,), ())[0], method, **options)[0]
+                             if pairs else overall, fewer, pairs)
             if stratified is not None:
                 add_linkage_band(stratified, stratified_row(other, role, stratify_by, method, min_stratum_persons,
-                                                            **options), fewer, pairs)
+                                                            **options) if pairs else stratified, fewer, pairs)
     for row in rows:
         log.info("mse %s %s: %s", row["role"], row["stratum"],
                  f"refused ({row['refused_reason']})" if row.get("estimate") is None
@@ -418,11 +418,14 @@ def stratified_row(cells: Counter, role: str, dimension: str, method: str, min_s
     return row | total | {"unobserved": total["estimate"] - row["observed"], "refused_reason": None}
 
 
+def _figure(row: dict) -> str:
+    """'2,130 [1,807, 3,186]' ('-' for an interval end not found)."""
+    low, high = ("-" if row.get(k) is None else f"{row[k]:,.0f}" for k in ("lower", "upper"))
+    return f"{row['estimate']:,.0f} [{low}, {high}]"
+
+
 def _component(row: dict) -> str:
-    if row.get("estimate") is None:
-        return f"{row['stratum']}: refused"
-    upper = "-" if row.get("upper") is None else f"{row['upper']:,.0f}"
-    return f"{row['stratum']}: {row['estimate']:,.0f} [{row['lower']:,.0f}, {upper}]"
+    return f"{row['stratum']}: {'refused' if row.get('estimate') is None else _figure(row)}"
 
 
 def add_comparison(row: dict, other: dict) -> None:
@@ -440,11 +443,8 @@ def add_comparison(row: dict, other: dict) -> None:
     row["methods_disagree"] = bool(outside(row["estimate"], other["lower"], other["upper"])
                                    and outside(other["estimate"], row["lower"], row["upper"]))
     if row["methods_disagree"]:
-        row["warnings"] = row["warnings"] + [
-            f"methods disagree beyond their intervals: {row['method']} {row['estimate']:,.0f} "
-            f"[{row['lower']:,.0f}, {'-' if row['upper'] is None else format(row['upper'], ',.0f')}], "
-            f"{other['method']} {other['estimate']:,.0f} [{other['lower']:,.0f}, "
-            f"{'-' if other['upper'] is None else format(other['upper'], ',.0f')}]"]
+        row["warnings"] = row["warnings"] + [f"methods disagree beyond their intervals: {row['method']} "
+                                             f"{_figure(row)}, {other['method']} {_figure(other)}"]
 
 
 def add_linkage_band(row: dict, relinked_row: dict, fewer: int, pairs: int) -> None:
@@ -454,10 +454,10 @@ def add_linkage_band(row: dict, relinked_row: dict, fewer: int, pairs: int) -> N
         return
     ends = (row["estimate"], relinked_row["estimate"])
     row["linkage_lower"], row["linkage_upper"] = min(ends), max(ends)
-    row["warnings"] = row.get("warnings", []) + [
-        f"linkage band: with the {pairs} uncertain pairs linked ({fewer} persons fewer) the estimate is "
-        f"{relinked_row['estimate']:,.0f} [{relinked_row['lower']:,.0f}, "
-        f"{'-' if relinked_row.get('upper') is None else format(relinked_row['upper'], ',.0f')}]"]
+    if pairs:
+        row["warnings"] = row.get("warnings", []) + [
+            f"linkage band: with the {pairs} uncertain pairs linked ({fewer} persons fewer) the estimate is "
+            f"{_figure(relinked_row)}"]
 
 
 def estimates_table(rows: list[dict], schema: pa.Schema | None = None) -> pa.Table:
@@ -465,22 +465,18 @@ def estimates_table(rows: list[dict], schema: pa.Schema | None = None) -> pa.Tab
     return pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
 
 
-def write_estimates(rows: list[dict], histories: dict[str, str], folder: str, schema: pa.Schema) -> list[str]:
-    """``folder/estimates.parquet`` and ``folder/capture_histories/*.csv``; returns the paths."""
+def write_estimates(rows: list[dict], histories: dict[str, pa.Table], folder: str, schema: pa.Schema) -> list[str]:
+    """``folder/estimates.parquet`` and ``folder/capture_histories/*.parquet``; returns the paths."""
     paths = []
     path = posixpath.join(folder, ESTIMATES_FILE)
     with fsspec.open(path, "wb") as fh:
         pq.write_table(estimates_table(rows, schema), fh, compression="zstd")
     paths.append(path)
-    demo = (schema.metadata or {}).get(b"concilia.demo") == b"true"
-    for name, text in sorted(histories.items()):
-        if demo:  # marked as every output of a demo run is; `concilia mse` skips "#" lines
-            from pipelines.public import DEMO_BANNER
-
-            text = f"# {DEMO_BANNER}\n{text}"
+    for name, table in sorted(histories.items()):  # marked like the estimates (zone, key, demo, run id)
+        described = model.describe(table.schema.with_metadata(schema.metadata or {}), "capture_history")
         path = posixpath.join(folder, HISTORIES_FOLDER, name)
         with fsspec.open(path, "wb", auto_mkdir=True) as fh:
-            fh.write(text.encode("utf-8"))
+            pq.write_table(table.cast(described), fh, compression="zstd")
         paths.append(path)
     return paths
 
@@ -507,7 +503,7 @@ class EstimatePopulation(beam.PTransform):
 
     def expand(self, persons):
         folder, schema, method, options = self._folder, self._schema, self._method, self._options
-        roles = options["roles"]
+        roles, band = options["roles"], bool(self._uncertain)
         cells = persons | "CaptureCells" >> beam.CombineGlobally(CaptureCellsFn(roles))
         if not self._uncertain:
             pairs = persons.pipeline | "NoUncertainPairs" >> beam.Create([{}])
@@ -522,7 +518,7 @@ class EstimatePopulation(beam.PTransform):
         def fit_and_write(cells, pairs, involved):
             persons_rows = [row for part in involved for row in part]
             relinked = None
-            if self._uncertain:
+            if band:
                 relinked = {}
                 for role, p in pairs.items():
                     other, fewer = relinked_cells(cells, [r for r in persons_rows if r["role"] == role], p,

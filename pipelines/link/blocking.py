@@ -7,10 +7,19 @@ giant, so each worker decides alone). A block larger than ``max_block_size`` (co
 scored whole: its records are sorted in each of ``giant_block_orders`` and compared with their
 ``giant_block_window - 1`` next neighbours (the sorted-neighbourhood method), so the pairs per
 record stay bounded as the population grows; such blocks are counted, never silent.
+
+A rule with ``tokens`` (a list column, such as the phonetic name tokens of every name field) is
+multi-valued: a record has one key per combination of ``choose`` of its tokens (plus the rule's
+``keys``), so records meet when they share that many tokens whatever field each token was
+entered in. Combinations are numbered in an order that does not depend on how many tokens a
+record has (a record's slots); a pair that shares several combinations is scored once, in the
+block of the first combination it shares (the first whose block is not giant, where there is one).
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import zlib
 from dataclasses import dataclass
 
@@ -19,13 +28,60 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.harmonise.vector import map_unique
-from pipelines.link.comparisons import encode_strings
+from pipelines.link.comparisons import columns_for, encode_strings
 
 RULE = "_rule"
+SLOT = "_slot"
+MAX_SLOTS = 31  # a record's giant slots of a multi-valued rule are an int32 bit mask
 
 
 def key_column(index: int) -> str:
     return f"_k{index}"
+
+
+def is_multi(rule: dict) -> bool:
+    return "tokens" in rule
+
+
+@functools.lru_cache(maxsize=None)
+def combinations(tokens: int, choose: int) -> tuple[tuple[int, ...], ...]:
+    """Token positions of each slot, in an order whose prefix does not depend on ``tokens``
+    (co-lexicographic): slot numbers mean the same combination for a record of any length."""
+    combos = sorted(itertools.combinations(range(tokens), choose), key=lambda c: c[::-1])
+    if len(combos) > MAX_SLOTS:
+        raise ValueError(f"{len(combos)} combinations of {choose} among {tokens} tokens: at most {MAX_SLOTS}")
+    return tuple(combos)
+
+
+def _max_tokens(rule: dict) -> int:
+    return int(rule.get("max_tokens", 5))
+
+
+def multi_keys(comp: pa.Table, rule: dict) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+    """A multi-valued rule's keys: (record row, slot, key) for every combination of ``choose`` of
+    the record's tokens (joined by spaces, then ``|`` and the rule's other keys; none when one of
+    those is unknown)."""
+    tokens = comp.column(rule["tokens"]).combine_chunks()
+    lengths = pc.fill_null(pc.list_value_length(tokens), 0).to_numpy(zero_copy_only=False)
+    values, offsets = tokens.values, tokens.offsets.to_numpy()[:-1]
+    extra = _joined(comp, rule["keys"]) if rule.get("keys") else None
+    rows, slots, keys = [], [], []
+    for slot, combo in enumerate(combinations(_max_tokens(rule), int(rule.get("choose", 2)))):
+        at = np.nonzero(lengths > max(combo))[0]
+        if not len(at):
+            continue
+        parts = [pc.take(values, pa.array(offsets[at] + c)) for c in combo]
+        key = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, " ")
+        if extra is not None:
+            key = pc.binary_join_element_wise(key, pc.take(extra, pa.array(at)), "|")
+        rows.append(at)
+        slots.append(np.full(len(at), slot, dtype=np.int8))
+        keys.append(key)
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int8), pa.array([], pa.string())
+    key = pa.concat_arrays(keys)
+    known = pc.is_valid(key).to_numpy(zero_copy_only=False)
+    return np.concatenate(rows)[known], np.concatenate(slots)[known], key.filter(pa.array(known))
 
 
 def _joined(table: pa.Table, columns: list[str]) -> pa.Array:
@@ -36,10 +92,18 @@ def _joined(table: pa.Table, columns: list[str]) -> pa.Array:
 
 
 def with_rule_keys(comp: pa.Table, rules: list[dict]) -> pa.Table:
-    """Add one key column per blocking rule (null when a key field is unknown)."""
+    """Add one key column per blocking rule (null when a key field is unknown; null for a
+    multi-valued rule until its records are partitioned, one copy per key)."""
     for i, rule in enumerate(rules):
-        comp = comp.append_column(key_column(i), _joined(comp, rule["keys"]))
+        key = pa.nulls(comp.num_rows, pa.string()) if is_multi(rule) else _joined(comp, rule["keys"])
+        comp = comp.append_column(key_column(i), key)
     return comp
+
+
+def _rule_key_values(comp: pa.Table, i: int, rule: dict) -> pa.Array:
+    if is_multi(rule):
+        return multi_keys(comp, rule)[2]
+    return comp.column(key_column(i)).combine_chunks()
 
 
 def stable_bucket(values: pa.Array, buckets: int) -> np.ndarray:
@@ -56,8 +120,8 @@ def block_sizes(comp: pa.Table, rules: list[dict]) -> pa.Table:
     """(rule, key, records) for every block of ``comp``; summed over batches with
     ``merge_block_sizes`` they say which blocks are giant before any pair is made."""
     parts = []
-    for i in range(len(rules)):
-        counts = pc.value_counts(comp.column(key_column(i)).combine_chunks().drop_null())
+    for i, rule in enumerate(rules):
+        counts = pc.value_counts(_rule_key_values(comp, i, rule).drop_null())
         counts = pa.table({"rule": pa.array(np.full(len(counts), i, dtype=np.int8)), "key": counts.field("values"),
                            "records": counts.field("counts")})
         parts.append(counts)
@@ -75,31 +139,58 @@ def merge_block_sizes(tables: list[pa.Table]) -> pa.Table:
 
 def giant_keys(sizes: pa.Table, settings: dict) -> dict[int, pa.Array]:
     """Per rule, the keys of blocks larger than ``max_block_size`` (compared by sorted neighbourhood)."""
-    big = sizes.filter(pc.greater(sizes.column("records"), int(settings.get("max_block_size", 2000))))
+    limits = pa.array([int(_setting(rule, settings, "max_block_size", 2000)) for rule in settings["blocking_rules"]])
+    big = sizes.filter(pc.greater(sizes.column("records"), pc.take(limits, sizes.column("rule"))))
     return {int(r): pc.filter(big.column("key"), pc.equal(big.column("rule"), r)).combine_chunks()
             for r in pc.unique(big.column("rule")).to_pylist()}
 
 
+def _setting(rule: dict, settings: dict, name: str, default):
+    """A rule's own bound (``max_block_size``, ``giant_block_window``, ``giant_block_orders``),
+    else the settings' one."""
+    return rule.get(name, settings.get(name, default))
+
+
 def partition_by_block(comp: pa.Table, settings: dict, buckets: int, giant: dict[int, pa.Array] | None = None):
-    """Yield (bucket, table) with every record once per rule whose key it has. Every row carries,
-    for every rule, whether its block under that rule is giant (``giant``: from the block sizes of
+    """Yield (bucket, table) with every record once per rule whose key it has (once per key of a
+    multi-valued rule, with its slot). Every row carries, for every rule, whether its block under
+    that rule is giant (a bit per slot for a multi-valued rule; ``giant``: from the block sizes of
     all records; computed from ``comp`` itself when it holds them all), so that a worker can tell
     which rule certainly finds a pair."""
     rules = settings["blocking_rules"]
     if giant is None:
         giant = giant_keys(block_sizes(comp, rules), settings)
-    for q in range(len(rules)):
+    exploded = {}
+    for q, rule in enumerate(rules):
         keys = giant.get(q)
-        flag = pc.is_in(comp.column(key_column(q)), keys) if keys is not None and len(keys) else pa.array(
-            np.zeros(comp.num_rows, dtype=bool))
+        if is_multi(rule):
+            rows, slots, key = multi_keys(comp, rule)
+            exploded[q] = (rows, slots, key)
+            mask = np.zeros(comp.num_rows, dtype=np.int32)
+            if keys is not None and len(keys) and len(rows):
+                big = pc.is_in(key, keys).to_numpy(zero_copy_only=False)
+                np.bitwise_or.at(mask, rows[big], (1 << slots[big].astype(np.int32)).astype(np.int32))
+            flag = pa.array(mask)
+        else:
+            flag = pc.is_in(comp.column(key_column(q)), keys) if keys is not None and len(keys) else pa.array(
+                np.zeros(comp.num_rows, dtype=bool))
         comp = comp.append_column(giant_flag(q), flag)
-    for i in range(len(rules)):
-        key = comp.column(key_column(i)).combine_chunks()
-        keep = pc.is_valid(key)
-        if not pc.any(keep).as_py():
-            continue
-        sub = comp.filter(keep)
-        sub = sub.append_column(RULE, pa.array(np.full(sub.num_rows, i, dtype=np.int8)))
+    for i, rule in enumerate(rules):
+        if is_multi(rule):
+            rows, slots, key = exploded[i]
+            if not len(rows):
+                continue
+            sub = comp.take(pa.array(rows))
+            sub = sub.set_column(sub.column_names.index(key_column(i)), key_column(i), key)
+            slot = pa.array(slots)
+        else:
+            key = comp.column(key_column(i)).combine_chunks()
+            keep = pc.is_valid(key)
+            if not pc.any(keep).as_py():
+                continue
+            sub = comp.filter(keep)
+            slot = pa.array(np.full(sub.num_rows, -1, dtype=np.int8))
+        sub = sub.append_column(RULE, pa.array(np.full(sub.num_rows, i, dtype=np.int8))).append_column(SLOT, slot)
         where = stable_bucket(pc.binary_join_element_wise(pa.array([str(i)] * sub.num_rows), sub.column(key_column(i)).combine_chunks(), "#"), buckets)
         for bucket in np.unique(where):
             yield int(bucket), sub.filter(pa.array(where == bucket))
@@ -128,7 +219,7 @@ def _window_pairs(g: pa.Table, g_rows: np.ndarray, key: np.ndarray, orders: list
 
 
 def _rule_pairs(table: pa.Table, rows: np.ndarray, key: np.ndarray, giant: np.ndarray, settings: dict,
-                stats: dict) -> tuple[np.ndarray, np.ndarray]:
+                stats: dict, rule: dict) -> tuple[np.ndarray, np.ndarray]:
     """Every pair of records sharing the rule's key (``rows`` of the partition, ``key`` their block
     codes, ``giant`` whether their block is giant): whole blocks up to ``max_block_size`` records,
     sorted neighbourhood in larger ones (counted in the stats)."""
@@ -137,13 +228,16 @@ def _rule_pairs(table: pa.Table, rows: np.ndarray, key: np.ndarray, giant: np.nd
     joined = idx.join(idx, "k", join_type="inner", left_suffix="_l", right_suffix="_r", use_threads=False)
     li, ri = joined.column("i_l").to_numpy(), joined.column("i_r").to_numpy()
     if giant.any():
-        orders = settings.get("giant_block_orders") or []
+        orders = _setting(rule, settings, "giant_block_orders", None) or []
         g_rows = rows[giant]
         g = table.select(sorted({c for o in orders for c in o if c in table.column_names})).take(g_rows)
         stats["giant_blocks"] += len(np.unique(key[giant]))
         stats["records_in_giant_blocks"] += int(giant.sum())
-        wl, wr = _window_pairs(g, g_rows, key[giant], orders, int(settings.get("giant_block_window", 20)))
-        li, ri = np.concatenate([li, wl, wr]), np.concatenate([ri, wr, wl])  # both orientations, like the join
+        wl, wr = _window_pairs(g, g_rows, key[giant], orders, int(_setting(rule, settings, "giant_block_window", 20)))
+        # several sort orders can find the same pair: each once, in both orientations like the join
+        unique = np.unique(np.minimum(wl, wr).astype(np.int64) * table.num_rows + np.maximum(wl, wr))
+        wl, wr = unique // table.num_rows, unique % table.num_rows
+        li, ri = np.concatenate([li, wl, wr]), np.concatenate([ri, wr, wl])
     return li, ri
 
 
@@ -196,12 +290,72 @@ class CandidatePairs:
                                  self.windowed.slice(start, stop - start), self.stats)
 
 
+class _TokenSets:
+    """A multi-valued rule's view of a partition: each row's tokens as integer codes (one code per
+    distinct token in the partition, -1 for no token), its giant-slot mask and other key codes."""
+
+    def __init__(self, table: pa.Table, rule: dict, q: int):
+        tokens = table.column(rule["tokens"]).combine_chunks()
+        lengths = pc.fill_null(pc.list_value_length(tokens), 0).to_numpy(zero_copy_only=False)
+        codes = _codes(pc.list_flatten(tokens))
+        width = int(lengths.max()) if len(lengths) else 0
+        self.matrix = np.full((table.num_rows, width), -1, dtype=np.int32)
+        rows = np.repeat(np.arange(table.num_rows), lengths)
+        position = np.arange(len(codes)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        self.matrix[rows, position] = codes
+        self.combos = combinations(_max_tokens(rule), int(rule.get("choose", 2)))
+        self.giant = table.column(giant_flag(q)).to_numpy(zero_copy_only=False)
+        self.extra = _codes(_joined(table, rule["keys"])) if rule.get("keys") else None
+
+    def shared_slots(self, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
+        """Per pair, a bit mask of the slots of its left record's combinations that it shares."""
+        left, right = self.matrix[li], self.matrix[ri]
+        present = np.zeros(left.shape, dtype=bool)
+        for k in range(right.shape[1]):
+            present |= left == right[:, k:k + 1]
+        present &= left >= 0
+        bits = np.zeros(len(li), dtype=np.int32)
+        for s, combo in enumerate(self.combos):
+            if max(combo) < left.shape[1]:
+                hit = present[:, combo[0]]
+                for c in combo[1:]:
+                    hit = hit & present[:, c]
+                bits |= hit.astype(np.int32) << s
+        if self.extra is not None:
+            bits[(self.extra[li] != self.extra[ri]) | (self.extra[li] < 0)] = 0
+        return bits
+
+
+def _lowest_bit(bits: np.ndarray) -> np.ndarray:
+    """The index of each mask's lowest set bit (-1 for none)."""
+    low = bits & -bits
+    out = np.full(len(bits), -1, dtype=np.int32)
+    nonzero = low != 0
+    out[nonzero] = np.log2(low[nonzero]).astype(np.int32)
+    return out
+
+
 def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> CandidatePairs:
     """All candidate pairs of one partition, each once. Works on row indices and integer key codes;
     record values are gathered later, per slice of pairs, only for the columns the comparisons read."""
     stats = {"giant_blocks": 0, "records_in_giant_blocks": 0, "pairs_by_rule": {r["name"]: 0 for r in rules}}
     codes = [_codes(table.column(key_column(q))) for q in range(len(rules))]
-    giant = [table.column(giant_flag(q)).to_numpy(zero_copy_only=False) for q in range(len(rules))]
+    token_sets = {q: _TokenSets(table, rule, q) for q, rule in enumerate(rules) if is_multi(rule)}
+    slot = table.column(SLOT).to_numpy(zero_copy_only=False).astype(np.int32)
+    # whether each row's own block (under its own rule) is giant
+    giant = []
+    for q in range(len(rules)):
+        flag = table.column(giant_flag(q)).to_numpy(zero_copy_only=False)
+        giant.append(((flag >> np.maximum(slot, 0)) & 1).astype(bool) if q in token_sets else flag)
+
+    def sharing(q: int, li: np.ndarray, ri: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(shares a key of rule q, shares a key of rule q whose block is whole)."""
+        if q in token_sets:
+            bits = token_sets[q].shared_slots(li, ri)
+            return bits != 0, (bits & ~token_sets[q].giant[li]) != 0
+        shared = (codes[q][li] == codes[q][ri]) & (codes[q][li] >= 0)
+        return shared, shared & ~giant[q][li]
+
     uid_rank = _ranks(table.column("record_uid"))
     rule_col = table.column(RULE).to_numpy()
     lefts, rights, rule_ids, windows = [], [], [], []
@@ -209,25 +363,28 @@ def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> Ca
         rows = np.nonzero(rule_col == i)[0]
         if len(rows) < 2:
             continue
-        li, ri = _rule_pairs(table, rows, codes[i][rows], giant[i][rows], settings, stats)
+        li, ri = _rule_pairs(table, rows, codes[i][rows], giant[i][rows], settings, stats, rule)
         keep = uid_rank[li] < uid_rank[ri]
+        li, ri = li[keep], ri[keep]
         # Scored once. A rule whose block with the pair is not giant certainly finds it: the first
         # such rule owns it. A pair that only giant blocks share belongs to the first rule sharing
         # it (if that rule's window missed the pair, later windows do not score it either).
         windowed = giant[i][li]
+        keep = np.ones(len(li), dtype=bool)
         for q in range(len(rules)):
             if q == i:
                 continue
-            shared = (codes[q][li] == codes[q][ri]) & (codes[q][li] >= 0)
-            certain = shared & ~giant[q][li]
+            shared, certain = sharing(q, li, ri)
             if q < i:
                 keep &= ~certain & ~(shared & windowed)
             else:
                 keep &= ~(certain & windowed)
+        if i in token_sets and len(li):
+            # within a multi-valued rule: the block of the first slot shared (first whole one, if any)
+            bits = token_sets[i].shared_slots(li, ri)
+            whole = bits & ~token_sets[i].giant[li]
+            keep &= np.where(whole != 0, _lowest_bit(whole), _lowest_bit(bits)) == slot[li]
         li, ri = li[keep], ri[keep]
-        if len(li):  # several sort orders can find the same pair in a giant block
-            unique = np.unique(li.astype(np.int64) * table.num_rows + ri)
-            li, ri = unique // table.num_rows, unique % table.num_rows
         stats["pairs_by_rule"][rule["name"]] += len(li)
         lefts.append(li)
         rights.append(ri)
@@ -237,9 +394,17 @@ def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> Ca
     ri = np.concatenate(rights) if rights else np.zeros(0, dtype=np.int64)
     satisfied = np.zeros(len(li), dtype=np.int32)
     for q in range(len(rules)):
-        satisfied |= (((codes[q][li] == codes[q][ri]) & (codes[q][li] >= 0)).astype(np.int32) << q)
+        satisfied |= sharing(q, li, ri)[0].astype(np.int32) << q
     names = pa.array([r["name"] for r in rules], pa.string())
     rule = pc.take(names, pa.array(np.concatenate(rule_ids) if rule_ids else np.zeros(0, dtype=np.int8)))
-    values = encode_strings(table.select([c for c in table.column_names if not c.startswith("_")]))
+    # only what the comparisons, term frequencies and the clustering guard read: every column is
+    # gathered once per pair (blocking keys and token lists were for blocking only)
+    from pipelines.link.linker import GUARD_COLUMNS
+
+    read = {"record_uid", *GUARD_COLUMNS}
+    for c in settings["comparisons"]:
+        read.update(columns_for(c))
+        read.update([c["tf_column"]] if c.get("tf_column") else [])
+    values = encode_strings(table.select([c for c in table.column_names if c in read]))
     windowed = np.concatenate(windows) if windows else np.zeros(0, dtype=bool)
     return CandidatePairs(values, li, ri, rule, pa.array(satisfied, pa.int32()), pa.array(windowed, pa.bool_()), stats)

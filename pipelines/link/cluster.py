@@ -6,7 +6,9 @@ the edge goes to the review queue instead of silently chaining two people throug
 record. One exception, never silent either: when the rest of the pair's evidence alone (its match
 weight without the conflicting comparison) reaches ``clustering.merge_conflicts_at`` in the
 settings, the conflicting value is taken for a corrupted field (a mistyped document, a birth date
-keyed from another form), the records are merged and the merge is flagged for review. Runs on one
+keyed from another form), the records are merged and the merge is flagged for review. Edges at a level the
+settings name in ``clustering.refuse_levels`` (given names that differ: siblings, twins) are
+never merged. Runs on one
 worker; bounded (see docs/linkage.md: 10 million edges take about two minutes and 5 GB here).
 """
 
@@ -149,6 +151,29 @@ def _override_weight(settings: dict | None) -> float | None:
     return None if p is None else math.log2(float(p) / (1 - float(p)))
 
 
+def _without_refused_levels(edges: pa.Table, settings: dict | None) -> tuple[pa.Table, pa.Table]:
+    """Edges at a level the settings never merge on (``clustering.refuse_levels``: given names
+    that differ, which is what siblings and twins of one case look like however much else they
+    share, even a copied document number) are taken out before clustering and go to the review
+    queue as ``disagreeing_<comparison>``."""
+    refuse = ((settings or {}).get("clustering") or {}).get("refuse_levels") or {}
+    vetoed = np.zeros(edges.num_rows, dtype=bool)
+    reasons = np.full(edges.num_rows, None, dtype=object)
+    for name, levels in refuse.items():
+        column = f"gamma_{name}"
+        if column in edges.column_names:
+            hit = np.isin(edges.column(column).to_numpy(zero_copy_only=False), levels) & ~vetoed
+            reasons[hit] = f"disagreeing_{name}"
+            vetoed |= hit
+    if not vetoed.any():
+        return edges, REFUSED_SCHEMA.empty_table()
+    out = edges.filter(pa.array(vetoed))
+    refused = pa.table({"left_uid": out.column("left_uid"), "right_uid": out.column("right_uid"),
+                        "match_probability": out.column("match_probability"),
+                        "reason": pa.array(reasons[vetoed].tolist(), pa.string())}, schema=REFUSED_SCHEMA)
+    return edges.filter(pa.array(~vetoed)), refused
+
+
 def cluster(edges: pa.Table, role: str, key=None, settings: dict | None = None) -> tuple[pa.Table, pa.Table]:
     """Edges (left/right uid, match_probability, rule, per-side document and birth date; with
     match_weight and w_<comparison> when the override is used) -> (membership of every record with
@@ -161,8 +186,9 @@ def cluster(edges: pa.Table, role: str, key=None, settings: dict | None = None) 
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
+    edges, vetoed = _without_refused_levels(edges, settings)
     if not edges.num_rows:
-        return MEMBERSHIP_SCHEMA.empty_table(), REFUSED_SCHEMA.empty_table()
+        return MEMBERSHIP_SCHEMA.empty_table(), vetoed
     edges = edges.sort_by([("match_probability", "descending"), ("left_uid", "ascending"), ("right_uid", "ascending")])
     both = pa.chunked_array(edges.column("left_uid").chunks + edges.column("right_uid").chunks).combine_chunks()
     encoded = both.dictionary_encode()
@@ -223,7 +249,7 @@ def cluster(edges: pa.Table, role: str, key=None, settings: dict | None = None) 
     refused_table = pa.Table.from_pylist(
         [{"left_uid": a, "right_uid": b, "match_probability": p, "reason": r} for a, b, p, r in refused],
         schema=REFUSED_SCHEMA)
-    return membership, refused_table
+    return membership, pa.concat_tables([vetoed, refused_table])
 
 
 def attach_persons(records: pa.Table, membership: pa.Table, role: str, key=None) -> pa.Table:

@@ -18,6 +18,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler, OSA
 
 NULL = -1
+CROSSED_AT = 1.7  # the two cross-field similarities together: a swap with a typo or a missing surname in it
 
 
 def encode_strings(table: pa.Table) -> pa.Table:
@@ -76,26 +77,35 @@ def _differing(a: pa.Array, b: pa.Array) -> np.ndarray:
     return _valid(a) & _valid(b) & ~_eq(a, b)
 
 
-def _jaro_winkler(a: pa.Array, b: pa.Array) -> np.ndarray:
-    """Jaro-Winkler similarity per pair: 1 where equal, 0 where unknown, computed only where different
-    (in blocked pairs most values agree, so this skips most of the work)."""
-    result = _eq(a, b).astype(np.float32)
+def _distance(a: pa.Array, b: pa.Array, scorer, equal, unknown) -> np.ndarray:
+    """A rapidfuzz scorer per pair, computed only where both are known and differ, and once per
+    distinct pair of values where both sides share a dictionary (names repeat: QUISPE / MAMANI)."""
+    result = np.where(_eq(a, b), equal, unknown).astype(np.float64)
     rows = np.nonzero(_differing(a, b))[0]
-    if len(rows):
+    if not len(rows):
+        return result
+    if pa.types.is_dictionary(a.type) and pa.types.is_dictionary(b.type) and a.dictionary.equals(b.dictionary):
+        ca, cb = _codes(a)[rows].astype(np.int64), _codes(b)[rows].astype(np.int64)
+        distinct, inverse = np.unique(ca * len(a.dictionary) + cb, return_inverse=True)
+        words = _py(a.dictionary)
+        scores = process.cpdist(words[distinct // len(a.dictionary)], words[distinct % len(a.dictionary)],
+                                scorer=scorer, workers=1)
+        result[rows] = scores[inverse]
+    else:
         take = pa.array(rows)
-        result[rows] = process.cpdist(_py(pc.take(a, take)), _py(pc.take(b, take)),
-                                      scorer=JaroWinkler.normalized_similarity, workers=1)
+        result[rows] = process.cpdist(_py(pc.take(a, take)), _py(pc.take(b, take)), scorer=scorer, workers=1)
     return result
+
+
+def _jaro_winkler(a: pa.Array, b: pa.Array) -> np.ndarray:
+    """Jaro-Winkler similarity per pair: 1 where equal, 0 where unknown (in blocked pairs most
+    values agree, so computing it only where they differ skips most of the work)."""
+    return _distance(a, b, JaroWinkler.normalized_similarity, 1.0, 0.0).astype(np.float32)
 
 
 def _edits(a: pa.Array, b: pa.Array) -> np.ndarray:
     """Optimal string alignment distance (edits and transpositions); 0 where equal, large where unknown."""
-    result = np.where(_eq(a, b), 0, 1 << 20).astype(np.int64)
-    rows = np.nonzero(_differing(a, b))[0]
-    if len(rows):
-        take = pa.array(rows)
-        result[rows] = process.cpdist(_py(pc.take(a, take)), _py(pc.take(b, take)), scorer=OSA.distance, workers=1)
-    return result
+    return _distance(a, b, OSA.distance, 0, 1 << 20).astype(np.int64)
 
 
 def _select(conditions: list[tuple[np.ndarray, int]], known: np.ndarray) -> np.ndarray:
@@ -105,23 +115,67 @@ def _select(conditions: list[tuple[np.ndarray, int]], known: np.ndarray) -> np.n
     return levels
 
 
+def _words_within(short: pa.Array, long: pa.Array, rows: np.ndarray) -> np.ndarray:
+    """For ``rows``: whether every word of ``short`` is a word of ``long``."""
+    if not len(rows):
+        return np.zeros(0, dtype=bool)
+    take = pa.array(rows)
+    words = pc.split_pattern(decode(pc.take(short, take)), " ")
+    parent = pc.list_parent_indices(words).to_numpy()
+    flat = pc.list_flatten(words).to_numpy(zero_copy_only=False).astype(str)
+    padded = np.char.add(np.char.add(" ", _py(pc.take(long, take)).astype(str)), " ")
+    hit = np.char.find(padded[parent], np.char.add(np.char.add(" ", flat), " ")) >= 0
+    return np.bincount(parent[~hit], minlength=len(rows)) == 0
+
+
+def _word_subset(a: pa.Array, b: pa.Array) -> np.ndarray:
+    """Whether the words of the side with fewer words are all among the other's (a compound
+    name shortened: KARMIN of KARMIN MARIA), for rows where both are known and differ."""
+    out = np.zeros(len(a), dtype=bool)
+    rows = np.nonzero(_differing(a, b))[0]
+    if len(rows):
+        count = lambda x: pc.fill_null(decode(_derived(x, lambda v: pc.count_substring(v, " "))), 0).to_numpy(
+            zero_copy_only=False)
+        wa, wb = count(a)[rows], count(b)[rows]
+        fewer_a, fewer_b = rows[wa < wb], rows[wb < wa]
+        out[fewer_a] = _words_within(a, b, fewer_a)
+        out[fewer_b] = _words_within(b, a, fewer_b)
+    return out
+
+
 def surnames(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
+    """Both surnames, by spelling and by sound; one surname against two; swapped; typos."""
     p1, p2 = _col(left, "paternal"), _col(right, "paternal")
     m1, m2 = _col(left, "maternal"), _col(right, "maternal")
+    sp1, sp2 = _col(left, "paternal_sound"), _col(right, "paternal_sound")
+    sm1, sm2 = _col(left, "maternal_sound"), _col(right, "maternal_sound")
     vp1, vp2, vm1, vm2 = _valid(p1), _valid(p2), _valid(m1), _valid(m2)
     both_m = vm1 & vm2
     p_eq, m_eq = _eq(p1, p2), _eq(m1, m2)
-    swapped = _eq(p1, m2) & _eq(m1, p2)
+    sp_eq, sm_eq = _eq(sp1, sp2), _eq(sm1, sm2)
+    swapped = _eq(sp1, sm2) & _eq(sm1, sp2)
+    # one side has one surname only, and it is either of the other side's two
+    one_of_two = ((~vm2 & vm1 & (_eq(sp2, sp1) | _eq(sp2, sm1))) | (~vm1 & vm2 & (_eq(sp1, sp2) | _eq(sp1, sm2)))
+                  | (~vm1 & ~vm2 & sp_eq))
     same_set = _eq(_col(left, "name_set"), _col(right, "name_set"))
     jw_p = _jaro_winkler(p1, p2)
     jw_m = _jaro_winkler(m1, m2)
+    # one surname against two, with a typo: the single one close to either of the other two
+    single = np.nonzero(vm1 ^ vm2)[0]
+    one_of_two_typo = np.zeros(len(vm1), dtype=bool)
+    if len(single):
+        take = pa.array(single)
+        one, p_two, m_two = (pc.if_else(pa.array(vm1[single]), pc.take(decode(x), take), pc.take(decode(y), take))
+                             for x, y in ((p2, p1), (p1, p2), (m1, m2)))
+        one_of_two_typo[single] = np.maximum(_jaro_winkler(one, p_two), _jaro_winkler(one, m_two)) >= 0.92
     jw_all = _jaro_winkler(_col(left, "surname_set"), _col(right, "surname_set"))
     return _select(
         [
-            (p_eq & m_eq, 5),
-            ((p_eq & ~both_m) | swapped | same_set, 4),
-            ((jw_p >= 0.92) & ((jw_m >= 0.92) | ~both_m), 3),
-            (p_eq | (m_eq & (jw_p >= 0.8)), 2),
+            (p_eq & m_eq, 6),
+            ((sp_eq & sm_eq & both_m) | (swapped & both_m), 5),
+            (one_of_two | same_set, 4),
+            (((jw_p >= 0.92) & ((jw_m >= 0.92) | ~both_m)) | one_of_two_typo, 3),
+            (sp_eq | (sm_eq & (jw_p >= 0.8)), 2),
             (jw_all >= 0.8, 1),
         ],
         known=(vp1 | vm1) & (vp2 | vm2),
@@ -129,14 +183,17 @@ def surnames(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
 
 
 def given_names(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
+    """Given names: exact, by sound, a compound name shortened, a typo, the first name only."""
     g1, g2 = _col(left, "given"), _col(right, "given")
+    s1, s2 = _col(left, "given_sound"), _col(right, "given_sound")
     f1, f2 = _col(left, "given1"), _col(right, "given1")
     return _select(
         [
-            (_eq(g1, g2), 4),
-            (_eq(f1, f2), 3),  # a compound given name shortened to its first name
-            (_jaro_winkler(g1, g2) >= 0.9, 2),
-            (_jaro_winkler(f1, f2) >= 0.8, 1),
+            (_eq(g1, g2), 5),
+            (_eq(s1, s2), 4),
+            (_word_subset(s1, s2), 3),  # a compound given name shortened (CARMEN of MARIA DEL CARMEN)
+            ((_jaro_winkler(g1, g2) >= 0.9) | (_edits(s1, s2) <= 1), 2),  # a typo (ANA / AFA: one edit)
+            (_jaro_winkler(f1, f2) >= 0.8, 1),  # the first names alike, the others different
         ],
         known=_valid(g1) & _valid(g2),
     )
@@ -229,11 +286,13 @@ COMPARISONS: dict[str, Callable[[pa.Table, pa.Table, dict], np.ndarray]] = {
 }
 
 LEVELS: dict[str, dict[int, str]] = {
-    "surnames": {5: "both surnames exact", 4: "paternal exact with a maternal missing, swapped, or same name set",
-                 3: "both surnames Jaro-Winkler >= 0.92", 2: "one surname exact", 1: "surnames Jaro-Winkler >= 0.8",
-                 0: "different"},
-    "given_names": {4: "exact", 3: "same first given name", 2: "Jaro-Winkler >= 0.9",
-                    1: "first given names Jaro-Winkler >= 0.8", 0: "different"},
+    "surnames": {6: "both surnames exact", 5: "both surnames alike by sound, or swapped",
+                 4: "one surname against two (the other missing), or the same name words in any field",
+                 3: "both surnames Jaro-Winkler >= 0.92, or one against two with a typo", 2: "one surname alike by sound, the other different",
+                 1: "surnames Jaro-Winkler >= 0.8", 0: "different"},
+    "given_names": {5: "exact", 4: "alike by sound", 3: "the words of one among the other's (compound name shortened)",
+                    2: "Jaro-Winkler >= 0.9 or one edit apart by sound", 1: "first given names Jaro-Winkler >= 0.8, the others different",
+                    0: "different"},
     "document": {3: "same number", 2: "one edit or transposition apart", 0: "different"},
     "birth_date": {4: "exact", 3: "day and month swapped", 2: "year off by one, or same year and month",
                    1: "ages at the events consistent (birth years within one)", 0: "different"},
@@ -246,9 +305,13 @@ LEVELS: dict[str, dict[int, str]] = {
 }
 
 # columns each comparison type reads (so blocks ship only what the comparisons need)
+NAME_COLUMNS = ("given", "given1", "given_sound", "given1_sound", "given_rest_sound", "paternal", "maternal",
+                "paternal_sound", "maternal_sound", "surnames_sound", "surname_set", "name_set")
+# blocking columns derived from others: a rule keyed on them constrains what they are made of
+DERIVED = {"name_tokens": NAME_COLUMNS, "name_token_years": NAME_COLUMNS + ("birth_date", "birth_year")}
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "surnames": ("paternal", "maternal", "surname_set", "name_set"),
-    "given_names": ("given", "given1", "given_initial"),
+    "surnames": NAME_COLUMNS,
+    "given_names": NAME_COLUMNS,
     "document": ("document_core",),
     "birth_date": ("birth_date", "birth_year"),
 }
@@ -260,8 +323,77 @@ def columns_for(spec: dict) -> tuple[str, ...]:
     return tuple(spec.get("columns") or [spec["column"]])
 
 
+def _similarity(a: pa.Array, b: pa.Array) -> np.ndarray:
+    """1 where the words of one are among the other's (one surname of two), else Jaro-Winkler."""
+    return np.where(_word_subset(a, b), 1.0, _jaro_winkler(a, b))
+
+
+def _crossed(left: pa.Table, right: pa.Table) -> np.ndarray:
+    """Pairs whose given names and surnames were entered in each other's fields: where both
+    differ as recorded and a first given name sounds like a surname of the other side, the given
+    names of each are closer (by sound: the same words, or
+    Jaro-Winkler) to the surnames of the other than to its given names."""
+    out = np.zeros(left.num_rows, dtype=bool)
+    if "given_sound" not in left.column_names:
+        return out
+    g1, g2 = _col(left, "given_sound"), _col(right, "given_sound")
+    s1, s2 = _col(left, "surnames_sound"), _col(right, "surnames_sound")
+    # worth a look only where a first given name sounds like a surname of the other side
+    f1, f2 = _col(left, "given1_sound"), _col(right, "given1_sound")
+    hint = (_eq(f1, _col(right, "paternal_sound")) | _eq(f1, _col(right, "maternal_sound"))
+            | _eq(f2, _col(left, "paternal_sound")) | _eq(f2, _col(left, "maternal_sound")))
+    rows = np.nonzero(hint & _differing(g1, g2) & _differing(s1, s2))[0]
+    if len(rows):
+        take = pa.array(rows)
+        g1, g2, s1, s2 = (pc.take(a, take) for a in (g1, g2, s1, s2))
+        straight = _similarity(g1, g2) + _similarity(s1, s2)
+        crossed = _similarity(g1, s2) + _similarity(s1, g2)
+        out[rows] = (crossed >= CROSSED_AT) & (crossed > straight)
+    return out
+
+
+def _realigned(side: pa.Table) -> pa.Table:
+    """A record's name fields put back in place: its given names field held the surnames and its
+    surname fields the given names."""
+    text = {c: decode(_col(side, c)).cast(pa.string()) for c in NAME_COLUMNS}
+    given = pc.utf8_trim_whitespace(pc.binary_join_element_wise(
+        text["paternal"], pc.fill_null(text["maternal"], ""), " "))
+    rest = pc.replace_substring_regex(text["given"], r"^\S+\s*", "")
+    swapped = {
+        "given": given, "given1": text["paternal"], "given_sound": text["surnames_sound"],
+        "given1_sound": text["paternal_sound"], "given_rest_sound": text["maternal_sound"],
+        "paternal": text["given1"], "maternal": pc.if_else(pc.equal(rest, ""), pa.scalar(None, pa.string()), rest),
+        "paternal_sound": text["given1_sound"], "maternal_sound": text["given_rest_sound"],
+        "surnames_sound": text["given_sound"], "surname_set": text["given"],
+    }
+    for name, values in swapped.items():
+        side = side.set_column(side.column_names.index(name), name, values)
+    return side
+
+
 def compare(left: pa.Table, right: pa.Table, comparisons: list[dict]) -> dict[str, np.ndarray]:
-    return {c["name"]: COMPARISONS[c["type"]](left, right, c) for c in comparisons}
+    """Every comparison's levels. Name comparisons see a record whose given names and surnames
+    were entered in each other's fields with its names put back in place; a comparison with
+    ``implied_by`` says nothing where that comparison agrees at its top level (records of one
+    case share a district and a date because they share the case: counted once)."""
+    levels = {c["name"]: COMPARISONS[c["type"]](left, right, c) for c in comparisons}
+    names = [c for c in comparisons if c["type"] in ("surnames", "given_names")]
+    crossed = np.nonzero(_crossed(left, right))[0] if names else np.zeros(0, dtype=np.int64)
+    if len(crossed):
+        take = pa.array(crossed)
+        sub_left, sub_right = left.take(take), _realigned(right.take(take))
+        for c in names:
+            levels[c["name"]][crossed] = COMPARISONS[c["type"]](sub_left, sub_right, c)
+    for c in comparisons:
+        if c.get("implied_by"):
+            implied = levels[c["implied_by"]] == _top(c["implied_by"], comparisons)
+            levels[c["name"]] = np.where(implied, NULL, levels[c["name"]]).astype(np.int8)
+    return levels
+
+
+def _top(name: str, comparisons: list[dict]) -> int:
+    kind = next(c["type"] for c in comparisons if c["name"] == name)
+    return max(LEVELS[kind])
 
 
 # several documents per record: pipelines/link/documents.py

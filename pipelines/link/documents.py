@@ -7,13 +7,15 @@ pipelines.link.prepare). Levels, strongest first:
 
 - 3: a valid document both records share, or the same main number;
 - 2: main numbers of the same length one edit or transposition apart (a typo);
+- 1: valid documents of different types only (a DNI against a passport): not a contradiction,
+  since one person may hold both, but EM learns how often such pairs are the same person;
 - 0: both records hold valid documents of a same type and none of those is shared (two people),
   or, with no such evidence, main numbers of the same type (or untyped) that differ;
-- -1: nothing to compare, or documents of different types only (a DNI against a passport says
-  nothing about whether they are one person).
+- -1: nothing to compare.
 
-Sets are compared for all pairs at once: documents are exploded to (pair, document) and
-(pair, type) rows and joined on the pair, never looped over in Python.
+Sets are compared for all pairs at once, never looped over in Python: pairs where each side has
+at most one document compare those element-wise; the few where a side has several are exploded to
+(pair, document) and (pair, type) rows and joined on the pair.
 """
 
 from __future__ import annotations
@@ -27,14 +29,25 @@ from pipelines.link import comparisons as cmp
 SEPARATOR = ":"  # as pipelines.harmonise.engine.DOCUMENT_SEPARATOR writes them
 
 LEVELS = {3: "a shared valid document, or the same number", 2: "one edit or transposition apart",
-          0: "different documents of a same type"}
+          1: "documents of different types only", 0: "different documents of a same type"}
 COLUMNS = ("document_core", "document_type", "documents")
 
 
-def _exploded(table: pa.Table) -> pa.Table:
-    """(pair index, document, type) for every valid document of every pair's side."""
+def _documents(table: pa.Table) -> pa.ListArray:
     docs = table.column("documents")
-    docs = docs.combine_chunks() if isinstance(docs, pa.ChunkedArray) else docs
+    return docs.combine_chunks() if isinstance(docs, pa.ChunkedArray) else docs
+
+
+def _first(docs: pa.ListArray) -> pa.Array:
+    """Each side's first document (null where it has none)."""
+    head = pc.list_slice(docs, 0, 1)
+    at = np.full(len(docs), -1)
+    at[pc.list_parent_indices(head).to_numpy()] = np.arange(len(pc.list_flatten(head)))
+    return pc.take(pc.list_flatten(head), pa.array(at, mask=at < 0))
+
+
+def _exploded(docs: pa.ListArray) -> pa.Table:
+    """(pair index, document, type) for every valid document of every pair's side."""
     flat = pc.list_flatten(docs)
     return pa.table({
         "pair": pc.list_parent_indices(docs),
@@ -54,9 +67,18 @@ def _pairs_joined(left: pa.Table, right: pa.Table, keys: list[str], n: int) -> n
 
 def set_agreement(left: pa.Table, right: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """(shares a valid document, shares a valid document type) per pair."""
-    n = left.num_rows
-    a, b = _exploded(left), _exploded(right)
-    return _pairs_joined(a, b, ["pair", "doc"], n), _pairs_joined(a, b, ["pair", "type"], n)
+    dl, dr = _documents(left), _documents(right)
+    fl, fr = _first(dl), _first(dr)
+    shared = pc.fill_null(pc.equal(fl, fr), False).to_numpy(zero_copy_only=False)
+    same_type = pc.fill_null(pc.equal(pc.utf8_slice_codeunits(fl, 0, 2), pc.utf8_slice_codeunits(fr, 0, 2)),
+                             False).to_numpy(zero_copy_only=False)
+    several = np.flatnonzero((_counts(left) > 1) | (_counts(right) > 1))
+    if len(several):
+        rows = pa.array(several)
+        a, b = _exploded(pc.take(dl, rows)), _exploded(pc.take(dr, rows))
+        shared[several] = _pairs_joined(a, b, ["pair", "doc"], len(several))
+        same_type[several] = _pairs_joined(a, b, ["pair", "type"], len(several))
+    return shared, same_type
 
 
 def document_set(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
@@ -66,8 +88,15 @@ def document_set(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     cores_known = cmp._valid(d1) & cmp._valid(d2)
     types_compatible = cmp._eq(t1, t2) | ~cmp._valid(t1) | ~cmp._valid(t2)
     same_length = cmp._eq(cmp._derived(d1, pc.utf8_length), cmp._derived(d2, pc.utf8_length))
+    both_hold = (_counts(left) > 0) & (_counts(right) > 0)
+    other_types = (both_hold & ~same_type) | (cores_known & ~types_compatible)
     return cmp._select(
         [(shared | cmp._eq(d1, d2), 3),
-         (types_compatible & same_length & (cmp._edits(d1, d2) <= 1), 2)],
-        known=shared | same_type | (cores_known & types_compatible),
+         (types_compatible & same_length & (cmp._edits(d1, d2) <= 1), 2),
+         (other_types & ~same_type, 1)],
+        known=shared | same_type | cores_known | other_types,
     )
+
+
+def _counts(table: pa.Table) -> np.ndarray:
+    return pc.fill_null(pc.list_value_length(_documents(table)), 0).to_numpy()

@@ -169,9 +169,11 @@ def _em(G: np.ndarray, counts: np.ndarray, active: list[bool], levels: list[list
 
 def _uses(comparison: dict, rule: dict) -> bool:
     """Whether a blocking rule's keys constrain a comparison (its pairs then say nothing about m)."""
-    from pipelines.link.comparisons import columns_for
+    from pipelines.link.comparisons import DERIVED, columns_for
 
-    return bool(set(columns_for(comparison)) & set(rule["keys"]))
+    keys = set(rule.get("keys", [])) | ({rule["tokens"]} if "tokens" in rule else set())
+    keys |= {c for k in keys for c in DERIVED.get(k, ())}
+    return bool(set(columns_for(comparison)) & keys)
 
 
 def train(patterns: pa.Table, u: dict[str, dict[int, float]], settings: dict, n_records: int) -> LinkageModel:
@@ -202,6 +204,8 @@ def train(patterns: pa.Table, u: dict[str, dict[int, float]], settings: dict, n_
     weights = [0.0] * len(comps)
     sessions = []
     for i, rule in enumerate(settings["blocking_rules"]):
+        if not rule.get("train", True):
+            continue  # a rule too loose to learn from: its pairs are almost all non-matches
         mask = (satisfied >> i) & 1 == 1
         if (mask & whole).any():
             mask &= whole

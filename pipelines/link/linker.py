@@ -66,8 +66,11 @@ def comparison_columns(settings: dict) -> list[str]:
         if c.get("tf_column"):
             cols.add(c["tf_column"])
     for rule in settings["blocking_rules"]:
-        cols.update(rule["keys"])
-    cols.update(c for order in settings.get("giant_block_orders", []) for c in order)
+        cols.update(rule.get("keys", []))
+        if "tokens" in rule:
+            cols.add(rule["tokens"])
+    for owner in (settings, *settings["blocking_rules"]):
+        cols.update(c for order in owner.get("giant_block_orders", []) for c in order)
     return sorted(cols)
 
 

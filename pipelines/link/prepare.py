@@ -3,16 +3,25 @@
 Everything the comparisons and blocking rules need is derived here once per record, vectorised:
 folded name parts, first given name, sorted surname set, the DNI core of a document (a DNI, or
 the DNI inside a personal RUC; never a placeholder such as 12345678), the record's valid documents,
-birth year (known or implied by the age at the event).
+birth year (known or implied by the age at the event), and the phonetic name tokens
+(schemas/linkage/phonetic.yaml): every name word of every name field, particles left out, spelled
+by sound, sorted and distinct, so that neither the field a word was entered in nor its spelling
+decides whether two records meet.
 """
 
 from __future__ import annotations
 
+import functools
+import string
+
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import yaml
 
 from pipelines.harmonise.documents import compact, dni_from_personal_ruc, is_placeholder
 from pipelines.harmonise.vector import fold, map_unique, null_where
+from pipelines.resources import schemas_dir
 
 PASSTHROUGH = ("record_uid", "feed_id", "agency", "sex", "nationality", "ubigeo", "event_date", "birth_date",
                "age_at_event", "document_type", "document_valid", "police_report_ref", "prosecutor_case_ref")
@@ -33,15 +42,122 @@ def _sorted_tokens(arr: pa.Array) -> pa.Array:
     return _null_if_empty(pc.binary_join(ordered, " "))
 
 
+@functools.lru_cache(maxsize=None)
+def phonetic_rules() -> dict:
+    with open(schemas_dir() / "linkage" / "phonetic.yaml", encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def _phonetic_values(tokens: pa.Array) -> pa.Array:
+    rules = phonetic_rules()
+    for pattern, replacement in rules["rewrites"]:
+        tokens = pc.replace_substring_regex(tokens, pattern, replacement)
+    if rules.get("collapse_repeated_letters"):
+        for letter in string.ascii_uppercase:
+            tokens = pc.replace_substring_regex(tokens, letter + "{2,}", letter)
+    return tokens
+
+
+def phonetic(arr: pa.Array) -> pa.Array:
+    """Each folded name word spelled by sound (QUISPE, QISPE, KISPE -> KISPI); computed once per
+    distinct word."""
+    encoded = pc.dictionary_encode(arr)
+    return pc.take(_phonetic_values(encoded.dictionary), encoded.indices)
+
+
+def _repair_mojibake(arr: pa.Array) -> pa.Array:
+    """UTF-8 names read as Latin-1 somewhere upstream (JOSÃ‰ for JOSÉ) back to their letters;
+    only values showing the tell-tale Ã or Â are tried, each distinct value once."""
+    def repair(value: str) -> str:
+        try:
+            return value.encode("cp1252").decode("utf-8")
+        except UnicodeError:
+            try:
+                return value.encode("latin-1").decode("utf-8")
+            except UnicodeError:
+                return value
+    suspect = pc.fill_null(pc.match_substring_regex(arr, "[ÃÂ]"), False)
+    if not pc.any(suspect).as_py():
+        return arr
+    return pc.if_else(suspect, map_unique(arr, repair, pa.string()), arr)
+
+
+def name_tokens(*parts: pa.Array) -> pa.Array:
+    """The phonetic tokens of all name fields of each record: particles left out, sorted, distinct,
+    at most ``max_tokens`` (list<string>; an empty list when the record has no name)."""
+    rules = phonetic_rules()
+    joined = pc.utf8_trim_whitespace(pc.binary_join_element_wise(*[pc.fill_null(p, "") for p in parts], " "))
+    split = pc.split_pattern(joined, " ")
+    flat = pc.list_flatten(split)
+    table = pa.table({"parent": pc.list_parent_indices(split), "token": flat})
+    keep = pc.and_(pc.greater(pc.utf8_length(flat), 0),
+                   pc.invert(pc.is_in(flat, pa.array(rules["particles"], pa.string()))))
+    table = table.filter(keep)
+    table = pa.table({"parent": table.column("parent"), "token": phonetic(table.column("token").combine_chunks())})
+    table = table.group_by(["parent", "token"], use_threads=False).aggregate([]).sort_by(
+        [("parent", "ascending"), ("token", "ascending")])
+    parent = table.column("parent").to_numpy()
+    first = np.searchsorted(parent, parent, side="left")
+    table = table.filter(pa.array(np.arange(len(parent)) - first < int(rules["max_tokens"])))
+    parent = table.column("parent").to_numpy()
+    counts = np.bincount(parent, minlength=len(joined)) if len(parent) else np.zeros(len(joined), dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), table.column("token").combine_chunks().cast(pa.string()))
+
+
+def _sound(*parts: pa.Array) -> pa.Array:
+    """The phonetic tokens of some name fields, sorted and joined (null when there are none)."""
+    return _null_if_empty(pc.binary_join(name_tokens(*parts), " "))
+
+
+def _with_birth_years(tokens: pa.ListArray, known: pa.Array, implied: pa.Array) -> pa.ListArray:
+    """Each name token with each year the person may have been born in ("KISPI|1996"): the year
+    of a known birth date, or the two years an age at the event allows (someone 25 at an event
+    in 2022 was born in 1996 or 1997), so that an age-only record meets the same person's record
+    with a birth date, or with another age, on one shared year."""
+    known = known.cast(pa.int64())
+    implied = implied.cast(pa.int64())
+    first = pc.coalesce(known, pc.subtract(implied, 1))
+    second = pc.if_else(pc.is_valid(known), pa.scalar(None, pa.int64()), implied)
+    lengths = pc.fill_null(pc.list_value_length(tokens), 0).to_numpy(zero_copy_only=False)
+    parent = np.repeat(np.arange(len(tokens)), lengths)
+    flat = pc.list_flatten(tokens)
+    parts = []
+    for years in (first, second):
+        year = pc.take(years, pa.array(parent)).cast(pa.string())
+        parts.append(pa.table({"parent": parent, "key": pc.binary_join_element_wise(flat, year, "|")}))
+    table = pa.concat_tables(parts)
+    table = table.filter(pc.is_valid(table.column("key"))).sort_by([("parent", "ascending"), ("key", "ascending")])
+    counts = np.bincount(table.column("parent").to_numpy(), minlength=len(tokens))
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), table.column("key").combine_chunks())
+
+
+def _first_word(given: pa.Array) -> pa.Array:
+    return _null_if_empty(pc.list_element(pc.split_pattern(given, " ", max_splits=1), 0))
+
+
+def name_columns(given: pa.Array, paternal: pa.Array, maternal: pa.Array, birth_year: pa.Array,
+                 implied_year: pa.Array) -> dict[str, pa.Array]:
+    """The names by sound, from the folded name fields: each field's phonetic tokens (sorted,
+    joined), all of them as a list (blocking), and each with the years of birth the record allows."""
+    given_rest = _null_if_empty(pc.replace_substring_regex(given, r"^\S+\s*", ""))  # ELENA of MARIA ELENA
+    tokens = name_tokens(given, paternal, maternal)
+    return {"name_tokens": tokens, "name_token_years": _with_birth_years(tokens, birth_year, implied_year),
+            "given_sound": _sound(given), "given1_sound": _sound(_first_word(given)),
+            "given_rest_sound": _sound(given_rest), "paternal_sound": _sound(paternal),
+            "maternal_sound": _sound(maternal), "surnames_sound": _sound(paternal, maternal)}
+
+
 def comparison_table(records: pa.Table) -> pa.Table:
     def col(name):
         return records.column(name).combine_chunks() if name in records.column_names else pa.nulls(
             records.num_rows, pa.string())
 
-    given = _null_if_empty(fold(col("given_names")))
-    paternal = _null_if_empty(fold(col("paternal_surname")))
-    maternal = _null_if_empty(fold(col("maternal_surname")))
-    given1 = _null_if_empty(pc.list_element(pc.split_pattern(given, " ", max_splits=1), 0))
+    given = _null_if_empty(fold(_repair_mojibake(col("given_names"))))
+    paternal = _null_if_empty(fold(_repair_mojibake(col("paternal_surname"))))
+    maternal = _null_if_empty(fold(_repair_mojibake(col("maternal_surname"))))
+    given1 = _first_word(given)
     surnames = pc.binary_join_element_wise(pc.fill_null(paternal, ""), pc.fill_null(maternal, ""), " ")
     everything = pc.binary_join_element_wise(pc.fill_null(given, ""), surnames, " ")
 
@@ -65,6 +181,7 @@ def comparison_table(records: pa.Table) -> pa.Table:
         paternal=paternal, maternal=maternal,
         surname_set=_sorted_tokens(pc.utf8_trim_whitespace(surnames)),
         name_set=_sorted_tokens(pc.utf8_trim_whitespace(everything)),
+        **name_columns(given, paternal, maternal, pc.year(birth), implied_year),
         document_core=document_core,
         documents=documents,
         birth_year=birth_year.cast(pa.int32()),

@@ -15,7 +15,7 @@ ROLE_TEXT = {
                   "estimated": N_("Estimated offenders (MSE)"),
                   "no_estimate": N_("No estimate for offenders in this run")},
 }
-STATUS = {"pass": N_("✓ pass"), "warn": N_("! warning"), "fail": N_("✗ fail"), "skipped": N_("skipped"),
+STATUS = {"pass": N_("✓ passed"), "warn": N_("! warning"), "fail": N_("✗ failed"), "skipped": N_("skipped"),
           "unknown": N_("unknown")}
 SEVERITY = {"blocking": N_("blocking"), "warning": N_("warning")}
 CHANGE = {"added": N_("added"), "removed": N_("removed"), "changed": N_("changed")}

@@ -1,7 +1,7 @@
 """The service's commands: ``concilia watch``, ``concilia status``, ``concilia diff``.
 
     concilia watch --landing URL --out URL [--interval S] [--schedule CRON] [--once | --max-cycles N]
-                   [--http-port P] [--runner R] [--key-file F | --demo-key] [beam options...]
+                   [--http-port P] [--runner R] [--key-file F | --demo-key] [-- beam options...]
     concilia status --out URL [--landing URL] [--json]
     concilia diff RUN_A RUN_B --out URL [--json]
     concilia finalise --out URL --run-id ID      # after a Dataflow Flex Template job (deploy/README.md)
@@ -17,7 +17,8 @@ import signal
 import sys
 
 from pipelines import i18n
-from pipelines.cli import EXIT_BUSY, EXIT_FAILED, EXIT_INPUT, EXIT_OK, EXIT_USAGE, RUNNER_ALIASES
+from pipelines.cli import (EXIT_BUSY, EXIT_FAILED, EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, add_key_options,
+                           add_run_settings, check_beam_options, resolve_runner, run_settings, split_beam_options)
 from pipelines.i18n import _
 
 log = logging.getLogger(__name__)
@@ -26,15 +27,17 @@ log = logging.getLogger(__name__)
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--state", default=None, metavar="URL",
                    help="ledger and staging folder (default OUT/_service; restricted: holds staged raw files)")
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="more log lines: -v Concilia's own, -vv also third-party libraries'")
     p.add_argument("--log-json", action="store_true", help="log one JSON object per line")
     i18n.add_argument(p)  # the language is made active by pipelines.cli.main
 
 
 def watch_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="concilia watch", description=(
+    p = argparse.ArgumentParser(prog="concilia watch", usage="concilia watch --landing URL --out URL [options] "
+                                "[-- beam options]", description=(
         "Watch a landing zone; record deliveries; run and publish a period when its required feeds are "
-        "complete (or on --schedule). Unknown --options are passed to Apache Beam."))
+        "complete (or on --schedule). Apache Beam options go after --."))
     p.add_argument("--landing", required=True, help="landing zone root (<agency>/<feed>/<period>/ + _READY)")
     p.add_argument("--out", required=True, help="output root (runs/, periods/, current.json)")
     p.add_argument("--interval", type=float, default=60.0, help="seconds between polls (default 60)")
@@ -46,9 +49,8 @@ def watch_parser() -> argparse.ArgumentParser:
                    help="instead of polling, serve Pub/Sub push notifications (GCS object finalised, "
                         "Cloud Scheduler ticks) on this port")
     p.add_argument("--runner", default="DirectRunner", help="Beam runner for the runs (default: in-process)")
-    p.add_argument("--contracts", action="append", default=[], metavar="DIR", help="extra feed contracts folder")
-    p.add_argument("--key-file", default=None, metavar="PATH", help="pseudonymisation key file (see concilia run)")
-    p.add_argument("--demo-key", action="store_true", help="public demo key (sample data only)")
+    add_key_options(p)
+    add_run_settings(p)  # every run the service starts runs with these, as concilia run would
     _common(p)
     return p
 
@@ -77,26 +79,29 @@ def diff_parser() -> argparse.ArgumentParser:
 
 def watch_main(argv: list[str]) -> int:
     from pipelines.contracts import ContractError
+    from pipelines.link.fellegi_sunter import LinkageModelError
     from pipelines.privacy import KeyUnavailable, resolve_key
     from pipelines.service.lease import LeaseHeld
     from pipelines.service.schedule import Schedule
     from pipelines.service.watch import Service
 
-    args, beam_args = watch_parser().parse_known_args(argv)
-    stray = [a for a in beam_args if not a.startswith("--")]
-    if stray:
-        print(_("concilia watch: unexpected arguments: %(args)s") % {"args": " ".join(stray)}, file=sys.stderr)
-        return EXIT_USAGE
+    own, beam_args = split_beam_options(argv)
+    args = watch_parser().parse_args(own)
     try:
         schedule = Schedule(args.schedule) if args.schedule else None
-    except ValueError as exc:
+        runner = resolve_runner(args.runner)
+        check_beam_options(beam_args)
+        settings = run_settings(args)
+    except (FileNotFoundError, LinkageModelError) as exc:  # a pinned linkage model that cannot be read
+        print(f"concilia watch: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except ValueError as exc:  # a bad schedule, runner, Beam option or setting (UsageError is a ValueError)
         print(f"concilia watch: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
         key = resolve_key(key_file=args.key_file, demo=args.demo_key)
-        runner = RUNNER_ALIASES.get(args.runner.lower(), args.runner)
         service = Service(args.landing, args.out, args.state, [f"--runner={runner}", *beam_args], args.contracts,
-                          run_kwargs={"key": key})
+                          run_kwargs={"key": key, **settings})
     except (KeyUnavailable, ContractError, FileNotFoundError) as exc:
         print(f"concilia watch: {exc}", file=sys.stderr)
         return EXIT_INPUT
@@ -167,9 +172,22 @@ def _serve_http(service, port: int, should_stop) -> int:
 def status_main(argv: list[str]) -> int:
     from pipelines.service.status import render, status
 
+    import fsspec
+
     args = status_parser().parse_args(argv)
+    fs, root = fsspec.core.url_to_fs(args.out)
+    if not fs.isdir(root):
+        print(f"concilia status: no output root at {args.out}", file=sys.stderr)
+        return EXIT_INPUT
     s = status(args.out, args.landing, args.state, args.limit, args.contracts)
     print(json.dumps(s, indent=2, default=str) if args.json else render(s))
+    run = s["current_run"]
+    if run is None:  # nothing published yet: nothing for a reader to read
+        print("concilia status: no current run (nothing published yet)", file=sys.stderr)
+        return EXIT_FAILED
+    if not run["verifies"]:
+        print(f"concilia status: the current run {run['run_id']} does not verify: {run['problems'][0]}", file=sys.stderr)
+        return EXIT_OUTPUT
     return EXIT_OK
 
 

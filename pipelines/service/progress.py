@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import threading
 import time
 
@@ -15,15 +16,17 @@ ENV_INTERVAL = "CONCILIA_PROGRESS_SECONDS"  # default 30; an operator can ask fo
 
 @contextlib.contextmanager
 def heartbeat(what: str, interval: float | None = None):
-    """Log ``what: still running, N s`` every ``interval`` seconds until the block ends, then its
-    duration (INFO, so visible with -v; one JSON object per line with --log-json)."""
-    interval = interval or float(os.environ.get(ENV_INTERVAL, "30"))
+    """Log ``what``, then ``what: still running, N s`` every ``interval`` seconds until the block
+    ends, then its duration (shown by default: pipelines.logs; one JSON object per line with
+    --log-json). On a terminal the beats come every second and rewrite one line."""
+    interval = interval or float(os.environ.get(ENV_INTERVAL, "1" if sys.stderr.isatty() else "30"))
     started = time.monotonic()
     stop = threading.Event()
+    log.info("%s ...", what)
 
     def beat():
         while not stop.wait(interval):
-            log.info("%s: still running, %d s", what, time.monotonic() - started)
+            log.info("%s: still running, %d s", what, time.monotonic() - started, extra={"transient": True})
 
     thread = threading.Thread(target=beat, name="concilia-heartbeat", daemon=True)
     thread.start()

@@ -11,7 +11,7 @@ import posixpath
 
 import fsspec
 
-from pipelines import publish
+from pipelines import publish, validate
 from pipelines.i18n import N_, _
 from pipelines.contracts import load_contracts
 from pipelines.service import landing
@@ -58,7 +58,7 @@ def status(out: str, landing_url: str | None = None, state: str | None = None, l
                    for d in ledger.deliveries() if (d.period, d.feed, d.set_hash) not in published_inputs]
     active = {period: {feed: {"set_hash": d.set_hash, "arrived": d.seen, "files": [f.name for f in d.files]}
                        for feed, d in sorted(ledger.latest(period).items())} for period in ledger.periods()}
-    result = {"out": out, "current": current, "periods": periods, "runs": runs, "ledger_runs": ledger_runs,
+    result = {"out": out, "current": current, "current_run": _current_run(fs, out_path, current), "periods": periods, "runs": runs, "ledger_runs": ledger_runs,
               "deliveries_not_published": unpublished, "active_deliveries": active,
               "refused": [n for n in ledger.notices() if n["kind"] == "refused"],
               "unclaimed": [n for n in ledger.notices() if n["kind"] == "unclaimed"],
@@ -77,6 +77,19 @@ def status(out: str, landing_url: str | None = None, state: str | None = None, l
     return result
 
 
+def _current_run(fs, out_path: str, pointer: dict | None) -> dict | None:
+    """What the pointer names: whether it verifies, its validation in one word, and its times."""
+    if not pointer:
+        return None
+    run_path = f"{out_path}/{pointer.get('path') or 'runs/' + str(pointer.get('run_id'))}"
+    manifest = read_json(fs, f"{run_path}/manifest.json") or {}
+    problems = publish.verify_run(fs, run_path) if fs.exists(run_path) else [f"run folder {pointer.get('path')} is missing"]
+    return {"run_id": pointer.get("run_id"), "verifies": not problems, "problems": problems[:3],
+            "status": manifest.get("status"), "validation": validate.overall_state(manifest.get("validation")),
+            "demo": manifest.get("demo"), "started": manifest.get("started"), "finished": manifest.get("finished"),
+            "published": pointer.get("published")}
+
+
 LANDING_NOTES = {"refused": N_("landing folders refused: %(n)s"), "unclaimed": N_("landing folders unclaimed: %(n)s")}
 
 
@@ -84,6 +97,14 @@ def render(s: dict) -> str:
     cur = s.get("current") or {}
     lines = [_("output: %(out)s") % {"out": s["out"]}, _("current: %(run_id)s") % {"run_id": cur.get("run_id", _("(none)"))}
              + (_(" (period %(period)s)") % {"period": cur["period"]} if cur.get("period") else "")]
+    run = s.get("current_run")
+    if run:
+        problems = "; ".join(run["problems"])
+        lines.append("  " + (_("verifies: yes") if run["verifies"] else _("verifies: NO: %(problems)s") % {"problems": problems}))
+        lines.append("  " + _("validation: %(state)s") % {"state": run["validation"] or _("(none)")}
+                     + ("  " + _("(demo key)") if run["demo"] else ""))
+        lines.append("  " + _("started %(started)s, finished %(finished)s, published %(published)s") % {
+            k: run[k] or "?" for k in ("started", "finished", "published")})
     for period, p in sorted(s["periods"].items()):
         lines.append(_("  period %(period)s: current %(run_id)s; %(n)s version(s)") % {
             "period": period, "run_id": p["current"], "n": len(p["versions"])})

@@ -20,7 +20,7 @@ from typing import Callable
 
 import fsspec
 
-from pipelines import publish
+from pipelines import delta, publish
 from pipelines.contracts import Contract, load_contracts
 from pipelines.read import safe_name
 from pipelines.service import landing
@@ -191,6 +191,7 @@ class Service:
             else:
                 if fs.exists(run_path):
                     fs.rm(run_path, recursive=True)
+                delta.retract(self.out, rec.run_id)  # killed between its Delta commits and the pointers
                 _remove(f"{self.state}/staging/{rec.run_id}")
                 self.ledger.record_run(rec.run_id, "failed", rec.period, rec.inputs, reason="interrupted",
                                        detail="the process stopped before the run was published")

@@ -94,3 +94,22 @@ def test_check_of_a_bad_contract_is_one_line_naming_file_line_and_key(tmp_path, 
 def test_draft_of_the_sample_feeds_validates(feed, capsys):
     assert main(["contract", "draft", str(ROOT / "sample_feeds" / feed), "--agency", "X", "--role", "victim"]) == 0
     parse_contract(yaml.safe_load(capsys.readouterr().out), feed)
+
+
+def test_draft_of_a_spreadsheet_that_lost_zeros(tmp_path, capsys):
+    import openpyxl
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["NRO", "FECHA", "NOMBRES", "APELLIDOS", "SEXO", "EDAD", "DNI", "UBIGEO"])
+    for i in range(30):  # Excel stored the DNI and the UBIGEO as numbers: 07xxxxxx -> 7xxxxxx, 070101 -> 70101
+        ws.append([i + 1, f"{i % 28 + 1:02d}/05/2019", "ANA", "QUISPE MAMANI", "FM"[i % 2], 20 + i % 7,
+                   (7_000_000 if i % 3 else 41_000_000) + i * 17, 70101 if i % 2 else 150101])
+    feed = tmp_path / "denuncias_2019.xlsx"
+    wb.save(feed)
+    assert main(["contract", "draft", str(feed), "--agency", "X", "--role", "victim"]) == 0
+    draft = yaml.safe_load(capsys.readouterr().out)
+    assert draft["source"]["format"] == "xlsx" and draft["record_id"] == "NRO"
+    assert draft["fields"]["document"] == {"parse": "document", "number_column": "DNI", "type": "01",
+                                           "restore_leading_zeros": True}
+    assert draft["fields"]["ubigeo"]["restore_leading_zeros"] is True
+    assert draft["fields"]["age"] == {"column": "EDAD", "parse": "age"}

@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pyarrow.compute as pc
+import pytest
 
 from pipelines.link import blocking, linker
 from pipelines.link.prepare import comparison_table
@@ -42,18 +43,64 @@ def test_each_rule_finds_its_pairs():
                           age_at_event=None),
                      base("b", document_number="41728563", given_names="LUZ", paternal_surname="Y", birth_date=None,
                           age_at_event=None)],
-        "paternal_given": [base("a", maternal_surname="P"), base("b", maternal_surname="Q", birth_date=None)],
-        "surnames_birth_year": [base("a", given_names="ROSA"), base("b", given_names="ROSITA")],
-        "given_birth_date": [base("a", paternal_surname="DIAZ"), base("b", paternal_surname="DIAS", maternal_surname="X")],
-        "surname_set_given_initial": [base("a"), base("b", paternal_surname="VEGA", maternal_surname="DIAZ",
-                                                      given_names="ROSARIO", birth_date=None, age_at_event=40)],
-        "maternal_given_reference": [base("a", police_report_ref="AT-1", paternal_surname="DIAZ"),
-                                     base("b", police_report_ref="AT-1", paternal_surname="ORTIZ", birth_date=None,
-                                          age_at_event=50)],
+        "name_token_pairs": [base("a", maternal_surname="P"), base("b", maternal_surname="Q", birth_date=None)],
+        "given_birth_date": [base("a", paternal_surname="DIAZ", maternal_surname="ORE"),
+                             base("b", paternal_surname="DIOS", maternal_surname="X")],
+        "name_token_birth_year": [base("a", paternal_surname="DIAZ", maternal_surname="ORE"),
+                                  base("b", paternal_surname="DIOS", maternal_surname="ORE", given_names="ROSAURA",
+                                       birth_date=dt.date(1999, 7, 7))],  # one word (ORE) and the year
+        "police_report": [base("a", police_report_ref="AT-1", given_names="ANA", birth_date=None, age_at_event=None),
+                          base("b", police_report_ref="AT-1", given_names="LUZ", paternal_surname="ORTIZ",
+                               maternal_surname="RUIZ", birth_date=None, age_at_event=None)],
+        "prosecutor_case": [base("a", prosecutor_case_ref="CF-9", given_names="ANA", birth_date=None, age_at_event=None),
+                            base("b", prosecutor_case_ref="CF-9", given_names="LUZ", paternal_surname="ORTIZ",
+                                 maternal_surname="RUIZ", birth_date=None, age_at_event=None)],
     }
+    assert set(cases) == {r["name"] for r in RULES}
     for rule, rows in cases.items():
         found, _ = candidate_pairs(rows)
         assert {n for _, _, n in found} == {rule}, rule
+
+
+@pytest.mark.parametrize("change", [
+    {"given_names": "DIAZ VEGA", "paternal_surname": "ROSA", "maternal_surname": None},  # fields swapped
+    {"paternal_surname": "VEGA", "maternal_surname": "DIAZ"},  # surnames swapped
+    {"maternal_surname": None},  # one surname missing
+    {"paternal_surname": "DIAS", "given_names": "ROZA"},  # spelled by sound (s/z) in two tokens
+    {"given_names": "ROSA DEL CARMEN", "maternal_surname": None},  # compound given name, surname missing
+    {"paternal_surname": "DE LA VEGA"},  # a particle
+    {"paternal_surname": "DÍAZ", "maternal_surname": "VEGA"},  # accents
+])
+def test_name_token_pairs_survive_where_a_name_token_landed_and_how_it_was_spelled(change):
+    rows = [base("a", birth_date=None, age_at_event=None),
+            base("b", **{"birth_date": None, "age_at_event": None, **change})]
+    found, _ = candidate_pairs(rows)
+    assert {n for _, _, n in found} == {"name_token_pairs"}
+
+
+def test_name_token_and_birth_year_meet_an_age_only_record_on_either_possible_year():
+    # 19 at an event in March 2018: born in 1998 or 1999; the other record says 1998-11-02
+    rows = [base("a", given_names="ROSA", paternal_surname="DIAZ", maternal_surname=None, birth_date=None),
+            base("b", given_names="ROSARIO", paternal_surname="DIAZ", maternal_surname="X", birth_date=dt.date(1998, 11, 2),
+                 age_at_event=None)]
+    found, _ = candidate_pairs(rows)
+    assert {n for _, _, n in found} == {"name_token_birth_year"}
+
+
+def test_combination_slots_mean_the_same_whatever_the_number_of_tokens():
+    assert blocking.combinations(5, 2)[:6] == blocking.combinations(4, 2)
+    assert blocking.combinations(10, 1)[:3] == ((0,), (1,), (2,))
+    with pytest.raises(ValueError):
+        blocking.combinations(9, 2)  # 36 slots: more than a giant mask holds
+
+
+def test_a_pair_sharing_many_token_pairs_is_scored_once_in_every_partitioning():
+    rows = [base("a", given_names="ROSA MARIA", police_report_ref="AT-1"),
+            base("b", given_names="MARIA ROSA", paternal_surname="VEGA", maternal_surname="DIAZ",
+                 police_report_ref="AT-1")]
+    for buckets in (1, 3, 16):
+        found, _ = candidate_pairs(rows, buckets=buckets)  # asserts no pair twice
+        assert len(found) == 1
 
 
 def test_a_pair_found_by_several_rules_is_scored_once_by_the_first():
@@ -124,7 +171,7 @@ def test_rules_satisfied_marks_every_shared_key():
     c = blocking.pairs_in_partition(pa.concat_tables(parts), RULES, SETTINGS)
     (mask,) = c.satisfied.to_pylist()
     names = {r["name"] for i, r in enumerate(RULES) if mask >> i & 1}
-    assert {"document", "paternal_given", "surnames_birth_year", "given_birth_date"} <= names
+    assert {"document", "name_token_pairs", "given_birth_date", "name_token_birth_year"} <= names
     assert c.rule.to_pylist() == ["document"]
     assert pc.sum(comp.column("birth_year")).as_py() == 2 * 1999
 
@@ -144,3 +191,14 @@ def test_block_sizes_pickle_at_their_own_size():
     assert pa.compute.sum(merged.column("records")).as_py() == 150_000
     assert all(c.num_chunks == 1 for c in merged.columns)
     assert len(pickle.dumps(merged)) < 2 * merged.nbytes
+
+
+def test_a_rule_may_bound_its_own_blocks():
+    rows = [base(f"r{i:02d}", maternal_surname=f"M{i % 4}", birth_date=dt.date(1990 + i % 3, 1, 1)) for i in range(12)]
+    rule = {"name": "paternal_given", "keys": ["paternal", "given1"], "max_block_size": 5, "giant_block_window": 2,
+            "giant_block_orders": [["birth_year", "maternal"]]}
+    settings = {**SETTINGS, "max_block_size": 100, "blocking_rules": [rule]}
+    found, stats = candidate_pairs(rows, settings, buckets=1)
+    (s,) = stats
+    assert s["giant_blocks"] == 1  # 12 records: giant under the rule's own bound of 5, not the settings' 100
+    assert len(found) == 11  # one order, one neighbour each

@@ -118,3 +118,18 @@ def test_a_corrupted_birth_date_merged_by_override_does_not_block_the_persons_ne
                                   "victim", settings=SETTINGS)
     assert groups(membership) == [["a", "b", "c", "d"]]
     assert [r["reason"] for r in guarded.to_pylist()] == ["merged_despite_incompatible_birth_dates"]
+
+
+def test_siblings_with_different_given_names_are_never_merged_even_on_a_copied_document():
+    # twins of one case: same surnames, birth date, case and (copied) document; given names differ
+    table = edges([("a", "b", "document", 0.9999, *DOC_A, D, *DOC_A, D),
+                   ("b", "c", "name_token_pairs", 0.99, *DOC_A, D, *NONE, D),
+                   ("a", "d", "name_token_pairs", 0.98, *DOC_A, D, *NONE, D)])
+    table = table.append_column("gamma_given_names", pa.array([0, 5, 1], pa.int8()))
+    settings = {"comparisons": [], "clustering": {"refuse_levels": {"given_names": [0, 1]}}}
+    membership, refused = cluster(table, "victim", settings=settings)
+    assert groups(membership) == [["b", "c"]]
+    assert sorted((r["left_uid"], r["right_uid"], r["reason"]) for r in refused.to_pylist()) == [
+        ("a", "b", "disagreeing_given_names"), ("a", "d", "disagreeing_given_names")]
+    membership, refused = cluster(table, "victim")  # without the setting: merged
+    assert groups(membership) == [["a", "b", "c", "d"]]

@@ -16,12 +16,15 @@ def level(kind, left, right, **spec):
 
 
 @pytest.mark.parametrize("change,expected", [
-    ({}, 5),
-    ({"paternal_surname": "Quispe", "maternal_surname": "de la Cruz"}, 5),  # case and accents fold
+    ({}, 6),
+    ({"paternal_surname": "Quispe", "maternal_surname": "de la Cruz"}, 6),  # case and accents fold
+    ({"paternal_surname": "QISPE", "maternal_surname": "DE LA CRUS"}, 5),  # the same sounds, spelled otherwise
+    ({"paternal_surname": "KISPE", "maternal_surname": "CRUZ"}, 5),  # Quechua spelling, particle dropped
+    ({"paternal_surname": "DE LA CRUZ", "maternal_surname": "QUISPE"}, 5),  # swapped order
     ({"maternal_surname": None}, 4),  # missing maternal surname
-    ({"paternal_surname": "DE LA CRUZ", "maternal_surname": "QUISPE"}, 4),  # swapped order
+    ({"paternal_surname": "DE LA CRUZ", "maternal_surname": None}, 4),  # only the maternal surname kept
     ({"given_names": "QUISPE", "paternal_surname": "MARÍA ELENA"}, 4),  # given names and surname swapped between fields
-    ({"paternal_surname": "QISPE", "maternal_surname": "DE LA CRUS"}, 3),  # a typo in each
+    ({"paternal_surname": "QUISPER", "maternal_surname": "DE LA CRIZ"}, 3),  # a typo in each
     ({"maternal_surname": "MAMANI"}, 2),  # paternal exact, maternal different
     ({"paternal_surname": "HUAMAN", "maternal_surname": "FLORES"}, 0),
     ({"paternal_surname": None, "maternal_surname": None}, -1),
@@ -31,12 +34,47 @@ def test_surnames(person, change, expected):
 
 
 @pytest.mark.parametrize("change,expected", [
-    ({}, 4), ({"given_names": "MARIA"}, 3),  # compound given name shortened
-    ({"given_names": "MARIA HELENA"}, 3), ({"given_names": "MARIE ELENA"}, 2),
+    ({}, 5),
+    ({"given_names": "MARIA HELENA"}, 4),  # a silent h: the same sounds
+    ({"given_names": "ELENA MARÍA"}, 4),  # order of the given names
+    ({"given_names": "MARIA"}, 3), ({"given_names": "ELENA"}, 3),  # compound given name shortened
+    ({"given_names": "MARIE ELENA"}, 2), ({"given_names": "MARÍA ELEMA"}, 2),  # typos
+    ({"given_names": "MARÍA LUISA"}, 1),  # the first name alike, the other different: a sister
     ({"given_names": "ROSA"}, 0), ({"given_names": None}, -1),
 ])
 def test_given_names(person, change, expected):
     assert level("given_names", person, {**person, **change}) == expected
+
+
+def test_a_short_given_name_one_keystroke_off_is_a_typo(person):
+    ana = {**person, "given_names": "ANA"}
+    assert level("given_names", ana, {**ana, "given_names": "AFA"}) == 2
+
+
+SETTINGS_COMPARISONS = [
+    {"name": "surnames", "type": "surnames"}, {"name": "given_names", "type": "given_names"},
+    {"name": "place", "type": "ubigeo", "column": "ubigeo", "implied_by": "case_reference"},
+    {"name": "case_reference", "type": "any_exact", "columns": ["police_report_ref", "prosecutor_case_ref"]},
+]
+
+
+@pytest.mark.parametrize("change", [
+    {"given_names": "QUISPE DE LA CRUZ", "paternal_surname": "MARÍA", "maternal_surname": "ELENA"},
+    {"given_names": "DE LA CRUZ QUISPE", "paternal_surname": "MARIA", "maternal_surname": "ELENA"},  # and swapped
+    {"given_names": "QUISPE", "paternal_surname": "MARIA", "maternal_surname": None},  # and one surname missing
+    {"given_names": "QIUSPE DE LA CRUZ", "paternal_surname": "MARÍA", "maternal_surname": "ELENA"},  # and a typo
+])
+def test_given_names_and_surnames_entered_in_each_others_fields_are_compared_in_place(person, change):
+    a, b = pair(person, {**person, **change})
+    levels = comparisons.compare(a, b, SETTINGS_COMPARISONS)
+    assert levels["given_names"][0] >= 3 and levels["surnames"][0] >= 3
+
+
+def test_place_says_nothing_where_the_case_reference_agrees(person):
+    a, b = pair(person, {**person, "ubigeo": "170101"})
+    assert comparisons.compare(a, b, SETTINGS_COMPARISONS)["place"][0] == -1
+    a, b = pair(person, {**person, "ubigeo": "170101", "police_report_ref": "AT-2018-99"})
+    assert comparisons.compare(a, b, SETTINGS_COMPARISONS)["place"][0] == 2
 
 
 @pytest.mark.parametrize("change,expected", [

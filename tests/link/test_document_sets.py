@@ -1,5 +1,5 @@
 """Several documents per person: any shared valid document agrees, two valid documents of a same type
-that differ disagree, documents of different types say nothing, placeholders never identify anyone."""
+that differ disagree, documents of different types are a level of their own, placeholders never identify anyone."""
 
 import pytest
 
@@ -25,7 +25,7 @@ def rec(uid, docs, main=None):
     ([("07", PAS), ("01", DNI_A)], [("01", DNI_A)], 3),             # a shared DNI that is not the main document
     ([("01", DNI_A)], [("01", DNI_B)], 0),                          # two valid DNIs: two people
     ([("01", DNI_A), ("07", PAS)], [("01", DNI_B), ("07", PAS)], 3),  # a shared document outweighs
-    ([("01", DNI_A)], [("07", PAS)], -1),                           # different types: nothing to say
+    ([("01", DNI_A)], [("07", PAS)], 1),                            # different types: no contradiction
     ([("01", DNI_A)], [("01", DNI_A[:-2] + DNI_A[-1] + DNI_A[-2])], 2),  # a transposition
     ([], [("01", DNI_A)], -1),
 ])
@@ -43,3 +43,14 @@ def test_the_shipped_settings_compare_document_sets():
     settings = linker.load_settings()
     assert {c["name"]: c["type"] for c in settings["comparisons"]}["document"] == "document_set"
     assert "documents" in comparisons.columns_for({"type": "document_set"})
+
+
+def test_pairs_with_one_and_with_several_documents_in_one_batch():
+    from pipelines.link.prepare import comparison_table
+    from tests.link.conftest import records
+    left = [rec("a", [("01", DNI_A)]), rec("b", [("01", DNI_A), ("07", PAS)]), rec("c", [("01", DNI_A)])]
+    right = [rec("d", [("01", DNI_A)]), rec("e", [("07", PAS)]), rec("f", [("07", PAS), ("01", DNI_B)])]
+    table = comparison_table(records(left + right))
+    levels = comparisons.compare(table.slice(0, 3), table.slice(3, 3),
+                                 [{"name": "document", "type": "document_set"}])["document"]
+    assert levels.tolist() == [3, 3, 0]

@@ -52,7 +52,7 @@ def test_training_separates_matches_and_recovers_them():
     truth = {(str(i), str(i)) for i in range(0, 600, 3)}
     assert len(found & truth) / len(truth) > 0.97 and len(found - truth) <= 2
     surnames = {c.name: c for c in model.comparisons}["surnames"]
-    assert surnames.m[5] > 0.5 and surnames.u[5] < 0.2  # agreement far likelier among matches
+    assert surnames.m[6] > 0.5 and surnames.u[6] < 0.2  # agreement far likelier among matches
     assert 0 < model.prior < 0.01
     assert model.trained["expected_matches"] == pytest_approx(200, 0.1)
 
@@ -66,9 +66,19 @@ def pytest_approx(value, rel):
 def test_term_frequency_adjustment_discounts_common_surnames():
     model = linker.link_in_memory(comparison_table(population()), SETTINGS).model
     gammas = {c["name"]: np.array([-1, -1], dtype=np.int8) for c in SETTINGS["comparisons"]}
-    gammas["surnames"] = np.array([5, 5], dtype=np.int8)
+    gammas["surnames"] = np.array([6, 6], dtype=np.int8)
     common, rare = model.score(gammas, {"surnames": np.array([0.2, 0.0005])})["w_surnames"]
     assert rare > common + 5
+
+
+def test_a_shared_case_reference_weighs_less_the_more_records_the_case_has():
+    model = linker.link_in_memory(comparison_table(population()), SETTINGS).model
+    assert {c["name"]: c.get("tf_column") for c in SETTINGS["comparisons"]}["case_reference"] == "police_report_ref"
+    gammas = {c["name"]: np.array([-1, -1], dtype=np.int8) for c in SETTINGS["comparisons"]}
+    gammas["case_reference"] = np.array([1, 1], dtype=np.int8)
+    n = 1000  # a case of 2 records against a case of 40 records among n
+    small, large = model.score(gammas, {"case_reference": np.array([2 / n, 40 / n])})["w_case_reference"]
+    assert small - large == pytest_approx(np.log2(20), 1e-6)
 
 
 def test_model_artefact_round_trips_and_reads_well():

@@ -1,0 +1,192 @@
+"""Delta Lake tables of the published runs: ``OUT/tables/<table>/``, what query engines follow.
+
+A run folder is immutable and ``current.json`` names the latest one, but no query engine reads
+``current.json``. So each published run also commits its pseudonymised tables to one Delta Lake
+table per output (Parquet underneath, partitioned by ``run_period``): DuckDB, polars, pandas, Spark
+and BigQuery (BigLake) read the current version from the table's log, and any earlier version by
+number. A run of a period replaces that period's partition (a corrected 2018 replaces 2018 and
+leaves 2019); a run without a period (``concilia run``) replaces the whole table. Every commit
+carries the run id in its commit metadata, and the rows carry it in ``run_id``.
+
+Commits happen in ``publish.finalise_run`` after the run folder verifies and before the pointers
+move, one table after another (Delta commits are atomic per table, not across tables): if one
+fails, the tables this run already committed are restored to their previous version, and a
+process killed in between is settled by :func:`retract` when the service drops the interrupted run.
+The restricted zone (names, documents) and the public CSV tables are not committed here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterator
+
+import fsspec
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+from pipelines import model
+
+log = logging.getLogger(__name__)
+
+TABLES_DIR = "tables"
+RUN_ID_KEY = "concilia.run_id"  # commit metadata: the run a version publishes
+PERIOD_COLUMN = "run_period"  # partition column (mse estimates already have a "period" of their own)
+RUN_ID_COLUMN = "run_id"
+ALL_PERIODS = "all"  # run_period of a run that covers no single period
+#: Delta table name -> (the run's output it is committed from: a folder or one file, its model table).
+SOURCES = {
+    "persons": ("persons", "person"),
+    "harmonised_victims": ("harmonised/victims", "victim"),
+    "harmonised_offenders": ("harmonised/offenders", "offender"),
+    "quarantine": ("quarantine", "quarantine"),
+    "conflicts": ("conflicts", "conflict"),
+    "overlap": ("overlap", "overlap"),
+    "funnel": ("funnel", "funnel"),
+    "checks": ("checks", "check_finding"),
+    "links_victims": ("links/victims", "link"),
+    "links_offenders": ("links/offenders", "link"),
+    "mse_estimates": ("mse/estimates.parquet", "mse_estimate"),
+    "lineage": ("lineage", "lineage"),
+    "judgements_victims": ("judgements/victims", "judgement"),
+    "judgements_offenders": ("judgements/offenders", "judgement"),
+}
+#: The columns every Delta table adds to its run's files.
+ADDED_FIELDS = (
+    pa.field(PERIOD_COLUMN, pa.string(), nullable=False, metadata={model.DESCRIPTION: (
+        "Reporting period of the run that published these rows ('all' for a run of no single period): "
+        "the partition a corrected period replaces.")}),
+    pa.field(RUN_ID_COLUMN, pa.string(), nullable=False, metadata={model.DESCRIPTION: (
+        "The run that published these rows; OUT/runs/<run_id>/ holds its files, manifest and report.")}),
+)
+_DELTA_PROTOCOLS = {"file", "local", "gs", "gcs", "s3", "s3a", "az", "abfs", "abfss"}
+
+
+def _model_schema(name: str) -> pa.Schema:
+    model_table = SOURCES[name][1]
+    if model_table == "link":  # one column pair per comparison of the linkage settings
+        from pipelines.link.transform import links_schema
+
+        return model.describe(links_schema(), model_table)
+    return model.table(model_table).schema(include_restricted=False)
+
+
+def declared_schema(name: str) -> pa.Schema:
+    """The columns of Delta table ``name`` as the model declares them (``concilia docs``' consumer files)."""
+    return _with_added(_model_schema(name))
+
+
+class TablesError(RuntimeError):
+    """A Delta table could not be committed; the tables this run committed were restored."""
+
+
+def table_uri(out: str, name: str) -> str | None:
+    """Where Delta Lake (object_store) finds table ``name`` under ``out``; None when the storage
+    is one Delta cannot write (e.g. fsspec's memory://)."""
+    protocol = out.split("://", 1)[0] if "://" in out else "file"
+    if protocol not in _DELTA_PROTOCOLS:
+        return None
+    root = fsspec.core.url_to_fs(out)[1] if protocol in ("file", "local") else out
+    return f"{root.rstrip('/')}/{TABLES_DIR}/{name}"
+
+
+def _with_added(schema: pa.Schema) -> pa.Schema:
+    """The table's columns, then the added ones it does not have already (lineage has a run_id)."""
+    return pa.schema([*schema, *(f for f in ADDED_FIELDS if f.name not in schema.names)], metadata=schema.metadata)
+
+
+def _batches(dataset: pads.Dataset, schema: pa.Schema, run_id: str, period: str) -> Iterator[pa.RecordBatch]:
+    values = {PERIOD_COLUMN: period, RUN_ID_COLUMN: run_id}
+    for batch in dataset.to_batches():
+        added = [pa.array([values[f.name]] * batch.num_rows, pa.string()) for f in list(schema)[batch.num_columns:]]
+        yield pa.RecordBatch.from_arrays([*batch.columns, *added], schema=schema)
+
+
+def _source(run_dir: str, rel: str) -> pads.Dataset | None:
+    fs, path = fsspec.core.url_to_fs(f"{run_dir.rstrip('/')}/{rel}")
+    if rel.endswith(".parquet"):
+        files = [path] if fs.exists(path) else []
+    else:
+        files = sorted(p for p in fs.glob(f"{path}/*.parquet"))
+    return pads.dataset(files, format="parquet", filesystem=fs) if files else None
+
+
+def committed_run(uri: str) -> str | None:
+    """The run id of a Delta table's latest commit (None: no table, or not one of ours)."""
+    from deltalake import DeltaTable
+
+    if not DeltaTable.is_deltatable(uri):
+        return None
+    (latest,) = DeltaTable(uri).history(1)
+    return latest.get(RUN_ID_KEY)
+
+
+def _commit_table(uri: str, name: str, source: pads.Dataset, run_id: str, period: str | None) -> None:
+    from deltalake import CommitProperties, WriterProperties, write_deltalake
+
+    schema = _with_added(source.schema)
+    value = period or ALL_PERIODS
+    reader = pa.RecordBatchReader.from_batches(schema, _batches(source, schema, run_id, value))
+    meta = source.schema.metadata or {}
+    write_deltalake(
+        uri, reader, mode="overwrite", partition_by=[PERIOD_COLUMN], schema_mode="merge",
+        predicate=f"{PERIOD_COLUMN} = '{value}'" if period else None,  # a period replaces its partition only
+        name=name, description=meta.get(b"concilia.description", b"").decode() or None,
+        writer_properties=WriterProperties(compression="ZSTD"),
+        commit_properties=CommitProperties(custom_metadata={
+            RUN_ID_KEY: run_id, "concilia.period": value,
+            **{k.decode(): v.decode() for k, v in meta.items() if k.startswith(b"concilia.") and
+               k in (b"concilia.model_version", b"concilia.zone", b"concilia.demo")}}))
+
+
+def commit_run(out: str, run_dir: str, run_id: str, period: str | None = None) -> dict[str, int]:
+    """Commit a verified run's tables: {table: Delta version}. A table whose latest commit already
+    carries ``run_id`` is left as it is (a retried finalise commits nothing twice). On a failure
+    the tables committed by this call are restored and :class:`TablesError` raised."""
+    from deltalake import DeltaTable
+
+    if table_uri(out, "x") is None:
+        log.warning("tables/: Delta Lake cannot write to %s; no tables committed", out.split("://", 1)[0])
+        return {}
+    versions: dict[str, int] = {}
+    committed: list[str] = []
+    for name, (rel, _) in SOURCES.items():
+        uri = table_uri(out, name)
+        try:
+            source = _source(run_dir, rel)
+            if source is None:  # the run wrote no such file: its version of the table is empty
+                source = pads.dataset(_model_schema(name).empty_table())
+            if committed_run(uri) != run_id:
+                _commit_table(uri, name, source, run_id, period)
+                committed.append(uri)
+            versions[name] = DeltaTable(uri).version()
+        except Exception as exc:
+            for done in committed:
+                _restore_previous(done, run_id)
+            raise TablesError(f"tables/{name}: {type(exc).__name__}: {exc}") from exc
+    log.info("run %s: committed %d Delta table(s) under %s/", run_id, len(committed), TABLES_DIR)
+    return versions
+
+
+def _restore_previous(uri: str, run_id: str) -> None:
+    from deltalake import CommitProperties, DeltaTable
+
+    table = DeltaTable(uri)
+    if table.history(1)[0].get(RUN_ID_KEY) != run_id:
+        return
+    if table.version() == 0:  # the run created the table: nothing earlier to show
+        table.delete(commit_properties=CommitProperties(custom_metadata={RUN_ID_KEY: f"retracted {run_id}"}))
+    else:
+        table.restore(table.version() - 1,
+                      commit_properties=CommitProperties(custom_metadata={RUN_ID_KEY: f"retracted {run_id}"}))
+
+
+def retract(out: str, run_id: str) -> list[str]:
+    """Undo the commits of a run that did not publish (a process killed between the commits and the
+    pointer switch): every table whose latest commit carries ``run_id`` goes back one version."""
+    retracted = []
+    for name in SOURCES:
+        uri = table_uri(out, name)
+        if uri is not None and committed_run(uri) == run_id:
+            _restore_previous(uri, run_id)
+            retracted.append(name)
+    return retracted
