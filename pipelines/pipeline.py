@@ -89,7 +89,6 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
         table_name = table_name or schema.metadata[b"concilia.table"].decode()
         return privacy.mark_schema(model.describe(schema, table_name, run_id), privacy.zone_of(folder), key)
 
-    run_id = posixpath.basename(run_dir.rstrip("/"))
     judgements = steward_decisions.EMPTY if judgements is None else judgements
 
     read = p | "Read" >> ReadFeeds(deliveries, contracts)
