@@ -6,7 +6,7 @@ OUT ?= out
 FEEDS ?= sample_feeds
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench bench-linkage bench-robustness docs sample clean i18n
+.PHONY: install run test test-fast bench bench-linkage bench-robustness docs sample clean i18n
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# the unit layer: every test but those that run the pipeline (marker `pipeline`, tests/conftest.py)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not pipeline"
 
 docs: $(STAMP)
 	$(BIN)/concilia docs

@@ -113,6 +113,7 @@ def _lose_a_row(run_dir):
     pq.write_table(table.slice(1), part)
 
 
+@pytest.mark.pipeline
 def test_status_and_finalise_exit_codes(launched, tmp_path):
     assert _concilia("status", "--out", str(tmp_path / "nowhere")).returncode == EXIT_INPUT
     lost, out = _finalise(launched, tmp_path / "lost", _lose_a_row)
@@ -142,6 +143,7 @@ def test_status_and_finalise_exit_codes(launched, tmp_path):
     assert gone.returncode == EXIT_OUTPUT and "missing" in gone.stderr
 
 
+@pytest.mark.pipeline
 def test_a_blocking_failure_exits_6(tmp_path):
     from tests.test_validate import CONTRACT
 

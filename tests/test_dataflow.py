@@ -90,6 +90,7 @@ def test_wheel_carries_the_declarative_resources(tmp_path):
     assert where == str(target / "pipelines" / "schemas") and int(count) == len(load_contracts())
 
 
+@pytest.mark.pipeline
 def test_the_flex_template_job_finalises_itself(tmp_path, monkeypatch):
     """The Flex Template program only builds and submits (here to the in-process runner); the job's
     last stage does what ``concilia run`` does after the pipeline, with the template's settings."""

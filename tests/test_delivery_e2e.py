@@ -15,6 +15,8 @@ import pytest
 from pipelines.cli import EXIT_BLOCKED, EXIT_OK, main
 from tests.conftest import SAMPLE_FEEDS, TEST_RUNNER
 
+pytestmark = pytest.mark.pipeline  # every test here runs the pipeline
+
 CONTRACT = """
 feed: hx_victims
 agency: HX

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import fsspec
+import pytest
 
 from pipelines.pipeline import run
 from pipelines.privacy import demo_key
 from tests.conftest import SAMPLE_FEEDS, TEST_RUNNER
+
+pytestmark = pytest.mark.pipeline  # every test here runs the pipeline
 
 
 def test_feeds_from_a_memory_url(tmp_path):

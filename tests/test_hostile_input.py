@@ -234,6 +234,7 @@ def test_file_names_are_made_safe(name, expected):
     assert safe_name(name) == expected
 
 
+@pytest.mark.pipeline
 def test_hostile_landing_zone_end_to_end(tmp_path, contract):
     contracts = tmp_path / "contracts" / "hx"
     contracts.mkdir(parents=True)

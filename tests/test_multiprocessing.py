@@ -11,6 +11,8 @@ from pipelines import privacy
 from pipelines.pipeline import run
 from tests.conftest import SAMPLE_FEEDS, TEST_RUNNER
 
+pytestmark = pytest.mark.pipeline  # every test here runs the pipeline
+
 FOLDERS = ("harmonised/victims", "harmonised/offenders", "persons", "quarantine",
            "restricted/victims", "restricted/offenders")
 # Which rule is recorded for a record that several rules link depends on pair order today
@@ -26,13 +28,11 @@ def _sorted(table: pa.Table) -> pa.Table:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    key = privacy.demo_key()
-    out = tmp_path_factory.mktemp("mp")
-    single = run(str(SAMPLE_FEEDS), str(out / "single"), [f"--runner={TEST_RUNNER}"], key=key)
-    multi = run(str(SAMPLE_FEEDS), str(out / "multi"),
+def runs(sample_run, tmp_path_factory):
+    single = sample_run  # the session's in-process run of the same feeds with the demo key (tests/conftest.py)
+    multi = run(str(SAMPLE_FEEDS), str(tmp_path_factory.mktemp("mp") / "multi"),
                 [f"--runner={TEST_RUNNER}", "--direct_num_workers=2", "--direct_running_mode=multi_processing"],
-                key=key)
+                key=privacy.demo_key())
     tables = {}
     for folder in FOLDERS:
         tables[folder] = tuple(_sorted(ds.dataset(f"{r.run_dir}/{folder}", format="parquet").to_table())

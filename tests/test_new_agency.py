@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pyarrow.dataset as ds
+import pytest
 
 from pipelines.pipeline import run
 from pipelines.privacy import demo_key
 from tests.conftest import TEST_RUNNER
+
+pytestmark = pytest.mark.pipeline  # every test here runs the pipeline
 
 CONTRACT = """
 feed: dp_complaints

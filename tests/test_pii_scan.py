@@ -1,9 +1,9 @@
 """No PII outside the restricted zone.
 
-Runs ``concilia run --verbose`` on the sample feeds and scans every file the run produced outside
-``restricted/`` (manifest, quarantine, harmonised, persons, public, reports, checks...) and the
-captured logs for every name, document number and birth date of the ground truth and of the
-restricted output itself (the spellings the feeds actually delivered).
+Takes the session's ``concilia run --verbose`` of the sample feeds (tests/conftest.py) and scans
+every file the run produced outside ``restricted/`` (manifest, quarantine, harmonised, persons,
+public, reports, checks...) and the captured logs for every name, document number and birth date of
+the ground truth and of the restricted output itself (the spellings the feeds actually delivered).
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import subprocess
-import sys
 import unicodedata
 from html.parser import HTMLParser
 from pathlib import Path
@@ -23,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines import model, privacy
-from tests.conftest import SAMPLE_FEEDS, TEST_RUNNER
+from tests.conftest import SAMPLE_FEEDS
 
 TRUTH = SAMPLE_FEEDS / "_truth"
 MIN_NAME = 4  # shorter names ("ANA", "LUZ") are common tokens; longer ones must never appear
@@ -74,13 +72,8 @@ class Secrets:
 
 
 @pytest.fixture(scope="module")
-def secrets_and_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pii")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pipelines", "run", "--feeds", str(SAMPLE_FEEDS), "--out", str(out),
-         f"--runner={TEST_RUNNER}", "--demo-key", "--data-docs", "--verbose"], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    run_dir = next((out / "runs").iterdir())
+def secrets_and_run(sample_run):
+    run_dir = Path(sample_run.run_dir)  # the session's run: `concilia run --verbose --data-docs` (tests/conftest.py)
 
     s = Secrets()
     with open(TRUTH / "population.csv", newline="", encoding="utf-8") as fh:
@@ -102,7 +95,7 @@ def secrets_and_run(tmp_path_factory):
             s.add_document(row["document_number"])
             s.add_birth_date(row["birth_date"])
     assert len(s.names) > 1000 and len(s.documents) > 1000 and len(s.birth_dates) > 1000
-    return s, run_dir, proc.stdout + proc.stderr
+    return s, run_dir, sample_run.logs
 
 
 def leaks(text: str, s: Secrets) -> list[str]:

@@ -124,6 +124,7 @@ def test_concilia_run_refuses_to_start_without_a_real_key(tmp_path):
     assert short.returncode == 3 and "tooshort" not in short.stderr
 
 
+@pytest.mark.pipeline
 def test_demo_and_real_keys_mark_every_output(tmp_path):
     import json
 

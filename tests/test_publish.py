@@ -102,6 +102,7 @@ def small_feeds(tmp_path_factory):
     return feeds
 
 
+@pytest.mark.pipeline
 def test_kills_before_and_during_publish_leave_the_previous_version(small_feeds, tmp_path):
     from pipelines import privacy
     from pipelines.pipeline import run

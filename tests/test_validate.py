@@ -127,16 +127,10 @@ def test_data_docs_render_merged_results_without_restricted_values(tmp_path, sui
         assert SECRET_DOC not in text and SECRET_NAME not in text
 
 
-# --- the sample run ---------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def sample_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("validated")
-    return out, run(str(SAMPLE_FEEDS), str(out), [f"--runner={TEST_RUNNER}"], key=demo_key(), data_docs=True)
-
+# --- the sample run (the session's shared run, with Data Docs) ---------------------------------------
 
 def test_sample_run_publishes_its_validation_block(sample_run):
-    out, result = sample_run
+    out, result = sample_run.out, sample_run
     manifest = json.loads((out / "runs" / result.run_id / "manifest.json").read_text())
     assert manifest["status"] == "published" and manifest["validation"]["blocking_failed"] is False
     suites = manifest["validation"]["suites"]
@@ -157,7 +151,7 @@ def test_sample_run_publishes_its_validation_block(sample_run):
 
 
 def test_the_samples_valid_rows_pass_every_row_level_expectation(sample_run):
-    out, result = sample_run
+    out, result = sample_run.out, sample_run
     q = ds.dataset(str(out / "runs" / result.run_id / "quarantine"), format="parquet").to_table()
     assert "expectation_failed" not in q.column("reason_code").to_pylist()
     for f in result.manifest["feeds"].values():
@@ -165,7 +159,7 @@ def test_the_samples_valid_rows_pass_every_row_level_expectation(sample_run):
 
 
 def test_no_name_or_document_of_the_sample_appears_in_the_reports(sample_run):
-    out, result = sample_run
+    out, result = sample_run.out, sample_run
     secrets = set()
     with open(SAMPLE_FEEDS / "_truth" / "population.csv", newline="", encoding="utf-8") as fh:
         for r in csv.DictReader(fh):
@@ -200,6 +194,7 @@ lookups:
 """
 
 
+@pytest.mark.pipeline
 def test_a_blocking_failure_stops_the_publication_but_keeps_the_accounting(tmp_path):
     contracts = tmp_path / "contracts" / "dp"
     contracts.mkdir(parents=True)

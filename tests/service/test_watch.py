@@ -16,12 +16,15 @@ import time
 from pathlib import Path
 
 import fsspec
+import pytest
 
 from pipelines import publish
 from pipelines.contracts import load_contracts
 from pipelines.service.landing import MARKER, feed_folder
 from pipelines.service.ledger import Ledger
 from tests.conftest import ROOT, SAMPLE_FEEDS, TEST_RUNNER
+
+pytestmark = pytest.mark.pipeline  # every test here runs the pipeline
 
 PERIOD = "2018"
 TIMEOUT = 420
