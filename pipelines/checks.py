@@ -27,6 +27,7 @@ import yaml
 from pipelines import gx_suites, model
 from pipelines.i18n import _, percent
 from pipelines.contracts import Contract
+from pipelines.core.zones import zone_of
 from pipelines.resources import expectations_dir, schemas_dir
 
 if TYPE_CHECKING:
@@ -453,7 +454,7 @@ def run_checks(out: str, run_id: str, feeds_root: str, contracts: list[Contract]
     results = evaluate(tables, config)
     findings = findings_table(results)
     findings = findings.cast(privacy.mark_schema(model.describe(findings.schema, "check_finding", run_id),
-                                                 privacy.zone_of(FOLDER), key))
+                                                 zone_of(FOLDER), key))
     path = f"{run_path}/{FOLDER}/part-00000-of-00001.parquet"
     fs.makedirs(f"{run_path}/{FOLDER}", exist_ok=True)
     with fs.open(path, "wb") as fh:

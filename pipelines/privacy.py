@@ -1,6 +1,6 @@
 """Data protection: zones, the pseudonymisation key, and keyed pseudonyms.
 
-Three zones (``publish.ZONES`` labels every output folder with exactly one):
+Three zones (``pipelines.core.zones`` labels every output folder with exactly one):
 
 * ``restricted``: names, document numbers, birth dates. Only inside the linkage stage and under
   ``restricted/``.
@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from pipelines.harmonise.vector import as_string, map_unique
+from pipelines.core.vector import as_string, map_unique
+from pipelines.core.zones import ZONE_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +37,6 @@ MIN_KEY_BYTES = 32
 # Public on purpose: anyone can recompute demo pseudonyms, so demo outputs are marked as such.
 DEMO_KEY = b"concilia-demo-key: public, not secret, never for real data"
 PSEUDONYM_HEX = 32  # 128 bits of the HMAC: collisions are negligible at national scale
-
-ZONE_RESTRICTED = "restricted"
-ZONE_PSEUDONYMISED = "pseudonymised"
-ZONE_PUBLIC = "public"
-ZONE_NAMES = (ZONE_RESTRICTED, ZONE_PSEUDONYMISED, ZONE_PUBLIC)
 
 
 class KeyUnavailable(ValueError):
@@ -163,17 +159,6 @@ def pseudonymise(values: pa.Array | pa.ChunkedArray, key: bytes | PseudonymKey, 
         return hmac.new(secret, prefix + ident.encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX]
 
     return map_unique(as_string(values), one, pa.string())
-
-
-def zone_of(folder: str) -> str:
-    """The zone of an output folder (relative to the run directory), from ``publish.ZONES``."""
-    from pipelines.publish import ZONES
-
-    folder = folder.strip("/")
-    for prefix, zone in sorted(ZONES.items(), key=lambda kv: -len(kv[0])):
-        if folder == prefix or folder.startswith(prefix + "/"):
-            return zone
-    raise KeyError(f"output folder {folder!r} belongs to no zone")
 
 
 def mark_schema(schema: pa.Schema, zone: str, key: PseudonymKey | None) -> pa.Schema:

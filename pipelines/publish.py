@@ -17,7 +17,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import apache_beam as beam
 from apache_beam.io import parquetio
@@ -29,40 +29,14 @@ import pyarrow.parquet as pq
 import pipelines
 from pipelines import delta, i18n, model, verdicts
 from pipelines.contracts import Contract
-from pipelines.harmonise.vector import fold
-
-if TYPE_CHECKING:
-    from pipelines.privacy import PseudonymKey
+from pipelines.core.files import read_json
+from pipelines.core.vector import fold
+from pipelines.core.zones import ZONES
+from pipelines.privacy import PseudonymKey
 
 log = logging.getLogger(__name__)
 
 WORK_DIR = "_work"  # intermediate stats of a run; folded into the manifest, then removed
-ZONES = {
-    "harmonised/victims": "pseudonymised",
-    "harmonised/offenders": "pseudonymised",
-    "persons": "pseudonymised",
-    "quarantine": "pseudonymised",
-    "restricted/victims": "restricted",
-    "restricted/offenders": "restricted",
-    "public": "public",  # aggregate tables, small cells suppressed (pipelines.public)
-    "reports": "pseudonymised",  # the steward's report and Data Docs (counts, ids, reasons; no PII: tests/test_pii_scan.py)
-    "checks": "pseudonymised",  # cross-feed check findings (pipelines.checks)
-    "links/victims": "pseudonymised",  # scored record pairs with each comparison's contribution
-    "links/offenders": "pseudonymised",
-    "review_queue/victims": "restricted",  # uncertain pairs, both records side by side (names)
-    "review_queue/offenders": "restricted",
-    "conflicts": "pseudonymised",  # attributes a person's agencies disagree on
-    "overlap": "pseudonymised",  # unique persons per combination of agencies (no suppression: not public)
-    "funnel": "pseudonymised",
-    "linkage": "pseudonymised",  # the trained model and blocking statistics, per role (JSON)
-    "mse": "pseudonymised",  # multiple systems estimates per stratum (no names; public/ has the estimates)
-    "mse/capture_histories": "pseudonymised",  # the fitted capture-history tables (Parquet; `concilia mse` reads them)
-    "restricted/registry/victims": "restricted",  # the person registry the next run starts from (pipelines/steward)
-    "restricted/registry/offenders": "restricted",
-    "lineage": "pseudonymised",  # what became of every earlier person id: merged, split, retired
-    "judgements/victims": "pseudonymised",  # stewards' judgements in force with this run's evidence (ids, no names)
-    "judgements/offenders": "pseudonymised",
-}
 
 
 class AccountingError(RuntimeError):
@@ -236,7 +210,7 @@ def _sha256(fs, path: str) -> str:
 
 
 def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.datetime,
-                 key: "PseudonymKey | None" = None,
+                 key: PseudonymKey | None = None,
                  before_switch: "Callable[[str, dict], dict] | None" = None,
                  validation: dict | None = None, period: str | None = None, allow_missing=()) -> dict:
     """Check accounting, write the manifest, then switch ``current.json`` to this run.
@@ -447,8 +421,6 @@ def point_current(fs, out_path: str, run_id: str, period: str | None = None) -> 
 
 def was_published(fs, out_path: str, run_id: str) -> bool:
     """Whether the pointers ever switched to a run (a killed run may hold a manifest and never have)."""
-    from pipelines.service.ledger import read_json
-
     root = out_path.rstrip("/")
     return fs.exists(f"{root}/published/{run_id}.json") or any(
         (read_json(fs, p) or {}).get("run_id") == run_id

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import codelists, model
-from pipelines.link.blocking import stable_bucket
+from pipelines.core.ids import stable_bucket
 
 DEFAULT_PARTITIONS = 32
 # attributes reported on the person when the records agree

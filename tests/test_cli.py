@@ -7,7 +7,8 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.cli import EXIT_ACCOUNTING, EXIT_BLOCKED, EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE, main
+from pipelines.cli import main
+from pipelines.options import EXIT_ACCOUNTING, EXIT_BLOCKED, EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE
 from tests.conftest import ROOT, SAMPLE_FEEDS, TEST_RUNNER
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.cli import EXIT_BLOCKED, EXIT_OK, main
+from pipelines.cli import main
+from pipelines.options import EXIT_BLOCKED, EXIT_OK
 from tests.conftest import SAMPLE_FEEDS, TEST_RUNNER
 
 pytestmark = pytest.mark.pipeline  # every test here runs the pipeline

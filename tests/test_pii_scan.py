@@ -20,7 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import model, privacy
+from pipelines import model
+from pipelines.core.zones import ZONE_RESTRICTED, zone_of
 from tests.conftest import SAMPLE_FEEDS
 
 TRUTH = SAMPLE_FEEDS / "_truth"
@@ -160,9 +161,9 @@ def file_texts(path: Path) -> list[tuple[str, str]]:
 
 
 def _zone(relative: Path) -> str | None:
-    """The declared zone of a file's folder (publish.ZONES); None for a folder no zone declares."""
+    """The declared zone of a file's folder (pipelines.core.zones); None for a folder no zone declares."""
     try:
-        return privacy.zone_of(str(relative.parent))
+        return zone_of(str(relative.parent))
     except KeyError:
         return None  # scanned like any non-restricted output
 
@@ -182,7 +183,7 @@ def test_no_pii_outside_the_restricted_zone(secrets_and_run):
     s, run_dir, logs = secrets_and_run
     scanned, found = 0, []
     for path in sorted(run_dir.rglob("*")):
-        if not path.is_file() or _zone(path.relative_to(run_dir)) == privacy.ZONE_RESTRICTED:
+        if not path.is_file() or _zone(path.relative_to(run_dir)) == ZONE_RESTRICTED:
             continue
         for where, text in file_texts(path):
             scanned += 1

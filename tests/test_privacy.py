@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from pipelines import privacy
+from pipelines.core.zones import ZONE_NAMES, ZONE_PUBLIC, ZONES, zone_of
 from pipelines.privacy import KeyUnavailable, PseudonymKey, pseudonymise, resolve_key
 
 KEY = b"k" * 40
@@ -82,15 +83,13 @@ def test_a_secret_manager_key_is_not_pickled_into_the_job():
 
 
 def test_every_output_folder_has_exactly_one_zone():
-    from pipelines.publish import ZONES
-
-    assert set(ZONES.values()) <= set(privacy.ZONE_NAMES)
-    assert set(ZONES.values()) == set(privacy.ZONE_NAMES)
-    assert privacy.zone_of("restricted/victims") == "restricted"
-    assert privacy.zone_of("public") == "public"
-    assert privacy.zone_of("quarantine") == "pseudonymised"
+    assert set(ZONES.values()) <= set(ZONE_NAMES)
+    assert set(ZONES.values()) == set(ZONE_NAMES)
+    assert zone_of("restricted/victims") == "restricted"
+    assert zone_of("public") == "public"
+    assert zone_of("quarantine") == "pseudonymised"
     with pytest.raises(KeyError):
-        privacy.zone_of("elsewhere")
+        zone_of("elsewhere")
 
 
 def test_schema_marks_zone_and_demo():
@@ -142,14 +141,14 @@ def test_demo_and_real_keys_mark_every_output(tmp_path):
         manifest = json.loads((tmp_path / name / "runs" / result.run_id / "manifest.json").read_text())
         assert manifest["demo"] is key.demo and manifest["pseudonym_key"]["fingerprint"] == key.fingerprint
         for folder, entry in manifest["outputs"].items():
-            assert entry["zone"] == privacy.zone_of(folder)
+            assert entry["zone"] == zone_of(folder)
             for f in entry["files"]:
                 path = tmp_path / name / "runs" / result.run_id / f["path"]
                 if path.suffix == ".parquet":
                     meta = pq.read_schema(path).metadata or {}
                     assert meta.get(b"concilia.zone", b"").decode() == entry["zone"], f["path"]
                     assert meta[b"concilia.demo"] == (b"true" if key.demo else b"false"), f["path"]
-                elif path.suffix == ".csv" and entry["zone"] == privacy.ZONE_PUBLIC:
+                elif path.suffix == ".csv" and entry["zone"] == ZONE_PUBLIC:
                     assert path.read_text().startswith("# DEMO") is key.demo
         assert json.loads((tmp_path / name / "runs" / result.run_id / "public" / "metadata.json").read_text())["demo"] \
             is key.demo
@@ -157,4 +156,4 @@ def test_demo_and_real_keys_mark_every_output(tmp_path):
         run_dir = tmp_path / name / "runs" / result.run_id
         for path in run_dir.rglob("*"):
             if path.is_file() and path.name != "manifest.json":
-                privacy.zone_of(str(path.parent.relative_to(run_dir)))
+                zone_of(str(path.parent.relative_to(run_dir)))

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pipelines.contracts import parse_contract
 from pipelines.harmonise import ages, countries, dates, documents, names, places, references
 from pipelines.harmonise.engine import harmonise
-from pipelines.harmonise.vector import clean, fold
+from pipelines.core.vector import clean, fold
 from pipelines.privacy import pseudonymise
 from pipelines.read import read_delivery, safe_name
 

@@ -87,7 +87,7 @@ def febrl_comparison_table(raw: pa.Table) -> pa.Table:
     FEBRL's soc_sec_id has no check digit, so no number counts as a *valid* document for the
     clustering guard (document_valid false); the birth-date guard still applies.
     """
-    from pipelines.harmonise.vector import fold
+    from pipelines.core.vector import fold
     from pipelines.link.prepare import _sorted_tokens, name_columns
 
     n = raw.num_rows

@@ -96,7 +96,7 @@ def concilia_beam(folder: Path, group: str, meta: dict, work: Path, chunk_rows: 
 
     import apache_beam as beam
 
-    from pipelines.link import LinkPersons
+    from pipelines.link.transform import LinkPersons
 
     settings = _settings(meta)
     threshold = float(settings["thresholds"]["match_probability"])

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import codelists
-from pipelines.harmonise import vector
+from pipelines.core import vector
 
 INVALID_AGE = "invalid_age"
 MIN_AGE, MAX_AGE = 0, 110

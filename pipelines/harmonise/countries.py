@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import codelists
-from pipelines.harmonise import vector
+from pipelines.core import vector
 
 
 def _spanish_names() -> dict[str, str]:

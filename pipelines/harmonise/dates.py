@@ -15,7 +15,7 @@ from typing import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.harmonise import vector
+from pipelines.core import vector
 
 INVALID_DATE = "invalid_date"
 

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from stdnum.pe import cui, ruc
 
 from pipelines import codelists
-from pipelines.harmonise import vector
+from pipelines.core import vector
 
 DNI, CE, RUC, PASSPORT, FOREIGN_ID = "01", "04", "06", "07", "24"
 

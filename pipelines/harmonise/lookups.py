@@ -12,7 +12,7 @@ from typing import Any, Mapping
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.harmonise import vector
+from pipelines.core import vector
 
 
 def _output_type(values: list[Any]) -> pa.DataType:

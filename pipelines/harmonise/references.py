@@ -14,12 +14,12 @@ key ``number-year[-unit...]`` (leading zeros dropped), so ``AT-0042-2018``, ``CF
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.harmonise import vector
+from pipelines.contracts import compile_patterns
+from pipelines.core import vector
 
 # Leading document-kind words, then a number marker, anywhere in that order (upper case input).
 _KIND = r"^(?:ATESTADO(?:\s+POLICIAL)?|INFORME\s+POLICIAL|CARPETA(?:\s+FISCAL)?|CASO)\b[\s.:]*"
@@ -36,37 +36,6 @@ def _normalise_unique(u: pa.Array) -> pa.Array:
     s = pc.replace_substring_regex(s, r"^-+|-+$", "")
     s = pc.replace_substring_regex(s, r"(^|-)0+(\d)", r"\1\2")
     return pc.if_else(pc.equal(s, ""), pa.scalar(None, pa.string()), s)
-
-
-_PLACEHOLDERS = {"number": r"(?P<number>\d+)", "year": r"(?P<year>(?:19|20)\d\d)", "unit": r"(?P<unit>[A-Z0-9]+)"}
-_SEPARATOR_RUN = re.compile(r"[^A-Z0-9{}]+")
-
-
-def _format_regex(fmt: str) -> str:
-    """A format ("AT-{number}-{year}") as a regex: placeholders become groups, separators loose."""
-    out, pos = [], 0
-    for m in re.finditer(r"\{(\w+)\}", fmt.upper()):
-        out.append(fmt.upper()[pos:m.start()])
-        out.append("\x00" + m.group(1).lower() + "\x00")
-        pos = m.end()
-    out.append(fmt.upper()[pos:])
-    text = "".join(out)
-    pieces = []
-    for part in re.split(r"(\x00\w+\x00)", text):
-        if part.startswith("\x00"):
-            name = part.strip("\x00")
-            if name not in _PLACEHOLDERS:
-                raise ValueError(f"unknown placeholder {{{name}}} in a reference format")
-            pieces.append(_PLACEHOLDERS[name])
-        else:
-            pieces.append(r"[\s\-/_.]*".join(re.escape(w) for w in _SEPARATOR_RUN.split(part)))
-    return "".join(pieces)
-
-
-@lru_cache(maxsize=64)
-def compile_patterns(patterns: tuple[str, ...]) -> tuple[re.Pattern, ...]:
-    """Contract patterns as compiled regexes (a format with placeholders is converted first)."""
-    return tuple(re.compile(p if "(?P<" in p else _format_regex(p), re.IGNORECASE) for p in patterns)
 
 
 def _key(match: re.Match) -> str:

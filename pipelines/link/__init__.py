@@ -2,10 +2,9 @@
 
 ``LinkPersons`` (``transform``) is the stage's PTransform: a Fellegi-Sunter model over the
 comparisons in ``comparisons``, candidate pairs from the blocking rules in ``blocking``, trained
-in ``fellegi_sunter``, clustered without chaining strangers in ``cluster``. Settings are data:
-``schemas/linkage/settings.yaml``.
+in ``fellegi_sunter``, clustered without chaining strangers in ``cluster`` (stewards' judgements
+applied by ``constraints``). Settings are data: ``schemas/linkage/settings.yaml``.
+
+Only ``transform`` imports Apache Beam: the linkage maths imports, runs and is tested without it
+(``.importlinter``).
 """
-
-from pipelines.link.transform import LinkPersons
-
-__all__ = ["LinkPersons"]

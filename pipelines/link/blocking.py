@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import functools
 import itertools
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.harmonise.vector import map_unique
+from pipelines.core.ids import stable_bucket
 from pipelines.link.comparisons import columns_for, encode_strings
 
 RULE = "_rule"
@@ -104,12 +103,6 @@ def _rule_key_values(comp: pa.Table, i: int, rule: dict) -> pa.Array:
     if is_multi(rule):
         return multi_keys(comp, rule)[2]
     return comp.column(key_column(i)).combine_chunks()
-
-
-def stable_bucket(values: pa.Array, buckets: int) -> np.ndarray:
-    """A deterministic bucket per string (crc32), the same on every worker and run."""
-    hashed = map_unique(values, lambda v: zlib.crc32(v.encode("utf-8")) % buckets, pa.int64())
-    return hashed.to_numpy(zero_copy_only=False)
 
 
 def giant_flag(index: int) -> str:

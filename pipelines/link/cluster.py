@@ -268,10 +268,10 @@ def attach_persons(records: pa.Table, membership: pa.Table, role: str, key=None)
 def cluster_with_judgements(edges: pa.Table, role: str, key=None, settings: dict | None = None,
                             judged: pa.Table | None = None) -> tuple[pa.Table, pa.Table]:
     """``cluster``, then the stewards' judgements in force as must-links and cannot-links
-    (pipelines/steward/constraints.py)."""
+    (pipelines/link/constraints.py)."""
     membership, refused = cluster(edges, role, key, settings)
     if judged is not None and judged.num_rows:
-        from pipelines.steward import constraints
+        from pipelines.link import constraints
 
         membership = constraints.apply(membership, edges, refused, judged,
                                        lambda anchors: person_id_for(anchors, role, key))

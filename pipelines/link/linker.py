@@ -134,7 +134,7 @@ def merge_pattern_counts(tables: list[pa.Table]) -> pa.Table:
 
 
 def sample_priority(comp: pa.Table, seed: int) -> np.ndarray:
-    from pipelines.harmonise.vector import map_unique
+    from pipelines.core.vector import map_unique
 
     salt = str(seed).encode()
     return map_unique(comp.column("record_uid"), lambda v: zlib.crc32(salt + v.encode("utf-8")), pa.int64()).to_numpy(

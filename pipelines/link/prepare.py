@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import yaml
 
 from pipelines.harmonise.documents import compact, dni_from_personal_ruc, is_placeholder
-from pipelines.harmonise.vector import fold, map_unique, null_where
+from pipelines.core.vector import fold, map_unique, null_where
 from pipelines.resources import schemas_dir
 
 PASSTHROUGH = ("record_uid", "feed_id", "agency", "sex", "nationality", "ubigeo", "event_date", "birth_date",

@@ -21,7 +21,7 @@ from pipelines.link import blocking, linker, review
 from pipelines.link.cluster import attach_persons, cluster_with_judgements
 from pipelines.link.fellegi_sunter import LinkageModel
 from pipelines.link.prepare import comparison_table
-from pipelines.steward import constraints
+from pipelines.link import constraints
 
 DEFAULT_PARTITIONS = 32
 TAG_STATS = "stats"

@@ -16,7 +16,7 @@ from functools import lru_cache
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.harmonise.vector import fold
+from pipelines.core.vector import fold
 
 MASK = "▒▒▒"
 _NAME_COLUMNS = ("given_names", "paternal_surname", "maternal_surname")
@@ -27,7 +27,7 @@ _SUSPECT = re.compile(r"\d{6,}|\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")
 
 @lru_cache(maxsize=65536)
 def _fold_word(word: str) -> str:
-    """The same key as ``harmonise.vector.fold`` for one short string, in plain Python (a per-word
+    """The same key as ``core.vector.fold`` for one short string, in plain Python (a per-word
     Arrow call costs milliseconds)."""
     s = re.sub(r"[°º]", " ", word)
     s = re.sub(r"['’´`]", "", s)

@@ -17,9 +17,10 @@ import signal
 import sys
 
 from pipelines import i18n
-from pipelines.cli import (EXIT_BUSY, EXIT_FAILED, EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, add_key_options,
-                           add_run_settings, check_beam_options, resolve_runner, run_settings, split_beam_options)
 from pipelines.i18n import _
+from pipelines.options import (EXIT_BUSY, EXIT_FAILED, EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, add_key_options,
+                               add_run_settings, check_beam_options, report_unpublished, resolve_runner, run_settings,
+                               split_beam_options)
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def watch_main(argv: list[str]) -> int:
     from pipelines.contracts import ContractError
     from pipelines.link.fellegi_sunter import LinkageModelError
     from pipelines.privacy import KeyUnavailable, resolve_key
-    from pipelines.service.lease import LeaseHeld
+    from pipelines.core.lease import LeaseHeld
     from pipelines.service.schedule import Schedule
     from pipelines.service.watch import Service
 
@@ -101,7 +102,7 @@ def watch_main(argv: list[str]) -> int:
     try:
         key = resolve_key(key_file=args.key_file, demo=args.demo_key)
         service = Service(args.landing, args.out, args.state, [f"--runner={runner}", *beam_args], args.contracts,
-                          run_kwargs={"key": key, **settings})
+                          run_kwargs={"key": key, **settings.run_kwargs()})
     except (KeyUnavailable, ContractError, FileNotFoundError) as exc:
         print(f"concilia watch: {exc}", file=sys.stderr)
         return EXIT_INPUT
@@ -205,11 +206,10 @@ def diff_main(argv: list[str]) -> int:
 
 
 def finalise_main(argv: list[str]) -> int:
-    from pipelines.cli import report_unpublished
     from pipelines.privacy import KeyUnavailable
     from pipelines.publish import AccountingError, IncompleteOutput
     from pipelines.service.flex import finalise
-    from pipelines.service.lease import LeaseHeld
+    from pipelines.core.lease import LeaseHeld
 
     p = argparse.ArgumentParser(prog="concilia finalise", description=(
         "Finalise a run whose Beam job was launched by the Dataflow Flex Template: validation summary, "

@@ -17,7 +17,7 @@ import fsspec
 from pipelines import publish
 from pipelines.i18n import N_, _
 from pipelines.report.terms import role_text
-from pipelines.service.ledger import read_json
+from pipelines.core.files import read_json
 
 ROLES = ("victims", "offenders")
 

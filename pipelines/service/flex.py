@@ -8,7 +8,7 @@ tables, pointers), on a worker. The program also writes a launch record under
 ``STATE/launches/<run_id>.json``, from which ``concilia finalise --out OUT --run-id ID`` finalises
 a job launched with ``--finalise=false``.
 
-Every ``concilia run`` setting is a template parameter (``pipelines.cli.RUN_SETTINGS``, with "_"
+Every ``concilia run`` setting is a template parameter (``pipelines.options.RUN_SETTINGS``, with "_"
 for "-"; deploy/metadata.json declares them, tests/test_dataflow.py compares):
 
     python -m pipelines.service.flex --feeds gs://B/staging/R --out gs://B/out --run_id R [--period P]
@@ -30,8 +30,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pipeline import PipelineVisitor
 
 from pipelines import i18n
-from pipelines.cli import add_run_settings, run_settings, true_false
-from pipelines.service.ledger import read_json, write_json_atomic
+from pipelines.options import add_run_settings, run_settings, true_false
+from pipelines.core.files import read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +76,14 @@ def template_main(argv: list[str] | None = None) -> int:
     record = {"run_id": args.run_id, "feeds": args.feeds, "out": args.out, "period": args.period,
               "started": started.isoformat(), "previous_run": previous_run,
               "pseudonym_key_secret": args.pseudonym_key_secret, "demo_key": args.demo_key,
-              "contracts": args.contracts, "data_docs": settings["data_docs"], "allow_missing": settings["allow_missing"],
+              "contracts": args.contracts, "data_docs": settings.data_docs, "allow_missing": list(settings.allow_missing),
               "lang": i18n.resolve(args.lang)}
     fs, path = fsspec.core.url_to_fs(_launch_record(state, args.run_id))
     write_json_atomic(fs, path, record)
     pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
-    judgements = steward_decisions.read_decisions(settings["decisions"] or steward_decisions.default_location(args.out))
+    judgements = steward_decisions.read_decisions(settings.decisions or steward_decisions.default_location(args.out))
     build(pipeline, deliveries, contracts, posixpath.join(args.out.rstrip("/"), "runs", args.run_id), key,
-          settings["public_threshold"], None, started.date(), settings["linkage_models"], settings["mse_method"],
+          settings.public_threshold, None, started.date(), settings.linkage_models, settings.mse_method,
           args.period, previous_run, judgements)
     if args.finalise:
         _ = tuple(_leaves(pipeline)) | "FinaliseRun" >> FinaliseRun(record)
@@ -130,7 +130,7 @@ def finish_recorded(record: dict, key_file: str | None = None) -> dict:
     from pipelines import privacy
     from pipelines.contracts import load_contracts
     from pipelines.pipeline import finish, run_lease
-    from pipelines.service.lease import Lease
+    from pipelines.core.lease import Lease
 
     key = privacy.resolve_key(key_file=key_file, secret_name=record.get("pseudonym_key_secret"),
                               demo=bool(record.get("demo_key")))

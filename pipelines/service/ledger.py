@@ -12,7 +12,7 @@ an object upload is atomic and listing is strongly consistent): a delivery seen 
 same name and is a no-op; a run's states are separate objects, so a crash between two of them
 leaves the earlier state readable. On a local disk each object is written to a temporary name and
 renamed into place. One watcher writes a given ledger: it holds the ledger's lease
-(``pipelines.service.lease``, docs/service.md).
+(``pipelines.core.lease``, docs/service.md).
 
 Corrections go by arrival, not by content: the active delivery of a feed and period is the one
 that arrived last, so delivering A, then B, then A again makes A active again.
@@ -24,12 +24,11 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import posixpath
-import uuid
 from dataclasses import dataclass, field
 
 import fsspec
 
+from pipelines.core.files import read_json, write_json_atomic
 from pipelines.service.landing import Delivery
 
 log = logging.getLogger(__name__)
@@ -39,28 +38,6 @@ RUN_STATES = ("started", "submitted", "published", "failed")
 
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
-
-
-def write_json_atomic(fs, path: str, obj: dict) -> None:
-    """Write a JSON object so that readers see all of it or nothing."""
-    fs.makedirs(posixpath.dirname(path), exist_ok=True)
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    if protocol in ("file", "local"):
-        tmp = f"{posixpath.dirname(path)}/.{posixpath.basename(path)}.{uuid.uuid4().hex}.tmp"
-        with fs.open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=1, sort_keys=True)
-        fs.mv(tmp, path)  # a rename: atomic on POSIX
-    else:
-        with fs.open(path, "w", encoding="utf-8") as fh:  # one object upload: atomic on object stores
-            json.dump(obj, fh, indent=1, sort_keys=True)
-
-
-def read_json(fs, path: str) -> dict | None:
-    try:
-        with fs.open(path, "r", encoding="utf-8") as fh:
-            return json.load(fh)
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
 
 
 def input_hash(inputs: dict[str, Delivery] | dict[str, str]) -> str:

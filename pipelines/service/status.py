@@ -16,8 +16,9 @@ from pipelines.i18n import N_, _
 from pipelines.contracts import load_contracts
 from pipelines.service import landing
 from pipelines.read import safe_name
-from pipelines.service.lease import holder
-from pipelines.service.ledger import Ledger, read_json
+from pipelines.core.lease import holder
+from pipelines.core.files import read_json
+from pipelines.service.ledger import Ledger
 from pipelines.pipeline import run_lease
 from pipelines.service.watch import STATE_DIR, required_feeds
 

@@ -24,8 +24,9 @@ from pipelines import delta, publish
 from pipelines.contracts import Contract, load_contracts
 from pipelines.read import safe_name
 from pipelines.service import landing
-from pipelines.service.lease import Lease, holder
-from pipelines.service.ledger import Ledger, RunRecord, input_hash, read_json
+from pipelines.core.lease import Lease, holder
+from pipelines.core.files import read_json
+from pipelines.service.ledger import Ledger, RunRecord, input_hash
 from pipelines.service.schedule import Schedule
 
 log = logging.getLogger(__name__)

@@ -213,7 +213,7 @@ def run_evidence(run_dir: str, pairs: set[tuple[str, str, str]]) -> dict[tuple[s
     """(role, uid, uid) in sorted order -> (match probability, evidence) the run had for the pair:
     what the steward saw when judging (links/ for the score, the review queue for a guard conflict)."""
     from pipelines.link.linker import load_settings
-    from pipelines.steward.constraints import classify
+    from pipelines.link.constraints import classify
 
     thresholds = load_settings()["thresholds"]
     fs, path = fsspec.core.url_to_fs(run_dir)
@@ -285,7 +285,7 @@ def judgements_from_sheet(rows: list[dict], records: dict[str, dict[tuple[str, s
 
 def judged_pairs_table(decisions: pa.Table, role: str) -> pa.Table:
     """The judgements in force for one role as a small table (what a run hands to clustering)."""
-    from pipelines.steward.constraints import as_table
+    from pipelines.link.constraints import as_table
 
     return as_table([(a, b, row["decision"], row.get("evidence_when_judged"))
                      for (a, b), row in in_force(decisions, role).items()])

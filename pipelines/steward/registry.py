@@ -32,9 +32,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import model
+from pipelines.core.vector import map_unique
 from pipelines.link import linker
 from pipelines.link.cluster import person_id_for
 from pipelines.link.prepare import comparison_table
+from pipelines.link.transform import LinkPersons
+from pipelines.privacy import pseudonymise
+from pipelines.publish import read_output
 
 REGISTRY_FOLDER = "restricted/registry"
 LINEAGE_FOLDER = "lineage"
@@ -48,12 +52,8 @@ PERIOD_COLUMNS = ("first_period_seen", "last_period_seen", "seen_in_earlier_peri
 def record_keys(uids: pa.Array | pa.ChunkedArray, key=None) -> pa.Array:
     """The registry's key of each record: "R" + keyed pseudonym of its record_uid (unkeyed hash in tests)."""
     if key is not None:
-        from pipelines.privacy import pseudonymise
-
         hashed = pseudonymise(uids, key, "record")
     else:
-        from pipelines.harmonise.vector import map_unique
-
         hashed = map_unique(uids, lambda v: hashlib.blake2b(v.encode("utf-8"), digest_size=16).hexdigest(), pa.string())
     return pc.binary_join_element_wise(pa.scalar("R"), hashed, "")
 
@@ -269,8 +269,6 @@ def judgements_on_carried(judged: pa.Table | None, previous_glob: str | None, la
     keeps holding in 2019, when its records are carried.)"""
     if judged is None or not judged.num_rows or not previous_glob:
         return judged
-    from pipelines.publish import read_output
-
     fs, path = fsspec.core.url_to_fs(previous_glob)
     previous = read_output(fs, posixpath.dirname(path), columns=["record_uid", "delivery_period"])
     carried = previous.filter(pc.not_equal(pc.fill_null(previous.column("delivery_period"), ""), label)).column("record_uid")
@@ -299,8 +297,6 @@ class LinkWithRegistry(beam.PTransform):
         self._pinned = pinned_model
 
     def expand(self, records):
-        from pipelines.link import LinkPersons
-
         role, key, label, run_id = self._role, self._key, self._label, self._run_id
         if self._previous:
             previous = records.pipeline | "ReadRegistry" >> beam.io.ReadFromParquetBatched(self._previous)

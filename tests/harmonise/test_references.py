@@ -42,6 +42,6 @@ def test_contract_patterns_give_one_key_per_case():
 def test_an_unknown_placeholder_in_a_format_is_refused():
     import pytest
 
-    from pipelines.harmonise.references import compile_patterns
+    from pipelines.contracts import compile_patterns
     with pytest.raises(ValueError, match="placeholder"):
         compile_patterns(("{numero}-{year}",))

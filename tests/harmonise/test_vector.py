@@ -2,7 +2,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from hypothesis import given, settings, strategies as st
 
-from pipelines.harmonise import vector
+from pipelines.core import vector
 
 
 def test_clean_turns_placeholders_into_null():

@@ -8,7 +8,8 @@ import numpy as np
 import pyarrow as pa
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.link import LinkPersons, linker
+from pipelines.link import linker
+from pipelines.link.transform import LinkPersons
 from pipelines.link.fellegi_sunter import LinkageModel
 from pipelines.link.prepare import comparison_table
 from tests.conftest import TEST_RUNNER

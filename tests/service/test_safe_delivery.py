@@ -16,11 +16,12 @@ import fsspec
 import pytest
 
 from pipelines import publish
-from pipelines.cli import EXIT_BUSY, main
+from pipelines.cli import main
+from pipelines.options import EXIT_BUSY
 from pipelines.contracts import load_contracts
 from pipelines.pipeline import run_lease, sweep_stale_runs
 from pipelines.service import landing
-from pipelines.service.lease import Lease, LeaseHeld, LeaseLost, alive, holder
+from pipelines.core.lease import Lease, LeaseHeld, LeaseLost, alive, holder
 from pipelines.service.ledger import Ledger
 from pipelines.service.status import render, status
 from pipelines.service.watch import CycleReport, Service, required_feeds
@@ -58,7 +59,7 @@ def test_a_released_expired_or_dead_holder_frees_the_lease(tmp_path):
     elsewhere = {"owner": "w", "host": "another-host", "pid": 1, "expires": "2999-01-01T00:00:00+00:00"}
     assert alive(elsewhere) and not alive({**elsewhere, "host": os.uname().nodename, "pid": 2 ** 22 + 7})
     # a holder killed with SIGKILL on this host frees it at once, whatever its expiry
-    proc = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom pipelines.service.lease import Lease\n"
+    proc = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom pipelines.core.lease import Lease\n"
                              "Lease(sys.argv[1], 'victim', ttl=3600).acquire(); print('held', flush=True); "
                              "time.sleep(600)", folder + "2"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "held"

@@ -92,7 +92,7 @@ def test_records_of_other_periods_are_carried_and_counted_as_earlier():
 def test_judgements_name_carried_records_by_their_registry_key(tmp_path):
     import pyarrow.parquet as pq
 
-    from pipelines.steward import constraints
+    from pipelines.link import constraints
     from pipelines.steward.registry import judgements_on_carried
 
     first, _ = _run(GROUPS, label="2018")

@@ -1,4 +1,4 @@
-"""Vectorised building blocks shared by the normalisers.
+"""Vectorised building blocks shared by the normalisers, the linkage and the pseudonyms.
 
 Feeds run to millions of rows but few distinct values (a name column repeats, a code column
 has a handful of values). Anything needing per-value Python (check digits, name splitting) is

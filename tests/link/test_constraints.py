@@ -3,7 +3,7 @@
 import pyarrow as pa
 
 from pipelines.link.cluster import cluster_with_judgements
-from pipelines.steward import constraints
+from pipelines.link import constraints
 
 
 def _edges(pairs):
