@@ -11,9 +11,9 @@
     concilia diff RUN_A RUN_B --out URL
     concilia review [export|apply FILE] --out URL
 
-Errors are one line on stderr with a non-zero exit (``pipelines.options``); no source values ever appear in them. ``--lang es|en``
-(default: the environment's locale) chooses the language of what people read: the run summary, the
-steward's report, status, diff and review (``pipelines.i18n``).
+Errors are one line on stderr with a non-zero exit (codes: ``pipelines.options``); no source values
+ever appear in them. ``--lang es|en`` (default: the environment's locale) chooses the language of what
+people read: the run summary, the steward's report, status, diff and review (``pipelines.i18n``).
 Options this program does not know are usage errors (exit 2); Apache Beam's options go after
 ``--`` and are checked against Beam's own (a misspelt one would otherwise be dropped silently).
 """
