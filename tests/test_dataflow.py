@@ -23,6 +23,7 @@ def _needs_gcp_extra():
                                            "pip install -c constraints.txt -e '.[test,gcp]'")
 
 
+@pytest.mark.pipeline
 def test_pipeline_translates_for_dataflow_offline():
     _needs_gcp_extra()
     import apache_beam as beam

@@ -133,6 +133,7 @@ def test_public_table_suppresses_an_estimate_whose_count_is_hidden():
     assert all(r[3:6] == ["x", "x", "x"] for r in public.estimate_rows(big, rows)[1:])
 
 
+@pytest.mark.pipeline
 def test_stage_in_a_pipeline_publishes_estimates_manifest_summary_and_report(tmp_path, capsys):
     """A tiny run: persons through WritePersons and EstimatePopulation, then the real finalise_run."""
     out, run_id = tmp_path / "out", "20180101T000000000000Z-test"
@@ -273,6 +274,7 @@ def test_linkage_band_links_the_uncertain_pairs_and_lowers_the_estimate():
         assert row["uncertain_pairs"] == 10 and any("linkage band" in w for w in row["warnings"])
 
 
+@pytest.mark.pipeline
 def test_stage_takes_the_uncertain_pairs_from_the_review_queue(tmp_path):
     from pipelines.estimate.linkage_band import UncertainPersonPairs
 
