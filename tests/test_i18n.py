@@ -8,7 +8,6 @@ import csv
 import io
 import json
 import re
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -22,9 +21,8 @@ from pipelines import codelists, i18n
 from pipelines.cli import main
 from pipelines.public import TABLES
 from pipelines.public_es import SUFFIX, UNODC_TERMS
-from pipelines.report import REPORT_PATH, build_report, report_context
+from pipelines.report import REPORT_PATH, report_context
 from pipelines.report.build import render
-from pipelines.summary import render as render_summary
 from tests.conftest import ROOT, SAMPLE_FEEDS, TEST_RUNNER
 
 LOCALE = ROOT / "pipelines" / "locale"
@@ -149,33 +147,16 @@ def test_an_unknown_language_is_refused():
 
 @pytest.fixture(scope="module")
 def spanish_run(tmp_path_factory):
-    """``concilia run --lang es`` on the two smallest feeds: the language reaches the summary, the
-    manifest and the report. What the pages and tables say in Spanish is checked on the shared run."""
     out = tmp_path_factory.mktemp("spanish-run")
-    feeds = out.parent / "spanish-feeds"
-    for agency in ("sunafil", "pj"):
-        shutil.copytree(SAMPLE_FEEDS / agency, feeds / agency)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        code = main(["run", "--feeds", str(feeds), "--out", str(out), f"--runner={TEST_RUNNER}",
-                     "--demo-key", "--lang", "es", "--allow-missing", "*"])
+        code = main(["run", "--feeds", str(SAMPLE_FEEDS), "--out", str(out), f"--runner={TEST_RUNNER}",
+                     "--demo-key", "--lang", "es"])
     assert code == 0
     run_dir = next((out / "runs").iterdir())
     return {"out": out, "run_dir": run_dir, "summary": printed.getvalue(),
             "manifest": json.loads((run_dir / "manifest.json").read_text(encoding="utf-8")),
             "html": (run_dir / REPORT_PATH).read_text(encoding="utf-8")}
-
-
-@pytest.fixture(scope="module")
-def spanish_sample(sample_run, tmp_path_factory):
-    """The session's run of the whole sample (tests/conftest.py) in Spanish: its summary, and its report
-    rebuilt in Spanish on a copy (the shared run stays as it is)."""
-    copy = tmp_path_factory.mktemp("spanish-sample") / sample_run.run_id
-    shutil.copytree(sample_run.run_dir, copy)
-    with i18n.use("es"):
-        summary = render_summary(sample_run.manifest, sample_run.run_dir, 61.5)
-    return {"run_dir": copy, "manifest": sample_run.manifest, "summary": summary,
-            "html": Path(build_report(str(copy), lang="es")).read_text(encoding="utf-8")}
 
 
 class PageText(HTMLParser):
@@ -233,36 +214,34 @@ def english_vocabulary() -> set[str]:
 
 
 @pytest.mark.pipeline
-def test_spanish_run_prints_a_spanish_summary_and_records_the_language(spanish_run, spanish_sample):
+def test_spanish_run_prints_a_spanish_summary_and_records_the_language(spanish_run):
     summary, manifest = spanish_run["summary"], spanish_run["manifest"]
     assert manifest["language"] == "es"
     assert summary.startswith("DEMOSTRACIÓN:") and "Ejecución de Concilia" in summary
-    assert summary.rstrip().splitlines()[-1].startswith("  informe para la revisión de datos: ")
-    assert sorted(_words(summary) & english_vocabulary()) == []
-    summary = spanish_sample["summary"]  # the whole sample's, with every section
-    pnp = spanish_sample["manifest"]["figures"]["per_agency"]["PNP"]["victims"]
+    pnp = manifest["figures"]["per_agency"]["PNP"]["victims"]
     with i18n.use("es"):
         assert pnp >= 1000 and i18n.number(pnp) in summary  # 1 600
+    assert summary.rstrip().splitlines()[-1].startswith("  informe para la revisión de datos: ")
     leaks = sorted(_words(summary) & english_vocabulary())
     assert leaks == []
 
 
-def test_spanish_report_has_no_english_left(spanish_sample):
+@pytest.mark.pipeline
+def test_spanish_report_has_no_english_left(spanish_run):
     """Every text node of the Spanish report against the catalog: a word only the English messages use
     (or a plain English word) means a string was not translated, or never marked for the catalog."""
     english = english_vocabulary()
-    leaks = sorted({(w, t[:80]) for t in page_text(spanish_sample["html"]) for w in _words(t) & english})
+    leaks = sorted({(w, t[:80]) for t in page_text(spanish_run["html"]) for w in _words(t) & english})
     assert leaks == []
     # the check itself finds English: the same page in English is full of it
     with i18n.use("en"):
-        english_html = render(report_context(str(spanish_sample["run_dir"])))
+        english_html = render(report_context(str(spanish_run["run_dir"])))
     assert len({w for t in page_text(english_html) for w in _words(t) & english}) > 100
 
 
 @pytest.mark.pipeline
-def test_spanish_report_is_marked_spanish_with_peruvian_formats(spanish_run, spanish_sample):
-    assert '<html lang="es-PE">' in spanish_run["html"]  # the run's own report, in the run's language
-    html, manifest = spanish_sample["html"], spanish_sample["manifest"]
+def test_spanish_report_is_marked_spanish_with_peruvian_formats(spanish_run):
+    html, manifest = spanish_run["html"], spanish_run["manifest"]
     assert '<html lang="es-PE">' in html and 'lang="es"' not in html  # no Spanish glosses on a Spanish page
     assert "<title>Informe para la revisión de datos · ejecución" in html
     assert "1\u00a0600" in html and "1,600" not in html  # PNP's 1 600 victim records
@@ -273,8 +252,9 @@ def test_spanish_report_is_marked_spanish_with_peruvian_formats(spanish_run, spa
     assert all(not (_words(t + " " + d) & english_vocabulary()) for t, d in titles)
 
 
-def test_spanish_public_tables_carry_the_english_cells_with_spanish_labels(spanish_sample):
-    public = spanish_sample["run_dir"] / "public"  # written in both languages by every run
+@pytest.mark.pipeline
+def test_spanish_public_tables_carry_the_english_cells_with_spanish_labels(spanish_run):
+    public = spanish_run["run_dir"] / "public"
 
     def rows(name):
         text = (public / name).read_text(encoding="utf-8")
