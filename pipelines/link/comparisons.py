@@ -18,6 +18,9 @@ from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler, OSA
 
 NULL = -1
+# the lowest level of a name comparison that still says the names agree (below: what siblings or
+# strangers look like)
+AGREEING_FROM = {"surnames": 1, "given_names": 2}
 CROSSED_AT = 1.7  # the two cross-field similarities together: a swap with a typo or a missing surname in it
 
 
@@ -182,20 +185,93 @@ def surnames(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     )
 
 
+WORDS_MATCHED = 3  # the words of a given name matched one by one: a compound name has at most three
+
+
+def _word(arr: pa.Array, k: int) -> pa.Array:
+    """The k-th word of each value (null where there is none); a dictionary array stays one (the
+    words of its dictionary), so distances are computed once per distinct pair of names."""
+    def nth(values: pa.Array) -> pa.Array:
+        return pc.struct_field(pc.extract_regex(values, rf"^(?:\S+ ){{{k}}}(?P<w>\S+)"), [0])
+    if pa.types.is_dictionary(arr.type):
+        return pa.DictionaryArray.from_arrays(arr.indices, nth(arr.dictionary))
+    return nth(arr)
+
+
+def _word_count(arr: pa.Array) -> np.ndarray:
+    spaces = _derived(arr, lambda v: pc.count_substring(v, " "))
+    return pc.fill_null(decode(spaces), -1).to_numpy(zero_copy_only=False) + 1
+
+
+def _words_close(a: pa.Array, b: pa.Array, rows: np.ndarray, same_sex: np.ndarray) -> np.ndarray:
+    """For ``rows``: whether each word of the side with fewer words (either when as many) is at
+    most one edit from some word of the other, by spelling or by sound columns as given (a
+    compound name shortened with a typo in it: SONIA of SONAI JESSICA, ROAS of KARINA ROSA)."""
+    if not len(rows):
+        return np.zeros(0, dtype=bool)
+    take = pa.array(rows)
+    a, b, same_sex = pc.take(a, take), pc.take(b, take), same_sex[rows]
+    wa, wb = _word_count(a), _word_count(b)
+    short_is_a = wa <= wb
+    n_short = np.where(short_is_a, wa, wb)
+    matched = np.zeros((len(rows), WORDS_MATCHED), dtype=bool)
+    words_a = [_word(a, k) for k in range(WORDS_MATCHED)]
+    words_b = [_word(b, k) for k in range(WORDS_MATCHED)]
+    for i in range(WORDS_MATCHED):
+        for j in range(WORDS_MATCHED):
+            # a's word i against b's word j where a is the short side, and the other way round
+            for x, y, short in ((words_a[i], words_b[j], short_is_a), (words_b[i], words_a[j], ~short_is_a)):
+                known = _valid_values(x) & _valid_values(y) & short
+                if known.any():
+                    matched[known, i] |= (_edits(x, y) <= 1)[known] & ~_gendered(x, y, same_sex)[known]
+    needed = np.arange(WORDS_MATCHED)[None, :] < n_short[:, None]
+    return (n_short >= 1) & (n_short <= WORDS_MATCHED) & np.all(matched | ~needed, axis=1)
+
+
+def _gendered(a: pa.Array, b: pa.Array, same_sex: np.ndarray) -> np.ndarray:
+    """Whether two names differ only in a gendered ending (JUAN / JUANA, MARIO / MARIA) and the
+    records do not say the same sex: a brother and a sister, not a typo (ROSA keyed ROS, ERIKA
+    keyed ERIK, of one woman). Endings: schemas/linkage/phonetic.yaml."""
+    from pipelines.link.prepare import phonetic_rules
+
+    ending = phonetic_rules()["gendered_ending"]
+    stem = lambda x: _derived(x, lambda v: pc.replace_substring_regex(v, ending, ""))
+    ends = lambda x, pattern: pc.fill_null(decode(_derived(x, lambda v: pc.match_substring_regex(v, pattern))),
+                                           False).to_numpy(zero_copy_only=False)
+    sa = stem(a)
+    # both end in a gendered vowel (MARIO / MARIA), or the ending was added to a consonant (JUAN /
+    # JUANA); MARI of MARIA is a letter dropped
+    form = (ends(a, ending) & ends(b, ending)) | ends(sa, "[^AEIOU]$")
+    return _eq(sa, stem(b)) & ~_eq(a, b) & form & ~same_sex
+
+
+def _valid_values(arr: pa.Array) -> np.ndarray:
+    """Known where the value itself is (a dictionary's entries may be null)."""
+    return pc.fill_null(pc.is_valid(decode(arr)), False).to_numpy(zero_copy_only=False)
+
+
 def given_names(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
-    """Given names: exact, by sound, a compound name shortened, a typo, the first name only."""
+    """Given names: exact, by sound, a compound name shortened, a typo, shortened with a typo, the
+    first name only. Levels 1 and 0 are what siblings look like (clustering.refuse_levels)."""
     g1, g2 = _col(left, "given"), _col(right, "given")
     s1, s2 = _col(left, "given_sound"), _col(right, "given_sound")
     f1, f2 = _col(left, "given1"), _col(right, "given1")
+    known = _valid(g1) & _valid(g2)
+    same_sex = _eq(_col(left, "sex"), _col(right, "sex")) if "sex" in left.column_names else np.zeros(len(known), bool)
+    exact, sound = _eq(g1, g2), _eq(s1, s2)
+    subset = _word_subset(s1, s2)  # a compound given name shortened (CARMEN of MARIA DEL CARMEN)
+    # a typo (ANA / AFA, ANA / AA: one edit by sound or as written)
+    typo = ((_jaro_winkler(g1, g2) >= 0.9) | (_edits(s1, s2) <= 1) | (_edits(g1, g2) <= 1)) & ~_gendered(
+        g1, g2, same_sex)
+    rest = np.nonzero(known & ~(exact | sound | subset | typo))[0]
+    close = np.zeros(len(known), dtype=bool)
+    close[rest] = _words_close(s1, s2, rest, same_sex) | _words_close(g1, g2, rest, same_sex)
     return _select(
         [
-            (_eq(g1, g2), 5),
-            (_eq(s1, s2), 4),
-            (_word_subset(s1, s2), 3),  # a compound given name shortened (CARMEN of MARIA DEL CARMEN)
-            ((_jaro_winkler(g1, g2) >= 0.9) | (_edits(s1, s2) <= 1), 2),  # a typo (ANA / AFA: one edit)
+            (exact, 6), (sound, 5), (subset, 4), (typo, 3), (close, 2),
             (_jaro_winkler(f1, f2) >= 0.8, 1),  # the first names alike, the others different
         ],
-        known=_valid(g1) & _valid(g2),
+        known=known,
     )
 
 
@@ -290,9 +366,10 @@ LEVELS: dict[str, dict[int, str]] = {
                  4: "one surname against two (the other missing), or the same name words in any field",
                  3: "both surnames Jaro-Winkler >= 0.92, or one against two with a typo", 2: "one surname alike by sound, the other different",
                  1: "surnames Jaro-Winkler >= 0.8", 0: "different"},
-    "given_names": {5: "exact", 4: "alike by sound", 3: "the words of one among the other's (compound name shortened)",
-                    2: "Jaro-Winkler >= 0.9 or one edit apart by sound", 1: "first given names Jaro-Winkler >= 0.8, the others different",
-                    0: "different"},
+    "given_names": {6: "exact", 5: "alike by sound", 4: "the words of one among the other's (compound name shortened)",
+                    3: "Jaro-Winkler >= 0.9, or one edit apart by sound or as written",
+                    2: "each word of one within one edit of a word of the other (shortened, with a typo)",
+                    1: "first given names Jaro-Winkler >= 0.8, the others different", 0: "different"},
     "document": {3: "same number", 2: "one edit or transposition apart", 0: "different"},
     "birth_date": {4: "exact", 3: "day and month swapped", 2: "year off by one, or same year and month",
                    1: "ages at the events consistent (birth years within one)", 0: "different"},
@@ -311,7 +388,7 @@ NAME_COLUMNS = ("given", "given1", "given_sound", "given1_sound", "given_rest_so
 DERIVED = {"name_tokens": NAME_COLUMNS, "name_token_years": NAME_COLUMNS + ("birth_date", "birth_year")}
 COLUMNS: dict[str, tuple[str, ...]] = {
     "surnames": NAME_COLUMNS,
-    "given_names": NAME_COLUMNS,
+    "given_names": NAME_COLUMNS + ("sex",),
     "document": ("document_core",),
     "birth_date": ("birth_date", "birth_year"),
 }
@@ -380,10 +457,22 @@ def compare(left: pa.Table, right: pa.Table, comparisons: list[dict]) -> dict[st
     names = [c for c in comparisons if c["type"] in ("surnames", "given_names")]
     crossed = np.nonzero(_crossed(left, right))[0] if names else np.zeros(0, dtype=np.int64)
     if len(crossed):
+        # which of the two was entered crossed is not known from the pair: each is put back in
+        # turn. The right one put back is kept unless only the left one put back gives given names
+        # and surnames that both agree (else the given names comparison would compare the surnames
+        # of both and the sibling guard see strangers); where neither reading agrees on both, as
+        # for a brother and sister of whom one was entered crossed, the given names disagree.
         take = pa.array(crossed)
-        sub_left, sub_right = left.take(take), _realigned(right.take(take))
+        sub_left, sub_right = left.take(take), right.take(take)
+        readings = [{c["name"]: COMPARISONS[c["type"]](a, b, c) for c in names}
+                    for a, b in ((sub_left, _realigned(sub_right)), (_realigned(sub_left), sub_right))]
+        agree = [np.ones(len(crossed), dtype=bool) for _ in readings]
         for c in names:
-            levels[c["name"]][crossed] = COMPARISONS[c["type"]](sub_left, sub_right, c)
+            for reading, ok in zip(readings, agree):
+                ok &= reading[c["name"]] >= AGREEING_FROM[c["type"]]
+        second = agree[1] & ~agree[0]
+        for c in names:
+            levels[c["name"]][crossed] = np.where(second, readings[1][c["name"]], readings[0][c["name"]])
     for c in comparisons:
         if c.get("implied_by"):
             implied = levels[c["implied_by"]] == _top(c["implied_by"], comparisons)

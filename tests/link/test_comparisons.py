@@ -34,21 +34,35 @@ def test_surnames(person, change, expected):
 
 
 @pytest.mark.parametrize("change,expected", [
-    ({}, 5),
-    ({"given_names": "MARIA HELENA"}, 4),  # a silent h: the same sounds
-    ({"given_names": "ELENA MARÍA"}, 4),  # order of the given names
-    ({"given_names": "MARIA"}, 3), ({"given_names": "ELENA"}, 3),  # compound given name shortened
-    ({"given_names": "MARIE ELENA"}, 2), ({"given_names": "MARÍA ELEMA"}, 2),  # typos
+    ({}, 6),
+    ({"given_names": "MARIA HELENA"}, 5),  # a silent h: the same sounds
+    ({"given_names": "ELENA MARÍA"}, 5),  # order of the given names
+    ({"given_names": "MARIA"}, 4), ({"given_names": "ELENA"}, 4),  # compound given name shortened
+    ({"given_names": "MARIE ELENA"}, 3), ({"given_names": "MARÍA ELEMA"}, 3),  # typos
+    ({"given_names": "MAIRA"}, 2), ({"given_names": "ELENA MARIA ROSA"}, 4),  # shortened with a typo; order-free
+    ({"given_names": "ELEAN MRAIA"}, 2),  # a typo in each word, the order changed
     ({"given_names": "MARÍA LUISA"}, 1),  # the first name alike, the other different: a sister
-    ({"given_names": "ROSA"}, 0), ({"given_names": None}, -1),
+    ({"given_names": "ROSA"}, 0), ({"given_names": "LUISA"}, 0), ({"given_names": None}, -1),
 ])
 def test_given_names(person, change, expected):
     assert level("given_names", person, {**person, **change}) == expected
 
 
-def test_a_short_given_name_one_keystroke_off_is_a_typo(person):
-    ana = {**person, "given_names": "ANA"}
-    assert level("given_names", ana, {**ana, "given_names": "AFA"}) == 2
+@pytest.mark.parametrize("one,other,expected", [
+    ("ANA", "AFA", 3), ("ANA", "AA", 3),  # one keystroke off, even where the sounds are two apart
+    ("SONIA", "SONAI JESSICA", 2), ("ROAS", "KARINA ROSA", 2), ("LZ", "ANA LUZ", 2),  # shortened, with a typo
+    ("MARIA ELENA", "MARIA LUISA", 1), ("ANA", "ROSA", 0), ("LUZ", "ANA ROSA", 0),  # sisters
+])
+def test_given_names_typos_against_siblings(person, one, other, expected):
+    assert level("given_names", {**person, "given_names": one}, {**person, "given_names": other}) == expected
+
+
+@pytest.mark.parametrize("one,other", [("JUAN", "JUANA"), ("JUAN MIGUEL", "JUANA"), ("MARIO", "MARIA"), ("ERIK", "ERIKA")])
+def test_a_gendered_ending_is_a_brother_and_a_sister_unless_the_sex_agrees(person, one, other):
+    brother, sister = {**person, "given_names": one, "sex": "MALE"}, {**person, "given_names": other}
+    assert level("given_names", brother, sister) == 1  # the first names alike: refused as siblings
+    assert level("given_names", {**brother, "sex": "FEMALE"}, sister) in (2, 3)  # ERIKA keyed ERIK: a typo
+    assert level("given_names", {**person, "given_names": "MARI"}, {**person, "given_names": "MARIA"}) == 3
 
 
 SETTINGS_COMPARISONS = [
