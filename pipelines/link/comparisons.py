@@ -401,28 +401,39 @@ def columns_for(spec: dict) -> tuple[str, ...]:
 
 
 def _similarity(a: pa.Array, b: pa.Array) -> np.ndarray:
-    """1 where the words of one are among the other's (one surname of two), else Jaro-Winkler."""
-    return np.where(_word_subset(a, b), 1.0, _jaro_winkler(a, b))
+    """1 where the words of one are among the other's (one surname of two), or each within one
+    edit of a word of the other (a typo in it), else Jaro-Winkler."""
+    close = _word_subset(a, b) | _words_close(a, b, np.arange(len(a)), np.ones(len(a), dtype=bool))
+    return np.where(close, 1.0, _jaro_winkler(a, b))
+
+
+def _close(a: pa.Array, b: pa.Array) -> np.ndarray:
+    return _eq(a, b) | (_edits(a, b) <= 1)
 
 
 def _crossed(left: pa.Table, right: pa.Table) -> np.ndarray:
     """Pairs whose given names and surnames were entered in each other's fields: where both
-    differ as recorded and a first given name sounds like a surname of the other side, the given
-    names of each are closer (by sound: the same words, or
-    Jaro-Winkler) to the surnames of the other than to its given names."""
+    differ as recorded and a first given name sounds like a surname of the other side (or is one
+    edit from it: a typo), the given names of each are closer (by sound: the same words, each
+    within one edit, or Jaro-Winkler) to the surnames of the other than to its given names."""
     out = np.zeros(left.num_rows, dtype=bool)
     if "given_sound" not in left.column_names:
         return out
     g1, g2 = _col(left, "given_sound"), _col(right, "given_sound")
     s1, s2 = _col(left, "surnames_sound"), _col(right, "surnames_sound")
+    rows = np.nonzero(_differing(g1, g2) & _differing(s1, s2))[0]
+    if not len(rows):
+        return out
+    take = pa.array(rows)
+    left, right = left.take(take), right.take(take)
     # worth a look only where a first given name sounds like a surname of the other side
     f1, f2 = _col(left, "given1_sound"), _col(right, "given1_sound")
-    hint = (_eq(f1, _col(right, "paternal_sound")) | _eq(f1, _col(right, "maternal_sound"))
-            | _eq(f2, _col(left, "paternal_sound")) | _eq(f2, _col(left, "maternal_sound")))
-    rows = np.nonzero(hint & _differing(g1, g2) & _differing(s1, s2))[0]
+    hint = (_close(f1, _col(right, "paternal_sound")) | _close(f1, _col(right, "maternal_sound"))
+            | _close(f2, _col(left, "paternal_sound")) | _close(f2, _col(left, "maternal_sound")))
+    rows, at = rows[hint], pa.array(np.nonzero(hint)[0])
     if len(rows):
-        take = pa.array(rows)
-        g1, g2, s1, s2 = (pc.take(a, take) for a in (g1, g2, s1, s2))
+        g1, g2, s1, s2 = (pc.take(_col(t, c), at) for t, c in ((left, "given_sound"), (right, "given_sound"),
+                                                                  (left, "surnames_sound"), (right, "surnames_sound")))
         straight = _similarity(g1, g2) + _similarity(s1, s2)
         crossed = _similarity(g1, s2) + _similarity(s1, g2)
         out[rows] = (crossed >= CROSSED_AT) & (crossed > straight)
