@@ -185,7 +185,7 @@ def surnames(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     )
 
 
-WORDS_MATCHED = 3  # the words of a given name matched one by one: a compound name has at most three
+WORDS_MATCHED = 5  # the words of a given name matched one by one: a whole name in one field has up to five
 
 
 def _word(arr: pa.Array, k: int) -> pa.Array:
@@ -205,8 +205,9 @@ def _word_count(arr: pa.Array) -> np.ndarray:
 
 def _words_close(a: pa.Array, b: pa.Array, rows: np.ndarray, same_sex: np.ndarray) -> np.ndarray:
     """For ``rows``: whether each word of the side with fewer words (either when as many) is at
-    most one edit from some word of the other, by spelling or by sound columns as given (a
-    compound name shortened with a typo in it: SONIA of SONAI JESSICA, ROAS of KARINA ROSA)."""
+    most one edit from some word of the other, or its initial, by spelling or by sound columns as
+    given (a compound name shortened with a typo in it: SONIA of SONAI JESSICA, ROAS of KARINA
+    ROSA; a name written as its initial: MARIA E. of MARIA ELENA)."""
     if not len(rows):
         return np.zeros(0, dtype=bool)
     take = pa.array(rows)
@@ -223,7 +224,7 @@ def _words_close(a: pa.Array, b: pa.Array, rows: np.ndarray, same_sex: np.ndarra
             for x, y, short in ((words_a[i], words_b[j], short_is_a), (words_b[i], words_a[j], ~short_is_a)):
                 known = _valid_values(x) & _valid_values(y) & short
                 if known.any():
-                    matched[known, i] |= (_edits(x, y) <= 1)[known] & ~_gendered(x, y, same_sex)[known]
+                    matched[known, i] |= ((_edits(x, y) <= 1) & ~_gendered(x, y, same_sex) | _initial_of(x, y))[known]
     needed = np.arange(WORDS_MATCHED)[None, :] < n_short[:, None]
     return (n_short >= 1) & (n_short <= WORDS_MATCHED) & np.all(matched | ~needed, axis=1)
 
@@ -243,6 +244,12 @@ def _gendered(a: pa.Array, b: pa.Array, same_sex: np.ndarray) -> np.ndarray:
     # JUANA); MARI of MARIA is a letter dropped
     form = (ends(a, ending) & ends(b, ending)) | ends(sa, "[^AEIOU]$")
     return _eq(sa, stem(b)) & ~_eq(a, b) & form & ~same_sex
+
+
+def _initial_of(a: pa.Array, b: pa.Array) -> np.ndarray:
+    """Whether one word is the initial of the other (E of ELENA: MARIA E. for MARIA ELENA)."""
+    length = lambda x: pc.fill_null(decode(_derived(x, pc.utf8_length)), 0).to_numpy(zero_copy_only=False)
+    return ((length(a) == 1) | (length(b) == 1)) & _eq(_prefix(a, 1), _prefix(b, 1))
 
 
 def _valid_values(arr: pa.Array) -> np.ndarray:
@@ -306,7 +313,8 @@ def birth_date(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
         [
             (both_known & (b1 == b2), 4),
             (both_known & (y1 == y2) & (mo1 == d2) & (d1 == mo2), 3),
-            (both_known & (((mo1 == mo2) & (d1 == d2) & (np.abs(y1 - y2) == 1)) | ((y1 == y2) & (mo1 == mo2))), 2),
+            (both_known & (((mo1 == mo2) & (d1 == d2) & (np.abs(y1 - y2) == 1)) | ((y1 == y2) & (mo1 == mo2))
+                           | ((y1 == y2) & (((mo1 == 1) & (d1 == 1)) | ((mo2 == 1) & (d2 == 1))))), 2),
             (np.abs(by1 - by2) <= 1, 1),
         ],
         known=vy1 & vy2,
@@ -368,10 +376,11 @@ LEVELS: dict[str, dict[int, str]] = {
                  1: "surnames Jaro-Winkler >= 0.8", 0: "different"},
     "given_names": {6: "exact", 5: "alike by sound", 4: "the words of one among the other's (compound name shortened)",
                     3: "Jaro-Winkler >= 0.9, or one edit apart by sound or as written",
-                    2: "each word of one within one edit of a word of the other (shortened, with a typo)",
+                    2: "each word of one within one edit of a word of the other, or its initial (shortened, with a typo)",
                     1: "first given names Jaro-Winkler >= 0.8, the others different", 0: "different"},
     "document": {3: "same number", 2: "one edit or transposition apart", 0: "different"},
-    "birth_date": {4: "exact", 3: "day and month swapped", 2: "year off by one, or same year and month",
+    "birth_date": {4: "exact", 3: "day and month swapped",
+                   2: "year off by one, or same year and month, or same year with one date a 1 January (the year only)",
                    1: "ages at the events consistent (birth years within one)", 0: "different"},
     "exact": {1: "equal", 0: "different"},
     "jaro_winkler": {3: "exact", 2: "Jaro-Winkler >= first threshold", 1: "Jaro-Winkler >= second threshold",
