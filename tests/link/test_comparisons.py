@@ -84,6 +84,46 @@ def test_given_names_and_surnames_entered_in_each_others_fields_are_compared_in_
     assert levels["given_names"][0] >= 3 and levels["surnames"][0] >= 3
 
 
+def test_a_crossed_record_is_put_back_whichever_side_it_is(person):
+    # one record entered crossed with a surname lost, the other with a typo in a surname: in either
+    # order both names agree (the sibling guard must not read the surnames as different given names)
+    crossed = {**person, "given_names": "DE LA CRUZ", "paternal_surname": "MARÍA", "maternal_surname": "ELENA"}
+    for typo in ({**person, "paternal_surname": "RAMIREZ", "maternal_surname": "DE LA CRIZ"},
+                 {**person, "paternal_surname": "QUIPSE"}):
+        for left, right in ((crossed, typo), (typo, crossed)):
+            levels = comparisons.compare(*pair(left, right), SETTINGS_COMPARISONS)
+            assert levels["given_names"][0] >= 2 and levels["surnames"][0] >= 1
+
+
+def test_a_brother_entered_crossed_is_not_read_as_his_sister(person):
+    # KEVIN DANIEL QUISPE DE LA CRUZ entered crossed against his sister: no reading agrees on both
+    brother = {**person, "given_names": "QUISPE DE LA CRUZ", "paternal_surname": "KEVIN", "maternal_surname": "DANIEL",
+               "sex": "MALE"}
+    levels = comparisons.compare(*pair(person, brother), SETTINGS_COMPARISONS)
+    assert levels["given_names"][0] <= 1
+
+
+def test_a_crossed_record_with_a_typo_in_the_name_it_shares_is_found(person):
+    crossed = {**person, "given_names": "QUISPE DE LA CRUZ", "paternal_surname": "MRAIA", "maternal_surname": "ELENA"}
+    levels = comparisons.compare(*pair(person, crossed), SETTINGS_COMPARISONS)
+    assert levels["given_names"][0] >= 2 and levels["surnames"][0] >= 4
+
+
+@pytest.mark.parametrize("written", ["MARÍA E.", "M. ELENA", "M ELENA", "MARIA-ELENA", "QUISPE DE LA CRUZ MARÍA ELENA"])
+def test_initials_hyphens_and_a_whole_name_in_one_field(person, written):
+    one_field = {"paternal_surname": None, "maternal_surname": None} if "QUISPE" in written else {}
+    assert level("given_names", person, {**person, "given_names": written, **one_field}) >= 2
+
+
+def test_a_hyphen_joins_the_words_of_a_compound_name(person):
+    from pipelines.link.prepare import comparison_table
+    from tests.link.conftest import records
+
+    table = comparison_table(records([{**person, "maternal_surname": "DE-LA-CRUZ", "given_names": "MARÍA  ELENA"}]))
+    assert table.column("maternal").to_pylist() == ["DE LA CRUZ"] and table.column("given").to_pylist() == ["MARIA ELENA"]
+    assert table.column("name_tokens").to_pylist() == [["ILINA", "KISPI", "KRUS", "MARIA"]]
+
+
 def test_place_says_nothing_where_the_case_reference_agrees(person):
     a, b = pair(person, {**person, "ubigeo": "170101"})
     assert comparisons.compare(a, b, SETTINGS_COMPARISONS)["place"][0] == -1
@@ -107,6 +147,7 @@ def test_document(person, change, expected):
     ({}, 4),
     ({"birth_date": D(2001, 5, 4)}, 3),  # day and month swapped
     ({"birth_date": D(2002, 4, 5)}, 2),  # year off by one
+    ({"birth_date": D(2001, 1, 1)}, 2),  # the birth year only, recorded as 1 January
     ({"birth_date": None, "age_at_event": 17}, 1),  # age only, consistent with the birth date
     ({"birth_date": None, "age_at_event": 30}, 0),
     ({"birth_date": D(1980, 1, 1)}, 0),
