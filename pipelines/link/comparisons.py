@@ -203,30 +203,52 @@ def _word_count(arr: pa.Array) -> np.ndarray:
     return pc.fill_null(decode(spaces), -1).to_numpy(zero_copy_only=False) + 1
 
 
+def _first_letters(arr: pa.Array) -> np.ndarray:
+    """A bit per first letter of the value's words, computed once per distinct value."""
+    def mask(values: pa.Array) -> pa.Array:
+        return pa.array([sum({1 << (ord(w[0]) % 63) for w in (v or "").split()}) for v in values.to_pylist()],
+                        pa.int64())
+    return pc.fill_null(decode(_derived(arr, mask)), 0).to_numpy(zero_copy_only=False)
+
+
 def _words_close(a: pa.Array, b: pa.Array, rows: np.ndarray, same_sex: np.ndarray) -> np.ndarray:
     """For ``rows``: whether each word of the side with fewer words (either when as many) is at
-    most one edit from some word of the other, or its initial, by spelling or by sound columns as
-    given (a compound name shortened with a typo in it: SONIA of SONAI JESSICA, ROAS of KARINA
-    ROSA; a name written as its initial: MARIA E. of MARIA ELENA)."""
+    most one edit from some word of the other with the same first letter, or its initial, by
+    spelling or by sound columns as given (a compound name shortened with a typo in it: SONIA of
+    SONAI JESSICA, ROAS of KARINA ROSA; a name written as its initial: MARIA E. of MARIA ELENA).
+    Only rows whose short side's first letters are all among the other's are looked at (a
+    necessary condition, a few bit operations per row)."""
+    out = np.zeros(len(rows), dtype=bool)
     if not len(rows):
-        return np.zeros(0, dtype=bool)
+        return out
     take = pa.array(rows)
     a, b, same_sex = pc.take(a, take), pc.take(b, take), same_sex[rows]
     wa, wb = _word_count(a), _word_count(b)
     short_is_a = wa <= wb
+    la, lb = _first_letters(a), _first_letters(b)
+    letters_in = np.where(short_is_a, (la & ~lb) == 0, (lb & ~la) == 0)
     n_short = np.where(short_is_a, wa, wb)
-    matched = np.zeros((len(rows), WORDS_MATCHED), dtype=bool)
-    words_a = [_word(a, k) for k in range(WORDS_MATCHED)]
-    words_b = [_word(b, k) for k in range(WORDS_MATCHED)]
-    for i in range(WORDS_MATCHED):
-        for j in range(WORDS_MATCHED):
+    look = np.nonzero(letters_in & (n_short >= 1) & (n_short <= WORDS_MATCHED))[0]
+    if not len(look):
+        return out
+    at = pa.array(look)
+    a, b, short_is_a, n_short, same_sex = pc.take(a, at), pc.take(b, at), short_is_a[look], n_short[look], same_sex[look]
+    longest = int(max(wa[look].max(), wb[look].max()))
+    matched = np.zeros((len(look), WORDS_MATCHED), dtype=bool)
+    words_a = [_word(a, k) for k in range(min(longest, WORDS_MATCHED))]
+    words_b = [_word(b, k) for k in range(min(longest, WORDS_MATCHED))]
+    for i in range(int(n_short.max())):
+        for j in range(len(words_a)):
             # a's word i against b's word j where a is the short side, and the other way round
             for x, y, short in ((words_a[i], words_b[j], short_is_a), (words_b[i], words_a[j], ~short_is_a)):
-                known = _valid_values(x) & _valid_values(y) & short
-                if known.any():
-                    matched[known, i] |= ((_edits(x, y) <= 1) & ~_gendered(x, y, same_sex) | _initial_of(x, y))[known]
+                sub = np.nonzero(short & ~matched[:, i] & _valid_values(x) & _valid_values(y)
+                                 & _eq(_prefix(x, 1), _prefix(y, 1)))[0]
+                if len(sub):
+                    xs, ys = pc.take(x, pa.array(sub)), pc.take(y, pa.array(sub))
+                    matched[sub, i] |= ((_edits(xs, ys) <= 1) & ~_gendered(xs, ys, same_sex[sub])) | _initial_of(xs, ys)
     needed = np.arange(WORDS_MATCHED)[None, :] < n_short[:, None]
-    return (n_short >= 1) & (n_short <= WORDS_MATCHED) & np.all(matched | ~needed, axis=1)
+    out[look] = np.all(matched | ~needed, axis=1)
+    return out
 
 
 def _gendered(a: pa.Array, b: pa.Array, same_sex: np.ndarray) -> np.ndarray:
@@ -268,8 +290,11 @@ def given_names(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     exact, sound = _eq(g1, g2), _eq(s1, s2)
     subset = _word_subset(s1, s2)  # a compound given name shortened (CARMEN of MARIA DEL CARMEN)
     # a typo (ANA / AFA, ANA / AA: one edit by sound or as written)
-    typo = ((_jaro_winkler(g1, g2) >= 0.9) | (_edits(s1, s2) <= 1) | (_edits(g1, g2) <= 1)) & ~_gendered(
-        g1, g2, same_sex)
+    typo = (_jaro_winkler(g1, g2) >= 0.9) | _close(s1, s2) | _close(g1, g2)
+    rows = np.nonzero(typo & ~exact)[0]
+    if len(rows):
+        take = pa.array(rows)
+        typo[rows] &= ~_gendered(pc.take(g1, take), pc.take(g2, take), same_sex[rows])
     rest = np.nonzero(known & ~(exact | sound | subset | typo))[0]
     close = np.zeros(len(known), dtype=bool)
     close[rest] = _words_close(s1, s2, rest, same_sex) | _words_close(g1, g2, rest, same_sex)
@@ -417,7 +442,13 @@ def _similarity(a: pa.Array, b: pa.Array) -> np.ndarray:
 
 
 def _close(a: pa.Array, b: pa.Array) -> np.ndarray:
-    return _eq(a, b) | (_edits(a, b) <= 1)
+    """Equal, or one edit apart with the first letter kept (computed only where it is kept)."""
+    out = _eq(a, b)
+    rows = np.nonzero(~out & _eq(_prefix(a, 1), _prefix(b, 1)))[0]
+    if len(rows):
+        take = pa.array(rows)
+        out[rows] = _edits(pc.take(a, take), pc.take(b, take)) <= 1
+    return out
 
 
 def _crossed(left: pa.Table, right: pa.Table) -> np.ndarray:
@@ -434,7 +465,8 @@ def _crossed(left: pa.Table, right: pa.Table) -> np.ndarray:
     if not len(rows):
         return out
     take = pa.array(rows)
-    left, right = left.take(take), right.take(take)
+    sounds = ["given_sound", "surnames_sound", "given1_sound", "paternal_sound", "maternal_sound"]
+    left, right = left.select(sounds).take(take), right.select(sounds).take(take)
     # worth a look only where a first given name sounds like a surname of the other side
     f1, f2 = _col(left, "given1_sound"), _col(right, "given1_sound")
     hint = (_close(f1, _col(right, "paternal_sound")) | _close(f1, _col(right, "maternal_sound"))
