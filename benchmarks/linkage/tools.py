@@ -217,7 +217,8 @@ def splink_configuration(kind: str) -> dict:
     else:
         from pipelines.link.linker import load_settings
 
-        rules = [list(r["keys"]) for r in load_settings()["blocking_rules"]]
+        # the rules on keys (Splink has no rule over a record's token combinations)
+        rules = [list(r["keys"]) for r in load_settings()["blocking_rules"] if "keys" in r]
     extra = {"u_max_pairs": 1e6} if kind == "robust" else {}  # 4,000-record sets: 8M pairs in all
     return extra | {"uid": "record_uid", "link_type": "dedupe_only", "comparisons": comparisons, "rules": rules,
             "deterministic": [["document_core"], ["paternal", "maternal", "given", "birth_date"]], "recall": 0.9,
