@@ -50,11 +50,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from pipelines.estimate import LATENT_CLASS, CaptureHistory, DEFAULT_METHOD, LatentClassSettings  # noqa: E402
+from pipelines.estimate import (LATENT_CLASS, PAIRWISE_OR_LATENT_CLASS, CaptureHistory, DEFAULT_INTERVAL,  # noqa: E402
+                                DEFAULT_METHOD, LatentClassSettings, estimate, goodness_of_fit)
 from pipelines.estimate.intervals import profile_interval  # noqa: E402
 from pipelines.estimate.loglinear import fit_model  # noqa: E402
 from pipelines.estimate.latent_class import convergence, sample_posterior  # noqa: E402
-from pipelines.estimate.pipeline_stage import Stratum, fit_stratum, prepare_stratum  # noqa: E402
+from pipelines.estimate.pipeline_stage import Stratum, fit_stratum, prepare_stratum, result_row  # noqa: E402
 from pipelines.sample.world import build_world  # noqa: E402
 
 SAMPLE_LISTS = ("PNP", "MP", "MIMP", "SUNAFIL")
@@ -315,6 +316,10 @@ def latent_class_like_the_pipeline(lists: tuple[str, ...], tables: list[np.ndarr
     chain lengths; the replicates with the same lists are sampled as one batch of chains (one numpy call
     per step for all of them), so replicate r's chains differ from a lone ``concilia mse`` run's, not its law."""
     prepared = [prepare_stratum(as_stratum(lists, c), LATENT_CLASS) for c in tables]
+    return _latent_class_rows(prepared, seed)
+
+
+def _latent_class_rows(prepared: list[tuple[dict, CaptureHistory]], seed: int) -> list[dict]:
     rows = [row for row, _ in prepared]
     groups: dict[tuple, list[int]] = {}
     for i, (row, ch) in enumerate(prepared):
@@ -328,6 +333,24 @@ def latent_class_like_the_pipeline(lists: tuple[str, ...], tables: list[np.ndarr
             conv = convergence(d)
             rows[i] = rows[i] | {"estimate": median, "lower": lower, "upper": upper, "model": [],
                                  "rhat": conv["rhat"], "ess": min(conv["ess_bulk"], conv["ess_tail"])}
+    return rows
+
+
+def default_like_the_pipeline(lists: tuple[str, ...], tables: list[np.ndarray], seed: int) -> list[dict]:
+    """``pairwise_or_latent_class`` as ``estimate()`` runs it (``all_pairwise``; ``latent_class`` where the
+    deviance test rejects it), with the rejected replicates' chains sampled as one batch."""
+    prepared = [prepare_stratum(as_stratum(lists, c), PAIRWISE_OR_LATENT_CLASS) for c in tables]
+    rows, rejected = [], []
+    for i, (row, ch) in enumerate(prepared):
+        if "refused_reason" in row:
+            rows.append(row)
+            continue
+        r = estimate(ch, "all_pairwise", interval=DEFAULT_INTERVAL)
+        rows.append(result_row(row, r) | {"chosen": "all_pairwise"})
+        if not r.refused and goodness_of_fit(r.diagnostics["deviance"], r.diagnostics["df_resid"])["rejected"]:
+            rejected.append(i)
+    for i, row in zip(rejected, _latent_class_rows([prepared[i] for i in rejected], seed)):
+        rows[i] = row | {"chosen": LATENT_CLASS}
     return rows
 
 
@@ -377,6 +400,9 @@ def summarise(s: Scenario, rows: list[dict], oracles: list[tuple], seconds: floa
     if rhat:
         out["chains"] = {"rhat_median": float(np.median(rhat)), "rhat_over_1.05": int(sum(h > 1.05 for h in rhat)),
                          "ess_median": float(np.median([r["ess"] for r in est]))}
+    chosen = Counter(r["chosen"] for r in est if r.get("chosen"))
+    if chosen:
+        out["chosen"] = dict(chosen)
     out["meets_coverage_target"] = bool(out["coverage"] is not None and out["coverage"] >= TARGET_COVERAGE)
     out["meets_bias_target"] = bool(out["relative_bias_mean"] is not None
                                     and abs(out["relative_bias_mean"]) <= TARGET_BIAS)
@@ -393,6 +419,8 @@ def run(replicates: int, seed: int, method: str = DEFAULT_METHOD, only: list[str
         tables = [s.draw(np.random.default_rng([seed, index, r])) for r in range(replicates)]
         if method == LATENT_CLASS:
             rows = latent_class_like_the_pipeline(s.lists, tables, seed + index)
+        elif method == PAIRWISE_OR_LATENT_CLASS:
+            rows = default_like_the_pipeline(s.lists, tables, seed + index)
         else:
             rows = [estimate_like_the_pipeline(s.lists, counts, method) for counts in tables]
         oracles = [oracle(s.lists, counts, s.true_terms) for counts in tables] if s.kind == "a" else []
@@ -400,8 +428,10 @@ def run(replicates: int, seed: int, method: str = DEFAULT_METHOD, only: list[str
         print(_line(results[-1]), flush=True)
     return {"method": method,
             "interval": {"model_average": "model-averaged profile likelihood",
-                         LATENT_CLASS: "posterior 2.5% and 97.5% quantiles"}.get(method, "profile"),
-            **({"mcmc": asdict(LatentClassSettings())} if method == LATENT_CLASS else {}),
+                         LATENT_CLASS: "posterior 2.5% and 97.5% quantiles",
+                         PAIRWISE_OR_LATENT_CLASS: "profile likelihood (all_pairwise) or posterior quantiles "
+                                                   "(latent_class)"}.get(method, "profile"),
+            **({"mcmc": asdict(LatentClassSettings())} if method in (LATENT_CLASS, PAIRWISE_OR_LATENT_CLASS) else {}),
             "confidence": 0.95, "replicates": replicates, "seed": seed,
             "scenarios": results}
 
