@@ -21,7 +21,6 @@ import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.special import gammaln
 
 __all__ = ["LatentClassSettings", "LatentClassFit", "fit_latent_class", "RHAT_LIMIT", "ESS_MIN"]
 
@@ -32,16 +31,21 @@ ESS_MIN = 400
 
 @dataclass(frozen=True)
 class LatentClassSettings:
-    """Prior and sampler settings. The prior is LCMCR's default (``lcmCR(K=10, a_alpha=0.25, b_alpha=0.25)``)."""
+    """Prior and sampler settings: LCMCR's prior (``a_alpha = b_alpha = 0.25``) and its Kosovo example's
+    truncation and chain length (``lcmCR(K = 10, ...)``, ``lcmCR_PostSampl(burnin = 10000, samples = 1000,
+    thinning = 100)``; the package's default truncation is K = 5)."""
 
     classes: int = 10  # K*, the truncation of the stick-breaking process
     a_alpha: float = 0.25
     b_alpha: float = 0.25
-    chains: int = 4
-    burn_in: int = 2000
+    # Chain lengths of LCMCR's own Kosovo example (burn-in 10,000, 1,000 draws thinned by 100), on eight
+    # chains: N mixes slowly (autocorrelation time 600 to 2,700 iterations on Kosovo; a chain started far off
+    # takes thousands of iterations to come back), and eight chains cost little more than four here
+    # (numpy's per-call overhead dominates at this size).
+    chains: int = 8
+    burn_in: int = 10000
     draws: int = 1000  # kept per chain
-    thin: int = 20  # N mixes slowly: its autocorrelation time is hundreds of iterations on Kosovo
-    unseen_moves: int = 2  # collapsed Metropolis moves on the unseen per iteration (_move_unseen)
+    thin: int = 100
 
 
 @dataclass
@@ -125,12 +129,8 @@ def sample_posterior(counts: np.ndarray, seed: int, settings: LatentClassSetting
         p = np.exp(logp)
         p /= p.sum(axis=1, keepdims=True)
         z = rng.multinomial(y, p.transpose(0, 2, 1))  # (M, C, K)
-        on = z.transpose(0, 2, 1) @ x  # (M, K, J): persons of class k on list j (the unseen are on none)
-        seen_k = z[:, 1:, :].sum(axis=1)
-        unseen_k = z[:, 0, :]
-        for _ in range(s.unseen_moves):
-            unseen_k = _move_unseen(rng, unseen_k, seen_k, on, pi, n)
-        nk = seen_k + unseen_k  # (M, K)
+        nk = z.sum(axis=1)  # (M, K)
+        on = z.transpose(0, 2, 1) @ x  # (M, K, J): persons of class k on list j
         lam = np.clip(rng.beta(1.0 + on, 1.0 + nk[:, :, None] - on), 1e-12, 1 - 1e-12)
         after = np.cumsum(nk[:, ::-1], axis=1)[:, ::-1]  # persons in class k or later
         v = np.clip(rng.beta(1.0 + nk[:, :-1], alpha[:, None] + after[:, 1:]), 1e-12, 1 - 1e-12)
@@ -145,39 +145,6 @@ def sample_posterior(counts: np.ndarray, seed: int, settings: LatentClassSetting
             alphas[:, d] = alpha
     shape = (r, s.chains, s.draws)
     return kept.astype(float).reshape(shape), occupied.reshape(shape), alphas.reshape(shape)
-
-
-#: Steps of the collapsed move on the unseen, as fractions of the persons seen (one drawn per move).
-UNSEEN_STEPS = np.array([0.01, 0.05, 0.25])
-
-
-def _move_unseen(rng, unseen_k, seen_k, on, pi, n):
-    """One Metropolis move on the unseen persons of one class (per chain), with the capture probabilities
-    integrated out (Beta-binomial) given the class labels of the persons seen and the weights.
-
-    In the plain Gibbs sampler the unseen count and the capture probabilities of a low-visibility class
-    hold each other in place (N mixes over hundreds of iterations on Kosovo); here the class's unseen
-    count moves without its capture probabilities, which are then drawn afresh. The target is
-    p(unseen_k | seen labels, pi) ∝ (N - 1)! / prod_k u_k! * prod_k pi_k^u_k * prod_kj B(1 + on_kj, 1 + n_k - on_kj)
-    (the 1/N prior makes N! / N). The step's size depends only on n, so the proposal is symmetric."""
-    m, kk = unseen_k.shape
-    rows = np.arange(m)
-    k = rng.integers(kk, size=m)
-    step = np.rint(rng.standard_normal(m) * UNSEEN_STEPS[rng.integers(len(UNSEEN_STEPS), size=m)] * n).astype(np.int64)
-    u = unseen_k[rows, k]
-    new = u + step
-    ok = (new >= 0) & (step != 0)
-    new = np.where(ok, new, u)
-    seen, on_k = seen_k[rows, k][:, None], on[rows, k, :]  # (M, 1), (M, J)
-    total = n + unseen_k.sum(axis=1)
-    lg = gammaln
-    delta = (lg(total + step * ok) - lg(total) - lg(new + 1.0) + lg(u + 1.0) + (new - u) * np.log(pi[rows, k])
-             + (lg(1.0 + seen + new[:, None] - on_k) - lg(1.0 + seen + u[:, None] - on_k)).sum(axis=1)
-             - on_k.shape[1] * (lg(2.0 + seen[:, 0] + new) - lg(2.0 + seen[:, 0] + u)))
-    accept = ok & (np.log(rng.random(m)) < delta)
-    out = unseen_k.copy()
-    out[rows, k] = np.where(accept, new, u)
-    return out
 
 
 def convergence(draws: np.ndarray) -> dict:
