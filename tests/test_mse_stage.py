@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines import model, public, publish
-from pipelines.estimate import DEFAULT_METHOD, CaptureHistory, estimate
+from pipelines.estimate import DEFAULT_METHOD, CaptureHistory, LatentClassSettings, estimate
 from pipelines.estimate.cli import mse_main
 from pipelines.estimate.pipeline_stage import (
     CaptureCellsFn,
@@ -332,4 +332,9 @@ def test_run_settings_are_declared_and_checked(tmp_path):
     bad = tmp_path / "settings.yaml"
     bad.write_text("method: model_average\ndimensions: [sex, shoe_size]\n")
     with pytest.raises(ValueError, match="unknown dimensions"):
+        load_settings(str(bad))
+    # a run's latent_class chains are declared: shorter than concilia mse's, and only known keys
+    assert settings["mcmc"].chains == 4 and settings["mcmc"].burn_in < LatentClassSettings().burn_in
+    bad.write_text("method: latent_class\ndimensions: [sex]\nlatent_class_chains: {chains: 2, steps: 9}\n")
+    with pytest.raises(ValueError, match="unknown latent_class_chains keys"):
         load_settings(str(bad))
