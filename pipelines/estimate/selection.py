@@ -89,7 +89,8 @@ __all__ = [
 MAX_LISTS_MIN_BIC = 5
 MAX_LISTS_MIN_BIC_PAIRWISE = 6
 
-METHODS = ("model_average", "all_pairwise", "stepwise_csv", "independence", "stepwise_bhs", "min_bic", "min_bic_pairwise")
+METHODS = ("model_average", "all_pairwise", "stepwise_csv", "independence", "stepwise_bhs", "min_bic",
+           "min_bic_pairwise")
 #: ``model_average``: models whose AIC is more than this above the best one get no weight
 #: (relative weight below exp(-10) = 4.5e-5).
 MA_DELTA_AIC = 20.0
