@@ -7,9 +7,10 @@ linker), from the victim list membership of the sample generator (``pipelines/sa
 ``build_world(2018)``): lists PNP, MP, MIMP and SUNAFIL, a true total of 3,221 victims of whom 1,300
 no agency saw, and the generator's dependence between lists. Each replicate is estimated exactly as
 the pipeline does it (``pipelines.estimate.pipeline_stage.fit_stratum``: small lists merged,
-refusal on too few overlaps, then ``estimate()`` with the default method, ``model_average``: the
-Akaike-weighted average over all pairwise log-linear models, with the model-averaged
-profile-likelihood interval; ``--compare`` runs other methods, with their profile interval).
+refusal on too few overlaps, then ``estimate()`` with the method, by default the pipeline's,
+``pairwise_or_latent_class``: the model with every pairwise interaction and its profile-likelihood
+interval, or the latent-class posterior where the table rejects that model; ``--method`` and
+``--compare`` run other methods, log-linear ones with their profile interval).
 
 Scenarios (``SCENARIOS``):
 
@@ -316,8 +317,9 @@ def estimate_like_the_pipeline(lists: tuple[str, ...], counts: np.ndarray, metho
 
 def latent_class_like_the_pipeline(lists: tuple[str, ...], tables: list[np.ndarray], seed: int) -> list[dict]:
     """``latent_class`` on every replicate, through the stage's lists and refusals, with the run's prior and
-    shorter chains (``SIMULATION_MCMC``); the replicates with the same lists are sampled as one batch of chains (one numpy call
-    per step for all of them), so replicate r's chains differ from a lone ``concilia mse`` run's, not its law."""
+    shorter chains (``SIMULATION_MCMC``); the replicates with the same lists are sampled as one batch of
+    chains (one numpy call per step for all of them), so replicate r's chains differ from a lone
+    ``concilia mse`` run's, not its law."""
     prepared = [prepare_stratum(as_stratum(lists, c), LATENT_CLASS) for c in tables]
     return _latent_class_rows(prepared, seed)
 
@@ -345,8 +347,8 @@ def default_like_the_pipeline(lists: tuple[str, ...], tables: list[np.ndarray], 
     prepared = [prepare_stratum(as_stratum(lists, c), PAIRWISE_OR_LATENT_CLASS) for c in tables]
     rows, rejected = [], []
     for i, (row, ch) in enumerate(prepared):
-        if "refused_reason" in row:
-            rows.append(row)
+        if "refused_reason" in row or row["method"] != PAIRWISE_OR_LATENT_CLASS:  # refused, or past six lists
+            rows.append(row if "refused_reason" in row else fit_stratum(as_stratum(lists, tables[i]))[0])
             continue
         r = estimate(ch, "all_pairwise", interval=DEFAULT_INTERVAL)
         rows.append(result_row(row, r) | {"chosen": "all_pairwise"})
