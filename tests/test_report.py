@@ -358,3 +358,20 @@ def test_the_previous_run_is_the_one_current_json_names(published, tmp_path):
     assert previous == f"{out}/runs/{published.run_id}"
     ctx = report_context(published.run_dir, previous)
     assert ctx["changes"]["available"] and ctx["changes"]["n_changed"] == 0  # the same run: nothing moved
+
+
+def test_required_field_warnings_are_shown_per_feed_without_values(published, tmp_path):
+    # the sample PJ feed types 00000000 for "no DNI", and its contract says required: warn
+    warned = {feed: f["required_warnings"] for feed, f in published.manifest["feeds"].items() if f.get("required_warnings")}
+    assert warned.get("pj_convictions", {}).get("document", {}).get("placeholder_document", 0) > 0
+    rows = {f["feed_id"]: f["required_warnings"] for f in report_context(published.run_dir)["feeds"]}
+    assert [(w["field"], w["code"], w["count"]) for w in rows["pj_convictions"]] == [
+        (field, code, n) for field, reasons in sorted(warned["pj_convictions"].items()) for code, n in sorted(reasons.items())]
+    html = (Path(published.run_dir) / REPORT_PATH).read_text(encoding="utf-8")
+    section = html[html.index("Required fields that failed, rows kept"):html.index("Expectation suites")]
+    n = warned["pj_convictions"]["document"]["placeholder_document"]
+    assert "pj_convictions" in section and "(placeholder_document)" in section and f">{n:,}<" in section
+    assert "00000000" not in section
+    spanish = copy_run(published, tmp_path, "es")
+    text = Path(build_report(str(spanish), None, published.manifest, lang="es")).read_text(encoding="utf-8")
+    assert "Campos obligatorios" in text and "(placeholder_document)" in text

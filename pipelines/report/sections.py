@@ -293,8 +293,18 @@ def feeds(manifest: dict, screen: Screen) -> list[dict]:
             "unmapped": [{"field": u.get("field"), "value": screen.text(u.get("value")), "count": u.get("count")}
                          for u in f.get("unmapped_values", [])],
             "assertion_failures": [screen.text(a) for a in f.get("assertion_failures", [])],
+            "required_warnings": required_warnings(f),
         })
     return rows
+
+
+def required_warnings(feed: dict) -> list[dict]:
+    """Rows kept although a field the contract requires with ``warn`` failed (the manifest's
+    ``required_warnings``: field -> reason -> rows): field, reason and count, never a value."""
+    return [{"field": field_name, "code": code, "reason": label("quarantine_reasons", code),
+             "gloss": gloss("quarantine_reasons", code), "count": count}
+            for field_name, reasons in sorted((feed.get("required_warnings") or {}).items())
+            for code, count in sorted(reasons.items())]
 
 
 def _docs_link(run: RunFolder, path) -> dict | None:
