@@ -35,6 +35,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from rapidfuzz import process
+from rapidfuzz.distance import JaroWinkler
 
 from pipelines.harmonise.vector import fold
 from pipelines.link import comparisons as cmp
@@ -143,9 +145,22 @@ def aliases(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     a, b = joined.column("name").combine_chunks(), joined.column("name_r").combine_chunks()
     same = cmp._eq(a, b)
     sound = cmp._eq(joined.column("sound").combine_chunks(), joined.column("sound_r").combine_chunks())
-    shorter = np.minimum(_word_count(a), _word_count(b))
-    close = (cmp._jaro_winkler(a, b) >= CLOSE) | (cmp._word_subset(a, b) & (shorter >= 2))
+    words_a, words_b = _word_count(a), _word_count(b)
+    shorter = np.minimum(words_a, words_b)
     for_name = kind_l != kind_r
+    close = np.zeros(len(same), dtype=bool)
+    # only an alias against a name that is neither the same nor alike by sound can be "close"
+    maybe = np.flatnonzero(for_name & ~same & ~sound)
+    if len(maybe):
+        take = pa.array(maybe)
+        a_maybe, b_maybe = pc.take(a, take), pc.take(b, take)
+        similar = process.cpdist(cmp._py(a_maybe), cmp._py(b_maybe), scorer=JaroWinkler.normalized_similarity,
+                                 score_cutoff=CLOSE, workers=1) >= CLOSE
+        close[maybe] = similar
+        # an alias without a word of the name: two or more words, all among the longer's
+        part = np.flatnonzero((shorter[maybe] >= 2) & (words_a[maybe] != words_b[maybe]) & ~similar)
+        if len(part):
+            close[maybe[part]] = cmp._word_subset(pc.take(a_maybe, pa.array(part)), pc.take(b_maybe, pa.array(part)))
     level = np.select(
         [for_name & same, for_name & sound, for_name & close,
          ~for_name & (same | sound) & (shorter >= 2), ~for_name & (same | sound)],
