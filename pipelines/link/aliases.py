@@ -104,6 +104,28 @@ def columns(records: pa.Table, name_tokens: pa.ListArray) -> dict[str, pa.Array]
             KEY_COLUMN: _list_of(keys.column("key").combine_chunks(), keys.column("row").to_numpy(), n)}
 
 
+def complete(registry: pa.Table, role_table) -> pa.Table:
+    """Registry rows written before aliases were compared, with the alias columns they lack: no
+    alias, the record's name by sound from its name tokens, and that name as its one key where the
+    role's records carry aliases (``role_table``: pipelines.model's table of the role)."""
+    if "name_tokens" not in registry.column_names or "alias_keys" in registry.column_names:
+        return registry
+    n = registry.num_rows
+    from pipelines.link import prepare
+
+    tokens = registry.column("name_tokens").combine_chunks()
+    name_sound = prepare._null_if_empty(pc.binary_join(tokens, " "))
+    keys = _empty_lists(n)
+    if "aliases" in role_table.schema().names:
+        valid = np.flatnonzero(pc.is_valid(name_sound).to_numpy(zero_copy_only=False))
+        keys = _list_of(pc.take(name_sound, pa.array(valid)), valid, n)
+    for name, values in (("alias_names", _empty_lists(n)), ("alias_sounds", _empty_lists(n)),
+                         ("name_sound", name_sound), (KEY_COLUMN, keys)):
+        if name not in registry.column_names:
+            registry = registry.append_column(name, values)
+    return registry
+
+
 def _lists(table: pa.Table, column: str) -> pa.ListArray:
     return cmp.decode(cmp._col(table, column)) if column in table.column_names else _empty_lists(table.num_rows)
 

@@ -166,3 +166,18 @@ def test_without_the_alias_comparison_the_false_names_stay_apart():
     settings["comparisons"] = [c for c in settings["comparisons"] if c["type"] != "aliases"]
     together, false_names, _ = _linked(settings)
     assert not (false_names & together)
+
+
+def test_a_registry_written_before_aliases_gets_their_columns():
+    from pipelines import model
+    from pipelines.steward.registry import comparison_fields
+
+    fields = comparison_fields("offender")
+    table = comparison_table(records([offender("pnp:1", "LUIS", "RAMOS", "TORRES")], "offender")).select(
+        [f for f in fields.names if f not in ("alias_names", "alias_sounds", "name_sound", "alias_keys")])
+    completed = aliases.complete(table, model.table("offender")).select(fields.names)
+    assert completed.column("alias_keys").to_pylist() == [["LUIS RAMUS TURIS"]]
+    assert completed.column("alias_names").to_pylist() == [[]]
+    victims = comparison_table(records([{"record_uid": "v:1", "given_names": "ROSA"}])).drop_columns(
+        ["alias_names", "alias_sounds", "name_sound", "alias_keys"])
+    assert aliases.complete(victims, model.table("victim")).column("alias_keys").to_pylist() == [[]]
