@@ -104,11 +104,11 @@ def columns(records: pa.Table, name_tokens: pa.ListArray) -> dict[str, pa.Array]
             KEY_COLUMN: _list_of(keys.column("key").combine_chunks(), keys.column("row").to_numpy(), n)}
 
 
-def complete(registry: pa.Table, role_table) -> pa.Table:
+def complete(registry: pa.Table, role_has_aliases: bool) -> pa.Table:
     """Registry rows written before aliases were compared, with the alias columns they lack: no
     alias, the record's name by sound from its name tokens, and that name as its one key where the
-    role's records carry aliases (``role_table``: pipelines.model's table of the role)."""
-    if "name_tokens" not in registry.column_names or "alias_keys" in registry.column_names:
+    role's records carry aliases."""
+    if "name_tokens" not in registry.column_names or KEY_COLUMN in registry.column_names:
         return registry
     n = registry.num_rows
     from pipelines.link import prepare
@@ -116,7 +116,7 @@ def complete(registry: pa.Table, role_table) -> pa.Table:
     tokens = registry.column("name_tokens").combine_chunks()
     name_sound = prepare._null_if_empty(pc.binary_join(tokens, " "))
     keys = _empty_lists(n)
-    if "aliases" in role_table.schema().names:
+    if role_has_aliases:
         valid = np.flatnonzero(pc.is_valid(name_sound).to_numpy(zero_copy_only=False))
         keys = _list_of(pc.take(name_sound, pa.array(valid)), valid, n)
     for name, values in (("alias_names", _empty_lists(n)), ("alias_sounds", _empty_lists(n)),
@@ -131,8 +131,8 @@ def _lists(table: pa.Table, column: str) -> pa.ListArray:
 
 
 def _names_of(side: pa.Table, rows: np.ndarray) -> pa.Table:
-    """(pair, kind, name, sound, words) for the record's own name and each of its aliases, ``rows``
-    being the pairs to explode (their index in the slice becomes the pair number)."""
+    """(pair, kind, name, sound) for the record's own name and each of its aliases, ``rows`` being
+    the pairs to explode (their index in ``rows`` becomes the pair number)."""
     take = pa.array(rows)
     names, sounds = pc.take(_lists(side, "alias_names"), take), pc.take(_lists(side, "alias_sounds"), take)
     own_name = cmp.decode(pc.take(cmp._col(side, "name_set"), take)).cast(pa.string())

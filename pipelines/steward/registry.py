@@ -304,7 +304,7 @@ class LinkWithRegistry(beam.PTransform):
         role, key, label, run_id = self._role, self._key, self._label, self._run_id
         if self._previous:
             previous = (records.pipeline | "ReadRegistry" >> beam.io.ReadFromParquetBatched(self._previous)
-                    | "AliasColumns" >> beam.Map(aliases.complete, model.table(role)))  # a registry from before them
+                        | "AliasColumns" >> beam.Map(aliases.complete, "aliases" in model.table(role).schema().names))
         else:
             previous = records.pipeline | "NoRegistry" >> beam.Create([registry_schema(role).empty_table()])
         current = records | "RecordKeys" >> beam.Map(current_keys, key, label)
