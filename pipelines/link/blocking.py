@@ -30,8 +30,7 @@ import pyarrow.compute as pc
 from pipelines.harmonise.vector import map_unique
 from pipelines.link.comparisons import columns_for, encode_strings
 
-RULE = "_rule"
-SLOT = "_slot"
+IN_BUCKET = "_in"  # bit i: rule i's block of the record is in this partition
 MAX_SLOTS = 31  # a record's giant slots of a multi-valued rule are an int32 bit mask
 
 
@@ -92,11 +91,11 @@ def _joined(table: pa.Table, columns: list[str]) -> pa.Array:
 
 
 def with_rule_keys(comp: pa.Table, rules: list[dict]) -> pa.Table:
-    """Add one key column per blocking rule (null when a key field is unknown; null for a
-    multi-valued rule until its records are partitioned, one copy per key)."""
+    """Add one key column per single-valued blocking rule (null when a key field is unknown). A
+    multi-valued rule's keys are made when records are partitioned (``partition_by_block``)."""
     for i, rule in enumerate(rules):
-        key = pa.nulls(comp.num_rows, pa.string()) if is_multi(rule) else _joined(comp, rule["keys"])
-        comp = comp.append_column(key_column(i), key)
+        if not is_multi(rule):
+            comp = comp.append_column(key_column(i), _joined(comp, rule["keys"]))
     return comp
 
 
@@ -116,12 +115,18 @@ def giant_flag(index: int) -> str:
     return f"_g{index}"
 
 
-def block_sizes(comp: pa.Table, rules: list[dict]) -> pa.Table:
+def slot_column(index: int) -> str:
+    return f"_s{index}"
+
+
+def block_sizes(comp: pa.Table, rules: list[dict], keys: dict[int, pa.Array] | None = None) -> pa.Table:
     """(rule, key, records) for every block of ``comp``; summed over batches with
-    ``merge_block_sizes`` they say which blocks are giant before any pair is made."""
+    ``merge_block_sizes`` they say which blocks are giant before any pair is made (``keys``: the
+    multi-valued rules' keys when already made)."""
     parts = []
     for i, rule in enumerate(rules):
-        counts = pc.value_counts(_rule_key_values(comp, i, rule).drop_null())
+        values = keys[i] if keys is not None and i in keys else _rule_key_values(comp, i, rule)
+        counts = pc.value_counts(values.drop_null())
         counts = pa.table({"rule": pa.array(np.full(len(counts), i, dtype=np.int8)), "key": counts.field("values"),
                            "records": counts.field("counts")})
         parts.append(counts)
@@ -151,49 +156,102 @@ def _setting(rule: dict, settings: dict, name: str, default):
     return rule.get(name, settings.get(name, default))
 
 
+def _lists(n: int, rows: np.ndarray, values: pa.Array) -> pa.ListArray:
+    """``values`` (sorted by their ``rows``) as one list per row of ``n``; empty for rows without."""
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), values)
+
+
 def partition_by_block(comp: pa.Table, settings: dict, buckets: int, giant: dict[int, pa.Array] | None = None):
-    """Yield (bucket, table) with every record once per rule whose key it has (once per key of a
-    multi-valued rule, with its slot). Every row carries, for every rule, whether its block under
-    that rule is giant (a bit per slot for a multi-valued rule; ``giant``: from the block sizes of
-    all records; computed from ``comp`` itself when it holds them all), so that a worker can tell
-    which rule certainly finds a pair."""
+    """Yield (bucket, table): each record once per bucket that one of its keys belongs to, never
+    a copy per key. A single-valued rule's key stays in its column for every record (a pair that
+    shares it is known to every worker) and bit i of ``IN_BUCKET`` says whether rule i's block is
+    in this bucket; a multi-valued rule's keys in this bucket are a list column (with their slots
+    beside). Every row carries, for every rule, whether its block under that rule is giant (a bit
+    per slot for a multi-valued rule; ``giant``: from the block sizes of all records; computed
+    from ``comp`` itself when it holds them all), so that a worker can tell which rule certainly
+    finds a pair."""
     rules = settings["blocking_rules"]
+    n = comp.num_rows
+    multi = {q: multi_keys(comp, rule) for q, rule in enumerate(rules) if is_multi(rule)}
     if giant is None:
-        giant = giant_keys(block_sizes(comp, rules), settings)
-    exploded = {}
+        giant = giant_keys(block_sizes(comp, rules, {q: m[2] for q, m in multi.items()}), settings)
     for q, rule in enumerate(rules):
         keys = giant.get(q)
-        if is_multi(rule):
-            rows, slots, key = multi_keys(comp, rule)
-            exploded[q] = (rows, slots, key)
-            mask = np.zeros(comp.num_rows, dtype=np.int32)
-            if keys is not None and len(keys) and len(rows):
+        big_keys = keys is not None and len(keys) > 0
+        if q in multi:
+            rows, slots, key = multi[q]
+            mask = np.zeros(n, dtype=np.int32)
+            if big_keys and len(rows):
                 big = pc.is_in(key, keys).to_numpy(zero_copy_only=False)
                 np.bitwise_or.at(mask, rows[big], (1 << slots[big].astype(np.int32)).astype(np.int32))
             flag = pa.array(mask)
         else:
-            flag = pc.is_in(comp.column(key_column(q)), keys) if keys is not None and len(keys) else pa.array(
-                np.zeros(comp.num_rows, dtype=bool))
+            flag = pc.fill_null(pc.is_in(comp.column(key_column(q)), keys), False) if big_keys else pa.array(
+                np.zeros(n, dtype=bool))
         comp = comp.append_column(giant_flag(q), flag)
-    for i, rule in enumerate(rules):
-        if is_multi(rule):
-            rows, slots, key = exploded[i]
-            if not len(rows):
-                continue
-            sub = comp.take(pa.array(rows))
-            sub = sub.set_column(sub.column_names.index(key_column(i)), key_column(i), key)
-            slot = pa.array(slots)
-        else:
-            key = comp.column(key_column(i)).combine_chunks()
-            keep = pc.is_valid(key)
-            if not pc.any(keep).as_py():
-                continue
-            sub = comp.filter(keep)
-            slot = pa.array(np.full(sub.num_rows, -1, dtype=np.int8))
-        sub = sub.append_column(RULE, pa.array(np.full(sub.num_rows, i, dtype=np.int8))).append_column(SLOT, slot)
-        where = stable_bucket(pc.binary_join_element_wise(pa.array([str(i)] * sub.num_rows), sub.column(key_column(i)).combine_chunks(), "#"), buckets)
-        for bucket in np.unique(where):
-            yield int(bucket), sub.filter(pa.array(where == bucket))
+
+    def bucket_of(q: int, values: pa.Array) -> np.ndarray:
+        if buckets == 1:
+            return np.where(pc.is_valid(values).to_numpy(zero_copy_only=False), 0, -1)
+        tagged = pc.binary_join_element_wise(pa.scalar(f"{q}#"), values, "")
+        return np.where(pc.is_valid(values).to_numpy(zero_copy_only=False),
+                        stable_bucket(pc.fill_null(tagged, ""), buckets), -1)
+
+    single = {q: bucket_of(q, comp.column(key_column(q)).combine_chunks()) for q in range(len(rules)) if q not in multi}
+    # a multi-valued rule's keys ordered by (bucket, record, slot): each bucket's keys are one slice
+    placed = {}
+    for q, (rows, slots, key) in multi.items():
+        where = bucket_of(q, key)
+        order = np.lexsort((slots, rows, where))
+        placed[q] = (where[order], rows[order], slots[order], key.take(pa.array(order)))
+    used = set()
+    for where in single.values():
+        used.update(np.unique(where[where >= 0]).tolist())
+    for where, *_ in placed.values():
+        used.update(np.unique(where).tolist())
+    for bucket in sorted(used):
+        present = np.zeros(n, dtype=bool)
+        in_bucket = np.zeros(n, dtype=np.int32)
+        for q, where in single.items():
+            here = where == bucket
+            present |= here
+            in_bucket |= here.astype(np.int32) << q
+        lists = {}
+        for q, (where, rows, slots, key) in placed.items():
+            lo, hi = np.searchsorted(where, [bucket, bucket + 1])
+            present[rows[lo:hi]] = True
+            lists[q] = (rows[lo:hi], slots[lo:hi], key.slice(lo, hi - lo))
+        keep = np.nonzero(present)[0]
+        table = comp.append_column(IN_BUCKET, pa.array(in_bucket))
+        for q, (rows, slots, key) in lists.items():
+            table = table.append_column(key_column(q), _lists(n, rows, key))
+            table = table.append_column(slot_column(q), _lists(n, rows, pa.array(slots, pa.int8())))
+        yield int(bucket), table.take(pa.array(keep))
+
+
+@dataclass
+class _Entries:
+    """One rule's blocks in a partition: a record row, its block code, its slot (-1 for a
+    single-valued rule) and whether its block is giant, per (record, key)."""
+
+    rows: np.ndarray
+    key: np.ndarray
+    slot: np.ndarray
+    giant: np.ndarray
+
+
+def _entries(table: pa.Table, q: int, rule: dict, codes: np.ndarray | None) -> _Entries:
+    flag = table.column(giant_flag(q)).to_numpy(zero_copy_only=False)
+    if not is_multi(rule):
+        here = (table.column(IN_BUCKET).to_numpy(zero_copy_only=False) >> q) & 1
+        rows = np.nonzero((here == 1) & (codes >= 0))[0]
+        return _Entries(rows, codes[rows], np.full(len(rows), -1, dtype=np.int32), flag[rows].astype(bool))
+    keys = table.column(key_column(q)).combine_chunks()
+    rows = pc.list_parent_indices(keys).to_numpy(zero_copy_only=False)
+    slot = pc.list_flatten(table.column(slot_column(q)).combine_chunks()).to_numpy(zero_copy_only=False).astype(np.int32)
+    return _Entries(rows, _codes(pc.list_flatten(keys)), slot, ((flag[rows] >> slot) & 1).astype(bool))
 
 
 def _window_pairs(g: pa.Table, g_rows: np.ndarray, key: np.ndarray, orders: list[list[str]],
@@ -218,25 +276,25 @@ def _window_pairs(g: pa.Table, g_rows: np.ndarray, key: np.ndarray, orders: list
     return np.concatenate(lefts), np.concatenate(rights)
 
 
-def _rule_pairs(table: pa.Table, rows: np.ndarray, key: np.ndarray, giant: np.ndarray, settings: dict,
-                stats: dict, rule: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair of records sharing the rule's key (``rows`` of the partition, ``key`` their block
-    codes, ``giant`` whether their block is giant): whole blocks up to ``max_block_size`` records,
-    sorted neighbourhood in larger ones (counted in the stats)."""
-    small = ~giant
-    idx = pa.table({"k": pa.array(key[small]), "i": pa.array(rows[small])})
+def _rule_pairs(table: pa.Table, entries: _Entries, settings: dict, stats: dict,
+                rule: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Every two entries of one rule sharing a block, as positions into ``entries``: whole blocks
+    up to ``max_block_size`` records, sorted neighbourhood in larger ones (counted in the stats)."""
+    position = np.arange(len(entries.rows))
+    small = ~entries.giant
+    idx = pa.table({"k": pa.array(entries.key[small]), "i": pa.array(position[small])})
     joined = idx.join(idx, "k", join_type="inner", left_suffix="_l", right_suffix="_r", use_threads=False)
     li, ri = joined.column("i_l").to_numpy(), joined.column("i_r").to_numpy()
-    if giant.any():
+    if entries.giant.any():
         orders = _setting(rule, settings, "giant_block_orders", None) or []
-        g_rows = rows[giant]
-        g = table.select(sorted({c for o in orders for c in o if c in table.column_names})).take(g_rows)
-        stats["giant_blocks"] += len(np.unique(key[giant]))
-        stats["records_in_giant_blocks"] += int(giant.sum())
-        wl, wr = _window_pairs(g, g_rows, key[giant], orders, int(_setting(rule, settings, "giant_block_window", 20)))
+        g_at = position[entries.giant]
+        g = table.select(sorted({c for o in orders for c in o if c in table.column_names})).take(entries.rows[g_at])
+        stats["giant_blocks"] += len(np.unique(entries.key[g_at]))
+        stats["records_in_giant_blocks"] += len(g_at)
+        wl, wr = _window_pairs(g, g_at, entries.key[g_at], orders, int(_setting(rule, settings, "giant_block_window", 20)))
         # several sort orders can find the same pair: each once, in both orientations like the join
-        unique = np.unique(np.minimum(wl, wr).astype(np.int64) * table.num_rows + np.maximum(wl, wr))
-        wl, wr = unique // table.num_rows, unique % table.num_rows
+        unique = np.unique(np.minimum(wl, wr).astype(np.int64) * len(position) + np.maximum(wl, wr))
+        wl, wr = unique // len(position), unique % len(position)
         li, ri = np.concatenate([li, wl, wr]), np.concatenate([ri, wr, wl])
     return li, ri
 
@@ -336,17 +394,13 @@ def _lowest_bit(bits: np.ndarray) -> np.ndarray:
 
 
 def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> CandidatePairs:
-    """All candidate pairs of one partition, each once. Works on row indices and integer key codes;
-    record values are gathered later, per slice of pairs, only for the columns the comparisons read."""
+    """All candidate pairs of one partition (its records, once each, from ``partition_by_block``),
+    each once. Works on row indices and integer key codes; record values are gathered later, per
+    slice of pairs, only for the columns the comparisons read."""
     stats = {"giant_blocks": 0, "records_in_giant_blocks": 0, "pairs_by_rule": {r["name"]: 0 for r in rules}}
-    codes = [_codes(table.column(key_column(q))) for q in range(len(rules))]
+    codes = {q: _codes(table.column(key_column(q))) for q, rule in enumerate(rules) if not is_multi(rule)}
     token_sets = {q: _TokenSets(table, rule, q) for q, rule in enumerate(rules) if is_multi(rule)}
-    slot = table.column(SLOT).to_numpy(zero_copy_only=False).astype(np.int32)
-    # whether each row's own block (under its own rule) is giant
-    giant = []
-    for q in range(len(rules)):
-        flag = table.column(giant_flag(q)).to_numpy(zero_copy_only=False)
-        giant.append(((flag >> np.maximum(slot, 0)) & 1).astype(bool) if q in token_sets else flag)
+    giant = {q: table.column(giant_flag(q)).to_numpy(zero_copy_only=False) for q in codes}
 
     def sharing(q: int, li: np.ndarray, ri: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(shares a key of rule q, shares a key of rule q whose block is whole)."""
@@ -357,19 +411,19 @@ def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> Ca
         return shared, shared & ~giant[q][li]
 
     uid_rank = _ranks(table.column("record_uid"))
-    rule_col = table.column(RULE).to_numpy()
     lefts, rights, rule_ids, windows = [], [], [], []
     for i, rule in enumerate(rules):
-        rows = np.nonzero(rule_col == i)[0]
-        if len(rows) < 2:
+        entries = _entries(table, i, rule, codes.get(i))
+        if len(entries.rows) < 2:
             continue
-        li, ri = _rule_pairs(table, rows, codes[i][rows], giant[i][rows], settings, stats, rule)
+        a, b = _rule_pairs(table, entries, settings, stats, rule)
+        li, ri = entries.rows[a], entries.rows[b]
         keep = uid_rank[li] < uid_rank[ri]
-        li, ri = li[keep], ri[keep]
+        a, li, ri = a[keep], li[keep], ri[keep]
         # Scored once. A rule whose block with the pair is not giant certainly finds it: the first
         # such rule owns it. A pair that only giant blocks share belongs to the first rule sharing
         # it (if that rule's window missed the pair, later windows do not score it either).
-        windowed = giant[i][li]
+        windowed = entries.giant[a]
         keep = np.ones(len(li), dtype=bool)
         for q in range(len(rules)):
             if q == i:
@@ -383,13 +437,13 @@ def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> Ca
             # within a multi-valued rule: the block of the first slot shared (first whole one, if any)
             bits = token_sets[i].shared_slots(li, ri)
             whole = bits & ~token_sets[i].giant[li]
-            keep &= np.where(whole != 0, _lowest_bit(whole), _lowest_bit(bits)) == slot[li]
-        li, ri = li[keep], ri[keep]
+            keep &= np.where(whole != 0, _lowest_bit(whole), _lowest_bit(bits)) == entries.slot[a]
+        li, ri, windowed = li[keep], ri[keep], windowed[keep]
         stats["pairs_by_rule"][rule["name"]] += len(li)
         lefts.append(li)
         rights.append(ri)
         rule_ids.append(np.full(len(li), i, dtype=np.int8))
-        windows.append(giant[i][li])
+        windows.append(windowed)
     li = np.concatenate(lefts) if lefts else np.zeros(0, dtype=np.int64)
     ri = np.concatenate(rights) if rights else np.zeros(0, dtype=np.int64)
     satisfied = np.zeros(len(li), dtype=np.int32)
