@@ -323,7 +323,9 @@ class CandidatePairs:
     left_index: np.ndarray
     right_index: np.ndarray
     rule: pa.Array          # the rule that scores the pair (the first that finds it)
-    satisfied: pa.Array     # bit i set when the pair shares rule i's key (for training sessions)
+    # bit i set when the pair is in a whole (not giant) block of rule i: the pairs rule i's training
+    # session learns from, chosen by that rule's keys alone (not by another rule's, nor by a window)
+    satisfied: pa.Array
     windowed: pa.Array      # found by sorted neighbourhood in a giant block (not a whole block)
     stats: dict
 
@@ -348,12 +350,12 @@ class CandidatePairs:
                                  self.windowed.slice(start, stop - start), self.stats)
 
 
-class _TokenSets:
-    """A multi-valued rule's view of a partition: each row's tokens as integer codes (one code per
-    distinct token in the partition, -1 for no token), its giant-slot mask and other key codes."""
+class _TokenMatrix:
+    """Each row's tokens of one list column as integer codes (one code per distinct token in the
+    partition, -1 for no token), shared by the rules that combine the same tokens."""
 
-    def __init__(self, table: pa.Table, rule: dict, q: int):
-        tokens = table.column(rule["tokens"]).combine_chunks()
+    def __init__(self, table: pa.Table, column: str, combos: tuple[tuple[int, ...], ...]):
+        tokens = table.column(column).combine_chunks()
         lengths = pc.fill_null(pc.list_value_length(tokens), 0).to_numpy(zero_copy_only=False)
         codes = _codes(pc.list_flatten(tokens))
         width = int(lengths.max()) if len(lengths) else 0
@@ -361,9 +363,7 @@ class _TokenSets:
         rows = np.repeat(np.arange(table.num_rows), lengths)
         position = np.arange(len(codes)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         self.matrix[rows, position] = codes
-        self.combos = combinations(_max_tokens(rule), int(rule.get("choose", 2)))
-        self.giant = table.column(giant_flag(q)).to_numpy(zero_copy_only=False)
-        self.extra = _codes(_joined(table, rule["keys"])) if rule.get("keys") else None
+        self.combos = combos
 
     def shared_slots(self, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
         """Per pair, a bit mask of the slots of its left record's combinations that it shares."""
@@ -379,8 +379,30 @@ class _TokenSets:
                 for c in combo[1:]:
                     hit = hit & present[:, c]
                 bits |= hit.astype(np.int32) << s
+        return bits
+
+
+class _TokenSets:
+    """A multi-valued rule's view of a partition: its token matrix, each row's giant-slot mask
+    and the codes of the rule's other keys."""
+
+    def __init__(self, table: pa.Table, rule: dict, q: int, matrices: dict):
+        combos = combinations(_max_tokens(rule), int(rule.get("choose", 2)))
+        spec = (rule["tokens"], combos)
+        if spec not in matrices:
+            matrices[spec] = _TokenMatrix(table, rule["tokens"], combos)
+        self.tokens = matrices[spec]
+        self.giant = table.column(giant_flag(q)).to_numpy(zero_copy_only=False)
+        self.extra = _codes(_joined(table, rule["keys"])) if rule.get("keys") else None
+
+    def shared_slots(self, li: np.ndarray, ri: np.ndarray, memo: dict | None = None) -> np.ndarray:
+        """Per pair, the slots it shares (``memo``: token bits already computed for these pairs)."""
+        memo = {} if memo is None else memo
+        if id(self.tokens) not in memo:
+            memo[id(self.tokens)] = self.tokens.shared_slots(li, ri)
+        bits = memo[id(self.tokens)]
         if self.extra is not None:
-            bits[(self.extra[li] != self.extra[ri]) | (self.extra[li] < 0)] = 0
+            bits = np.where((self.extra[li] != self.extra[ri]) | (self.extra[li] < 0), 0, bits).astype(np.int32)
         return bits
 
 
@@ -399,13 +421,15 @@ def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> Ca
     slice of pairs, only for the columns the comparisons read."""
     stats = {"giant_blocks": 0, "records_in_giant_blocks": 0, "pairs_by_rule": {r["name"]: 0 for r in rules}}
     codes = {q: _codes(table.column(key_column(q))) for q, rule in enumerate(rules) if not is_multi(rule)}
-    token_sets = {q: _TokenSets(table, rule, q) for q, rule in enumerate(rules) if is_multi(rule)}
+    matrices: dict = {}
+    token_sets = {q: _TokenSets(table, rule, q, matrices) for q, rule in enumerate(rules) if is_multi(rule)}
     giant = {q: table.column(giant_flag(q)).to_numpy(zero_copy_only=False) for q in codes}
 
-    def sharing(q: int, li: np.ndarray, ri: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(shares a key of rule q, shares a key of rule q whose block is whole)."""
+    def sharing(q: int, li: np.ndarray, ri: np.ndarray, memo: dict) -> tuple[np.ndarray, np.ndarray]:
+        """(shares a key of rule q, shares a key of rule q whose block is whole); ``memo`` holds
+        the token bits of these pairs, the same for every rule combining the same tokens."""
         if q in token_sets:
-            bits = token_sets[q].shared_slots(li, ri)
+            bits = token_sets[q].shared_slots(li, ri, memo)
             return bits != 0, (bits & ~token_sets[q].giant[li]) != 0
         shared = (codes[q][li] == codes[q][ri]) & (codes[q][li] >= 0)
         return shared, shared & ~giant[q][li]
@@ -425,17 +449,18 @@ def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> Ca
         # it (if that rule's window missed the pair, later windows do not score it either).
         windowed = entries.giant[a]
         keep = np.ones(len(li), dtype=bool)
+        memo: dict = {}
         for q in range(len(rules)):
             if q == i:
                 continue
-            shared, certain = sharing(q, li, ri)
+            shared, certain = sharing(q, li, ri, memo)
             if q < i:
                 keep &= ~certain & ~(shared & windowed)
             else:
                 keep &= ~(certain & windowed)
         if i in token_sets and len(li):
             # within a multi-valued rule: the block of the first slot shared (first whole one, if any)
-            bits = token_sets[i].shared_slots(li, ri)
+            bits = token_sets[i].shared_slots(li, ri, memo)
             whole = bits & ~token_sets[i].giant[li]
             keep &= np.where(whole != 0, _lowest_bit(whole), _lowest_bit(bits)) == entries.slot[a]
         li, ri, windowed = li[keep], ri[keep], windowed[keep]
@@ -447,8 +472,9 @@ def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> Ca
     li = np.concatenate(lefts) if lefts else np.zeros(0, dtype=np.int64)
     ri = np.concatenate(rights) if rights else np.zeros(0, dtype=np.int64)
     satisfied = np.zeros(len(li), dtype=np.int32)
+    memo = {}
     for q in range(len(rules)):
-        satisfied |= sharing(q, li, ri)[0].astype(np.int32) << q
+        satisfied |= sharing(q, li, ri, memo)[1].astype(np.int32) << q
     names = pa.array([r["name"] for r in rules], pa.string())
     rule = pc.take(names, pa.array(np.concatenate(rule_ids) if rule_ids else np.zeros(0, dtype=np.int8)))
     # only what the comparisons, term frequencies and the clustering guard read: every column is
