@@ -14,6 +14,10 @@ multi-valued: a record has one key per combination of ``choose`` of its tokens (
 entered in. Combinations are numbered in an order that does not depend on how many tokens a
 record has (a record's slots); a pair that shares several combinations is scored once, in the
 block of the first combination it shares (the first whose block is not giant, where there is one).
+
+A partition holds each of its records once, whatever the number of its blocks there: a record has
+tens of keys (ten token pairs, each also with the year and with the place, ten token-year keys),
+and a copy of the record per key would multiply the memory by as many.
 """
 
 from __future__ import annotations
@@ -202,7 +206,8 @@ def partition_by_block(comp: pa.Table, settings: dict, buckets: int, giant: dict
     single = {q: bucket_of(q, comp.column(key_column(q)).combine_chunks()) for q in range(len(rules)) if q not in multi}
     # a multi-valued rule's keys ordered by (bucket, record, slot): each bucket's keys are one slice
     placed = {}
-    for q, (rows, slots, key) in multi.items():
+    for q in list(multi):
+        rows, slots, key = multi.pop(q)
         where = bucket_of(q, key)
         order = np.lexsort((slots, rows, where))
         placed[q] = (where[order], rows[order], slots[order], key.take(pa.array(order)))
@@ -228,7 +233,7 @@ def partition_by_block(comp: pa.Table, settings: dict, buckets: int, giant: dict
         for q, (rows, slots, key) in lists.items():
             table = table.append_column(key_column(q), _lists(n, rows, key))
             table = table.append_column(slot_column(q), _lists(n, rows, pa.array(slots, pa.int8())))
-        yield int(bucket), table.take(pa.array(keep))
+        yield int(bucket), table if len(keep) == n else table.take(pa.array(keep))
 
 
 @dataclass
@@ -322,7 +327,8 @@ class CandidatePairs:
     values: pa.Table
     left_index: np.ndarray
     right_index: np.ndarray
-    rule: pa.Array          # the rule that scores the pair (the first that finds it)
+    rule_index: np.ndarray  # the rule that scores the pair (the first that finds it), as its position
+    rule_names: pa.Array    # in the rules (a name per pair would cost more than the pair's indices)
     # bit i set when the pair is in a whole (not giant) block of rule i: the pairs rule i's training
     # session learns from, chosen by that rule's keys alone (not by another rule's, nor by a window)
     satisfied: pa.Array
@@ -331,6 +337,10 @@ class CandidatePairs:
 
     def __len__(self) -> int:
         return len(self.left_index)
+
+    @property
+    def rule(self) -> pa.Array:
+        return pc.take(self.rule_names, pa.array(self.rule_index))
 
     @property
     def left(self) -> pa.Table:
@@ -346,7 +356,7 @@ class CandidatePairs:
         for start in range(0, max(len(self), 1), size):
             stop = min(start + size, len(self))
             yield CandidatePairs(self.values, self.left_index[start:stop], self.right_index[start:stop],
-                                 self.rule.slice(start, stop - start), self.satisfied.slice(start, stop - start),
+                                 self.rule_index[start:stop], self.rule_names, self.satisfied.slice(start, stop - start),
                                  self.windowed.slice(start, stop - start), self.stats)
 
 
@@ -476,7 +486,7 @@ def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> Ca
     for q in range(len(rules)):
         satisfied |= sharing(q, li, ri, memo)[1].astype(np.int32) << q
     names = pa.array([r["name"] for r in rules], pa.string())
-    rule = pc.take(names, pa.array(np.concatenate(rule_ids) if rule_ids else np.zeros(0, dtype=np.int8)))
+    rule = np.concatenate(rule_ids) if rule_ids else np.zeros(0, dtype=np.int8)
     # only what the comparisons, term frequencies and the clustering guard read: every column is
     # gathered once per pair (blocking keys and token lists were for blocking only)
     from pipelines.link.linker import GUARD_COLUMNS
@@ -487,4 +497,6 @@ def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> Ca
         read.update([c["tf_column"]] if c.get("tf_column") else [])
     values = encode_strings(table.select([c for c in table.column_names if c in read]))
     windowed = np.concatenate(windows) if windows else np.zeros(0, dtype=bool)
-    return CandidatePairs(values, li, ri, rule, pa.array(satisfied, pa.int32()), pa.array(windowed, pa.bool_()), stats)
+    # row indices of one partition fit 32 bits: half the memory of tens of millions of pairs
+    return CandidatePairs(values, li.astype(np.int32), ri.astype(np.int32), rule, names, pa.array(satisfied, pa.int32()),
+                          pa.array(windowed, pa.bool_()), stats)
