@@ -221,6 +221,10 @@ def test_a_partition_holds_each_record_once_whatever_the_number_of_its_keys():
         for _, table in parts:
             uids = table.column("record_uid").to_pylist()
             assert len(uids) == len(set(uids))
+    # token keys are placed by their first token: a record with four name words and two
+    # single-valued keys (report, given name + birth date) is in at most six of 64 partitions
+    where = [t.column("record_uid").to_pylist().count("r00") for _, t in blocking.partition_by_block(comp, SETTINGS, 64)]
+    assert 1 < sum(where) <= 6
 
 
 TOKEN_RULES = [{"name": "name_token_pairs_year", "tokens": "name_tokens", "choose": 2, "keys": ["birth_year"]},
