@@ -1,7 +1,8 @@
 """Blocking: candidate pairs from a union of rules, each pair scored once, blocks bounded.
 
 Each rule is a list of comparison-table columns; records sharing all of a rule's key values form
-a block. Blocks are partitioned across workers by a hash of (rule, key). Each pair is scored once,
+a block. Blocks are partitioned across workers by a hash of (rule, key), a token rule's by the
+key's first token (so that a record's many token keys meet in few partitions). Each pair is scored once,
 by the rule that owns it (every record carries all rules' keys and whether each of its blocks is
 giant, so each worker decides alone). A block larger than ``max_block_size`` (common names: QUISPE + MARIA) is not
 scored whole: its records are sorted in each of ``giant_block_orders`` and compared with their
