@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import json
 import posixpath
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Callable, Iterable
 
 import apache_beam as beam
@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 NULL = "__null__"  # a null value as a count key (JSON object keys are strings)
 SUMMARY_FILE = "run_summary.json"
+OUTPUT_FOLDER = "summary"  # where the finaliser keeps it in the run folder
 TABLE_LIMIT = 50  # rows kept of a bounded table (the report shows as many)
 BANDS = 10  # probability bands of the review queue
 
@@ -67,16 +68,19 @@ def add_counts(into: dict, other: dict) -> dict:
 
 
 class Counts(beam.CombineFn):
-    """Nested counts over Arrow tables: ``partial(table)`` per batch, summed."""
+    """Nested counts over Arrow tables: ``partial(table)`` per batch, summed (without ``partial``
+    the inputs are such counts already)."""
 
-    def __init__(self, partial: Callable[[pa.Table], dict]):
+    def __init__(self, partial: Callable[[pa.Table], dict] | None = None):
         self._partial = partial
 
     def create_accumulator(self) -> dict:
         return {}
 
-    def add_input(self, acc: dict, table: pa.Table) -> dict:
-        return add_counts(acc, self._partial(table)) if table.num_rows else acc
+    def add_input(self, acc: dict, item) -> dict:
+        if self._partial is None:
+            return add_counts(acc, item)
+        return add_counts(acc, self._partial(item)) if item.num_rows else acc
 
     def merge_accumulators(self, accs: Iterable[dict]) -> dict:
         merged: dict = {}
@@ -211,12 +215,54 @@ def conflict_counts(unknown: str) -> Callable[[pa.Table], dict]:
     return partial
 
 
-def with_conflict_kind(unknown: str) -> Callable[[pa.Table], pa.Table]:
+CONFLICT_KINDS = ("gap", "contradiction")
+CONFLICT_ORDER = [("attribute", "ascending"), ("person_id", "ascending")]
+
+
+def with_conflict_kind(unknown: str, only: str | None = None) -> Callable[[pa.Table], pa.Table]:
+    """The conflicts' columns with their kind (only those of kind ``only`` when given)."""
+
     def prepare(table: pa.Table) -> pa.Table:
-        return table.select(["person_id", "role", "attribute", "values", "n_records"]).append_column(
-            "kind", conflict_kind(table, unknown))
+        kinds = conflict_kind(table, unknown)
+        out = table.select(["person_id", "role", "attribute", "values", "n_records"]).append_column("kind", kinds)
+        return out.filter(pc.equal(kinds, only)) if only else out
 
     return prepare
+
+
+REVIEW_ORDER = [("match_probability", "descending"), ("left_uid", "ascending"), ("right_uid", "ascending")]
+
+
+def review_rows(role: str, review_column_allowed: Callable[[str], bool]) -> Callable[[pa.Table], pa.Table]:
+    """The review queue's columns the report may show (``review_column_allowed``: ids, probability,
+    the comparisons' numbers, reason; never a side's fields: the queue is restricted), with the role."""
+
+    def prepare(table: pa.Table) -> pa.Table:
+        keep = [c for c in table.column_names if review_column_allowed(c) and (
+            c in ("left_uid", "right_uid", "reason", "rule") or pa.types.is_integer(table.schema.field(c).type)
+            or pa.types.is_floating(table.schema.field(c).type))]
+        out = table.select(keep)
+        return out.append_column("role", pa.array([role] * out.num_rows, pa.string()))
+
+    return prepare
+
+
+JUDGEMENT_ORDER = [("left_uid", "ascending"), ("right_uid", "ascending")]
+
+
+def contradicted(role: str) -> Callable[[pa.Table], pa.Table]:
+    """Judgements the run's evidence argues against, ids and codes only."""
+
+    def prepare(table: pa.Table) -> pa.Table:
+        out = table.filter(pc.fill_null(table.column("contradicted"), False)).select(
+            ["left_uid", "right_uid", "decision", "match_probability", "evidence"])
+        return out.append_column("role", pa.array([role] * out.num_rows, pa.string()))
+
+    return prepare
+
+
+FILES_LIMIT = 10_000  # whole files quarantined (one row each) the summary lists
+FILE_ORDER = [("feed_id", "ascending"), ("source_file", "ascending")]
 
 
 def review_counts(table: pa.Table) -> dict:
@@ -288,14 +334,16 @@ class NameWords(beam.PTransform):
         self._records = records
 
     def expand(self, unmapped):
-        candidates = (unmapped | "ValueWords" >> beam.Map(lambda u: words(pa.array([u["value"]], pa.string())))
+        candidates = (unmapped | "ValueWords" >> beam.Map(lambda u: words(pa.array([u.get("value")], pa.string())))
                       | "AllValueWords" >> beam.CombineGlobally(lambda sets: sorted(set().union(*sets))))
         found = [records | f"NameWords{i}" >> beam.FlatMap(name_words_in, beam.pvalue.AsSingleton(candidates))
                  for i, records in enumerate(self._records)]
         return tuple(found) | "AllNameWords" >> beam.Flatten()
 
 
-class _Union(beam.CombineFn):
+class Union(beam.CombineFn):
+    """A set of strings, sorted."""
+
     def create_accumulator(self) -> set:
         return set()
 
@@ -317,20 +365,22 @@ class RunSummary:
     """One run's aggregates (see the module docstring). Each field is plain JSON data: counts are
     nested dicts whose keys are values (``NULL`` for null), lists are rows shown by the report."""
 
+    # None (or a role missing) means "not in this run": a report built from an incomplete run folder
+    # says so; the job always fills every field.
     records: dict[str, dict] = field(default_factory=dict)  # role -> record_counts
-    persons: dict[str, dict] = field(default_factory=dict)  # role -> person_counts entry
-    quarantine: dict[str, Any] = field(default_factory=dict)  # quarantine_counts
+    persons: dict[str, dict] | None = None  # role -> person_counts entry
+    quarantine: dict[str, Any] | None = None  # quarantine_counts
     quarantined_files: list[dict] = field(default_factory=list)  # file_level_quarantine rows
-    conflicts: dict[str, Any] = field(default_factory=dict)  # conflict_counts
+    conflicts: dict[str, Any] | None = None  # conflict_counts
     conflict_rows: list[dict] = field(default_factory=list)  # first rows by attribute, person
-    conflict_rows_by_kind: dict[str, list[dict]] = field(default_factory=dict)
+    conflict_rows_by_kind: dict[str, list[dict]] = field(default_factory=dict)  # kind -> first rows
     review: dict[str, dict] = field(default_factory=dict)  # role -> review_counts
-    review_rows: list[dict] = field(default_factory=list)  # the most probable pairs, allowed columns only
+    review_rows: dict[str, list[dict]] = field(default_factory=dict)  # role -> most probable pairs (shown columns)
     judgements: dict[str, dict] = field(default_factory=dict)  # role -> judgement_counts
-    contradicted_judgements: list[dict] = field(default_factory=list)
-    lineage: dict[str, Any] = field(default_factory=dict)
+    contradicted_judgements: dict[str, list[dict]] = field(default_factory=dict)  # role -> first rows
+    lineage: dict[str, Any] | None = None  # lineage_counts
     funnel: dict[str, int] = field(default_factory=dict)  # "FROM->TO" (TO NULL: the stage itself) -> persons
-    overlap: dict[str, dict] = field(default_factory=dict)  # role -> {combinations, years}
+    overlap: dict[str, dict] | None = None  # role -> {combinations, years}
     checks: dict[str, dict] = field(default_factory=dict)  # check name -> its partial counts (pipelines.checks)
     name_words: list[str] = field(default_factory=list)  # words of unmapped code values that are also name words
 
@@ -347,9 +397,19 @@ class RunSummary:
         return cls(**data)
 
     @classmethod
-    def read(cls, fs, work_path: str) -> "RunSummary":
-        with fs.open(posixpath.join(work_path, SUMMARY_FILE), "r", encoding="utf-8") as fh:
+    def read(cls, fs, folder: str) -> "RunSummary":
+        """The summary in ``folder`` (the run's work folder, or its ``summary/``)."""
+        with fs.open(posixpath.join(folder, SUMMARY_FILE), "r", encoding="utf-8") as fh:
             return cls.from_json(fh.read())
+
+    def write(self, fs, run_path: str) -> str:
+        """Keep the summary with the run (``summary/``), without ``name_words``: words of names
+        belong to the restricted zone only."""
+        path = posixpath.join(run_path, OUTPUT_FOLDER, SUMMARY_FILE)
+        fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        with fs.open(path, "w", encoding="utf-8") as fh:
+            fh.write(replace(self, name_words=[]).to_json())
+        return path
 
 
 class _Gather(beam.CombineFn):

@@ -592,7 +592,7 @@ class CrossFeedChecks(beam.PTransform):
                 counts.append(out.counts)
                 findings.append(out.findings)
         summed = (tuple(counts) | "AllCheckCounts" >> beam.Flatten()
-                  | "SumCheckCounts" >> beam.CombineGlobally(Counts(lambda c: c)))
+                  | "SumCheckCounts" >> beam.CombineGlobally(Counts()))
         return {"counts": summed, "findings": tuple(findings) | "AllFindings" >> beam.Flatten()}
 
 
