@@ -127,6 +127,11 @@ class TopRows(beam.CombineFn):
         return acc
 
 
+def combine(fn: beam.CombineFn, table: pa.Table | None):
+    """``fn`` over one whole table, outside Beam (None for no table): what the job's combine gives."""
+    return None if table is None else fn.extract_output(fn.add_input(fn.create_accumulator(), table))
+
+
 # --- the partial aggregates of each table ------------------------------------------------------------
 
 VICTIM_DIMENSIONS = ("child_adult", "sex", "nationality", "exploitation_type")

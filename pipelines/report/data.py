@@ -13,13 +13,12 @@ import posixpath
 
 from typing import Callable, Iterator
 
-import apache_beam as beam
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines import aggregates
-from pipelines.aggregates import Counts, RunSummary, TopRows
+from pipelines.aggregates import Counts, RunSummary, TopRows, combine
 
 ROLE_OF = {"victims": "victim", "offenders": "offender"}
 
@@ -92,41 +91,37 @@ class RunFolder:
         return posixpath.join(self.url, rel)
 
 
-def _combine(fn: beam.CombineFn, table: pa.Table | None):
-    return None if table is None else fn.extract_output(fn.add_input(fn.create_accumulator(), table))
-
-
 def summary_of(run: RunFolder, review_column_allowed: Callable[[str], bool], unknown: str) -> RunSummary:
     """The report's part of a ``RunSummary``, from a run folder's tables (what the job computes)."""
     summary = RunSummary()
     for folder, role in ROLE_OF.items():
         records = run.table(f"harmonised/{folder}")
         if records is not None:
-            summary.records[role] = _combine(Counts(aggregates.record_counts(role)), records)
+            summary.records[role] = combine(Counts(aggregates.record_counts(role)), records)
         review = run.table(f"review_queue/{folder}", keep=review_column_allowed)
         if review is not None:
-            summary.review[role] = _combine(Counts(aggregates.review_counts), review)
-            summary.review_rows[role] = _combine(TopRows(aggregates.TABLE_LIMIT, aggregates.REVIEW_ORDER,
+            summary.review[role] = combine(Counts(aggregates.review_counts), review)
+            summary.review_rows[role] = combine(TopRows(aggregates.TABLE_LIMIT, aggregates.REVIEW_ORDER,
                                                          aggregates.review_rows(role, review_column_allowed)), review)
         judged = run.table(f"judgements/{folder}")
         if judged is not None:
-            summary.judgements[role] = _combine(Counts(aggregates.judgement_counts), judged)
-            summary.contradicted_judgements[role] = _combine(TopRows(
+            summary.judgements[role] = combine(Counts(aggregates.judgement_counts), judged)
+            summary.contradicted_judgements[role] = combine(TopRows(
                 aggregates.TABLE_LIMIT, aggregates.JUDGEMENT_ORDER, aggregates.contradicted(role)), judged)
-    summary.persons = _combine(Counts(aggregates.person_counts), run.table("persons"))
+    summary.persons = combine(Counts(aggregates.person_counts), run.table("persons"))
     quarantined = run.table("quarantine")
-    summary.quarantine = _combine(Counts(aggregates.quarantine_counts), quarantined)
-    summary.quarantined_files = _combine(TopRows(aggregates.FILES_LIMIT, aggregates.FILE_ORDER,
+    summary.quarantine = combine(Counts(aggregates.quarantine_counts), quarantined)
+    summary.quarantined_files = combine(TopRows(aggregates.FILES_LIMIT, aggregates.FILE_ORDER,
                                                  aggregates.file_level_quarantine), quarantined) or []
     conflicts = run.table("conflicts")
-    summary.conflicts = _combine(Counts(aggregates.conflict_counts(unknown)), conflicts)
-    summary.conflict_rows = _combine(TopRows(aggregates.TABLE_LIMIT, aggregates.CONFLICT_ORDER,
+    summary.conflicts = combine(Counts(aggregates.conflict_counts(unknown)), conflicts)
+    summary.conflict_rows = combine(TopRows(aggregates.TABLE_LIMIT, aggregates.CONFLICT_ORDER,
                                              aggregates.with_conflict_kind(unknown)), conflicts) or []
     if conflicts is not None:
-        summary.conflict_rows_by_kind = {kind: _combine(TopRows(aggregates.TABLE_LIMIT, aggregates.CONFLICT_ORDER,
+        summary.conflict_rows_by_kind = {kind: combine(TopRows(aggregates.TABLE_LIMIT, aggregates.CONFLICT_ORDER,
                                                                 aggregates.with_conflict_kind(unknown, kind)), conflicts)
                                          for kind in aggregates.CONFLICT_KINDS}
-    summary.lineage = _combine(Counts(aggregates.lineage_counts), run.table("lineage"))
-    summary.funnel = _combine(Counts(aggregates.funnel_counts), run.table("funnel")) or {}
-    summary.overlap = _combine(Counts(aggregates.overlap_counts), run.table("overlap"))
+    summary.lineage = combine(Counts(aggregates.lineage_counts), run.table("lineage"))
+    summary.funnel = combine(Counts(aggregates.funnel_counts), run.table("funnel")) or {}
+    summary.overlap = combine(Counts(aggregates.overlap_counts), run.table("overlap"))
     return summary
