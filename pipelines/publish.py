@@ -293,8 +293,9 @@ def account(contracts: list[Contract], stats: list[dict], unmapped: list[dict], 
 
 
 def _assertion_failure(assertion: RowAssertion, rows: int) -> str:
-    sign = "<" if assertion.name == "min_rows" else ">"
-    return f"harmonised rows {rows} {sign} {assertion.name} {assertion.bound} ({assertion.severity})"
+    values = {"rows": rows, "name": assertion.name, "bound": assertion.bound, "severity": assertion.severity}
+    return (_("harmonised rows %(rows)s < %(name)s %(bound)s (%(severity)s)") if assertion.name == "min_rows" else
+            _("harmonised rows %(rows)s > %(name)s %(bound)s (%(severity)s)")) % values
 
 
 ASSERTIONS_CHECK = "contract_assertions"
