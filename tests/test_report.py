@@ -148,9 +148,9 @@ def test_the_jobs_summary_is_what_the_run_folder_holds(published):
     a, b = json.loads(job.to_json()), json.loads(folder.to_json())
     assert {k: v for k, v in a.items() if k != "checks"} == {k: v for k, v in b.items() if k != "checks"}
     assert a["records"]["victim"]["agencies"]["PNP"]["records"] == 1600 and a["review"] and a["conflict_rows"]
-    hand = report_context(published.run_dir)
-    run = report_context(published.run_dir, summary=job)
-    assert {k: v for k, v in hand.items() if k != "generated"} == {k: v for k, v in run.items() if k != "generated"}
+    hand, run = (json.dumps({k: v for k, v in ctx.items() if k != "generated"}, default=str)
+                 for ctx in (report_context(published.run_dir), report_context(published.run_dir, summary=job)))
+    assert re.sub(r"chart\d+", "chart", hand) == re.sub(r"chart\d+", "chart", run)  # charts are numbered per page
 
 
 def test_first_run_has_no_previous_run_to_compare(published):

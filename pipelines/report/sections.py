@@ -66,6 +66,11 @@ def _counter(counts: dict | None) -> Counter:
     return Counter({value_of(k): n for k, n in (counts or {}).items()})
 
 
+def _most_common(counts: Counter) -> list[tuple]:
+    """Most frequent first, ties in the order of their keys (whatever order the counts came in)."""
+    return sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+
+
 def _role_persons(summary: RunSummary, role: str) -> dict | None:
     """The persons' counts of a role (``{}`` when the run has none); None when persons/ is not in the run."""
     return None if summary.persons is None else summary.persons.get(role.rstrip("s"), {})
@@ -385,7 +390,7 @@ def quarantine(summary: RunSummary, manifest: dict, screen: Screen) -> dict:
                      "feeds": ", ".join(f"{f} {n}" for f, n in sorted(feeds.items(), key=lambda kv: (-kv[1], str(kv[0]))))}
                     for c, feeds in reasons],
         "fields": [{"reason": label("quarantine_reasons", r), "field": screen.text(f), "count": n}
-                   for (r, f), n in fields.most_common(TABLE_LIMIT)],
+                   for (r, f), n in _most_common(fields)[:TABLE_LIMIT]],
     }
 
 
@@ -432,7 +437,7 @@ def conflicts(summary: RunSummary, screen: Screen) -> dict:
                      "n_records": r.get("n_records"), "attribute": screen.text(r.get("attribute")),
                      "agency_values": _format_values(r.get("values"), screen)})
     return {"available": True, "flagged": flagged, "total": counts.get("total", 0), "persons": counts.get("persons", 0),
-            "by_attribute": [{"attribute": screen.text(a), "count": n} for a, n in by_attr.most_common()],
+            "by_attribute": [{"attribute": screen.text(a), "count": n} for a, n in _most_common(by_attr)],
             "rows": rows, "shown": len(rows)}
 
 
@@ -538,7 +543,7 @@ def review_queue(summary: RunSummary, screen: Screen) -> dict:
         reasons.update(_counter(entry.get("by_reason")))
     return {"available": True, "total": sum(e.get("total", 0) for e in summary.review.values()), "id_columns": ids,
             "probability_column": prob, "by_role": by_role,
-            "by_reason": [(screen.text(k), n) for k, n in reasons.most_common()],
+            "by_reason": [(screen.text(k), n) for k, n in _most_common(reasons)],
             "has_role": True, "has_reason": "reason" in cols,
             "chart": chart, "bands": [{"band": b.label, "pairs": int(b.value)} for b in bands],
             "rows": rows, "shown": len(rows)}
