@@ -525,9 +525,25 @@ def findings_table(results: list[CheckResult]) -> pa.Table:
 PARTS = 32  # parts of the records per split (a part's records are grouped on one worker)
 
 
+#: Columns every partial may read; a check's spec adds those it names (attributes, case keys, flag).
+BASE_COLUMNS = ("record_uid", "person_id", "feed_id", "agency", "source_file", "event_date", "event_year",
+                "child_adult", "offence", "police_report_ref")
+SPEC_COLUMNS = ("attributes", "per_year_attributes", "case_keys", "flag_field")
+
+
+def columns_read(role: str, specs: list[dict]) -> list[str]:
+    """The columns of a role's records that some partial of ``specs`` reads: what the job groups."""
+    wanted = set(BASE_COLUMNS)
+    for spec in specs:
+        for key in SPEC_COLUMNS:
+            value = spec.get(key) or []
+            wanted.update([value] if isinstance(value, str) else value)
+    return [c for c in model.table(role).schema(include_restricted=False).names if c in wanted]
+
+
 class _Split(beam.DoFn):
     """One role's records -> (part, (role, records)) by a key column (rows without the key are
-    dropped: no check of that split reads them)."""
+    dropped: no check of that split reads them), with only the columns the checks read."""
 
     def __init__(self, role: str, column: str, columns: list[str]):
         self._role, self._column, self._columns = role, column, columns
@@ -547,11 +563,14 @@ class _RunPartials(beam.DoFn):
     def __init__(self, config: dict[str, dict], names: list[str], control_files: list[ControlFile]):
         self._config, self._names, self._control = config, names, control_files
 
+    def setup(self):
+        self._empty = {r: model.table(r).schema(include_restricted=False).empty_table() for r in ("victim", "offender")}
+
     def process(self, element):
         by_role: dict[str, list[pa.Table]] = {"victim": [], "offender": []}
         for role, table in element[1]:
             by_role[role].append(table)
-        empty = {r: model.table(r).schema(include_restricted=False).empty_table() for r in by_role}
+        empty = self._empty
         tables = RunTables(*(pa.concat_tables(by_role[r], promote_options="permissive") if by_role[r] else empty[r]
                              for r in ("victim", "offender")), persons=None, control_files=self._control)
         counts: dict[str, dict] = {}
@@ -583,8 +602,9 @@ class CrossFeedChecks(beam.PTransform):
                 grouped = [pcoll | f"Batch{part}{role}" >> beam.Map(lambda t, r=role: (0, [(r, t)]))
                            for role, pcoll in records.items()]
             else:
-                grouped = [pcoll | f"Split{part}{role}" >> beam.ParDo(_Split(
-                    role, column, model.table(role).schema(include_restricted=False).names)) for role, pcoll in records.items()]
+                specs = [self._config[n] for n in names]
+                grouped = [pcoll | f"Split{part}{role}" >> beam.ParDo(_Split(role, column, columns_read(role, specs)))
+                           for role, pcoll in records.items()]
                 grouped = [tuple(grouped) | f"All{part}" >> beam.Flatten() | f"Group{part}" >> beam.GroupByKey()]
             for i, pcoll in enumerate(grouped):
                 out = pcoll | f"Partials{part}{i}" >> beam.ParDo(_RunPartials(self._config, names, self._control)
