@@ -80,7 +80,7 @@ def delta_commit(out: Path) -> dict:
     return result
 
 
-def finaliser_apart(name: str, feeds: Path) -> dict:
+def finaliser_apart(name: str, feeds: Path) -> tuple[dict, Path]:
     """The Beam job alone, then `concilia finalise` in its own process: each one's wall and peak."""
     out = WORK / f"out-{name}-apart"
     shutil.rmtree(out, ignore_errors=True)
@@ -88,37 +88,47 @@ def finaliser_apart(name: str, feeds: Path) -> dict:
     job = measure([sys.executable, "-m", "pipelines.service.flex", "--feeds", str(feeds), "--out", str(out),
                    "--run_id", run_id, "--demo_key=true", "--finalise=false", "--runner=DirectRunner"])
     finalise = measure([*CONCILIA, "finalise", "--out", str(out), "--run-id", run_id])
-    return {"job": job, "finaliser": finalise}
+    return {"job": job, "finaliser": finalise}, out
 
 
-def run_case(name: str, feeds: Path, apart: bool = True) -> dict:
-    out = WORK / f"out-{name}"
-    shutil.rmtree(out, ignore_errors=True)
-    # generated data only: the public demo key is the right one (outputs are marked demo)
-    result = measure([*CONCILIA, "run", "--feeds", str(feeds), "--out", str(out), "--json", "--demo-key"])
+def run_case(name: str, feeds: Path, measure_: str = "both") -> dict:
+    """``measure_``: "run" (the whole `concilia run`), "apart" (the job and the finaliser apart: the
+    case's wall is their sum, its peak the larger), or "both"."""
+    result: dict = {}
+    if measure_ in ("run", "both"):
+        out = WORK / f"out-{name}"
+        shutil.rmtree(out, ignore_errors=True)
+        # generated data only: the public demo key is the right one (outputs are marked demo)
+        result = measure([*CONCILIA, "run", "--feeds", str(feeds), "--out", str(out), "--json", "--demo-key"])
+    if measure_ in ("apart", "both"):
+        result["apart"], apart_out = finaliser_apart(name, feeds)
+        if measure_ == "apart":
+            out = apart_out
+            result["wall_s"] = round(sum(result["apart"][k]["wall_s"] for k in ("job", "finaliser")), 2)
+            result["peak_rss_mb"] = max(result["apart"][k]["peak_rss_mb"] for k in ("job", "finaliser"))
     current = json.loads((out / "current.json").read_text())
     result["records"] = records_in(out / current["path"] / "manifest.json")
     result["records_per_s"] = round(result["records"] / result["wall_s"])
     result["delta_commit"] = delta_commit(out)
     result["delta_share_of_run"] = round(result["delta_commit"]["wall_s"] / result["wall_s"], 3)
-    if apart:
-        result["apart"] = finaliser_apart(name, feeds)
     return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100000,1000000", help="generated record counts (comma-separated)")
-    parser.add_argument("--no-apart", action="store_true", help="skip the Beam job + finaliser measured apart")
+    parser.add_argument("--measure", choices=("both", "run", "apart"), default="both",
+                        help="the whole run, the job and the finaliser apart, or both (the default)")
     parser.add_argument("--no-sample", action="store_true", help="skip the sample feeds case")
     parser.add_argument("--output", default="pipeline.json", help="file name under benchmarks/results/")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "cases": {}}
+    report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "measure": args.measure,
+              "cases": {}}
 
     if not args.no_sample:
-        report["cases"]["sample_feeds"] = run_case("sample", ROOT / "sample_feeds", not args.no_apart)
+        report["cases"]["sample_feeds"] = run_case("sample", ROOT / "sample_feeds", args.measure)
         print("sample_feeds", report["cases"]["sample_feeds"], flush=True)
     for size in [int(s) for s in args.sizes.split(",") if s]:
         feeds = WORK / f"feeds-{size}"
@@ -126,7 +136,7 @@ def main() -> int:
             shutil.rmtree(feeds, ignore_errors=True)
             gen = measure([*CONCILIA, "sample", "--out", str(feeds), "--seed", "7", "--people", str(size)])
             report.setdefault("generation", {})[str(size)] = gen
-        report["cases"][f"generated_{size}"] = case = run_case(f"g{size}", feeds, not args.no_apart)
+        report["cases"][f"generated_{size}"] = case = run_case(f"g{size}", feeds, args.measure)
         print(f"generated_{size}", case, flush=True)
 
     sizes = [k for k in report["cases"] if k.startswith("generated_")]
