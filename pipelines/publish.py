@@ -256,7 +256,6 @@ def account(contracts: list[Contract], stats: list[dict], unmapped: list[dict], 
             harmonised_by_feed[feed] = harmonised_by_feed.get(feed, 0) + n
     quarantined_by_feed = (summary.quarantine or {}).get("rows") or {}
     reasons_by_feed = (summary.quarantine or {}).get("reasons") or {}
-    name_tokens = set(summary.name_words)
     feeds: dict[str, dict] = {}
     problems = []
     for contract in contracts:
@@ -267,29 +266,33 @@ def account(contracts: list[Contract], stats: list[dict], unmapped: list[dict], 
         if read != harmonised + q:
             problems.append(f"{contract.feed}: read {read} != harmonised {harmonised} + quarantined {q}")
         feeds[contract.feed] = {
-            "agency": contract.agency,
-            "role": contract.role,
-            "contract": {"path": Path(contract.path).name and posixpath.join(contract.agency.lower(), Path(contract.path).name),
-                         "version": contract.version},
-            "files": [
-                {k: s.get(k) for k in ("source_file", "sha256", "bytes", "rows_read", "file_rejected",
-                                       "unmapped_columns", "missing_columns", "verdict")}
-                for s in files
-            ],
-            "rows_read": read,
-            "rows_harmonised": harmonised,
-            "rows_quarantined": q,
+            **_feed_entry(contract, files), "rows_read": read, "rows_harmonised": harmonised, "rows_quarantined": q,
             "quarantine_reasons": dict(sorted((reasons_by_feed.get(contract.feed) or {}).items())),
-            "unmapped_values": _public_unmapped([u for u in unmapped if u["feed_id"] == contract.feed
-                                                 and "warning" not in u], name_tokens),
-            "required_warnings": _required_warnings([u for u in unmapped if u["feed_id"] == contract.feed
-                                                     and "warning" in u]),
+            **_unmapped_entries([u for u in unmapped if u["feed_id"] == contract.feed], set(summary.name_words)),
             "assertion_failures": [_assertion_failure(a, harmonised) for a in contract.assertions
                                    if files and not a.holds(harmonised)],
         }
     if problems:
         raise AccountingError("row accounting failed: " + "; ".join(problems))
     return feeds
+
+
+def _feed_entry(contract: Contract, files: list[dict]) -> dict:
+    """A feed's contract and delivered files, as the manifest lists them."""
+    return {
+        "agency": contract.agency,
+        "role": contract.role,
+        "contract": {"path": Path(contract.path).name and posixpath.join(contract.agency.lower(), Path(contract.path).name),
+                     "version": contract.version},
+        "files": [{k: s.get(k) for k in ("source_file", "sha256", "bytes", "rows_read", "file_rejected",
+                                         "unmapped_columns", "missing_columns", "verdict")} for s in files],
+    }
+
+
+def _unmapped_entries(rows: list[dict], name_tokens: set[str]) -> dict:
+    """Unknown code values (a value that could be a name withheld) and kept rows' required warnings."""
+    return {"unmapped_values": _public_unmapped([u for u in rows if "warning" not in u], name_tokens),
+            "required_warnings": _required_warnings([u for u in rows if "warning" in u])}
 
 
 def _assertion_failure(assertion: RowAssertion, rows: int) -> str:
