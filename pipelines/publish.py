@@ -277,6 +277,20 @@ def account(contracts: list[Contract], stats: list[dict], unmapped: list[dict], 
     return feeds
 
 
+def check_written(summary: RunSummary, outputs: dict[str, dict]) -> None:
+    """The rows the written files hold (their footers' counts) are the rows the job counted: a file
+    lost or cut short after the job breaks rows read = harmonised + quarantined (``AccountingError``)."""
+    counted = {f"harmonised/{role}s": sum(((summary.records.get(role) or {}).get("feeds") or {}).values())
+               for role in ("victim", "offender")}
+    counted["quarantine"] = (summary.quarantine or {}).get("total", 0)
+    counted["persons"] = sum(p.get("persons", 0) for p in (summary.persons or {}).values())
+    problems = [f"{folder} holds {outputs[folder]['rows']} rows, the job counted {n}"
+                for folder, n in counted.items() if outputs.get(folder, {}).get("rows", 0) != n]
+    if problems:
+        raise AccountingError("row accounting failed (rows read = harmonised + quarantined no longer holds): "
+                              + "; ".join(problems))
+
+
 def _feed_entry(contract: Contract, files: list[dict]) -> dict:
     """A feed's contract and delivered files, as the manifest lists them."""
     return {
@@ -441,6 +455,7 @@ def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.d
     feeds = account(contracts, stats, _read_jsonl(fs, f"{work}/unmapped"), summary)
     summary.write(fs, run_path)
     outputs = list_outputs(fs, run_path)
+    check_written(summary, outputs)
     fs.rm(work, recursive=True)
     manifest = build_manifest(run_id, started, key, feeds, stats, summary, outputs, _mse_figures(fs, run_path))
     validation = with_run_checks(validation, feeds, contracts, allow_missing)
