@@ -92,7 +92,7 @@ def headline(manifest: dict, summary: RunSummary) -> dict:
     roles = []
     for role in ROLES:
         records = summary.records.get(role.rstrip("s"))
-        by_agency = Counter({a: c["records"] for a, c in records["agencies"].items()}) if records is not None else Counter(
+        by_agency = Counter({a: c["records"] for a, c in records.get("agencies", {}).items()}) if records is not None else Counter(
             {a: f.get(role, 0) for a, f in per_agency.items() if f.get(role)})
         role_persons = _role_persons(summary, role)
         seen_by = _counter((role_persons or {}).get("seen_by"))
@@ -163,8 +163,9 @@ def _dimension(column: str, title: str, list_name: str, victims: dict | None,
                     "nationality": "victims_by_nationality"}.get(column)
     by_agency: dict[str, Counter] = {}
     if victims is not None:
-        for a in agency_order(victims["agencies"]):
-            by_agency[a] = _counter(victims["agencies"][a].get(column))
+        agencies = victims.get("agencies", {})
+        for a in agency_order(agencies):
+            by_agency[a] = _counter(agencies[a].get(column))
             missing = by_agency[a].pop(None, 0)
             if missing:
                 by_agency[a][None] = missing
