@@ -147,10 +147,12 @@ def test_stage_in_a_pipeline_publishes_estimates_manifest_summary_and_report(tmp
         _ = batches | EstimatePopulation(str(run_dir / "mse"), privacy.mark_schema(
             model.table("mse_estimate").schema(), "pseudonymised", demo_key()))
     (run_dir / publish.WORK_DIR).mkdir()
+    from pipelines.aggregates import Counts, RunSummary, combine, person_counts
     from pipelines.report import publish_report
 
+    summary = RunSummary(persons=combine(Counts(person_counts), full))  # what the job's combine would give
     manifest = publish.finalise_run(str(out), run_id, [], dt.datetime.now(dt.timezone.utc), demo_key(),
-                                    before_switch=lambda rd, m: publish_report(rd, None, m))
+                                    before_switch=lambda rd, m, s: publish_report(rd, None, m, s), summary=summary)
     est = manifest["mse"]["victims"]
     written = pq.read_table(run_dir / "mse" / "estimates.parquet")
     assert est["estimate"] == pytest.approx(written.column("estimate")[0].as_py()) and est["observed"] == 197
