@@ -415,6 +415,9 @@ LEVELS: dict[str, dict[int, str]] = {
     "any_exact": {1: "a shared reference", 0: "references on both sides, none shared"},
 }
 
+# functions(levels, comparisons) run on every comparison's levels, in order, before they are returned
+LEVEL_HOOKS: list[Callable[[dict[str, np.ndarray], list[dict]], None]] = []
+
 # columns each comparison type reads (so blocks ship only what the comparisons need)
 NAME_COLUMNS = ("given", "given1", "given_sound", "given1_sound", "given_rest_sound", "paternal", "maternal",
                 "paternal_sound", "maternal_sound", "surnames_sound", "surname_set", "name_set")
@@ -529,6 +532,8 @@ def compare(left: pa.Table, right: pa.Table, comparisons: list[dict]) -> dict[st
         if c.get("implied_by"):
             implied = levels[c["implied_by"]] == _top(c["implied_by"], comparisons)
             levels[c["name"]] = np.where(implied, NULL, levels[c["name"]]).astype(np.int8)
+    for hook in LEVEL_HOOKS:  # comparisons that explain away others (pipelines/link/aliases.py)
+        hook(levels, comparisons)
     return levels
 
 
@@ -543,3 +548,12 @@ from pipelines.link import documents as _documents  # noqa: E402  (it calls back
 COMPARISONS["document_set"] = _documents.document_set
 LEVELS["document_set"] = _documents.LEVELS
 COLUMNS["document_set"] = _documents.COLUMNS
+
+# offenders' aliases: pipelines/link/aliases.py
+from pipelines.link import aliases as _aliases  # noqa: E402  (it calls back into this module)
+
+COMPARISONS["aliases"] = _aliases.aliases
+LEVELS["aliases"] = _aliases.LEVELS
+COLUMNS["aliases"] = _aliases.COLUMNS
+DERIVED[_aliases.KEY_COLUMN] = NAME_COLUMNS + _aliases.COLUMNS  # each record's name and aliases by sound
+LEVEL_HOOKS.append(_aliases.explain)

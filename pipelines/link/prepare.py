@@ -21,6 +21,7 @@ import yaml
 
 from pipelines.harmonise.documents import compact, dni_from_personal_ruc, is_placeholder
 from pipelines.harmonise.vector import collapse_spaces, fold, map_unique, null_where
+from pipelines.link import aliases
 from pipelines.resources import schemas_dir
 
 PASSTHROUGH = ("record_uid", "feed_id", "agency", "sex", "nationality", "ubigeo", "event_date", "birth_date",
@@ -193,4 +194,5 @@ def comparison_table(records: pa.Table) -> pa.Table:
         birth_year=birth_year.cast(pa.int32()),
         birth_year_known=pc.is_valid(birth),
     )
+    columns.update(aliases.columns(records, columns["name_tokens"]))  # offenders' aliases: pipelines/link/aliases.py
     return pa.table(columns)

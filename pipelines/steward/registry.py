@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import model
-from pipelines.link import linker
+from pipelines.link import aliases, linker
 from pipelines.link.cluster import person_id_for
 from pipelines.link.prepare import comparison_table
 
@@ -303,7 +303,8 @@ class LinkWithRegistry(beam.PTransform):
 
         role, key, label, run_id = self._role, self._key, self._label, self._run_id
         if self._previous:
-            previous = records.pipeline | "ReadRegistry" >> beam.io.ReadFromParquetBatched(self._previous)
+            previous = (records.pipeline | "ReadRegistry" >> beam.io.ReadFromParquetBatched(self._previous)
+                        | "AliasColumns" >> beam.Map(aliases.complete, "aliases" in model.table(role).schema().names))
         else:
             previous = records.pipeline | "NoRegistry" >> beam.Create([registry_schema(role).empty_table()])
         current = records | "RecordKeys" >> beam.Map(current_keys, key, label)
