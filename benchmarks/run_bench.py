@@ -3,6 +3,11 @@
 Each measurement runs `concilia` in a child process and reads its peak RSS from getrusage, so
 the numbers are the run's own. The machine is shared and noisy: read the 100k -> 1M ratio (the
 fitted growth exponent) rather than the absolute seconds. Results go to benchmarks/results/.
+
+Per case: the whole `concilia run` (wall, peak, and the time of each phase it logs: the Beam job,
+the validation summary, the cross-feed check verdicts, the finalisation), then the same feeds
+again as the Beam job alone (the Flex Template program with ``--finalise=false``) and `concilia
+finalise` in a process of its own: the finaliser's own peak, which must not grow with the records.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -26,19 +32,29 @@ CONCILIA = [sys.executable, "-m", "pipelines"]
 _PROBE = """
 import json, resource, subprocess, sys, time
 start = time.perf_counter()
-code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE).returncode
+proc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 wall = time.perf_counter() - start
-print(json.dumps({"code": code, "wall_s": wall, "peak_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+sys.stderr.write(proc.stderr)
+print(json.dumps({"code": proc.returncode, "wall_s": wall,
+                  "peak_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
 """
+# a phase's end as the run logs it (pipelines.core.progress.heartbeat): "run <id>: <phase>: 12.3 s"
+_PHASE = re.compile(r"run \S+: (?P<phase>[^:]+): (?P<seconds>[0-9.]+) s$")
 
 
 def measure(args: list[str]) -> dict:
-    """Run one command under a fresh probe process: wall seconds and that command's peak RSS."""
+    """Run one command under a fresh probe process: wall seconds, that command's peak RSS, and the
+    seconds of each phase it logged."""
     proc = subprocess.run([sys.executable, "-c", _PROBE, *args], cwd=ROOT, capture_output=True, text=True)
     probe = json.loads(proc.stdout.strip().splitlines()[-1])
     if probe["code"] != 0:
+        sys.stderr.write(proc.stderr[-4000:])
         raise SystemExit(f"benchmark step failed: {' '.join(args[2:4])} (exit {probe['code']})")
-    return {"wall_s": round(probe["wall_s"], 2), "peak_rss_mb": round(probe["peak_kib"] / 1024, 1)}
+    phases = {m["phase"]: float(m["seconds"]) for m in map(_PHASE.search, proc.stderr.splitlines()) if m}
+    result = {"wall_s": round(probe["wall_s"], 2), "peak_rss_mb": round(probe["peak_kib"] / 1024, 1)}
+    if phases:
+        result["phases_s"] = phases
+    return result
 
 
 def records_in(manifest_path: Path) -> int:
@@ -64,11 +80,32 @@ def delta_commit(out: Path) -> dict:
     return result
 
 
-def run_case(name: str, feeds: Path) -> dict:
-    out = WORK / f"out-{name}"
+def finaliser_apart(name: str, feeds: Path) -> tuple[dict, Path]:
+    """The Beam job alone, then `concilia finalise` in its own process: each one's wall and peak."""
+    out = WORK / f"out-{name}-apart"
     shutil.rmtree(out, ignore_errors=True)
-    # generated data only: the public demo key is the right one (outputs are marked demo)
-    result = measure([*CONCILIA, "run", "--feeds", str(feeds), "--out", str(out), "--json", "--demo-key"])
+    run_id = f"bench-{name}"
+    job = measure([sys.executable, "-m", "pipelines.service.flex", "--feeds", str(feeds), "--out", str(out),
+                   "--run_id", run_id, "--demo_key=true", "--finalise=false", "--runner=DirectRunner"])
+    finalise = measure([*CONCILIA, "finalise", "--out", str(out), "--run-id", run_id])
+    return {"job": job, "finaliser": finalise}, out
+
+
+def run_case(name: str, feeds: Path, measure_: str = "both") -> dict:
+    """``measure_``: "run" (the whole `concilia run`), "apart" (the job and the finaliser apart: the
+    case's wall is their sum, its peak the larger), or "both"."""
+    result: dict = {}
+    if measure_ in ("run", "both"):
+        out = WORK / f"out-{name}"
+        shutil.rmtree(out, ignore_errors=True)
+        # generated data only: the public demo key is the right one (outputs are marked demo)
+        result = measure([*CONCILIA, "run", "--feeds", str(feeds), "--out", str(out), "--json", "--demo-key"])
+    if measure_ in ("apart", "both"):
+        result["apart"], apart_out = finaliser_apart(name, feeds)
+        if measure_ == "apart":
+            out = apart_out
+            result["wall_s"] = round(sum(result["apart"][k]["wall_s"] for k in ("job", "finaliser")), 2)
+            result["peak_rss_mb"] = max(result["apart"][k]["peak_rss_mb"] for k in ("job", "finaliser"))
     current = json.loads((out / "current.json").read_text())
     result["records"] = records_in(out / current["path"] / "manifest.json")
     result["records_per_s"] = round(result["records"] / result["wall_s"])
@@ -80,20 +117,26 @@ def run_case(name: str, feeds: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100000,1000000", help="generated record counts (comma-separated)")
+    parser.add_argument("--measure", choices=("both", "run", "apart"), default="both",
+                        help="the whole run, the job and the finaliser apart, or both (the default)")
+    parser.add_argument("--no-sample", action="store_true", help="skip the sample feeds case")
+    parser.add_argument("--output", default="pipeline.json", help="file name under benchmarks/results/")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "cases": {}}
+    report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "measure": args.measure,
+              "cases": {}}
 
-    report["cases"]["sample_feeds"] = run_case("sample", ROOT / "sample_feeds")
-    print("sample_feeds", report["cases"]["sample_feeds"], flush=True)
+    if not args.no_sample:
+        report["cases"]["sample_feeds"] = run_case("sample", ROOT / "sample_feeds", args.measure)
+        print("sample_feeds", report["cases"]["sample_feeds"], flush=True)
     for size in [int(s) for s in args.sizes.split(",") if s]:
         feeds = WORK / f"feeds-{size}"
         if not (feeds / "_truth" / "expected.json").exists():
             shutil.rmtree(feeds, ignore_errors=True)
             gen = measure([*CONCILIA, "sample", "--out", str(feeds), "--seed", "7", "--people", str(size)])
             report.setdefault("generation", {})[str(size)] = gen
-        report["cases"][f"generated_{size}"] = case = run_case(f"g{size}", feeds)
+        report["cases"][f"generated_{size}"] = case = run_case(f"g{size}", feeds, args.measure)
         print(f"generated_{size}", case, flush=True)
 
     sizes = [k for k in report["cases"] if k.startswith("generated_")]
@@ -102,7 +145,10 @@ def main() -> int:
         report["growth_exponent"] = round(math.log(b["wall_s"] / a["wall_s"]) / math.log(b["records"] / a["records"]), 3)
         report["time_ratio"] = round(b["wall_s"] / a["wall_s"], 2)
         report["records_ratio"] = round(b["records"] / a["records"], 2)
-    (RESULTS / "pipeline.json").write_text(json.dumps(report, indent=2) + "\n")
+        if "apart" in a and "apart" in b:  # the finaliser's peak must stay flat in the records (issue 16)
+            report["finaliser_peak_ratio"] = round(b["apart"]["finaliser"]["peak_rss_mb"]
+                                                   / a["apart"]["finaliser"]["peak_rss_mb"], 3)
+    (RESULTS / args.output).write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     return 0
 

@@ -1,9 +1,11 @@
-"""Cross-feed reconciliation checks: comparisons GX cannot make on one table, computed from a run's tables.
+"""Cross-feed reconciliation checks: comparisons GX cannot make on one table.
 
 The checks and their severities are declared in ``expectations/checks.yaml``; control-total files
 (aggregate figures an agency sends beside its records) in ``schemas/feeds/<agency>/control_totals/``.
-``evaluate`` is pure (Arrow tables in, results and findings out); ``run_checks`` reads a finished
-run's outputs, writes the findings to ``runs/<run_id>/checks/`` and returns the manifest entries.
+``evaluate`` is pure (Arrow tables in, results and findings out). In a run, ``CrossFeedChecks``
+computes each check's partial counts and findings inside the Beam job (findings to
+``runs/<run_id>/checks/``), and ``verdicts`` turns the summed counts into the manifest entries
+without reading the records again.
 Findings carry ids, codes and counts only: never a name, a document number or a birth date.
 """
 
@@ -18,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+import apache_beam as beam
 import fsspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -26,8 +30,8 @@ import yaml
 
 from pipelines import gx_suites, model
 from pipelines.i18n import _, percent
-from pipelines.contracts import Contract
 from pipelines.core.zones import zone_of
+from pipelines.core.ids import stable_bucket
 from pipelines.resources import expectations_dir, schemas_dir
 
 if TYPE_CHECKING:
@@ -50,11 +54,12 @@ class CheckResult:
     observed: Any
     expected: Any
     detail: str
-    findings: list[dict] = field(default_factory=list)
+    findings: list[dict] = field(default_factory=list)  # the findings made here
+    more: int = 0  # findings the Beam job wrote itself (checks/), counted only
 
     def entry(self) -> dict:
         return {"name": self.name, "severity": self.severity, "status": self.status, "observed": self.observed,
-                "expected": self.expected, "detail": self.detail, "findings": len(self.findings)}
+                "expected": self.expected, "detail": self.detail, "findings": len(self.findings) + self.more}
 
 
 @dataclass
@@ -70,7 +75,7 @@ class ControlFile:
 class RunTables:
     victims: pa.Table
     offenders: pa.Table
-    persons: pa.Table
+    persons: pa.Table | None
     control_files: list[ControlFile] = field(default_factory=list)
     previous_volumes: dict[str, dict[str, int]] | None = None
 
@@ -148,42 +153,80 @@ def _records(tables: RunTables) -> pa.Table:
     return pa.concat_tables(parts, promote_options="permissive")
 
 
-def _result(name: str, spec: dict, findings: list[dict], observed, expected, detail: str) -> CheckResult:
+def _result(name: str, spec: dict, findings: list[dict], observed, expected, detail: str, more: int = 0) -> CheckResult:
     for f in findings:
         f.setdefault("check", name)
         f.setdefault("severity", spec["severity"])
-    return CheckResult(name, spec["severity"], FAILED if findings else PASSED, observed, expected, detail, findings)
+    return CheckResult(name, spec["severity"], FAILED if findings or more else PASSED, observed, expected, detail,
+                       findings, more)
 
 
 # --- the checks ---------------------------------------------------------------------------------------
+#
+# A check is a ``partial`` over records (counts and findings of the records it is given) and a
+# ``verdict`` over the summed counts. Inside the Beam job the partial runs on parts of the records
+# (all of a person's records in one part, or all records citing one police report), the findings
+# are written by the job and only counts reach the finaliser; ``evaluate`` runs both on whole tables.
 
-def check_control_totals(tables: RunTables, spec: dict, name: str = "control_totals") -> CheckResult:
-    if not tables.control_files:
-        return CheckResult(name, spec["severity"], SKIPPED, None, None, "no control-totals file was delivered")
-    findings, observed, expected = [], {}, {}
+@dataclass
+class CheckInputs:
+    """What a verdict reads besides its check's counts: control files and volumes."""
+
+    control_files: list[ControlFile] = field(default_factory=list)
+    volumes: dict[str, dict[str, int]] = field(default_factory=dict)
+    previous_volumes: dict[str, dict[str, int]] | None = None
+
+
+Partial = Callable[[RunTables, dict], "tuple[dict, list[dict]]"]
+Verdict = Callable[[dict, list[dict], int, CheckInputs, dict, str], CheckResult]
+
+PER_BATCH, PER_PERSON, PER_POLICE_REPORT = "batch", "person", "police_report"
+
+
+@dataclass(frozen=True)
+class Check:
+    verdict: Verdict
+    partial: Partial | None = None  # None: the verdict needs no records
+    part: str = PER_BATCH  # how the job splits the records for the partial (a finding never spans parts)
+
+
+def _control_observed(tables: RunTables, spec: dict) -> tuple[dict, list[dict]]:
+    """Records per control file and indicator: the feed's records of the file's period, filtered
+    by the indicator's ``where`` (a feed is of one role, so victims and offenders add up)."""
+    observed: dict[str, int] = {}
     for cf in tables.control_files:
         feed = cf.declaration["describes_feed"]
-        records = _eq(tables.victims, "feed_id", feed)
-        if not records.num_rows:
-            records = _eq(tables.offenders, "feed_id", feed)
         token = _period_token(cf.source_file)
-        if token and records.num_rows:
-            same = pc.match_substring(records.column("source_file"), token)
-            records = records.filter(pc.fill_null(same, False))
-        for indicator, ispec in cf.declaration["indicators"].items():
+        for records in (_eq(tables.victims, "feed_id", feed), _eq(tables.offenders, "feed_id", feed)):
+            if token and records.num_rows:
+                records = records.filter(pc.fill_null(pc.match_substring(records.column("source_file"), token), False))
+            for indicator, ispec in cf.declaration["indicators"].items():
+                subset = records
+                for column, value in ((ispec or {}).get("where") or {}).items():
+                    subset = _eq(subset, column, value)
+                key = f"{cf.source_file}:{indicator}"
+                observed[key] = observed.get(key, 0) + subset.num_rows
+    return {"observed": observed}, []
+
+
+def _control_verdict(counts: dict, _found, _more, inputs: CheckInputs, spec: dict, name: str) -> CheckResult:
+    if not inputs.control_files:
+        return CheckResult(name, spec["severity"], SKIPPED, None, None, "no control-totals file was delivered")
+    findings, observed, expected = [], {}, {}
+    for cf in inputs.control_files:
+        feed = cf.declaration["describes_feed"]
+        token = _period_token(cf.source_file)
+        for indicator in cf.declaration["indicators"]:
             declared = cf.values.get(indicator)
-            subset = records
-            for column, value in ((ispec or {}).get("where") or {}).items():
-                subset = _eq(subset, column, value)
             key = f"{cf.source_file}:{indicator}"
-            observed[key], expected[key] = subset.num_rows, declared
+            observed[key], expected[key] = (counts.get("observed") or {}).get(key, 0), declared
             if declared is None:
                 findings.append({"feed_id": feed, "period": token, "detail":
                                  f"{cf.source_file}: indicator {indicator} is missing or not a whole number"})
-            elif declared != subset.num_rows:
+            elif declared != observed[key]:
                 findings.append({"feed_id": feed, "period": token, "detail":
                                  f"{cf.source_file}: {indicator} declares {declared}, the feed's published records "
-                                 f"give {subset.num_rows} ({subset.num_rows - declared:+d})"})
+                                 f"give {observed[key]} ({observed[key] - declared:+d})"})
     result = _result(name, spec, findings, observed, expected,
                      _("%(n)s of %(total)s declared totals differ from the records received") % {
                          "n": len(findings), "total": len(observed)})
@@ -196,8 +239,8 @@ def check_control_totals(tables: RunTables, spec: dict, name: str = "control_tot
     return result
 
 
-def check_children_plus_adults(tables: RunTables, spec: dict, name: str = "children_plus_adults") -> CheckResult:
-    sums = [(cf, s) for cf in tables.control_files for s in cf.declaration.get("sums") or []]
+def _sums_verdict(_counts, _found, _more, inputs: CheckInputs, spec: dict, name: str) -> CheckResult:
+    sums = [(cf, s) for cf in inputs.control_files for s in cf.declaration.get("sums") or []]
     if not sums:
         return CheckResult(name, spec["severity"], SKIPPED, None, None, "no delivered file declares a sum")
     findings, observed, expected = [], {}, {}
@@ -215,11 +258,10 @@ def check_children_plus_adults(tables: RunTables, spec: dict, name: str = "child
                    _("%(n)s of %(total)s declared sums do not add up") % {"n": len(findings), "total": len(sums)})
 
 
-def check_children_only_feed_adult(tables: RunTables, spec: dict, name: str = "children_only_feed_adult") -> CheckResult:
+def _children_adult_partial(tables: RunTables, spec: dict) -> tuple[dict, list[dict]]:
     v = tables.victims
     findings = []
-    feeds = spec.get("feeds") or []
-    child_feed = _in(v, "feed_id", feeds)
+    child_feed = _in(v, "feed_id", spec.get("feeds") or [])
     adults = _eq(v, "child_adult", "ADULT").select(["person_id", "event_date", "feed_id"]).rename_columns(
         ["person_id", "adult_event_date", "adult_feed_id"])
     joined = child_feed.select(["person_id", "record_uid", "feed_id", "event_date", "child_adult"]).join(
@@ -238,17 +280,21 @@ def check_children_only_feed_adult(tables: RunTables, spec: dict, name: str = "c
                              "record_uid": r["record_uid"],
                              "detail": "the record itself gives an adult age" if own else
                              f"the person is recorded as an adult by {r['adult_feed_id']} at or before this event"})
-    return _result(name, spec, findings, len(findings), 0,
+    return {"total": child_feed.num_rows}, findings
+
+
+def _children_adult_verdict(counts: dict, found: list[dict], more: int, _inputs, spec: dict, name: str) -> CheckResult:
+    n = len(found) + more
+    return _result(name, spec, found, n, 0,
                    _("%(n)s of %(total)s records of children-only feeds (%(feeds)s) belong to an adult") % {
-                       "n": len(findings), "total": child_feed.num_rows, "feeds": ", ".join(feeds)})
+                       "n": n, "total": counts.get("total", 0), "feeds": ", ".join(spec.get("feeds") or [])}, more)
 
 
-def check_referral_without_police_record(tables: RunTables, spec: dict,
-                                         name: str = "referral_without_police_record") -> CheckResult:
+def _referral_partial(tables: RunTables, spec: dict) -> tuple[dict, list[dict]]:
     v = tables.victims
     flag = spec.get("flag_field", "referred_to_police")
     if flag not in v.column_names:
-        return CheckResult(name, spec["severity"], SKIPPED, None, None, _("no field %(field)s in the victims table") % {"field": flag})
+        return {}, []
     referred = v.filter(pc.fill_null(v.column(flag), False))
     police_persons = pc.unique(_in(v, "agency", spec.get("police_agencies") or []).column("person_id"))
     missing = referred.filter(pc.invert(pc.fill_null(pc.is_in(referred.column("person_id"), police_persons), False)))
@@ -256,12 +302,20 @@ def check_referral_without_police_record(tables: RunTables, spec: dict,
                  "detail": f"referred to the police; no record of {', '.join(spec.get('police_agencies') or [])} "
                            "for this person"}
                 for r in missing.select(["feed_id", "person_id", "record_uid"]).to_pylist()]
-    return _result(name, spec, findings, len(findings), 0,
+    return {"total": referred.num_rows}, findings
+
+
+def _referral_verdict(counts: dict, found: list[dict], more: int, _inputs, spec: dict, name: str) -> CheckResult:
+    flag = spec.get("flag_field", "referred_to_police")
+    if flag not in model.table("victim").schema().names:
+        return CheckResult(name, spec["severity"], SKIPPED, None, None, _("no field %(field)s in the victims table") % {"field": flag})
+    n = len(found) + more
+    return _result(name, spec, found, n, 0,
                    _("%(n)s of %(total)s referrals to the police have no matching police record") % {
-                       "n": len(findings), "total": referred.num_rows})
+                       "n": n, "total": counts.get("total", 0)}, more)
 
 
-def check_unknown_police_report(tables: RunTables, spec: dict, name: str = "unknown_police_report") -> CheckResult:
+def _unknown_report_partial(tables: RunTables, spec: dict) -> tuple[dict, list[dict]]:
     records = _records(tables)
     known = pc.unique(pc.drop_null(_in(records, "agency", spec.get("police_agencies") or []).column("police_report_ref")))
     citing = _in(records, "agency", spec.get("citing_agencies") or [])
@@ -270,10 +324,14 @@ def check_unknown_police_report(tables: RunTables, spec: dict, name: str = "unkn
     findings = [{"feed_id": r["feed_id"], "person_id": r["person_id"], "record_uid": r["record_uid"],
                  "detail": f"cites police report {r['police_report_ref']}, which no police record carries"}
                 for r in unknown.select(["feed_id", "person_id", "record_uid", "police_report_ref"]).to_pylist()]
-    distinct = len(pc.unique(unknown.column("police_report_ref")))
-    return _result(name, spec, findings, {"records": len(findings), "reports": distinct}, {"records": 0, "reports": 0},
+    return {"total": citing.num_rows, "reports": len(pc.unique(unknown.column("police_report_ref")))}, findings
+
+
+def _unknown_report_verdict(counts: dict, found: list[dict], more: int, _inputs, spec: dict, name: str) -> CheckResult:
+    n, distinct = len(found) + more, counts.get("reports", 0)
+    return _result(name, spec, found, {"records": n, "reports": distinct}, {"records": 0, "reports": 0},
                    _("%(n)s of %(total)s records citing a police report cite one of %(reports)s reports the "
-                     "police feeds do not carry") % {"n": len(findings), "total": citing.num_rows, "reports": distinct})
+                     "police feeds do not carry") % {"n": n, "total": counts.get("total", 0), "reports": distinct}, more)
 
 
 def _disagreements(records: pa.Table, attribute: str, keys: list[str]) -> list[dict]:
@@ -300,26 +358,33 @@ def _disagreements(records: pa.Table, attribute: str, keys: list[str]) -> list[d
     return findings
 
 
-def check_attribute_disagreement(tables: RunTables, spec: dict, name: str = "attribute_disagreement") -> CheckResult:
+def _role_tables(tables: RunTables):
+    return (("victim", tables.victims), ("offender", tables.offenders))
+
+
+def _disagreement_partial(tables: RunTables, spec: dict) -> tuple[dict, list[dict]]:
     findings, observed = [], {}
-    for role, t in (("victim", tables.victims), ("offender", tables.offenders)):
-        for attribute in spec.get("attributes") or []:
+    for role, t in _role_tables(tables):
+        for attribute, keys in [*((a, ["person_id"]) for a in spec.get("attributes") or []),
+                                *((a, ["person_id", "event_year"]) for a in spec.get("per_year_attributes") or [])]:
             if attribute in t.column_names:
-                found = _disagreements(t, attribute, ["person_id"])
-                observed[f"{role}:{attribute}"] = len(found)
+                found = _disagreements(t, attribute, keys)
+                observed[f"{role}:{attribute}"] = observed.get(f"{role}:{attribute}", 0) + len(found)
                 findings += found
-        for attribute in spec.get("per_year_attributes") or []:
-            if attribute in t.column_names:
-                found = _disagreements(t, attribute, ["person_id", "event_year"])
-                observed[f"{role}:{attribute}"] = len(found)
-                findings += found
-    persons = len({f["person_id"] for f in findings})
-    return _result(name, spec, findings, observed, {k: 0 for k in observed},
+    return {"observed": observed, "persons": len({f["person_id"] for f in findings})}, findings
+
+
+def _disagreement_verdict(counts: dict, found: list[dict], more: int, _inputs, spec: dict, name: str) -> CheckResult:
+    observed = {f"{role}:{a}": 0 for role in ("victim", "offender")
+                for a in [*(spec.get("attributes") or []), *(spec.get("per_year_attributes") or [])]
+                if a in model.table(role).schema().names}
+    observed.update(counts.get("observed") or {})
+    return _result(name, spec, found, observed, {k: 0 for k in observed},
                    _("%(persons)s persons have agencies disagreeing on an attribute (%(n)s disagreements)") % {
-                       "persons": persons, "n": len(findings)})
+                       "persons": counts.get("persons", 0), "n": len(found) + more}, more)
 
 
-def check_classification_conflict(tables: RunTables, spec: dict, name: str = "classification_conflict") -> CheckResult:
+def _classification_partial(tables: RunTables, spec: dict) -> tuple[dict, list[dict]]:
     records = _records(tables)
     group_of = {code: group for group, codes in (spec.get("groups") or {}).items() for code in codes}
     classified = records.filter(pc.is_valid(records.column("person_id")))
@@ -350,32 +415,50 @@ def check_classification_conflict(tables: RunTables, spec: dict, name: str = "cl
             labels = sorted({f"{r['agency']}={r['offence']}" for r in rs})
             findings.append({"person_id": key[1], "feed_id": rs[0]["feed_id"], "related_feed_id": rs[-1]["feed_id"],
                              "detail": f"same {case_key} {key[2]}: {'; '.join(labels)}"})
-    return _result(name, spec, findings, len(findings), 0,
+    return {}, findings
+
+
+def _classification_verdict(_counts, found: list[dict], more: int, _inputs, spec: dict, name: str) -> CheckResult:
+    n = len(found) + more
+    return _result(name, spec, found, n, 0,
                    _("%(n)s persons are classified as %(groups)s by different agencies for the same case") % {
-                       "n": len(findings), "groups": " / ".join(spec.get("groups") or {})})
+                       "n": n, "groups": " / ".join(spec.get("groups") or {})}, more)
+
+
+def volume_counts(records: pa.Table) -> dict[str, dict[str, int]]:
+    """Records per feed and event year ("unknown" when the year is)."""
+    out: dict[str, dict[str, int]] = {}
+    if not records.num_rows:
+        return out
+    counts = records.group_by(["feed_id", "event_year"], use_threads=False).aggregate([("record_uid", "count")])
+    for r in counts.to_pylist():
+        year = "unknown" if r["event_year"] is None else str(r["event_year"])
+        out.setdefault(r["feed_id"], {})[year] = out.get(r["feed_id"], {}).get(year, 0) + r["record_uid_count"]
+    return out
 
 
 def volumes(tables: RunTables) -> dict[str, dict[str, int]]:
     """Published records per feed and event year: what the next run's volume check compares with."""
     out: dict[str, dict[str, int]] = {}
     for t in (tables.victims, tables.offenders):
-        if not t.num_rows:
-            continue
-        counts = t.group_by(["feed_id", "event_year"], use_threads=False).aggregate([("record_uid", "count")])
-        for r in counts.to_pylist():
-            year = "unknown" if r["event_year"] is None else str(r["event_year"])
-            out.setdefault(r["feed_id"], {})[year] = out.get(r["feed_id"], {}).get(year, 0) + r["record_uid_count"]
-    return {feed: dict(sorted(years.items())) for feed, years in sorted(out.items())}
+        for feed, years in volume_counts(t).items():
+            for year, n in years.items():
+                out.setdefault(feed, {})[year] = out.get(feed, {}).get(year, 0) + n
+    return sort_volumes(out)
 
 
-def check_volume_change(tables: RunTables, spec: dict, name: str = "volume_change") -> CheckResult:
-    if tables.previous_volumes is None:
+def sort_volumes(volumes_: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    return {feed: dict(sorted(years.items())) for feed, years in sorted(volumes_.items())}
+
+
+def _volume_verdict(_counts, _found, _more, inputs: CheckInputs, spec: dict, name: str) -> CheckResult:
+    if inputs.previous_volumes is None:
         return CheckResult(name, spec["severity"], SKIPPED, None, None, _("no previous published run to compare with"))
-    current = volumes(tables)
+    current = inputs.volumes
     max_share, min_records = float(spec.get("max_share", 0.25)), int(spec.get("min_records", 0))
     findings, observed = [], {}
-    for feed in sorted(set(current) | set(tables.previous_volumes)):
-        now, before = current.get(feed, {}), tables.previous_volumes.get(feed, {})
+    for feed in sorted(set(current) | set(inputs.previous_volumes)):
+        now, before = current.get(feed, {}), inputs.previous_volumes.get(feed, {})
         for period in sorted(set(now) | set(before)):
             a, b = before.get(period, 0), now.get(period, 0)
             if max(a, b) < min_records:
@@ -391,16 +474,37 @@ def check_volume_change(tables: RunTables, spec: dict, name: str = "volume_chang
                        "n": len(findings), "share": percent(max_share)})
 
 
-CHECKS: dict[str, Callable[[RunTables, dict], CheckResult]] = {
-    "control_totals": check_control_totals,
-    "children_plus_adults": check_children_plus_adults,
-    "children_only_feed_adult": check_children_only_feed_adult,
-    "referral_without_police_record": check_referral_without_police_record,
-    "unknown_police_report": check_unknown_police_report,
-    "attribute_disagreement": check_attribute_disagreement,
-    "classification_conflict": check_classification_conflict,
-    "volume_change": check_volume_change,
+KINDS: dict[str, Check] = {
+    "control_totals": Check(_control_verdict, _control_observed, PER_BATCH),
+    "children_plus_adults": Check(_sums_verdict),
+    "children_only_feed_adult": Check(_children_adult_verdict, _children_adult_partial, PER_PERSON),
+    "referral_without_police_record": Check(_referral_verdict, _referral_partial, PER_PERSON),
+    "unknown_police_report": Check(_unknown_report_verdict, _unknown_report_partial, PER_POLICE_REPORT),
+    "attribute_disagreement": Check(_disagreement_verdict, _disagreement_partial, PER_PERSON),
+    "classification_conflict": Check(_classification_verdict, _classification_partial, PER_PERSON),
+    "volume_change": Check(_volume_verdict),
 }
+
+
+def _partial(check: Check, tables: RunTables, spec: dict, name: str) -> tuple[dict, list[dict]]:
+    counts, findings = check.partial(tables, spec) if check.partial else ({}, [])
+    for f in findings:
+        f.setdefault("check", name)
+        f.setdefault("severity", spec["severity"])
+    return counts, findings
+
+
+def _whole_tables(check: Check) -> Callable[..., CheckResult]:
+    def run(tables: RunTables, spec: dict, name: str) -> CheckResult:
+        counts, findings = _partial(check, tables, spec, name)
+        inputs = CheckInputs(tables.control_files, volumes(tables), tables.previous_volumes)
+        return check.verdict(counts, findings, 0, inputs, spec, name)
+
+    return run
+
+
+#: Each check on whole tables (what the job computes in parts): name -> (tables, spec, name) -> result.
+CHECKS: dict[str, Callable[[RunTables, dict, str], CheckResult]] = {n: _whole_tables(c) for n, c in KINDS.items()}
 
 
 def evaluate(tables: RunTables, config: dict[str, dict] | None = None) -> list[CheckResult]:
@@ -408,11 +512,112 @@ def evaluate(tables: RunTables, config: dict[str, dict] | None = None) -> list[C
     return [CHECKS[name](tables, spec, name) for name, spec in config.items()]
 
 
-def findings_table(results: list[CheckResult]) -> pa.Table:
-    rows = [{k: (None if f.get(k) is None else str(f.get(k))) for k in FINDINGS_SCHEMA.names}
-            for r in results for f in r.findings]
+def findings_rows(findings: list[dict]) -> pa.Table:
+    rows = [{k: (None if f.get(k) is None else str(f.get(k))) for k in FINDINGS_SCHEMA.names} for f in findings]
     return pa.Table.from_pylist(rows, schema=FINDINGS_SCHEMA)
 
+
+def findings_table(results: list[CheckResult]) -> pa.Table:
+    return findings_rows([f for r in results for f in r.findings])
+
+
+# --- inside the Beam job ------------------------------------------------------------------------------
+
+PARTS = 32  # parts of the records per split (a part's records are grouped on one worker)
+
+
+#: Columns every partial may read; a check's spec adds those it names (attributes, case keys, flag).
+BASE_COLUMNS = ("record_uid", "person_id", "feed_id", "agency", "source_file", "event_date", "event_year",
+                "child_adult", "offence", "police_report_ref")
+SPEC_COLUMNS = ("attributes", "per_year_attributes", "case_keys", "flag_field")
+
+
+def columns_read(role: str, specs: list[dict]) -> list[str]:
+    """The columns of a role's records that some partial of ``specs`` reads: what the job groups."""
+    wanted = set(BASE_COLUMNS)
+    for spec in specs:
+        for key in SPEC_COLUMNS:
+            value = spec.get(key) or []
+            wanted.update([value] if isinstance(value, str) else value)
+    return [c for c in model.table(role).schema(include_restricted=False).names if c in wanted]
+
+
+class _Split(beam.DoFn):
+    """One role's records -> (part, (role, records)) by a key column (rows without the key are
+    dropped: no check of that split reads them), with only the columns the checks read."""
+
+    def __init__(self, role: str, column: str, columns: list[str]):
+        self._role, self._column, self._columns = role, column, columns
+
+    def process(self, records: pa.Table):
+        records = records.filter(pc.is_valid(records.column(self._column))).select(self._columns)
+        if not records.num_rows:
+            return
+        parts = stable_bucket(records.column(self._column).combine_chunks(), PARTS)
+        for part in np.unique(parts):
+            yield int(part), (self._role, records.filter(pa.array(parts == part)))
+
+
+class _RunPartials(beam.DoFn):
+    """The partials of some checks on one part (or batch): counts out, findings tagged."""
+
+    def __init__(self, config: dict[str, dict], names: list[str], control_files: list[ControlFile]):
+        self._config, self._names, self._control = config, names, control_files
+
+    def setup(self):
+        self._empty = {r: model.table(r).schema(include_restricted=False).empty_table() for r in ("victim", "offender")}
+
+    def process(self, element):
+        by_role: dict[str, list[pa.Table]] = {"victim": [], "offender": []}
+        for role, table in element[1]:
+            by_role[role].append(table)
+        empty = self._empty
+        tables = RunTables(*(pa.concat_tables(by_role[r], promote_options="permissive") if by_role[r] else empty[r]
+                             for r in ("victim", "offender")), persons=None, control_files=self._control)
+        counts: dict[str, dict] = {}
+        for name in self._names:
+            c, findings = _partial(KINDS[name], tables, self._config[name], name)
+            counts[name] = {**c, "findings": len(findings)}
+            if findings:
+                yield beam.pvalue.TaggedOutput("findings", findings_rows(findings))
+        yield counts
+
+
+class CrossFeedChecks(beam.PTransform):
+    """Records by role ({"victim": pcoll, "offender": pcoll}) -> {"counts": one dict of every
+    check's summed counts, "findings": finding tables}. ``control_files`` are read by the caller."""
+
+    def __init__(self, config: dict[str, dict], control_files: list[ControlFile]):
+        super().__init__()
+        self._config, self._control = config, control_files
+
+    def expand(self, records):
+        from pipelines.aggregates import Counts
+
+        counts, findings = [], []
+        for part, column in ((PER_BATCH, None), (PER_PERSON, "person_id"), (PER_POLICE_REPORT, "police_report_ref")):
+            names = [n for n in self._config if KINDS[n].partial is not None and KINDS[n].part == part]
+            if not names:
+                continue
+            if column is None:  # additive per batch: no grouping
+                grouped = [pcoll | f"Batch{part}{role}" >> beam.Map(lambda t, r=role: (0, [(r, t)]))
+                           for role, pcoll in records.items()]
+            else:
+                specs = [self._config[n] for n in names]
+                grouped = [pcoll | f"Split{part}{role}" >> beam.ParDo(_Split(role, column, columns_read(role, specs)))
+                           for role, pcoll in records.items()]
+                grouped = [tuple(grouped) | f"All{part}" >> beam.Flatten() | f"Group{part}" >> beam.GroupByKey()]
+            for i, pcoll in enumerate(grouped):
+                out = pcoll | f"Partials{part}{i}" >> beam.ParDo(_RunPartials(self._config, names, self._control)
+                                                                 ).with_outputs("findings", main="counts")
+                counts.append(out.counts)
+                findings.append(out.findings)
+        summed = (tuple(counts) | "AllCheckCounts" >> beam.Flatten()
+                  | "SumCheckCounts" >> beam.CombineGlobally(Counts()))
+        return {"counts": summed, "findings": tuple(findings) | "AllFindings" >> beam.Flatten()}
+
+
+# --- after the job ------------------------------------------------------------------------------------
 
 @dataclass
 class ChecksReport:
@@ -421,7 +626,8 @@ class ChecksReport:
     findings_path: str | None
 
 
-def _previous_volumes(fs, out_path: str) -> dict | None:
+def previous_volumes(fs, out_path: str) -> dict | None:
+    """The volumes the last published run recorded (None before the first)."""
     pointer = f"{out_path}/current.json"
     if not fs.exists(pointer):
         return None
@@ -434,32 +640,34 @@ def _previous_volumes(fs, out_path: str) -> dict | None:
         return ((json.load(fh).get("validation") or {}).get("volumes"))
 
 
-def run_checks(out: str, run_id: str, feeds_root: str, contracts: list[Contract] | None = None,
-               config: dict | None = None, key: "PseudonymKey | None" = None) -> ChecksReport:
-    """Evaluate the checks on a finished run's outputs; findings go to ``runs/<run_id>/checks/``
-    (marked with their zone and the run's pseudonymisation key, like every Parquet output)."""
+def verdicts(out: str, run_id: str, feeds_root: str, counts: dict[str, dict], volumes_: dict[str, dict[str, int]],
+             config: dict | None = None, key: "PseudonymKey | None" = None) -> ChecksReport:
+    """Every check's verdict from the counts the job summed (``CrossFeedChecks``); the findings the
+    verdicts make themselves (control totals, volumes: a few per file or feed) are written beside
+    the job's under ``runs/<run_id>/checks/``, marked like every Parquet output."""
     from pipelines import privacy
-    from pipelines.publish import read_output  # publish imports nothing from here; keep it that way
 
+    config = load_config() if config is None else config
     fs, out_path = fsspec.core.url_to_fs(out)
     out_path = out_path.rstrip("/")
-    run_path = f"{out_path}/runs/{run_id}"
-    tables = RunTables(
-        victims=read_output(fs, f"{run_path}/harmonised/victims"),
-        offenders=read_output(fs, f"{run_path}/harmonised/offenders"),
-        persons=read_output(fs, f"{run_path}/persons"),
-        control_files=read_control_files(feeds_root, load_control_declarations()),
-        previous_volumes=_previous_volumes(fs, out_path),
-    )
-    results = evaluate(tables, config)
+    inputs = CheckInputs(read_control_files(feeds_root, load_control_declarations()), sort_volumes(volumes_),
+                         previous_volumes(fs, out_path))
+    results = []
+    for name, spec in config.items():
+        c = counts.get(name) or {}
+        results.append(KINDS[name].verdict(c, [], int(c.get("findings", 0)), inputs, spec, name))
     findings = findings_table(results)
-    findings = findings.cast(privacy.mark_schema(model.describe(findings.schema, "check_finding", run_id),
-                                                 zone_of(FOLDER), key))
-    path = f"{run_path}/{FOLDER}/part-00000-of-00001.parquet"
-    fs.makedirs(f"{run_path}/{FOLDER}", exist_ok=True)
-    with fs.open(path, "wb") as fh:
-        pq.write_table(findings, fh, compression="zstd")
-    return ChecksReport(results, volumes(tables), f"{FOLDER}/{posixpath.basename(path)}")
+    run_path = f"{out_path}/runs/{run_id}"
+    if findings.num_rows:
+        findings = findings.cast(privacy.mark_schema(model.describe(findings.schema, "check_finding", run_id),
+                                                     zone_of(FOLDER), key))
+        fs.makedirs(f"{run_path}/{FOLDER}", exist_ok=True)
+        with fs.open(f"{run_path}/{FOLDER}/{VERDICT_FINDINGS}", "wb") as fh:
+            pq.write_table(findings, fh, compression="zstd")
+    return ChecksReport(results, inputs.volumes, f"{FOLDER}/")
+
+
+VERDICT_FINDINGS = "verdicts-00000-of-00001.parquet"
 
 
 def add_to_validation(validation: dict, report: ChecksReport) -> dict:

@@ -85,6 +85,33 @@ def path_root(column: str) -> str:
     return column.split(".", 1)[0].removesuffix("[]")
 
 
+#: A row-count assertion's severity when the contract gives none (docs/feed-contracts.md).
+ASSERTION_SEVERITY = {"min_rows": "blocking", "max_rows": "warning"}
+
+
+@dataclass(frozen=True)
+class RowAssertion:
+    """A bound on the feed's harmonised rows: ``min_rows`` (at least) or ``max_rows`` (at most)."""
+
+    name: str
+    bound: int
+    severity: str
+
+    def holds(self, rows: int) -> bool:
+        return rows >= self.bound if self.name == "min_rows" else rows <= self.bound
+
+
+def _assertions(raw: dict[str, Any]) -> tuple[RowAssertion, ...]:
+    out = []
+    for name, default in ASSERTION_SEVERITY.items():
+        spec = (raw.get("assertions") or {}).get(name)
+        if spec is None:
+            continue
+        spec = spec if isinstance(spec, dict) else {"value": spec}
+        out.append(RowAssertion(name, int(spec["value"]), spec.get("severity", default)))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Contract:
     feed: str
@@ -105,6 +132,7 @@ class Contract:
     path: str = ""
     system: str = ""
     required_for_period: bool = False  # delivery.required: a period runs only once this feed arrived
+    assertions: tuple[RowAssertion, ...] = ()  # row-count bounds with their severity
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -232,7 +260,8 @@ def parse_contract(raw: dict[str, Any], path: str = "<memory>", lines: dict[tupl
         FieldSpec(target=target, parser=_parser_of(spec), options={k: v for k, v in spec.items() if k != "parse"})
         for target, spec in raw["fields"].items()
     )
-    assertions = raw.get("assertions") or {}
+    assertions = _assertions(raw)
+    bounds = {a.name: a.bound for a in assertions}
     return Contract(
         required_for_period=(raw.get("delivery") or {}).get("required", False),
         feed=raw["feed"],
@@ -249,8 +278,9 @@ def parse_contract(raw: dict[str, Any], path: str = "<memory>", lines: dict[tupl
         fields=specs,
         lookups={k: dict(v or {}) for k, v in lookups.items()},
         ignore_columns=tuple(raw.get("ignore_columns") or ()),
-        min_rows=int(assertions.get("min_rows", 0)),
-        max_rows=int(assertions["max_rows"]) if assertions.get("max_rows") is not None else None,
+        min_rows=bounds.get("min_rows", 0),
+        max_rows=bounds.get("max_rows"),
+        assertions=assertions,
         path=path,
         raw=raw,
     )

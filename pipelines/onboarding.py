@@ -194,7 +194,8 @@ def _ubigeo_lists(values: list[str]) -> tuple[list[str], str]:
 
 
 DOCUMENT_HINTS = ("DNI", "DOC", "NUMERO", "NRO_DOC", "PASAPORTE", "CEDULA")
-NAME_HINTS = ("NOMBRE", "APELLIDO", "ALIAS", "SENTENCIADO", "AGRAVIAD", "IMPUTAD", "INVESTIGAD")
+ALIAS_HINTS = ("ALIAS", "APODO", "CHAPA")  # other names an offender goes by
+NAME_HINTS = ("NOMBRE", "APELLIDO", "SENTENCIADO", "AGRAVIAD", "IMPUTAD", "INVESTIGAD") + ALIAS_HINTS
 
 
 def profile(name: str, values: list[str], rows: int, filled_rows: int, name_words: set[str]) -> Profile:
@@ -292,6 +293,8 @@ def draft_contract(path: Path, agency: str, role: str, feed: str | None = None) 
             fields.append(f"  {target}: {{column: {_c(p.column)}, parse: date, formats: {json.dumps(p.date_formats[:1])}}}")
             use(p.column)
     names = [p for p in profiles if p.kind == "name" and p.column not in used]
+    aliases = [p for p in names if any(h in p.column.upper().rsplit(".", 1)[-1] for h in ALIAS_HINTS)]
+    names = [p for p in names if p not in aliases]
     upper = {p.column.upper(): p.column for p in names}
     paternal = next((c for u, c in upper.items() if "PATERNO" in u), None)
     maternal = next((c for u, c in upper.items() if "MATERNO" in u), None)
@@ -309,6 +312,9 @@ def draft_contract(path: Path, agency: str, role: str, feed: str | None = None) 
         style = "surnames_comma_given" if "comma" in full.detail else "given_then_surnames"
         fields.append(f"  name: {{parse: name, style: {style}, column: {_c(full.column)}}}  # check the order of the parts")
         use(full.column)
+    if aliases and role == "offender":  # the model keeps aliases for offenders; a victim's are ignored
+        fields.append(f"  aliases: {{parse: aliases, column: {_c(aliases[0].column)}}}  # a list, or one text separated by ; or |")
+        use(aliases[0].column)
     number = next((p for p in profiles if p.kind == "document number" and p.column not in used), None)
     if number:
         doc_type = next((p for p in profiles if p.kind == "code" and "TIPO" in p.column.upper()

@@ -95,8 +95,8 @@ RUN_SETTINGS = (
                                 "model_victims.json and model_offenders.json) instead of training new ones")),
     ("mse-method", dict(default=None, metavar="M",
                         help="method of the multiple systems estimate (docs/mse.md; default: schemas/mse/settings.yaml): "
-                             "model_average, latent_class, stepwise_csv, independence, stepwise_bhs, min_bic, "
-                             "min_bic_pairwise")),
+                             "pairwise_or_latent_class, all_pairwise, model_average, latent_class, stepwise_csv, "
+                             "independence, stepwise_bhs, min_bic, min_bic_pairwise")),
     ("allow-missing", dict(action="append", default=[], metavar="FEED",
                            help="publish although this required feed (delivery.required) was not delivered; "
                                 "repeatable, '*' for any (recorded in the manifest)")),

@@ -17,7 +17,8 @@ import fsspec
 import pyarrow as pa
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import checks, model, privacy, publish, quarantine, validate
+from pipelines import aggregates, checks, model, privacy, publish, quarantine, validate
+from pipelines.aggregates import Counts, TopRows
 from pipelines.contracts import Contract, load_contracts
 from pipelines.core.files import read_json
 from pipelines.core.lease import Lease
@@ -32,7 +33,7 @@ from pipelines.read import TAG_QUARANTINE as READ_QUARANTINE
 from pipelines.read import TAG_STATS, ReadFeeds, discover_deliveries
 from pipelines.link.transform import links_schema, model_as_json, review_schema
 from pipelines.reconcile import BuildPersons, CountPersons
-from pipelines.report import publish_report
+from pipelines.report import UNKNOWN, publish_report, review_column_allowed
 from pipelines.steward import decisions as steward_decisions
 from pipelines.link.constraints import EVIDENCE_SCHEMA
 from pipelines.steward.registry import LINEAGE_FOLDER, LINEAGE_SCHEMA, REGISTRY_FOLDER, LinkWithRegistry, registry_schema
@@ -53,9 +54,17 @@ class RunResult:
     manifest: dict
 
 
-def _write_linkage(linkage: dict, role: str, folder: str, run_dir: str, marked) -> None:
-    """The linker's outputs: scored links, the review queue (restricted), the model and its stats."""
+def _write_linkage(linkage: dict, role: str, folder: str, run_dir: str, marked, summary: aggregates.Summarise) -> None:
+    """The linker's outputs: scored links, the review queue (restricted), the model and its stats;
+    the review queue's and the judgements' counts and first rows go to the run summary."""
     title = folder.title()
+    summary.add(linkage["review"], f"Review{title}", Counts(aggregates.review_counts), "review", role)
+    summary.add(linkage["review"], f"ReviewRows{title}", TopRows(aggregates.TABLE_LIMIT, aggregates.REVIEW_ORDER,
+                                                                 aggregates.review_rows(role, review_column_allowed)),
+                "review_rows", role)
+    summary.add(linkage["judgements"], f"Judgements{title}", Counts(aggregates.judgement_counts), "judgements", role)
+    summary.add(linkage["judgements"], f"Contradicted{title}", TopRows(
+        aggregates.TABLE_LIMIT, aggregates.JUDGEMENT_ORDER, aggregates.contradicted(role)), "contradicted_judgements", role)
     _ = linkage["links"] | f"WriteLinks{title}" >> publish.WriteTables(
         posixpath.join(run_dir, "links", folder), marked(links_schema(), f"links/{folder}", "link"))
     _ = linkage["review"] | f"WriteReview{title}" >> publish.WriteTables(
@@ -76,11 +85,15 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
           suites: dict[str, dict] | None = None, run_date: dt.date | None = None,
           linkage_models: dict[str, dict] | None = None, mse_method: str | None = None,
           period: str | None = None, previous_run: str | None = None,
-          judgements: pa.Table | None = None) -> None:
+          judgements: pa.Table | None = None, control_files: list[checks.ControlFile] | None = None) -> None:
     """The run's Beam graph. ``period`` is the delivery period (records of other periods in
     ``previous_run``'s person registry are carried and linked with these); ``judgements`` the stewards'
-    decisions (``steward_decisions.read_decisions``). Both are read by the caller, so building the graph
-    reads nothing from OUT (a Dataflow dry run translates offline)."""
+    decisions (``steward_decisions.read_decisions``); ``control_files`` the delivered control totals
+    (``checks.read_control_files``). All are read by the caller, so building the graph reads nothing
+    from OUT (a Dataflow dry run translates offline).
+
+    Besides the outputs, the job writes one ``RunSummary`` (``pipelines.aggregates``) of every figure
+    the finaliser and the report need, so that nothing after the job reads the tables again."""
     suites = validate.run_suites(contracts) if suites is None else suites
     run_date = run_date or dt.datetime.now(dt.timezone.utc).date()
     run_id = posixpath.basename(run_dir.rstrip("/"))
@@ -91,6 +104,7 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
         return privacy.mark_schema(model.describe(schema, table_name, run_id), zone_of(folder), key)
 
     judgements = steward_decisions.EMPTY if judgements is None else judgements
+    summary = aggregates.Summarise()
 
     read = p | "Read" >> ReadFeeds(deliveries, contracts)
     harmonised = read.raw | "Harmonise" >> Harmonise(contracts)
@@ -107,7 +121,8 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
         lineage.append(linkage["lineage"])
         linked = linkage["linked"]
         linked_by_role.append(linked)
-        _write_linkage(linkage, role, folder, run_dir, marked)
+        _write_linkage(linkage, role, folder, run_dir, marked, summary)
+        summary.add(linked, f"Records{folder.title()}", Counts(aggregates.record_counts(role)), "records", role)
         _ = linked | f"Write{folder.title()}" >> publish.WriteTables(
             posixpath.join(run_dir, "harmonised", folder),
             marked(table.schema(include_restricted=False), f"harmonised/{folder}"))
@@ -119,14 +134,26 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
         conflicts.append(built["conflicts"])
 
     all_persons = tuple(persons) | "AllPersons" >> beam.Flatten()
-    _ = tuple(lineage) | "AllLineage" >> beam.Flatten() | "WriteLineage" >> publish.WriteTables(
+    summary.add(all_persons, "Persons", Counts(aggregates.person_counts), "persons")
+    all_lineage = tuple(lineage) | "AllLineage" >> beam.Flatten()
+    _ = all_lineage | "WriteLineage" >> publish.WriteTables(
         posixpath.join(run_dir, LINEAGE_FOLDER), marked(LINEAGE_SCHEMA, LINEAGE_FOLDER))
-    _ = tuple(conflicts) | "AllConflicts" >> beam.Flatten() | "WriteConflicts" >> publish.WriteTables(
+    summary.add(all_lineage, "Lineage", Counts(aggregates.lineage_counts), "lineage")
+    all_conflicts = tuple(conflicts) | "AllConflicts" >> beam.Flatten()
+    _ = all_conflicts | "WriteConflicts" >> publish.WriteTables(
         posixpath.join(run_dir, "conflicts"), marked(model.table("conflict").schema(), "conflicts"))
-    for name in ("overlap", "funnel"):
-        _ = (all_persons | f"Count{name.title()}" >> CountPersons(name)
-             | f"Write{name.title()}" >> publish.WriteTables(posixpath.join(run_dir, name),
-                                                            marked(model.table(name).schema(), name)))
+    _summarise_conflicts(all_conflicts, summary)
+    for name, counts in (("overlap", aggregates.overlap_counts), ("funnel", aggregates.funnel_counts)):
+        counted = all_persons | f"Count{name.title()}" >> CountPersons(name)
+        _ = counted | f"Write{name.title()}" >> publish.WriteTables(posixpath.join(run_dir, name),
+                                                                   marked(model.table(name).schema(), name))
+        summary.add(counted, name.title(), Counts(counts), name)
+    # the cross-feed checks: partial counts to the summary, findings written here (checks/)
+    checked = dict(zip(ROLE_FOLDERS, linked_by_role)) | "CrossFeedChecks" >> checks.CrossFeedChecks(
+        checks.load_config(), control_files or [])
+    _ = checked["findings"] | "WriteCheckFindings" >> publish.WriteTables(
+        posixpath.join(run_dir, checks.FOLDER), marked(checks.FINDINGS_SCHEMA, checks.FOLDER, "check_finding"))
+    summary.add(checked["counts"], "Checks", Counts(), "checks")
     validated_persons = all_persons | "ValidatePersons" >> validate.Validate(
         validate.suites_for_table(suites, "persons"), run_date, quarantine_rows=False, combine=True)
     _ = all_persons | "WritePersons" >> publish.WriteTables(
@@ -137,13 +164,13 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
         uncertain=uncertain)
     _ = (all_persons, *linked_by_role, estimates) | "PublicRelease" >> PublicRelease(
         posixpath.join(run_dir, "public"), public_threshold, key.demo)
-    _ = (
-        (read[READ_QUARANTINE], harmonised[TAG_QUARANTINE],
-         *(v[validate.TAG_QUARANTINE] for v in validated_by_role))
-        | "AllQuarantine" >> beam.Flatten()
-        | "WriteQuarantine" >> publish.WriteTables(posixpath.join(run_dir, "quarantine"),
-                                                   marked(quarantine.schema(), "quarantine"))
-    )
+    all_quarantine = ((read[READ_QUARANTINE], harmonised[TAG_QUARANTINE],
+                       *(v[validate.TAG_QUARANTINE] for v in validated_by_role)) | "AllQuarantine" >> beam.Flatten())
+    _ = all_quarantine | "WriteQuarantine" >> publish.WriteTables(posixpath.join(run_dir, "quarantine"),
+                                                                  marked(quarantine.schema(), "quarantine"))
+    summary.add(all_quarantine, "Quarantine", Counts(aggregates.quarantine_counts), "quarantine")
+    summary.add(all_quarantine, "QuarantinedFiles", TopRows(aggregates.FILES_LIMIT, aggregates.FILE_ORDER,
+                                                            aggregates.file_level_quarantine), "quarantined_files")
     _ = (
         tuple(v[validate.TAG_RESULTS] for v in (*validated_by_role, validated_persons))
         | "AllValidationResults" >> beam.Flatten()
@@ -157,6 +184,21 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
             | f"Write{name.title()}" >> beam.io.WriteToText(
                 posixpath.join(run_dir, publish.WORK_DIR, name), file_name_suffix=".jsonl")
         )
+    name_words = (harmonised[TAG_UNMAPPED] | "NameWords" >> aggregates.NameWords(linked_by_role))
+    summary.add(name_words, "NameWords", aggregates.Union(), "name_words")
+    summary.write(posixpath.join(run_dir, publish.WORK_DIR))
+
+
+def _summarise_conflicts(conflicts: beam.PCollection, summary: aggregates.Summarise) -> None:
+    """Conflicts' counts (a partition holds all of a person's conflicts) and first rows, overall and
+    per kind (gap: a known value against UNKNOWN only; contradiction: different known values)."""
+    summary.add(conflicts, "Conflicts", Counts(aggregates.conflict_counts(UNKNOWN)), "conflicts")
+    summary.add(conflicts, "ConflictRows", TopRows(aggregates.TABLE_LIMIT, aggregates.CONFLICT_ORDER,
+                                                   aggregates.with_conflict_kind(UNKNOWN)), "conflict_rows")
+    for kind in aggregates.CONFLICT_KINDS:
+        summary.add(conflicts, f"ConflictRows{kind.title()}", TopRows(
+            aggregates.TABLE_LIMIT, aggregates.CONFLICT_ORDER, aggregates.with_conflict_kind(UNKNOWN, kind)),
+            "conflict_rows_by_kind", kind)
 
 
 def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contracts: list[str] | None = None,
@@ -192,7 +234,8 @@ def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contract
         suites = validate.run_suites(contracts)
         with heartbeat(f"run {run_id}: Beam pipeline (read to write)"), beam.Pipeline(options=options) as p:
             build(p, deliveries, contracts, run_dir, key, public_threshold, suites, started.date(), linkage_models,
-                  mse_method, period, previous_run, judgements)
+                  mse_method, period, previous_run, judgements,
+                  checks.read_control_files(feeds, checks.load_control_declarations()))
         lease.check()  # a run whose lease was taken over must not publish
         manifest = finish(feeds, out, run_id, contracts, key, started, previous_run, period, suites, allow_missing,
                           data_docs=data_docs)
@@ -225,17 +268,21 @@ def sweep_stale_runs(out: str) -> list[str]:
 def finish(feeds: str, out: str, run_id: str, contracts: list[Contract], key: privacy.PseudonymKey,
            started: dt.datetime, previous_run: str | None = None, period: str | None = None,
            suites: dict[str, dict] | None = None, allow_missing=(), data_docs: bool = False) -> dict:
-    """After the Beam job: validation summary, cross-feed checks, manifest and pointers. Apart from
-    ``run`` so that a job launched elsewhere (the Dataflow Flex Template) is finalised the same way."""
+    """After the Beam job: validation summary, cross-feed check verdicts, manifest and pointers, from
+    the job's ``RunSummary`` (never the tables). Apart from ``run`` so that a job launched elsewhere
+    (the Dataflow Flex Template) is finalised the same way."""
     suites = validate.run_suites(contracts) if suites is None else suites
     with heartbeat(f"run {run_id}: validation results and Data Docs"):
         validation = validate.summarise(out, run_id, suites, publish.WORK_DIR, data_docs=data_docs)
+    fs, out_path = fsspec.core.url_to_fs(out)
+    summary = aggregates.RunSummary.read(fs, f"{out_path.rstrip('/')}/runs/{run_id}/{publish.WORK_DIR}")
     with heartbeat(f"run {run_id}: cross-feed checks"):
-        validation = checks.add_to_validation(validation, checks.run_checks(out, run_id, feeds, contracts, key=key))
+        validation = checks.add_to_validation(validation, checks.verdicts(
+            out, run_id, feeds, summary.checks, publish.volumes(summary), key=key))
     with heartbeat(f"run {run_id}: accounting, report, manifest, tables and pointers"):
         manifest = publish.finalise_run(out, run_id, contracts, started, key, validation=validation,
-                                        before_switch=lambda rd, m: publish_report(rd, previous_run, m), period=period,
-                                        allow_missing=allow_missing)
+                                        before_switch=lambda rd, m, s: publish_report(rd, previous_run, m, s),
+                                        period=period, allow_missing=allow_missing, summary=summary)
     feeds_ = manifest["feeds"].values()
     unique = manifest["figures"]["reconciled_unique"]
     progress.info("run %s: published: %s rows read, %s harmonised, %s quarantined; %s unique persons; validation %s; "

@@ -17,22 +17,25 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import apache_beam as beam
 from apache_beam.io import parquetio
 import fsspec
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import pipelines
 from pipelines import delta, i18n, model, verdicts
-from pipelines.contracts import Contract
+from pipelines.aggregates import NULL, RunSummary
+from pipelines.contracts import Contract, RowAssertion
 from pipelines.core.files import read_json
 from pipelines.core.vector import fold
 from pipelines.core.zones import ZONES
-from pipelines.privacy import PseudonymKey
+from pipelines.i18n import _
+
+if TYPE_CHECKING:
+    from pipelines.privacy import PseudonymKey
 
 log = logging.getLogger(__name__)
 
@@ -138,12 +141,6 @@ def read_output(fs, folder: str, columns: list[str] | None = None) -> pa.Table:
     return pa.concat_tables(tables, promote_options="permissive")
 
 
-def _counts(table: pa.Table, column: str) -> dict[str, int]:
-    if not table.num_rows:
-        return {}
-    return {r["values"]: r["counts"] for r in pc.value_counts(table.column(column)).to_pylist() if r["values"] is not None}
-
-
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
@@ -153,46 +150,62 @@ def _git_commit() -> str | None:
         return None
 
 
-def _funnel_figures(funnel: pa.Table) -> dict:
+def _known(counts: dict[str, int]) -> dict[str, int]:
+    """Counts without the null key, sorted by value."""
+    return {k: n for k, n in sorted(counts.items()) if k != NULL}
+
+
+def funnel_figures(funnel: dict[str, int]) -> dict:
     """Distinct offenders per stage and per (stage -> later stage), all years together."""
-    if not funnel.num_rows:
+    if not funnel:
         return {}
-    summed = funnel.group_by(["from_stage", "to_stage"], use_threads=False).aggregate([("persons", "sum")])
-    stages = {r["from_stage"]: r["persons_sum"] for r in summed.to_pylist() if r["to_stage"] is None}
-    reached = {f"{r['from_stage']}->{r['to_stage']}": r["persons_sum"] for r in summed.to_pylist() if r["to_stage"]}
-    return {"persons_at_stage": stages, "persons_reaching": dict(sorted(reached.items()))}
+    at, reached = {}, {}
+    for key, n in funnel.items():
+        start, _arrow, end = key.partition("->")
+        if end == NULL:
+            at[start] = n
+        else:
+            reached[key] = n
+    return {"persons_at_stage": at, "persons_reaching": dict(sorted(reached.items()))}
 
 
-def _figures(victims: pa.Table, offenders: pa.Table, persons: pa.Table) -> dict:
+def figures(summary: RunSummary) -> dict:
     """Per-agency record counts and reconciled unique persons: the run's headline figures."""
     per_agency: dict[str, dict] = {}
-    for role, records in (("victims", victims), ("offenders", offenders)):
-        for agency in sorted(_counts(records, "agency")):
-            sub = records.filter(pc.equal(records.column("agency"), agency))
+    for role in ("victim", "offender"):
+        for agency, counts in sorted(((summary.records.get(role) or {}).get("agencies") or {}).items()):
             entry = per_agency.setdefault(agency, {})
-            entry[role] = sub.num_rows
-            if role == "victims":
-                entry["victims_by_child_adult"] = _counts(sub, "child_adult")
-                entry["victims_by_sex"] = _counts(sub, "sex")
-                entry["victims_age_unknown"] = sub.num_rows - sum(entry["victims_by_child_adult"].values())
-                entry["victims_by_nationality"] = _counts(sub, "nationality")
+            entry[role + "s"] = counts["records"]
+            if role == "victim":
+                entry["victims_by_child_adult"] = _known(counts.get("child_adult", {}))
+                entry["victims_by_sex"] = _known(counts.get("sex", {}))
+                entry["victims_age_unknown"] = counts["records"] - sum(entry["victims_by_child_adult"].values())
+                entry["victims_by_nationality"] = _known(counts.get("nationality", {}))
             else:
-                entry["offenders_by_stage"] = _counts(sub, "stage")
-                entry["offenders_detained"] = int(pc.sum(pc.fill_null(sub.column("detained"), False)).as_py() or 0)
+                entry["offenders_by_stage"] = _known(counts.get("stage", {}))
+                entry["offenders_detained"] = counts.get("detained", 0)
     unique = {}
     for role in ("victim", "offender"):
-        sub = persons.filter(pc.equal(persons.column("role"), role)) if persons.num_rows else persons
-        combos: dict[str, int] = {}
-        if sub.num_rows:
-            joined = pc.binary_join(sub.column("agencies"), "+")
-            combos = dict(sorted(_counts(pa.table({"c": joined}), "c").items(), key=lambda kv: (-kv[1], kv[0])))
+        persons = (summary.persons or {}).get(role) or {}
         unique[role + "s"] = {
-            "persons": sub.num_rows,
-            "by_agency_combination": combos,
-            "by_nationality": _counts(sub, "nationality") if sub.num_rows else {},
-            "by_child_adult": _counts(sub, "child_adult") if sub.num_rows else {},
+            "persons": persons.get("persons", 0),
+            "by_agency_combination": dict(sorted(_known(persons.get("combinations", {})).items(),
+                                                 key=lambda kv: (-kv[1], kv[0]))),
+            "by_nationality": _known(persons.get("nationality", {})),
+            "by_child_adult": _known(persons.get("child_adult", {})),
         }
-    return {"per_agency": per_agency, "reconciled_unique": unique}
+    return {"per_agency": per_agency, "reconciled_unique": unique, "offender_funnel": funnel_figures(summary.funnel)}
+
+
+def volumes(summary: RunSummary) -> dict[str, dict[str, int]]:
+    """Published records per feed and event year (what the next run's volume check compares with)."""
+    out: dict[str, dict[str, int]] = {}
+    for role in ("victim", "offender"):
+        for feed, years in ((summary.records.get(role) or {}).get("volumes") or {}).items():
+            for year, n in years.items():
+                year = "unknown" if year == NULL else year
+                out.setdefault(feed, {})[year] = out.get(feed, {}).get(year, 0) + n
+    return out
 
 
 def _mse_figures(fs, run_path: str) -> dict:
@@ -209,39 +222,15 @@ def _sha256(fs, path: str) -> str:
     return h.hexdigest()
 
 
-def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.datetime,
-                 key: PseudonymKey | None = None,
-                 before_switch: "Callable[[str, dict], dict] | None" = None,
-                 validation: dict | None = None, period: str | None = None, allow_missing=()) -> dict:
-    """Check accounting, write the manifest, then switch ``current.json`` to this run.
-
-    The switch happens only once every file the manifest lists exists and nothing else is left
-    in the run folder (``verify_run``); with ``period`` the period's pointer switches too.
-
-    ``before_switch(run_dir, manifest)`` runs last before the manifest is written (the steward's
-    report); it returns extra ``outputs`` entries ({folder: {zone, rows, files}}) to record.
-
-    Each delivered file carries its verdict (``pipelines.verdicts``); a rejected file, a feed under
-    ``min_rows`` or a required feed not delivered (unless in ``allow_missing``) blocks the run.
-    """
-    crash_point("before_finalise")
-    fs, out_path = fsspec.core.url_to_fs(out)
-    run_path = f"{out_path.rstrip('/')}/runs/{run_id}"
-    stats = _read_jsonl(fs, f"{run_path}/{WORK_DIR}/stats")
-    unmapped = _read_jsonl(fs, f"{run_path}/{WORK_DIR}/unmapped")
-
-    victims = read_output(fs, f"{run_path}/harmonised/victims")
-    offenders = read_output(fs, f"{run_path}/harmonised/offenders")
-    persons = read_output(fs, f"{run_path}/persons")
-    quarantined = read_output(fs, f"{run_path}/quarantine")
-
-    harmonised_by_feed = _counts(victims, "feed_id")
-    for feed, count in _counts(offenders, "feed_id").items():
-        harmonised_by_feed[feed] = harmonised_by_feed.get(feed, 0) + count
-    row_level = quarantined.filter(pc.is_valid(quarantined.column("source_row"))) if quarantined.num_rows else quarantined
-    quarantined_by_feed = _counts(row_level, "feed_id")
-
-    name_tokens = _name_tokens(fs, run_path)
+def account(contracts: list[Contract], stats: list[dict], unmapped: list[dict], summary: RunSummary) -> dict[str, dict]:
+    """The manifest's per-feed entries, after the accounting check: for every feed, rows read =
+    harmonised + quarantined (else ``AccountingError``: nothing may publish)."""
+    harmonised_by_feed: dict[str, int] = {}
+    for role in ("victim", "offender"):
+        for feed, n in ((summary.records.get(role) or {}).get("feeds") or {}).items():
+            harmonised_by_feed[feed] = harmonised_by_feed.get(feed, 0) + n
+    quarantined_by_feed = (summary.quarantine or {}).get("rows") or {}
+    reasons_by_feed = (summary.quarantine or {}).get("reasons") or {}
     feeds: dict[str, dict] = {}
     problems = []
     for contract in contracts:
@@ -251,36 +240,83 @@ def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.d
         q = quarantined_by_feed.get(contract.feed, 0)
         if read != harmonised + q:
             problems.append(f"{contract.feed}: read {read} != harmonised {harmonised} + quarantined {q}")
-        reasons = _counts(row_level.filter(pc.equal(row_level.column("feed_id"), contract.feed)), "reason_code") \
-            if row_level.num_rows else {}
-        assertion_failures = []
-        if files and harmonised < contract.min_rows:
-            assertion_failures.append(f"harmonised rows {harmonised} < min_rows {contract.min_rows}")
-        if contract.max_rows is not None and harmonised > contract.max_rows:
-            assertion_failures.append(f"harmonised rows {harmonised} > max_rows {contract.max_rows}")
         feeds[contract.feed] = {
-            "agency": contract.agency,
-            "role": contract.role,
-            "contract": {"path": Path(contract.path).name and posixpath.join(contract.agency.lower(), Path(contract.path).name),
-                         "version": contract.version},
-            "files": [
-                {k: s.get(k) for k in ("source_file", "sha256", "bytes", "rows_read", "file_rejected",
-                                       "unmapped_columns", "missing_columns", "verdict")}
-                for s in files
-            ],
-            "rows_read": read,
-            "rows_harmonised": harmonised,
-            "rows_quarantined": q,
-            "quarantine_reasons": reasons,
-            "unmapped_values": _public_unmapped([u for u in unmapped if u["feed_id"] == contract.feed
-                                                 and "warning" not in u], name_tokens),
-            "required_warnings": _required_warnings([u for u in unmapped if u["feed_id"] == contract.feed
-                                                     and "warning" in u]),
-            "assertion_failures": assertion_failures,
+            **_feed_entry(contract, files), "rows_read": read, "rows_harmonised": harmonised, "rows_quarantined": q,
+            "quarantine_reasons": dict(sorted((reasons_by_feed.get(contract.feed) or {}).items())),
+            **_unmapped_entries([u for u in unmapped if u["feed_id"] == contract.feed], set(summary.name_words)),
+            "assertion_failures": [_assertion_failure(a, harmonised) for a in contract.assertions
+                                   if files and not a.holds(harmonised)],
         }
     if problems:
         raise AccountingError("row accounting failed: " + "; ".join(problems))
+    return feeds
 
+
+def check_written(summary: RunSummary, outputs: dict[str, dict]) -> None:
+    """The rows the written files hold (their footers' counts) are the rows the job counted: a file
+    lost or cut short after the job breaks rows read = harmonised + quarantined (``AccountingError``)."""
+    counted = {f"harmonised/{role}s": sum(((summary.records.get(role) or {}).get("feeds") or {}).values())
+               for role in ("victim", "offender")}
+    counted["quarantine"] = (summary.quarantine or {}).get("total", 0)
+    counted["persons"] = sum(p.get("persons", 0) for p in (summary.persons or {}).values())
+    problems = [f"{folder} holds {outputs[folder]['rows']} rows, the job counted {n}"
+                for folder, n in counted.items() if outputs.get(folder, {}).get("rows", 0) != n]
+    if problems:
+        raise AccountingError("row accounting failed (rows read = harmonised + quarantined no longer holds): "
+                              + "; ".join(problems))
+
+
+def _feed_entry(contract: Contract, files: list[dict]) -> dict:
+    """A feed's contract and delivered files, as the manifest lists them."""
+    return {
+        "agency": contract.agency,
+        "role": contract.role,
+        "contract": {"path": Path(contract.path).name and posixpath.join(contract.agency.lower(), Path(contract.path).name),
+                     "version": contract.version},
+        "files": [{k: s.get(k) for k in ("source_file", "sha256", "bytes", "rows_read", "file_rejected",
+                                         "unmapped_columns", "missing_columns", "verdict")} for s in files],
+    }
+
+
+def _unmapped_entries(rows: list[dict], name_tokens: set[str]) -> dict:
+    """Unknown code values (a value that could be a name withheld) and kept rows' required warnings."""
+    return {"unmapped_values": _public_unmapped([u for u in rows if "warning" not in u], name_tokens),
+            "required_warnings": _required_warnings([u for u in rows if "warning" in u])}
+
+
+def _assertion_failure(assertion: RowAssertion, rows: int) -> str:
+    values = {"rows": rows, "name": assertion.name, "bound": assertion.bound, "severity": assertion.severity}
+    return (_("harmonised rows %(rows)s < %(name)s %(bound)s (%(severity)s)") if assertion.name == "min_rows" else
+            _("harmonised rows %(rows)s > %(name)s %(bound)s (%(severity)s)")) % values
+
+
+ASSERTIONS_CHECK = "contract_assertions"
+
+
+def assertion_checks(feeds: dict[str, dict], contracts: list[Contract]) -> list[dict]:
+    """The contracts' row-count assertions as check entries of the manifest's validation, one per
+    severity present (a failed blocking one blocks the publish, as a blocking suite or check does).
+    A feed that delivered no file is the delivery check's business, not an assertion's."""
+    by_severity: dict[str, dict] = {}
+    for contract in contracts:
+        feed = feeds.get(contract.feed) or {}
+        for a in contract.assertions:
+            entry = by_severity.setdefault(a.severity, {"observed": {}, "expected": {}, "failed": []})
+            key = f"{contract.feed}:{a.name}"
+            entry["observed"][key] = feed.get("rows_harmonised", 0)
+            entry["expected"][key] = a.bound
+            if feed.get("files") and not a.holds(feed.get("rows_harmonised", 0)):
+                entry["failed"].append(f"{contract.feed}: {_assertion_failure(a, feed.get('rows_harmonised', 0))}")
+    return [{"name": ASSERTIONS_CHECK if len(by_severity) == 1 else f"{ASSERTIONS_CHECK}_{severity}",
+             "severity": severity, "status": "failed" if e["failed"] else "passed",
+             "observed": e["observed"], "expected": e["expected"], "findings": len(e["failed"]),
+             "detail": "; ".join(e["failed"]) or _("every feed's harmonised rows are within its contract's bounds")}
+            for severity, e in sorted(by_severity.items())]
+
+
+def list_outputs(fs, run_path: str) -> dict[str, dict]:
+    """Every declared output folder's files with size and SHA-256, and its Parquet rows (from the
+    files' footers): streamed, so the memory does not grow with the records."""
     outputs = {}
     for folder, zone in ZONES.items():
         paths = sorted(p for p in fs.glob(f"{run_path}/{folder}/*") if fs.isfile(p))
@@ -289,7 +325,27 @@ def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.d
             "rows": sum(pq.ParquetFile(fs.open(p, "rb")).metadata.num_rows for p in paths if p.endswith(".parquet")),
             "files": [{"path": p[len(run_path) + 1:], "bytes": fs.size(p), "sha256": _sha256(fs, p)} for p in paths],
         }
-    fs.rm(f"{run_path}/{WORK_DIR}", recursive=True)
+    return outputs
+
+
+def with_run_checks(validation: dict | None, feeds: dict[str, dict], contracts: list[Contract],
+                    allow_missing=()) -> dict | None:
+    """The validation block with the delivery check and the contract assertions added (None when
+    the run was not validated and nothing of theirs failed, as before assertions were checks)."""
+    delivery = verdicts.delivery_check(feeds, contracts, allow_missing)
+    asserted = assertion_checks(feeds, contracts)
+    failed = [c for c in (delivery, *asserted) if c["status"] == "failed"]
+    if validation is None and not failed:
+        return None
+    validation = dict(validation or {"suites": {}, "checks": []})
+    validation["checks"] = [*validation.get("checks", []), delivery, *asserted]
+    validation["blocking_failed"] = bool(validation.get("blocking_failed")) or any(
+        c["severity"] == "blocking" for c in failed)
+    return validation
+
+
+def build_manifest(run_id: str, started: dt.datetime, key: "PseudonymKey | None", feeds: dict, stats: list[dict],
+                   summary: RunSummary, outputs: dict, mse: dict) -> dict:
     manifest = {
         "run_id": run_id,
         "started": started.isoformat(),
@@ -302,34 +358,27 @@ def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.d
         "pseudonym_key": key.describe() if key else None,
         "feeds": feeds,
         "files_rejected": sum(1 for s in stats if s.get("file_rejected")),
-        "figures": {**_figures(victims, offenders, persons),
-                    "offender_funnel": _funnel_figures(read_output(fs, f"{run_path}/funnel"))},
+        "figures": figures(summary),
         "outputs": outputs,
     }
-    mse = _mse_figures(fs, run_path)
     if mse:  # {"victims": {estimate, lower, upper, ...} or {"refused": reason}}: the steward's report reads it
         manifest["mse"] = mse
-    delivery = verdicts.delivery_check(feeds, contracts, allow_missing)
-    if validation is not None or delivery["status"] == "failed":
-        validation = dict(validation or {"suites": {}, "checks": []})
-        validation["checks"] = [*validation.get("checks", []), delivery]
-        validation["blocking_failed"] = bool(validation.get("blocking_failed")) or delivery["status"] == "failed"
-    if allow_missing:
-        manifest["allowed_missing"] = sorted(allow_missing)
-    blocked = bool(validation and validation.get("blocking_failed"))
-    if validation is not None:
-        manifest["status"] = "blocked" if blocked else "published"
-        validation = dict(validation)
-        outputs.update(validation.pop("outputs", None) or {})  # the Data Docs files
-        manifest["validation"] = validation
-    if before_switch is not None:
-        for folder, entry in before_switch(f"{out.rstrip('/')}/runs/{run_id}", manifest).items():
-            if folder in outputs:
-                outputs[folder]["files"] += [f for f in entry["files"] if f not in outputs[folder]["files"]]
-            else:
-                outputs[folder] = entry
-    if period is not None:
-        manifest["period"] = period
+    return manifest
+
+
+def blocked_reason(run_id: str, validation: dict) -> str:
+    failed = [name for name, s in validation["suites"].items() if s["failed_blocking"]]
+    failed += [c["name"] for c in validation.get("checks", []) if c["severity"] == "blocking" and c["status"] == "failed"]
+    details = [c["detail"] for c in validation.get("checks", [])
+               if c["name"] in (verdicts.CHECK_NAME, ASSERTIONS_CHECK, f"{ASSERTIONS_CHECK}_blocking")
+               and c["status"] == "failed"]
+    why = f" ({'; '.join(details)})" if details else ""
+    return (f"run {run_id} blocked by failed blocking validation: {', '.join(failed)}{why} "
+            f"(see runs/{run_id}/manifest.json)")
+
+
+def write_verified(fs, run_path: str, run_id: str, manifest: dict) -> None:
+    """Write the manifest once the folder holds exactly the listed outputs (``IncompleteOutput`` else)."""
     leftovers = complete_listing(fs, run_path, manifest["outputs"])
     if leftovers:  # e.g. a Beam temp folder whose final rename failed silently
         raise IncompleteOutput(f"run {run_id}: {len(leftovers)} file(s) not among the outputs, e.g. "
@@ -337,12 +386,10 @@ def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.d
     crash_point("before_manifest")
     with fs.open(f"{run_path}/manifest.json", "w", encoding="utf-8") as fh:
         json.dump(manifest, fh, indent=2, ensure_ascii=False, sort_keys=False)
-    if blocked:
-        failed = [name for name, s in validation["suites"].items() if s["failed_blocking"]]
-        failed += [c["name"] for c in validation.get("checks", []) if c["severity"] == "blocking" and c["status"] == "failed"]
-        why = f" ({delivery['detail']})" if delivery["status"] == "failed" else ""
-        raise ValidationBlocked(f"run {run_id} blocked by failed blocking validation: {', '.join(failed)}{why} "
-                                f"(see runs/{run_id}/manifest.json)")
+
+
+def switch(out: str, fs, out_path: str, run_path: str, run_id: str, period: str | None) -> None:
+    """Verify the written run, commit its Delta tables, then move the pointers to it."""
     problems = verify_run(fs, run_path)
     if problems:
         raise IncompleteOutput(f"run {run_id}: {problems[0]}; nothing was published")
@@ -353,6 +400,60 @@ def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.d
         raise IncompleteOutput(f"run {run_id}: {exc}; nothing was published") from exc
     crash_point("after_tables")
     point_current(fs, out_path, run_id, period)
+
+
+def finalise_run(out: str, run_id: str, contracts: list[Contract], started: dt.datetime,
+                 key: "PseudonymKey | None" = None,
+                 before_switch: "Callable[[str, dict, RunSummary], dict] | None" = None,
+                 validation: dict | None = None, period: str | None = None, allow_missing=(),
+                 summary: RunSummary | None = None) -> dict:
+    """Check accounting, write the manifest, then switch ``current.json`` to this run.
+
+    Reads the job's ``RunSummary`` (or ``summary``), the per-file stats and the files' hashes,
+    never the tables: its memory does not grow with the records. The switch happens only once
+    every file the manifest lists exists and nothing else is left in the run folder
+    (``verify_run``); with ``period`` the period's pointer switches too.
+
+    ``before_switch(run_dir, manifest, summary)`` runs last before the manifest is written (the
+    steward's report); it returns extra ``outputs`` entries ({folder: {zone, rows, files}}) to record.
+
+    Each delivered file carries its verdict (``pipelines.verdicts``); a rejected file, a failed
+    blocking contract assertion (``min_rows``) or a required feed not delivered (unless in
+    ``allow_missing``) blocks the run.
+    """
+    crash_point("before_finalise")
+    fs, out_path = fsspec.core.url_to_fs(out)
+    run_path = f"{out_path.rstrip('/')}/runs/{run_id}"
+    work = f"{run_path}/{WORK_DIR}"
+    summary = summary if summary is not None else RunSummary.read(fs, work)
+    stats = _read_jsonl(fs, f"{work}/stats")
+    feeds = account(contracts, stats, _read_jsonl(fs, f"{work}/unmapped"), summary)
+    summary.write(fs, run_path)
+    outputs = list_outputs(fs, run_path)
+    check_written(summary, outputs)
+    fs.rm(work, recursive=True)
+    manifest = build_manifest(run_id, started, key, feeds, stats, summary, outputs, _mse_figures(fs, run_path))
+    validation = with_run_checks(validation, feeds, contracts, allow_missing)
+    if allow_missing:
+        manifest["allowed_missing"] = sorted(allow_missing)
+    blocked = bool(validation and validation.get("blocking_failed"))
+    if validation is not None:
+        manifest["status"] = "blocked" if blocked else "published"
+        validation = dict(validation)
+        outputs.update(validation.pop("outputs", None) or {})  # the Data Docs files
+        manifest["validation"] = validation
+    if before_switch is not None:
+        for folder, entry in before_switch(f"{out.rstrip('/')}/runs/{run_id}", manifest, summary).items():
+            if folder in outputs:
+                outputs[folder]["files"] += [f for f in entry["files"] if f not in outputs[folder]["files"]]
+            else:
+                outputs[folder] = entry
+    if period is not None:
+        manifest["period"] = period
+    write_verified(fs, run_path, run_id, manifest)
+    if blocked:
+        raise ValidationBlocked(blocked_reason(run_id, validation))
+    switch(out, fs, out_path, run_path, run_id, period)
     return manifest
 
 
@@ -365,18 +466,6 @@ def current_run_dir(out: str) -> str | None:
     with fs.open(pointer, "r", encoding="utf-8") as fh:
         rel = json.load(fh).get("path")
     return f"{out.rstrip('/')}/{rel}" if rel else None
-
-
-def _name_tokens(fs, run_path: str) -> set[str]:
-    """Words of every name in the run (restricted zone, in memory only) to screen published values."""
-    tokens: set[str] = set()
-    for role in ("victims", "offenders"):
-        names = read_output(fs, f"{run_path}/restricted/{role}", ["given_names", "paternal_surname", "maternal_surname"])
-        for column in names.columns:
-            for value in pc.unique(fold(column.combine_chunks())).to_pylist():
-                if value:
-                    tokens.update(w for w in value.split() if len(w) >= 3)
-    return tokens
 
 
 def _required_warnings(rows: list[dict]) -> dict[str, dict[str, int]]:

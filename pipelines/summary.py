@@ -81,7 +81,8 @@ def _mse_lines(manifest: dict) -> list[str]:
         lines.append(_("      estimated total: %(estimate)s (95%% interval %(lower)s to %(upper)s)") % {
             "estimate": number(est["estimate"]), "lower": lower, "upper": upper})
         averaged = est.get("method") == "model_average"  # no single model: the heaviest one is shown
-        figures = {"model": " + ".join([_("main effects"), *est.get("model", [])]),
+        sampled = est.get("interval_method") == "posterior quantiles"  # latent classes: no log-linear terms
+        figures = {"model": "latent_class" if sampled else " + ".join([_("main effects"), *est.get("model", [])]),
                    "lists": ", ".join(est.get("lists", [])), "method": est["method"],
                    "interval": est.get("interval_method")}
         lines.append((_("      heaviest model of the average: %(model)s on lists %(lists)s (%(method)s, "

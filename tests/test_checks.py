@@ -172,24 +172,59 @@ def test_findings_table_and_blocking_checks_block(tmp_path):
     json.dumps(validation)  # the manifest block is plain JSON
 
 
-def test_run_checks_writes_findings_and_reads_the_previous_manifest(tmp_path):
+def test_verdicts_from_summed_counts_write_their_findings_and_read_the_previous_manifest(tmp_path):
     out, run_id = tmp_path / "out", "R2"
-    run_dir = out / "runs" / run_id
-    for folder, table in (("harmonised/victims", victims({})), ("harmonised/offenders", offenders()),
-                          ("persons", model.table("person").schema().empty_table())):
-        (run_dir / folder).mkdir(parents=True)
-        pq.write_table(table, run_dir / folder / "part-0.parquet")
+    (out / "runs" / run_id).mkdir(parents=True)
     (out / "runs" / "R1").mkdir(parents=True)
     (out / "runs" / "R1" / "manifest.json").write_text(json.dumps(
         {"validation": {"volumes": {"pnp_victims": {"2018": 500}}}}))
     (out / "current.json").write_text(json.dumps({"run_id": "R1", "path": "runs/R1"}))
     feeds = tmp_path / "feeds"
     feeds.mkdir()
-    report = checks.run_checks(str(out), run_id, str(feeds))
+    counts = {"attribute_disagreement": {"observed": {"victim:sex": 2}, "persons": 2, "findings": 2}}
+    report = checks.verdicts(str(out), run_id, str(feeds), counts, {"pnp_victims": {"2018": 1}})
     status = {r.name: r.status for r in report.results}
     assert status["volume_change"] == "failed" and status["control_totals"] == "skipped"
-    written = pq.read_table(run_dir / report.findings_path)
-    assert "volume_change" in written.column("check").to_pylist()
+    assert status["attribute_disagreement"] == "failed"  # the job's findings count, not a finding here
+    entry = next(r.entry() for r in report.results if r.name == "attribute_disagreement")
+    assert entry["findings"] == 2 and entry["observed"]["victim:sex"] == 2
+    written = pq.read_table(out / "runs" / run_id / checks.FOLDER / checks.VERDICT_FINDINGS)
+    assert set(written.column("check").to_pylist()) == {"volume_change"}
+
+
+def test_checks_in_parts_inside_the_job_agree_with_the_whole_tables():
+    """CrossFeedChecks splits the records by person (or police report) and sums the parts' counts:
+    the verdicts equal those of ``evaluate`` on whole tables, and the findings are the same."""
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from tests.conftest import TEST_RUNNER
+
+    v = victims({"person_id": "P1", "sex": "FEMALE", "police_report_ref": "R-1"},
+                {"feed_id": "mp_victims", "agency": "MP", "person_id": "P1", "sex": "MALE", "police_report_ref": "R-9"},
+                {"feed_id": "mimp_child_victims", "agency": "MIMP", "person_id": "P2", "child_adult": "CHILD"},
+                {"feed_id": "mp_victims", "agency": "MP", "person_id": "P2", "child_adult": "ADULT"},
+                {"feed_id": "sunafil_findings", "agency": "SUNAFIL", "person_id": "P3", "referred_to_police": True},
+                *({"person_id": f"Q{i}"} for i in range(40)))
+    o = offenders({"person_id": "O1"}, {"feed_id": "mp_investigated", "agency": "MP", "person_id": "O1",
+                                        "police_report_ref": "R-1"})
+    control = [summary({"TOTAL_VICTIMAS": 44, "VICTIMAS_MENORES": 0, "VICTIMAS_ADULTAS": 44})]
+    whole = checks.evaluate(tables(v, o, control))
+    expected = {r.name: r.entry() for r in whole if r.name != "volume_change"}
+    assert sum(e["findings"] for e in expected.values()) >= 4  # the case trips several checks
+    config = {n: s for n, s in CONFIG.items() if n != "volume_change"}
+    with beam.Pipeline(runner=TEST_RUNNER) as p:
+        records = {"victim": p | "V" >> beam.Create([v.slice(0, 3), v.slice(3)]), "offender": p | "O" >> beam.Create([o])}
+        out = records | checks.CrossFeedChecks(config, control)
+        verdicts = out["counts"] | beam.Map(lambda counts: {
+            name: checks.KINDS[name].verdict(counts.get(name) or {}, [], int((counts.get(name) or {}).get("findings", 0)),
+                                             checks.CheckInputs(control), spec, name).entry()
+            for name, spec in config.items()})
+        assert_that(verdicts, equal_to([expected]), label="verdicts")
+        findings = out["findings"] | beam.FlatMap(lambda t: [(r["check"], r["record_uid"], r["person_id"]) for r in t.to_pylist()])
+        assert_that(findings, equal_to([(f["check"], f.get("record_uid"), f.get("person_id"))
+                                        for r in whole for f in r.findings if r.name in config and f.get("person_id")]),
+                    label="findings")
 
 
 @pytest.mark.parametrize("bad", [{"checks": {"nonsense": {"severity": "warning"}}},

@@ -218,7 +218,8 @@ def test_refuses_too_few_observed():
 def test_refuses_when_mle_does_not_exist():
     # list A holds every case: nothing is learnt about those missed by A
     df = pd.DataFrame({"A": [1, 1], "B": [0, 1], "count": [50, 20]})
-    for method in ("independence", "stepwise_csv", "min_bic", "model_average"):
+    for method in ("independence", "stepwise_csv", "min_bic", "model_average", "all_pairwise",
+                   "pairwise_or_latent_class"):
         r = estimate(df, method=method)
         assert r.estimate is None and "does not exist" in r.reason, method
 
@@ -284,11 +285,11 @@ def test_cli_prints_one_json_object(capsys):
 
 
 def test_cli_default_past_the_average_bound_uses_the_stepwise_rule_and_says_so(capsys):
-    # NewOrl has 8 lists: more than model_average's exhaustive search allows
+    # NewOrl has 8 lists: more than the default allows
     rc = mse_main([str(DATA / "NewOrl.csv")])
     d = json.loads(capsys.readouterr().out)
     assert rc == 0 and d["method"] == "stepwise_csv" and d["model"] == ["D:E"]
-    assert any("model_average supports at most" in w for w in d["diagnostics"]["warnings"])
+    assert any("pairwise_or_latent_class supports at most" in w for w in d["diagnostics"]["warnings"])
 
 
 def test_cli_bootstrap_and_method_flags(capsys):
@@ -328,7 +329,7 @@ def test_python_dash_m_entry_point():
     assert d["model"] == ["A:E"] and d["estimate"] == pytest.approx(2483, rel=0.01)
 
 
-# --------------------------------------------------------------------------- model_average (the default)
+# --------------------------------------------------------------------------- model_average
 def _dependent_lists(rng, n_total=3221):
     """Two large dependent lists and a small independent one (the sample generator's design, docs/mse.md
     scenario a2): A ~ 49%, B ~ 27%, C ~ 4%, log odds ratio of A:B 0.83, N fixed."""
@@ -348,7 +349,7 @@ def test_model_average_covers_dependent_lists_where_stepwise_fails():
     n_total, hits, step_hits = 3221, 0, 0
     for r in range(16):
         ch = _dependent_lists(np.random.default_rng([7, r]), n_total)
-        ma = estimate(ch)
+        ma = estimate(ch, method="model_average")
         st_ = estimate(ch, method="stepwise_csv")
         assert ma.method == "model_average" and ma.interval_method == "profile"
         assert ma.lower <= ma.estimate <= ma.upper
@@ -359,7 +360,7 @@ def test_model_average_covers_dependent_lists_where_stepwise_fails():
 
 def test_model_average_is_deterministic_and_reports_its_weights():
     ch = table("Kosovo")
-    a, b = estimate(ch), estimate(ch)
+    a, b = estimate(ch, method="model_average"), estimate(ch, method="model_average")
     assert a.to_dict() == b.to_dict()
     ma = a.diagnostics["model_average"]
     weights = [m["weight"] for m in ma["top_models"]]
@@ -367,7 +368,7 @@ def test_model_average_is_deterministic_and_reports_its_weights():
     assert a.model == ma["top_models"][0]["model"]
     # the estimate is the weighted mean of the models' estimates
     assert sum(m["weight"] * m["estimate"] for m in ma["top_models"]) == pytest.approx(a.estimate, rel=1e-3)
-    perm = estimate(ch.to_dataframe()[["HRW", "OSCE", "EXH", "ABA", "count"]])
+    perm = estimate(ch.to_dataframe()[["HRW", "OSCE", "EXH", "ABA", "count"]], method="model_average")
     assert perm.estimate == pytest.approx(a.estimate, rel=1e-9)
     assert (perm.lower, perm.upper) == pytest.approx((a.lower, a.upper), rel=1e-6)
 
@@ -383,13 +384,13 @@ def test_model_averaged_interval_with_one_model_is_the_profile_interval():
 
 def test_model_average_other_intervals_and_limits():
     ch = table("Korea")
-    boot = estimate(ch, interval="bootstrap", n_bootstrap=200, seed=3)
-    assert boot.to_dict() == estimate(ch, interval="bootstrap", n_bootstrap=200, seed=3).to_dict()
+    boot = estimate(ch, "model_average", interval="bootstrap", n_bootstrap=200, seed=3)
+    assert boot.to_dict() == estimate(ch, "model_average", interval="bootstrap", n_bootstrap=200, seed=3).to_dict()
     assert boot.lower < boot.estimate < boot.upper and boot.interval_method == "bootstrap"
-    wald = estimate(ch, interval="wald")
+    wald = estimate(ch, "model_average", interval="wald")
     assert wald.lower < wald.estimate < wald.upper and wald.interval_method == "wald"
     with pytest.raises(ValueError, match="at most 6"):
-        estimate(table("NewOrl"))  # eight lists: 2^28 pairwise models; stepwise_csv is the way
+        estimate(table("NewOrl"), "model_average")  # eight lists: 2^28 pairwise models; stepwise_csv is the way
     r = estimate(pd.DataFrame({"A": [1, 0, 0], "B": [0, 1, 0], "C": [0, 0, 1], "count": [30, 20, 25]}))
     assert r.refused and "overlap" in r.reason
 
@@ -403,7 +404,7 @@ SHORT_CHAINS = LatentClassSettings(chains=4, burn_in=300, draws=200, thin=3)  # 
 
 def test_latent_class_on_kosovo_agrees_with_the_published_estimates():
     """Kosovo: Ball et al. (2002) about 10,356; minimum BIC 10,357 [6,947, 18,010] (Silverman et al. 2024).
-    The run's chain length gives 10,367 [8,942, 13,001] at seed 1 (docs/mse.md); short chains here."""
+    The default chains give 10,342 [8,585, 13,631] at seed 1 (docs/mse.md); short chains here."""
     r = estimate(table("Kosovo"), method="latent_class", seed=1, mcmc=SHORT_CHAINS)
     assert r.method == "latent_class" and r.interval_method == "posterior quantiles" and r.model == []
     assert 9000 < r.estimate < 12000 and 6947 < r.lower < r.estimate < r.upper < 18010
@@ -447,3 +448,80 @@ def test_cli_latent_class_prints_the_chains_diagnostics(capsys):
     assert code == 0 and out["method"] == "latent_class" and out["lower"] <= out["estimate"] <= out["upper"]
     assert {"rhat", "ess_bulk", "ess_tail", "settings", "warnings"} <= set(out["diagnostics"])
     assert out["diagnostics"]["settings"]["draws"] == 100
+
+
+# ---------------------------------------------------------------- the default: all_pairwise, or latent_class
+
+def _visibility_lists(rng, sigma=1.0, n_total=3221):
+    """Three lists of the sample's sizes (49%, 27%, 4%) whose capture probability varies between people:
+    expit(a_j + sigma z), z ~ N(0, 1), lists independent given the person (docs/mse.md, scenario b)."""
+    a = np.array([0.0, -1.2, -3.6]) if sigma else np.array([-0.04, -1.0, -3.2])
+    z = rng.standard_normal(n_total)
+    on = rng.random((n_total, 3)) < 1 / (1 + np.exp(-(a + sigma * z[:, None])))
+    counts = np.bincount(on.astype(int) @ (1 << np.arange(3)), minlength=8).astype(float)
+    counts[0] = 0.0
+    return CaptureHistory(("A", "B", "C"), counts)
+
+
+def test_default_fits_every_pairwise_interaction_where_the_table_cannot_reject_it():
+    ch = _visibility_lists(np.random.default_rng(11))
+    r = estimate(ch)
+    assert r.method == "pairwise_or_latent_class" and r.model == ["A:B", "A:C", "B:C"]
+    choice = r.diagnostics["pairwise_or_latent_class"]
+    assert choice["chosen"] == "all_pairwise" and choice["goodness_of_fit"]["df"] == 0  # three lists: saturated
+    one = estimate(ch, method="all_pairwise")
+    assert (r.estimate, r.lower, r.upper) == (one.estimate, one.lower, one.upper)
+    iv = profile_interval(ch.lists, ch.counts, [0b011, 0b101, 0b110])
+    assert (r.lower, r.upper) == pytest.approx((iv.lower, iv.upper), rel=1e-9)
+
+
+def test_default_covers_people_of_unequal_visibility_where_the_average_undercovers():
+    """People of unequal visibility make every pair of lists look dependent (Darroch et al. 1993); with a small
+    third list the Akaike weights favour models without that dependence, and the average misses low."""
+    n_total, hits, ma_hits = 3221, 0, 0
+    for r in range(16):
+        ch = _visibility_lists(np.random.default_rng([13, r]), 1.0, n_total)
+        d, ma = estimate(ch), estimate(ch, method="model_average")
+        hits += d.lower <= n_total <= d.upper
+        ma_hits += ma.lower <= n_total <= ma.upper
+    assert hits >= 14 and hits > ma_hits, (hits, ma_hits)
+
+
+def test_default_switches_to_latent_class_where_the_table_rejects_every_pairwise_model():
+    """Manrique-Vallier (2016)'s design: the pairwise model's deviance test rejects it (five lists leave it
+    residual degrees of freedom) and the latent-class posterior is reported; the pairwise figure is kept."""
+    rng = np.random.default_rng(3)
+    probs = np.r_[np.tile([[0.033, 0.033, 0.099, 0.132, 0.033]], (1800, 1)),
+                  np.tile([[0.660, 0.825, 0.759, 0.990, 0.693]], (200, 1))]
+    codes = (rng.random(probs.shape) < probs).astype(int) @ (1 << np.arange(5))
+    ch = CaptureHistory(tuple("ABCDE"), np.bincount(codes, minlength=32).astype(float) * (np.arange(32) > 0))
+    r = estimate(ch, seed=0, mcmc=SHORT_CHAINS)
+    choice = r.diagnostics["pairwise_or_latent_class"]
+    assert r.method == "pairwise_or_latent_class" and choice["chosen"] == "latent_class"
+    assert choice["goodness_of_fit"]["p_value"] < 0.01 and choice["goodness_of_fit"]["df"] == 15
+    assert r.interval_method == "posterior quantiles" and r.lower <= 2000 <= r.upper and len(r.draws) == 800
+    assert choice["all_pairwise"]["lower"] > 2000  # the pairwise model misses far above
+    assert any("rejects the model with every pairwise interaction" in w for w in r.diagnostics["warnings"])
+
+
+def test_all_pairwise_without_a_maximum_likelihood_estimate_averages_and_says_so():
+    ch = table("Korea")  # an empty overlap cell: the three-pair model has no MLE
+    r, ma = estimate(ch, method="all_pairwise"), estimate(ch, method="model_average")
+    assert r.method == "all_pairwise" and r.estimate == pytest.approx(ma.estimate)
+    assert any("Akaike-weighted average" in w for w in r.diagnostics["warnings"])
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in DATA.glob("*.csv")))
+def test_cli_latent_class_on_every_reference_table_is_deterministic(name, capsys):
+    """`concilia mse TABLE.csv --method latent_class --seed S` on the shared reference tables (short chains)."""
+    argv = [str(DATA / f"{name}.csv"), "--method", "latent_class", "--seed", "5", "--mcmc-burn-in", "200",
+            "--mcmc-draws", "100", "--mcmc-thin", "2"]
+    outs = []
+    for _ in range(2):
+        assert mse_main(argv) == 0
+        outs.append(json.loads(capsys.readouterr().out))
+    for out in outs:
+        out["diagnostics"].pop("seconds", None)  # the only field that may differ
+    a, b = outs
+    assert a == b and a["method"] == "latent_class"
+    assert a["observed"] <= a["lower"] <= a["estimate"] <= a["upper"]

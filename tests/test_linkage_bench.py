@@ -93,4 +93,4 @@ def test_every_tool_links_a_tiny_generated_set(tiny, tool):
     assert summary["pairwise"]["true_pairs"] > 0
     assert summary["pairwise"]["f1"] > 0.8 and summary["clusters"]["f1"] > 0.8
     assert summary["candidate_pairs"] >= summary["pairwise"]["true_pairs"] * summary.get("recall_ceiling", 0)
-    assert summary["wall_s"] > 0 and summary["peak_rss_mb"] > 0
+    assert summary["wall_s"] > 0 and summary["cpu_s"] > 0 and summary["peak_rss_mb"] > 0

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines import model, public, publish
-from pipelines.estimate import DEFAULT_METHOD, CaptureHistory, estimate
+from pipelines.estimate import DEFAULT_METHOD, CaptureHistory, LatentClassSettings, estimate
 from pipelines.estimate.cli import mse_main
 from pipelines.estimate.pipeline_stage import (
     CaptureCellsFn,
@@ -116,7 +116,7 @@ def test_estimates_match_the_estimator_on_the_fitted_table():
     entry = manifest_entry(table)["victims"]
     assert list(entry)[:8] == ["estimate", "lower", "upper", "method", "model", "observed", "lists", "interval_method"]
     assert entry["linkage_lower"] is None and entry["methods_disagree"] is None  # no band, no comparison asked
-    assert entry["method"] == DEFAULT_METHOD == "model_average" and entry["interval_method"] == "profile"
+    assert entry["method"] == DEFAULT_METHOD == "pairwise_or_latent_class" and entry["interval_method"] == "profile"
     assert entry["observed"] == 197
     refused = manifest_entry(estimates_table([{**rows[0], "estimate": None, "refused_reason": "too few"}]))
     assert refused == {"victims": {"refused": "too few"}}
@@ -148,10 +148,12 @@ def test_stage_in_a_pipeline_publishes_estimates_manifest_summary_and_report(tmp
         _ = batches | EstimatePopulation(str(run_dir / "mse"), privacy.mark_schema(
             model.table("mse_estimate").schema(), "pseudonymised", demo_key()))
     (run_dir / publish.WORK_DIR).mkdir()
+    from pipelines.aggregates import Counts, RunSummary, combine, person_counts
     from pipelines.report import publish_report
 
+    summary = RunSummary(persons=combine(Counts(person_counts), full))  # what the job's combine would give
     manifest = publish.finalise_run(str(out), run_id, [], dt.datetime.now(dt.timezone.utc), demo_key(),
-                                    before_switch=lambda rd, m: publish_report(rd, None, m))
+                                    before_switch=lambda rd, m, s: publish_report(rd, None, m, s), summary=summary)
     est = manifest["mse"]["victims"]
     written = pq.read_table(run_dir / "mse" / "estimates.parquet")
     assert est["estimate"] == pytest.approx(written.column("estimate")[0].as_py()) and est["observed"] == 197
@@ -207,7 +209,7 @@ def test_more_lists_than_the_default_averages_over_fall_back_to_stepwise_and_say
     sets = Counter(frozenset(n for n, hit in zip(names, row) if hit) for row in on if row.any())
     row, ch = fit_stratum(Stratum("victim", None, None, sets, names, (2018,)))
     assert ch.k == 7 and row["method"] == "stepwise_csv" and row["estimate"] is not None
-    assert any("model_average supports at most 6 lists" in w for w in row["warnings"])
+    assert any("pairwise_or_latent_class supports at most 6 lists" in w for w in row["warnings"])
 
 
 def test_stratified_estimate_sums_the_strata_with_an_interval_for_every_one():
@@ -218,7 +220,9 @@ def test_stratified_estimate_sums_the_strata_with_an_interval_for_every_one():
     assert summed["estimate"] == pytest.approx(sum(p["estimate"] for p in parts))
     assert summed["observed"] == 197 and summed["dimension"] == "sex"
     assert summed["lower"] < summed["estimate"] < summed["upper"]
-    assert summed["upper"] - summed["lower"] > max(p["upper"] - p["lower"] for p in parts)
+    # independent strata: the sum's ends are less extreme than the sums of the strata's ends
+    assert sum(p["lower"] for p in parts) <= summed["lower"] and summed["upper"] <= sum(p["upper"] for p in parts)
+    assert summed["upper"] - summed["lower"] > min(p["upper"] - p["lower"] for p in parts)
     assert [c.split(":")[0] for c in summed["components"]] == ["sex=FEMALE", "sex=MALE"]
     assert manifest_entry(estimates_table(rows))["victims"]["stratified"]["stratum"] == "sum:sex"
 
@@ -332,4 +336,9 @@ def test_run_settings_are_declared_and_checked(tmp_path):
     bad = tmp_path / "settings.yaml"
     bad.write_text("method: model_average\ndimensions: [sex, shoe_size]\n")
     with pytest.raises(ValueError, match="unknown dimensions"):
+        load_settings(str(bad))
+    # a run's latent_class chains are declared: shorter than concilia mse's, and only known keys
+    assert settings["mcmc"].chains == 4 and settings["mcmc"].burn_in < LatentClassSettings().burn_in
+    bad.write_text("method: latent_class\ndimensions: [sex]\nlatent_class_chains: {chains: 2, steps: 9}\n")
+    with pytest.raises(ValueError, match="unknown latent_class_chains keys"):
         load_settings(str(bad))

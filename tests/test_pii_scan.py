@@ -85,6 +85,8 @@ def secrets_and_run(sample_run):
             s.add_name(f"{row['paternal_surname']} {row['maternal_surname']}")
             s.add_document(row["document_number"])
             s.add_birth_date(row["birth_date"])
+            for alias in filter(None, row["aliases"].split("|")):  # nicknames, false names given at arrest
+                s.add_name(alias)
     # restricted/<role>s/ (the registry under restricted/registry/ holds the same people, folded for linkage)
     restricted = [pq.read_table(p) for p in (run_dir / "restricted").glob("*/*.parquet")]
     for table in restricted:
@@ -95,6 +97,9 @@ def secrets_and_run(sample_run):
             s.add_surname(row["maternal_surname"])
             s.add_document(row["document_number"])
             s.add_birth_date(row["birth_date"])
+        for aliases in (table.column("aliases").to_pylist() if "aliases" in table.column_names else []):
+            for alias in aliases or []:
+                s.add_name(alias)
     assert len(s.names) > 1000 and len(s.documents) > 1000 and len(s.birth_dates) > 1000
     return s, run_dir, sample_run.logs
 

@@ -49,6 +49,22 @@ def test_files_under_a_declared_folder_are_listed_and_strays_block(tmp_path):
     assert [f["path"] for f in outputs["persons"]["files"]][-1] == "persons/README.txt"
 
 
+def test_files_cut_short_after_the_job_break_the_accounting(tmp_path):
+    """The finaliser reads no table, but the footers' row counts of what was written must be what
+    the job counted (a lost row, a lost shard: exit 4, nothing published)."""
+    from pipelines.aggregates import RunSummary
+
+    run, outputs = _run_folder(tmp_path)
+    outputs = {**publish.list_outputs(FS, str(run))}
+    whole = RunSummary(persons={"victim": {"persons": 2}}, quarantine={"total": 0})
+    publish.check_written(whole, outputs)
+    with pytest.raises(publish.AccountingError, match="persons holds 2 rows, the job counted 3"):
+        publish.check_written(RunSummary(persons={"victim": {"persons": 3}}), outputs)
+    with pytest.raises(publish.AccountingError, match="harmonised/victims holds 0 rows, the job counted 5"):
+        publish.check_written(RunSummary(records={"victim": {"feeds": {"f": 5}}}, persons={"victim": {"persons": 2}}),
+                              outputs)
+
+
 def test_verify_run_checks_both_directions(tmp_path):
     run, outputs = _run_folder(tmp_path)
     assert publish.verify_run(FS, str(run)) == ["no complete manifest.json"]

@@ -11,6 +11,7 @@ import unicodedata
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -122,15 +123,34 @@ def test_headline_figures_come_from_the_run(published):
 
 
 def test_overlap_from_persons_agrees_with_the_overlap_output(published):
-    from pipelines.report.data import RunFolder
+    import dataclasses
+
+    from pipelines.aggregates import RunSummary
     from pipelines.report.sections import overlap
 
-    run_folder = RunFolder(published.run_dir)
-    persons = run_folder.table("persons")
-    from_output, from_persons = overlap(persons, run_folder.table("overlap")), overlap(persons, None)
+    summary = RunSummary.read(fsspec.filesystem("file"), str(Path(published.run_dir) / "summary"))
+    from_output, from_persons = overlap(summary), overlap(dataclasses.replace(summary, overlap=None))
     assert (from_output["source"], from_persons["source"]) == ("overlap/", "persons/")
     for a, b in zip(from_output["roles"], from_persons["roles"], strict=True):
         assert (a["role"], a["total"], a["sets"], a["intersections"]) == (b["role"], b["total"], b["sets"], b["intersections"])
+
+
+def test_the_jobs_summary_is_what_the_run_folder_holds(published):
+    """The report of a run reads the job's RunSummary; a report built by hand summarises the run's
+    tables with the same functions: both give the same figures (and the same report)."""
+    from pipelines.aggregates import RunSummary
+    from pipelines.report import actions, sections
+    from pipelines.report.data import RunFolder, summary_of
+
+    job = RunSummary.read(fsspec.filesystem("file"), str(Path(published.run_dir) / "summary"))
+    assert job.name_words == []  # words of names stay in the restricted zone
+    folder = summary_of(RunFolder(published.run_dir), sections.review_column_allowed, actions.UNKNOWN)
+    a, b = json.loads(job.to_json()), json.loads(folder.to_json())
+    assert {k: v for k, v in a.items() if k != "checks"} == {k: v for k, v in b.items() if k != "checks"}
+    assert a["records"]["victim"]["agencies"]["PNP"]["records"] == 1600 and a["review"] and a["conflict_rows"]
+    hand, run = (json.dumps({k: v for k, v in ctx.items() if k != "generated"}, default=str)
+                 for ctx in (report_context(published.run_dir), report_context(published.run_dir, summary=job)))
+    assert re.sub(r"chart\d+", "chart", hand) == re.sub(r"chart\d+", "chart", run)  # charts are numbered per page
 
 
 def test_first_run_has_no_previous_run_to_compare(published):
@@ -358,3 +378,20 @@ def test_the_previous_run_is_the_one_current_json_names(published, tmp_path):
     assert previous == f"{out}/runs/{published.run_id}"
     ctx = report_context(published.run_dir, previous)
     assert ctx["changes"]["available"] and ctx["changes"]["n_changed"] == 0  # the same run: nothing moved
+
+
+def test_required_field_warnings_are_shown_per_feed_without_values(published, tmp_path):
+    # the sample PJ feed types 00000000 for "no DNI", and its contract says required: warn
+    warned = {feed: f["required_warnings"] for feed, f in published.manifest["feeds"].items() if f.get("required_warnings")}
+    assert warned.get("pj_convictions", {}).get("document", {}).get("placeholder_document", 0) > 0
+    rows = {f["feed_id"]: f["required_warnings"] for f in report_context(published.run_dir)["feeds"]}
+    assert [(w["field"], w["code"], w["count"]) for w in rows["pj_convictions"]] == [
+        (field, code, n) for field, reasons in sorted(warned["pj_convictions"].items()) for code, n in sorted(reasons.items())]
+    html = (Path(published.run_dir) / REPORT_PATH).read_text(encoding="utf-8")
+    section = html[html.index("Required fields that failed, rows kept"):html.index("Expectation suites")]
+    n = warned["pj_convictions"]["document"]["placeholder_document"]
+    assert "pj_convictions" in section and "(placeholder_document)" in section and f">{n:,}<" in section
+    assert "00000000" not in section
+    spanish = copy_run(published, tmp_path, "es")
+    text = Path(build_report(str(spanish), None, published.manifest, lang="es")).read_text(encoding="utf-8")
+    assert "Campos obligatorios" in text and "(placeholder_document)" in text

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / "benchmarks" / "work"
 LINKAGE_WORK = WORK / "linkage"
 FEBRL_SETTINGS = Path(__file__).resolve().parent / "febrl_settings.yaml"
-PREPARED_VERSION = 2  # bump when the prepared files change shape
+PREPARED_VERSION = 3  # bump when the prepared files change shape
 
 FEBRL_COLUMNS = ["rec_id", "given_name", "surname", "street_number", "address_1", "address_2", "suburb",
                  "postcode", "state", "date_of_birth", "soc_sec_id"]

@@ -147,10 +147,11 @@ def splink_configuration(kind: str) -> dict:
     deterministic rules, u by random sampling (max_pairs 1e7), m by EM per blocking rule.
 
     Peruvian data: the same prepared columns and blocking rules as Concilia's settings.yaml, each
-    of Concilia's comparisons written with Splink's library (names, document, a birth comparison
-    that falls back to the birth year implied by the age, sex, nationality, UBIGEO at three
-    levels, event date distance, the cross-agency references). ``robust`` (the robustness suite):
-    the same comparisons with Splink's own blocking rules (ROBUST_RULES).
+    of Concilia's comparisons written with Splink's library (names with term frequencies,
+    document, a birth comparison that falls back to the birth year implied by the age, sex,
+    nationality, UBIGEO at three levels, event date distance, the cross-agency references with
+    term frequencies: a reference a whole family shares weighs less). ``robust`` (the robustness
+    suite): the same comparisons with Splink's own blocking rules (ROBUST_RULES).
     """
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
@@ -182,7 +183,7 @@ def splink_configuration(kind: str) -> dict:
     ubigeo = ColumnExpression("ubigeo")
     comparisons = [
         cl.NameComparison("paternal").configure(term_frequency_adjustments=True),
-        cl.NameComparison("maternal"),
+        cl.NameComparison("maternal").configure(term_frequency_adjustments=True),
         cl.NameComparison("given").configure(term_frequency_adjustments=True),
         cl.DamerauLevenshteinAtThresholds("document_core", [1]),
         cl.CustomComparison(
@@ -206,15 +207,18 @@ def splink_configuration(kind: str) -> dict:
         ),
         cl.AbsoluteDateDifferenceAtThresholds("event_date", input_is_string=False, metrics=["day", "day"],
                                               thresholds=[30, 365]),
-        cl.ExactMatch("police_report_ref"),
-        cl.ExactMatch("prosecutor_case_ref"),
+        # a shared case reference says "same case", not "same person": with term frequencies, a
+        # reference many records share (a family recorded in one case) weighs less
+        cl.ExactMatch("police_report_ref").configure(term_frequency_adjustments=True),
+        cl.ExactMatch("prosecutor_case_ref").configure(term_frequency_adjustments=True),
     ]
     if kind == "robust":
         rules = ROBUST_RULES
     else:
         from pipelines.link.linker import load_settings
 
-        rules = [list(r["keys"]) for r in load_settings()["blocking_rules"]]
+        # the rules on keys (Splink has no rule over a record's token combinations)
+        rules = [list(r["keys"]) for r in load_settings()["blocking_rules"] if "keys" in r]
     extra = {"u_max_pairs": 1e6} if kind == "robust" else {}  # 4,000-record sets: 8M pairs in all
     return extra | {"uid": "record_uid", "link_type": "dedupe_only", "comparisons": comparisons, "rules": rules,
             "deterministic": [["document_core"], ["paternal", "maternal", "given", "birth_date"]], "recall": 0.9,
@@ -224,18 +228,20 @@ def splink_configuration(kind: str) -> dict:
 # Splink's own blocking rules for the robustness suite (benchmarks/robustness), as a careful user
 # would write them for recall at a sane pair count, not Concilia's: the document; each surname
 # with the first given name; both surnames; the birth date; the first given name with the birth
-# year; each case reference (a police report or prosecutor case has a handful of people).
+# year; all the name words sorted (names entered in each other's fields); each case reference (a
+# police report or prosecutor case has a handful of people).
 ROBUST_RULES = [["document_core"], ["paternal", "given1"], ["maternal", "given1"], ["paternal", "maternal"],
-                ["birth_date"], ["given1", "birth_year"], ["police_report_ref"], ["prosecutor_case_ref"]]
+                ["birth_date"], ["given1", "birth_year"], ["name_set"], ["police_report_ref"], ["prosecutor_case_ref"]]
 
 
 # Splink's EM sessions for the Peruvian data. "birth" (the default, like the FEBRL examples' EM on
 # date_of_birth) trains everything but the birth comparison on pairs sharing a birth date, then
-# birth on pairs sharing paternal surname, first given name and birth year. "names" (paternal +
+# birth on pairs sharing paternal surname and first given name (not the birth year as well: the
+# birth comparison reads it, so Splink would leave birth untrained, at its default m). "names" (paternal +
 # first given name, then document) does better on the sample feeds and much worse at 100k; both
 # are reported in docs/linkage-benchmark.md rather than picked per dataset with the ground truth.
 PERU_EM_RULES = {
-    "birth": [["birth_date"], ["paternal", "given1", "birth_year"]],
+    "birth": [["birth_date"], ["paternal", "given1"]],
     "names": [["paternal", "given1"], ["document_core"], ["birth_date"]],
 }
 

@@ -7,9 +7,10 @@ linker), from the victim list membership of the sample generator (``pipelines/sa
 ``build_world(2018)``): lists PNP, MP, MIMP and SUNAFIL, a true total of 3,221 victims of whom 1,300
 no agency saw, and the generator's dependence between lists. Each replicate is estimated exactly as
 the pipeline does it (``pipelines.estimate.pipeline_stage.fit_stratum``: small lists merged,
-refusal on too few overlaps, then ``estimate()`` with the default method, ``model_average``: the
-Akaike-weighted average over all pairwise log-linear models, with the model-averaged
-profile-likelihood interval; ``--compare`` runs other methods, with their profile interval).
+refusal on too few overlaps, then ``estimate()`` with the method, by default the pipeline's,
+``pairwise_or_latent_class``: the model with every pairwise interaction and its profile-likelihood
+interval, or the latent-class posterior where the table rejects that model; ``--method`` and
+``--compare`` run other methods, log-linear ones with their profile interval).
 
 Scenarios (``SCENARIOS``):
 
@@ -50,11 +51,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from pipelines.estimate import LATENT_CLASS, CaptureHistory, DEFAULT_METHOD, LatentClassSettings  # noqa: E402
+from pipelines.estimate import (LATENT_CLASS, PAIRWISE_OR_LATENT_CLASS, CaptureHistory, DEFAULT_INTERVAL,  # noqa: E402
+                                DEFAULT_METHOD, LatentClassSettings, estimate, goodness_of_fit)
 from pipelines.estimate.intervals import profile_interval  # noqa: E402
 from pipelines.estimate.loglinear import fit_model  # noqa: E402
 from pipelines.estimate.latent_class import convergence, sample_posterior  # noqa: E402
-from pipelines.estimate.pipeline_stage import Stratum, fit_stratum, prepare_stratum  # noqa: E402
+from pipelines.estimate.pipeline_stage import Stratum, fit_stratum, prepare_stratum, result_row  # noqa: E402
 from pipelines.sample.world import build_world  # noqa: E402
 
 SAMPLE_LISTS = ("PNP", "MP", "MIMP", "SUNAFIL")
@@ -68,6 +70,9 @@ SCENARIO_KINDS = {"a": "the model's assumptions hold (homogeneous capture, pairw
                   "e": "linkage errors (split and merge) on top of another scenario"}
 TARGET_COVERAGE = 0.90  # in every scenario but the linkage-error ones (e)
 TARGET_BIAS = 0.05  # |mean relative bias|, every scenario
+#: latent_class's chains in the simulation: shorter than a run's (LatentClassSettings()), which would take
+#: hours per scenario on the shared machine; the law is the same posterior, the quantiles are noisier.
+SIMULATION_MCMC = LatentClassSettings(chains=4, burn_in=2000, draws=1000, thin=20)
 
 
 def sample_world(seed: int = 2018) -> tuple[dict[tuple[int, ...], int], int]:
@@ -312,15 +317,20 @@ def estimate_like_the_pipeline(lists: tuple[str, ...], counts: np.ndarray, metho
 
 def latent_class_like_the_pipeline(lists: tuple[str, ...], tables: list[np.ndarray], seed: int) -> list[dict]:
     """``latent_class`` on every replicate, through the stage's lists and refusals, with the run's prior and
-    chain lengths; the replicates with the same lists are sampled as one batch of chains (one numpy call
-    per step for all of them), so replicate r's chains differ from a lone ``concilia mse`` run's, not its law."""
+    shorter chains (``SIMULATION_MCMC``); the replicates with the same lists are sampled as one batch of
+    chains (one numpy call per step for all of them), so replicate r's chains differ from a lone
+    ``concilia mse`` run's, not its law."""
     prepared = [prepare_stratum(as_stratum(lists, c), LATENT_CLASS) for c in tables]
+    return _latent_class_rows(prepared, seed)
+
+
+def _latent_class_rows(prepared: list[tuple[dict, CaptureHistory]], seed: int) -> list[dict]:
     rows = [row for row, _ in prepared]
     groups: dict[tuple, list[int]] = {}
     for i, (row, ch) in enumerate(prepared):
         if "refused_reason" not in row:
             groups.setdefault(ch.lists, []).append(i)
-    settings = LatentClassSettings()
+    settings = SIMULATION_MCMC
     for g, members in enumerate(sorted(groups.values())):
         draws, _, _ = sample_posterior(np.array([prepared[i][1].counts for i in members]), seed + g, settings)
         for i, d in zip(members, draws):
@@ -328,6 +338,24 @@ def latent_class_like_the_pipeline(lists: tuple[str, ...], tables: list[np.ndarr
             conv = convergence(d)
             rows[i] = rows[i] | {"estimate": median, "lower": lower, "upper": upper, "model": [],
                                  "rhat": conv["rhat"], "ess": min(conv["ess_bulk"], conv["ess_tail"])}
+    return rows
+
+
+def default_like_the_pipeline(lists: tuple[str, ...], tables: list[np.ndarray], seed: int) -> list[dict]:
+    """``pairwise_or_latent_class`` as ``estimate()`` runs it (``all_pairwise``; ``latent_class`` where the
+    deviance test rejects it), with the rejected replicates' chains sampled as one batch."""
+    prepared = [prepare_stratum(as_stratum(lists, c), PAIRWISE_OR_LATENT_CLASS) for c in tables]
+    rows, rejected = [], []
+    for i, (row, ch) in enumerate(prepared):
+        if "refused_reason" in row or row["method"] != PAIRWISE_OR_LATENT_CLASS:  # refused, or past six lists
+            rows.append(row if "refused_reason" in row else fit_stratum(as_stratum(lists, tables[i]))[0])
+            continue
+        r = estimate(ch, "all_pairwise", interval=DEFAULT_INTERVAL)
+        rows.append(result_row(row, r) | {"chosen": "all_pairwise"})
+        if not r.refused and goodness_of_fit(r.diagnostics["deviance"], r.diagnostics["df_resid"])["rejected"]:
+            rejected.append(i)
+    for i, row in zip(rejected, _latent_class_rows([prepared[i] for i in rejected], seed)):
+        rows[i] = row | {"chosen": LATENT_CLASS}
     return rows
 
 
@@ -373,10 +401,14 @@ def summarise(s: Scenario, rows: list[dict], oracles: list[tuple], seconds: floa
             "coverage": len(cov) / len(ok) if ok else None,
             "relative_bias_mean": float(np.mean([o[0] / n - 1 for o in ok])) if ok else None,
             "fitted": len(ok)}
-    rhat = [r["rhat"] for r in est if r.get("rhat") is not None]
-    if rhat:
+    sampled = [r for r in est if r.get("rhat") is not None]
+    if sampled:
+        rhat = [r["rhat"] for r in sampled]
         out["chains"] = {"rhat_median": float(np.median(rhat)), "rhat_over_1.05": int(sum(h > 1.05 for h in rhat)),
-                         "ess_median": float(np.median([r["ess"] for r in est]))}
+                         "ess_median": float(np.median([r["ess"] for r in sampled]))}
+    chosen = Counter(r["chosen"] for r in est if r.get("chosen"))
+    if chosen:
+        out["chosen"] = dict(chosen)
     out["meets_coverage_target"] = bool(out["coverage"] is not None and out["coverage"] >= TARGET_COVERAGE)
     out["meets_bias_target"] = bool(out["relative_bias_mean"] is not None
                                     and abs(out["relative_bias_mean"]) <= TARGET_BIAS)
@@ -393,6 +425,8 @@ def run(replicates: int, seed: int, method: str = DEFAULT_METHOD, only: list[str
         tables = [s.draw(np.random.default_rng([seed, index, r])) for r in range(replicates)]
         if method == LATENT_CLASS:
             rows = latent_class_like_the_pipeline(s.lists, tables, seed + index)
+        elif method == PAIRWISE_OR_LATENT_CLASS:
+            rows = default_like_the_pipeline(s.lists, tables, seed + index)
         else:
             rows = [estimate_like_the_pipeline(s.lists, counts, method) for counts in tables]
         oracles = [oracle(s.lists, counts, s.true_terms) for counts in tables] if s.kind == "a" else []
@@ -400,8 +434,10 @@ def run(replicates: int, seed: int, method: str = DEFAULT_METHOD, only: list[str
         print(_line(results[-1]), flush=True)
     return {"method": method,
             "interval": {"model_average": "model-averaged profile likelihood",
-                         LATENT_CLASS: "posterior 2.5% and 97.5% quantiles"}.get(method, "profile"),
-            **({"mcmc": asdict(LatentClassSettings())} if method == LATENT_CLASS else {}),
+                         LATENT_CLASS: "posterior 2.5% and 97.5% quantiles",
+                         PAIRWISE_OR_LATENT_CLASS: "profile likelihood (all_pairwise) or posterior quantiles "
+                                                   "(latent_class)"}.get(method, "profile"),
+            **({"mcmc": asdict(SIMULATION_MCMC)} if method in (LATENT_CLASS, PAIRWISE_OR_LATENT_CLASS) else {}),
             "confidence": 0.95, "replicates": replicates, "seed": seed,
             "scenarios": results}
 

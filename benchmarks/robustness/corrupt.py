@@ -166,11 +166,64 @@ def other_document(record: dict, rng: random.Random) -> dict | None:
     return record | {"document_type": rng.choice(["07", "04"]), "document_number": number, "document_valid": True}
 
 
+# What agency records carry beyond the classes above (forms and systems written by others).
+
+
+def name_in_one_field(record: dict, rng: random.Random) -> dict | None:
+    """The whole name in one field, as a form with a single "nombre completo" box has it: surnames
+    first ("APELLIDOS NOMBRES", the Peruvian registry order) or given names first; the surname
+    fields empty (the contract maps the one field to the given names)."""
+    surnames = _tokens(record.get("paternal_surname")) + _tokens(record.get("maternal_surname"))
+    given = _tokens(record.get("given_names"))
+    if not surnames or not given:
+        return None
+    words = surnames + given if rng.random() < 0.6 else given + surnames
+    return record | {"given_names": " ".join(words), "paternal_surname": None, "maternal_surname": None}
+
+
+def initials(record: dict, rng: random.Random) -> dict | None:
+    """A second given name written as its initial, with or without a dot (MARÍA E., M. ELENA)."""
+    words = _tokens(_drop_particles(record.get("given_names") or ""))
+    if len(words) < 2:
+        return None
+    k = rng.randrange(len(words))
+    words[k] = words[k][0] + ("." if rng.random() < 0.5 else "")
+    return record | {"given_names": " ".join(words)}
+
+
+def spacing(record: dict, rng: random.Random) -> dict | None:
+    """A compound name's words joined by hyphens or double spaces (DEL-ÁGUILA, MARÍA  ELENA)."""
+    options = [f for f in ("given_names", "paternal_surname", "maternal_surname") if len(_tokens(record.get(f))) > 1]
+    if not options:
+        return None
+    field = rng.choice(options)
+    return record | {field: rng.choice(["-", "  "]).join(_tokens(record[field]))}
+
+
+def day_month_swapped(record: dict, rng: random.Random) -> dict | None:
+    """The birth date with day and month transposed (a form read as MM/DD, or DD/MM keyed as MM/DD)."""
+    birth = record.get("birth_date")
+    if birth is None or birth.day > 12 or birth.day == birth.month:
+        return None
+    return record | {"birth_date": birth.replace(month=birth.day, day=birth.month)}
+
+
+def birth_year_only(record: dict, rng: random.Random) -> dict | None:
+    """Only the birth year known, recorded as 1 January of it (the usual placeholder)."""
+    birth = record.get("birth_date")
+    if birth is None or (birth.month, birth.day) == (1, 1):
+        return None
+    return record | {"birth_date": birth.replace(month=1, day=1)}
+
+
+AGENCY_CLASSES = ("name_in_one_field", "initials", "spacing", "day_month_swapped", "birth_year_only")
 CLASSES: dict[str, Callable[[dict, random.Random], dict | None]] = {
     "swap_given_surnames": swap_given_surnames, "swap_surnames": swap_surnames, "missing_surname": missing_surname,
     "typo": typo, "phonetic": phonetic, "compound_shortened": compound_shortened,
     "particles_dropped": particles_dropped, "accents": accents, "age_only": age_only,
     "no_document": no_document, "other_document": other_document,
+    "name_in_one_field": name_in_one_field, "initials": initials, "spacing": spacing,
+    "day_month_swapped": day_month_swapped, "birth_year_only": birth_year_only,
 }
 
 

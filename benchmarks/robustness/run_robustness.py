@@ -140,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                 except Exception as exc:  # reported in the table, never hidden
                     entry[tool] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
             report["populations"].setdefault(population, {})[scenario] = entry
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(report, indent=2) + "\n")  # after each scenario: a stopped run keeps its figures
             print(population, scenario, json.dumps({t: {k: entry[t].get(k) for k in ("recall_ceiling", "error")}
                                                      | {"f1": entry[t].get("pairwise", {}).get("f1"),
                                                         "p": entry[t].get("pairwise", {}).get("precision")}

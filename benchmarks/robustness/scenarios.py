@@ -45,7 +45,11 @@ DISTRICTS = ["150101", "150132", "150135", "040101", "080101", "080801", "130101
 
 SINGLE_RATE = 0.2
 LEVELS = {"normal": 0.08, "heavy": 0.2}  # each class's share in the combined scenarios
-SCENARIOS = ["clean", *[f"single:{c}" for c in corrupt.CLASSES], "combined:normal", "combined:heavy", "families"]
+# the combined scenarios mix the classes of issue 11; "combined:normal+agency" adds the classes of
+# what agency forms carry beyond them (one name field, initials, hyphens, dates)
+ISSUE_CLASSES = [c for c in corrupt.CLASSES if c not in corrupt.AGENCY_CLASSES]
+SCENARIOS = ["clean", *[f"single:{c}" for c in corrupt.CLASSES], "combined:normal", "combined:heavy",
+             "combined:normal+agency", "families"]
 
 
 def _date(text: str | None) -> dt.date | None:
@@ -192,7 +196,7 @@ def build(population: str, scenario: str, persons: int = PERSONS, seed: int = 11
     if scenario == "families":
         people, groups, copied = families(people, seed)
         records = records_of(people, seed, cases=groups, copied=copied)
-        rates = {c: LEVELS["normal"] for c in corrupt.CLASSES}
+        rates = {c: LEVELS["normal"] for c in ISSUE_CLASSES}
     else:
         records = records_of(people, seed)
         if scenario == "clean":
@@ -200,7 +204,8 @@ def build(population: str, scenario: str, persons: int = PERSONS, seed: int = 11
         elif scenario.startswith("single:"):
             rates = {scenario.split(":", 1)[1]: SINGLE_RATE}
         else:
-            rates = {c: LEVELS[scenario.split(":", 1)[1]] for c in corrupt.CLASSES}
+            level, _, extra = scenario.split(":", 1)[1].partition("+")
+            rates = {c: LEVELS[level] for c in (corrupt.CLASSES if extra else ISSUE_CLASSES)}
     records, changed = corrupt.corrupt(records, rates, seed + 1)
     table = pa.Table.from_pylist(records, schema=RECORD_SCHEMA)
     truth = pa.table({"record_uid": table.column("record_uid"),

@@ -37,6 +37,7 @@ ZONES = {
     "lineage": "pseudonymised",  # what became of every earlier person id: merged, split, retired
     "judgements/victims": "pseudonymised",  # stewards' judgements in force with this run's evidence (ids, no names)
     "judgements/offenders": "pseudonymised",
+    "summary": "pseudonymised",  # the run's aggregates (pipelines.aggregates.RunSummary): counts, codes, ids
 }
 
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.stats import chi2
 
 from .capture_history import CaptureHistory, CaptureHistoryError
 from .intervals import (
@@ -46,6 +47,8 @@ __all__ = [
     "METHODS",
     "LOGLINEAR_METHODS",
     "LATENT_CLASS",
+    "PAIRWISE_OR_LATENT_CLASS",
+    "goodness_of_fit",
     "LatentClassSettings",
     "INTERVALS",
     "DEFAULT_METHOD",
@@ -60,8 +63,14 @@ __all__ = [
 from .selection import METHODS as LOGLINEAR_METHODS  # noqa: E402
 
 LATENT_CLASS = "latent_class"
-METHODS = (*LOGLINEAR_METHODS, LATENT_CLASS)
-DEFAULT_METHOD = "model_average"
+#: The default: ``all_pairwise``, or ``latent_class`` where the table rejects every pairwise model (docs/mse.md,
+#: "Which default": the simulation's evidence).
+PAIRWISE_OR_LATENT_CLASS = "pairwise_or_latent_class"
+METHODS = (*LOGLINEAR_METHODS, LATENT_CLASS, PAIRWISE_OR_LATENT_CLASS)
+DEFAULT_METHOD = PAIRWISE_OR_LATENT_CLASS
+#: The pairwise model is rejected when its deviance test gives a p-value below this (it needs residual
+#: degrees of freedom: four lists or more).
+GOODNESS_OF_FIT_P = 0.01
 #: What the default becomes past the exhaustive average's bound on lists.
 FALLBACK_METHOD = "stepwise_csv"
 DEFAULT_INTERVAL = "profile"
@@ -234,6 +243,8 @@ def estimate(
             "no information about the unobserved population", *args, ch.lists, observed, alpha,
             {"warnings": warnings, "pair_overlaps": {f"{a}:{b}": v for (a, b), v in overlaps.items()}}, strict,
         )
+    if method == PAIRWISE_OR_LATENT_CLASS:
+        return _pairwise_or_latent_class(ch, seed, alpha, interval, n_bootstrap, mcmc, warnings, strict)
     if method == LATENT_CLASS:
         if interval != DEFAULT_INTERVAL:
             warnings.append(f"interval={interval} does not apply to latent_class: its interval is the posterior's")
@@ -249,6 +260,7 @@ def estimate(
         sel = select(method, ch.lists, ch.counts, p_threshold=pth, max_order=max_order)
     except MSERefusal as exc:
         return _refuse(exc.reason, *args, ch.lists, observed, alpha, {"warnings": warnings}, strict)
+    warnings.extend(sel.notes)
 
     fit = fit_model(ch, sel.terms, engine="statsmodels")
     if not fit.ok:
@@ -318,6 +330,39 @@ def estimate(
         alpha=alpha,
         diagnostics=diagnostics,
     )
+
+
+def goodness_of_fit(deviance: float | None, df: int | None) -> dict:
+    """Deviance test of a fitted log-linear model against the saturated table of observed cells."""
+    if deviance is None or not df:
+        return {"deviance": deviance, "df": df, "p_value": None, "rejected": False,
+                "test": "none: the model fits every observed cell (no residual degrees of freedom)"}
+    p = float(chi2.sf(deviance, df))
+    return {"deviance": float(deviance), "df": int(df), "p_value": p, "rejected": p < GOODNESS_OF_FIT_P,
+            "test": f"deviance, chi-squared on {df} df, rejected below p = {GOODNESS_OF_FIT_P}"}
+
+
+def _pairwise_or_latent_class(ch: CaptureHistory, seed: int, alpha: float, interval: str, n_bootstrap: int,
+                              mcmc: LatentClassSettings | None, warnings: list[str], strict: bool) -> MSEResult:
+    """``all_pairwise``; where its deviance test rejects it (the heterogeneity is not of the kind pairwise
+    interactions absorb: Manrique-Vallier's five-list design), ``latent_class``, which models it."""
+    r = estimate(ch, "all_pairwise", seed, alpha, interval, n_bootstrap, min_observed=0, strict=strict)
+    r.method = PAIRWISE_OR_LATENT_CLASS
+    r.diagnostics["warnings"] = warnings + r.diagnostics.get("warnings", [])
+    if r.refused:
+        return r
+    test = goodness_of_fit(r.diagnostics["deviance"], r.diagnostics["df_resid"])
+    if not test["rejected"]:
+        r.diagnostics[PAIRWISE_OR_LATENT_CLASS] = {"chosen": "all_pairwise", "goodness_of_fit": test}
+        return r
+    note = (f"the table rejects the model with every pairwise interaction (deviance {test['deviance']:.1f} on "
+            f"{test['df']} df, p = {test['p_value']:.2g}): the estimate is latent_class's")
+    lc = _latent_class_result(ch, seed, alpha, mcmc or LatentClassSettings(), [*warnings, note])
+    lc.method = PAIRWISE_OR_LATENT_CLASS
+    lc.diagnostics[PAIRWISE_OR_LATENT_CLASS] = {
+        "chosen": LATENT_CLASS, "goodness_of_fit": test,
+        "all_pairwise": {"estimate": r.estimate, "lower": r.lower, "upper": r.upper, "model": r.model}}
+    return lc
 
 
 def _latent_class_result(ch: CaptureHistory, seed: int, alpha: float, settings: LatentClassSettings,

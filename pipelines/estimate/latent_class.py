@@ -31,15 +31,21 @@ ESS_MIN = 400
 
 @dataclass(frozen=True)
 class LatentClassSettings:
-    """Prior and sampler settings. The prior is LCMCR's default (``lcmCR(K=10, a_alpha=0.25, b_alpha=0.25)``)."""
+    """Prior and sampler settings: LCMCR's prior (``a_alpha = b_alpha = 0.25``) and its Kosovo example's
+    truncation and chain length (``lcmCR(K = 10, ...)``, ``lcmCR_PostSampl(burnin = 10000, samples = 1000,
+    thinning = 100)``; the package's default truncation is K = 5)."""
 
     classes: int = 10  # K*, the truncation of the stick-breaking process
     a_alpha: float = 0.25
     b_alpha: float = 0.25
-    chains: int = 4
-    burn_in: int = 2000
+    # Chain lengths of LCMCR's own Kosovo example (burn-in 10,000, 1,000 draws thinned by 100), on eight
+    # chains: N mixes slowly (autocorrelation time 600 to 2,700 iterations on Kosovo; a chain started far off
+    # takes thousands of iterations to come back), and eight chains cost little more than four here
+    # (numpy's per-call overhead dominates at this size).
+    chains: int = 8
+    burn_in: int = 10000
     draws: int = 1000  # kept per chain
-    thin: int = 20  # N mixes slowly: its autocorrelation time is hundreds of iterations on Kosovo
+    thin: int = 100
 
 
 @dataclass

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 
 from pipelines import codelists, model
 
-from . import DEFAULT_INTERVAL, DEFAULT_METHOD, CaptureHistory, default_method_for, estimate
+from . import DEFAULT_INTERVAL, DEFAULT_METHOD, CaptureHistory, LatentClassSettings, default_method_for, estimate
 from .linkage_band import involved_persons, relinked_cells
 from .stratified import SUM_PREFIX, merge_sparse, sum_estimates
 
@@ -66,7 +66,8 @@ CellKey = tuple
 
 def load_settings(path: str | None = None) -> dict:
     """The run's MSE settings (schemas/mse/settings.yaml): method, dimensions, stratify_by,
-    min_stratum_persons, linkage_band."""
+    min_stratum_persons, compare_method, linkage_band, latent_class_chains (as ``mcmc``, a
+    :class:`LatentClassSettings`, or None for its defaults)."""
     import yaml
 
     from pipelines.resources import schemas_dir
@@ -76,6 +77,11 @@ def load_settings(path: str | None = None) -> dict:
     unknown = [d for d in [*settings["dimensions"], settings.get("stratify_by")] if d and d not in DIMENSIONS]
     if unknown:
         raise ValueError(f"MSE settings: unknown dimensions {unknown}; known: {', '.join(DIMENSIONS)}")
+    chains = settings.get("latent_class_chains") or {}
+    bad = sorted(set(chains) - set(LatentClassSettings.__dataclass_fields__))
+    if bad:
+        raise ValueError(f"MSE settings: unknown latent_class_chains keys {bad}")
+    settings["mcmc"] = LatentClassSettings(**chains) if chains else None
     return settings
 
 
@@ -499,6 +505,7 @@ class EstimatePopulation(beam.PTransform):
         self._options = {"roles": tuple(roles), "dimensions": tuple(settings["dimensions"]),
                          "stratify_by": settings.get("stratify_by"), "compare_method": settings.get("compare_method"),
                          "min_stratum_persons": int(settings.get("min_stratum_persons", 50)), "seed": seed,
+                         "mcmc": settings.get("mcmc"),
                          "min_list_persons": min_list_persons, "min_overlap": min_overlap}
 
     def expand(self, persons):

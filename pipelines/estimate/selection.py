@@ -39,6 +39,12 @@ Rules
     the models' estimates; the interval (:mod:`.intervals`) is the model-averaged
     profile-likelihood interval of Fletcher & Turek (2012).  A dependence the data cannot
     rule out keeps its weight instead of being dropped by a test with no power.
+``all_pairwise``
+    Main effects and every pairwise interaction, no selection. With three lists it is the richest
+    identifiable model (it fits the seven observed cells exactly; N rests only on "no three-list
+    interaction"), and it contains the heterogeneity model of Darroch et al. (1993, *JASA* 88:1137),
+    whose equal pairwise interactions are what people of unequal visibility produce. Where its MLE
+    does not exist (a zero overlap cell), the model average is used instead and a note says so.
 """
 
 from __future__ import annotations
@@ -83,7 +89,8 @@ __all__ = [
 MAX_LISTS_MIN_BIC = 5
 MAX_LISTS_MIN_BIC_PAIRWISE = 6
 
-METHODS = ("model_average", "stepwise_csv", "independence", "stepwise_bhs", "min_bic", "min_bic_pairwise")
+METHODS = ("model_average", "all_pairwise", "stepwise_csv", "independence", "stepwise_bhs", "min_bic",
+           "min_bic_pairwise")
 #: ``model_average``: models whose AIC is more than this above the best one get no weight
 #: (relative weight below exp(-10) = 4.5e-5).
 MA_DELTA_AIC = 20.0
@@ -485,8 +492,26 @@ def model_average(lists, counts, delta: float = MA_DELTA_AIC, **_) -> Selection:
                      trace=[{"models_averaged": len(ranked), "delta_aic": delta}])
 
 
+def all_pairwise(lists, counts, **_) -> Selection:
+    k = len(lists)
+    _require_main(counts, k)
+    terms = tuple(all_pairs(k))
+    if model_ok(counts, k, terms):
+        f = quick_fit(counts, k, terms)
+        if f is not None and f.converged and np.isfinite(f.estimate):
+            return Selection("all_pairwise", f.terms, f)
+    if k > MAX_LISTS_MIN_BIC_PAIRWISE:
+        raise MSERefusal("the model with every pairwise interaction has no maximum likelihood estimate here")
+    sel = model_average(lists, counts)
+    sel.method = "all_pairwise"
+    sel.notes.append("the model with every pairwise interaction has no maximum likelihood estimate here "
+                     "(an overlap cell is empty): the Akaike-weighted average of the pairwise models was used")
+    return sel
+
+
 _RULES = {
     "model_average": model_average,
+    "all_pairwise": all_pairwise,
     "independence": independence,
     "stepwise_csv": stepwise_csv,
     "stepwise_bhs": stepwise_bhs,

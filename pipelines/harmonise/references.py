@@ -35,7 +35,9 @@ def _normalise_unique(u: pa.Array) -> pa.Array:
     s = pc.replace_substring_regex(s, r"-{2,}", "-")
     s = pc.replace_substring_regex(s, r"^-+|-+$", "")
     s = pc.replace_substring_regex(s, r"(^|-)0+(\d)", r"\1\2")
-    return pc.if_else(pc.equal(s, ""), pa.scalar(None, pa.string()), s)
+    # what is left may be a "no value" mark once punctuation is gone (":NULL" -> "NULL"): null, so a
+    # second pass gives the same key
+    return vector.clean(pc.if_else(pc.equal(s, ""), pa.scalar(None, pa.string()), s))
 
 
 def _key(match: re.Match) -> str:

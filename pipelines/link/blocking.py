@@ -1,7 +1,8 @@
 """Blocking: candidate pairs from a union of rules, each pair scored once, blocks bounded.
 
 Each rule is a list of comparison-table columns; records sharing all of a rule's key values form
-a block. Blocks are partitioned across workers by a hash of (rule, key). Each pair is scored once,
+a block. Blocks are partitioned across workers by a hash of (rule, key), a token rule's by the
+key's first token (so that a record's many token keys meet in few partitions). Each pair is scored once,
 by the rule that owns it (every record carries all rules' keys and whether each of its blocks is
 giant, so each worker decides alone). A block larger than ``max_block_size`` (common names: QUISPE + MARIA) is not
 scored whole: its records are sorted in each of ``giant_block_orders`` and compared with their
@@ -14,6 +15,10 @@ multi-valued: a record has one key per combination of ``choose`` of its tokens (
 entered in. Combinations are numbered in an order that does not depend on how many tokens a
 record has (a record's slots); a pair that shares several combinations is scored once, in the
 block of the first combination it shares (the first whose block is not giant, where there is one).
+
+A partition holds each of its records once, whatever the number of its blocks there: a record has
+tens of keys (ten token pairs, each also with the year and with the place, ten token-year keys),
+and a copy of the record per key would multiply the memory by as many.
 """
 
 from __future__ import annotations
@@ -29,8 +34,7 @@ import pyarrow.compute as pc
 from pipelines.core.ids import stable_bucket
 from pipelines.link.comparisons import columns_for, encode_strings
 
-RULE = "_rule"
-SLOT = "_slot"
+IN_BUCKET = "_in"  # bit i: rule i's block of the record is in this partition
 MAX_SLOTS = 31  # a record's giant slots of a multi-valued rule are an int32 bit mask
 
 
@@ -91,11 +95,11 @@ def _joined(table: pa.Table, columns: list[str]) -> pa.Array:
 
 
 def with_rule_keys(comp: pa.Table, rules: list[dict]) -> pa.Table:
-    """Add one key column per blocking rule (null when a key field is unknown; null for a
-    multi-valued rule until its records are partitioned, one copy per key)."""
+    """Add one key column per single-valued blocking rule (null when a key field is unknown). A
+    multi-valued rule's keys are made when records are partitioned (``partition_by_block``)."""
     for i, rule in enumerate(rules):
-        key = pa.nulls(comp.num_rows, pa.string()) if is_multi(rule) else _joined(comp, rule["keys"])
-        comp = comp.append_column(key_column(i), key)
+        if not is_multi(rule):
+            comp = comp.append_column(key_column(i), _joined(comp, rule["keys"]))
     return comp
 
 
@@ -109,12 +113,18 @@ def giant_flag(index: int) -> str:
     return f"_g{index}"
 
 
-def block_sizes(comp: pa.Table, rules: list[dict]) -> pa.Table:
+def slot_column(index: int) -> str:
+    return f"_s{index}"
+
+
+def block_sizes(comp: pa.Table, rules: list[dict], keys: dict[int, pa.Array] | None = None) -> pa.Table:
     """(rule, key, records) for every block of ``comp``; summed over batches with
-    ``merge_block_sizes`` they say which blocks are giant before any pair is made."""
+    ``merge_block_sizes`` they say which blocks are giant before any pair is made (``keys``: the
+    multi-valued rules' keys when already made)."""
     parts = []
     for i, rule in enumerate(rules):
-        counts = pc.value_counts(_rule_key_values(comp, i, rule).drop_null())
+        values = keys[i] if keys is not None and i in keys else _rule_key_values(comp, i, rule)
+        counts = pc.value_counts(values.drop_null())
         counts = pa.table({"rule": pa.array(np.full(len(counts), i, dtype=np.int8)), "key": counts.field("values"),
                            "records": counts.field("counts")})
         parts.append(counts)
@@ -144,49 +154,109 @@ def _setting(rule: dict, settings: dict, name: str, default):
     return rule.get(name, settings.get(name, default))
 
 
+def _lists(n: int, rows: np.ndarray, values: pa.Array) -> pa.ListArray:
+    """``values`` (sorted by their ``rows``) as one list per row of ``n``; empty for rows without."""
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), values)
+
+
 def partition_by_block(comp: pa.Table, settings: dict, buckets: int, giant: dict[int, pa.Array] | None = None):
-    """Yield (bucket, table) with every record once per rule whose key it has (once per key of a
-    multi-valued rule, with its slot). Every row carries, for every rule, whether its block under
-    that rule is giant (a bit per slot for a multi-valued rule; ``giant``: from the block sizes of
-    all records; computed from ``comp`` itself when it holds them all), so that a worker can tell
-    which rule certainly finds a pair."""
+    """Yield (bucket, table): each record once per bucket that one of its keys belongs to, never
+    a copy per key. A single-valued rule's key stays in its column for every record (a pair that
+    shares it is known to every worker) and bit i of ``IN_BUCKET`` says whether rule i's block is
+    in this bucket; a multi-valued rule's keys in this bucket are a list column (with their slots
+    beside). Every row carries, for every rule, whether its block under that rule is giant (a bit
+    per slot for a multi-valued rule; ``giant``: from the block sizes of all records; computed
+    from ``comp`` itself when it holds them all), so that a worker can tell which rule certainly
+    finds a pair."""
     rules = settings["blocking_rules"]
+    n = comp.num_rows
+    multi = {q: multi_keys(comp, rule) for q, rule in enumerate(rules) if is_multi(rule)}
     if giant is None:
-        giant = giant_keys(block_sizes(comp, rules), settings)
-    exploded = {}
+        giant = giant_keys(block_sizes(comp, rules, {q: m[2] for q, m in multi.items()}), settings)
     for q, rule in enumerate(rules):
         keys = giant.get(q)
-        if is_multi(rule):
-            rows, slots, key = multi_keys(comp, rule)
-            exploded[q] = (rows, slots, key)
-            mask = np.zeros(comp.num_rows, dtype=np.int32)
-            if keys is not None and len(keys) and len(rows):
+        big_keys = keys is not None and len(keys) > 0
+        if q in multi:
+            rows, slots, key = multi[q]
+            mask = np.zeros(n, dtype=np.int32)
+            if big_keys and len(rows):
                 big = pc.is_in(key, keys).to_numpy(zero_copy_only=False)
                 np.bitwise_or.at(mask, rows[big], (1 << slots[big].astype(np.int32)).astype(np.int32))
             flag = pa.array(mask)
         else:
-            flag = pc.is_in(comp.column(key_column(q)), keys) if keys is not None and len(keys) else pa.array(
-                np.zeros(comp.num_rows, dtype=bool))
+            flag = pc.fill_null(pc.is_in(comp.column(key_column(q)), keys), False) if big_keys else pa.array(
+                np.zeros(n, dtype=bool))
         comp = comp.append_column(giant_flag(q), flag)
-    for i, rule in enumerate(rules):
-        if is_multi(rule):
-            rows, slots, key = exploded[i]
-            if not len(rows):
-                continue
-            sub = comp.take(pa.array(rows))
-            sub = sub.set_column(sub.column_names.index(key_column(i)), key_column(i), key)
-            slot = pa.array(slots)
+
+    def bucket_of(q: int, values: pa.Array) -> np.ndarray:
+        if buckets == 1:
+            return np.where(pc.is_valid(values).to_numpy(zero_copy_only=False), 0, -1)
+        if is_multi(rules[q]):
+            # a token key is placed by its first token alone (KISPI of "KISPI MARIA|1997"): every
+            # key of every token rule that starts with one token meets in one partition, so a
+            # record goes to about as many partitions as it has tokens, not one per key
+            tagged = pc.replace_substring_regex(values, r"[ |].*", "")
         else:
-            key = comp.column(key_column(i)).combine_chunks()
-            keep = pc.is_valid(key)
-            if not pc.any(keep).as_py():
-                continue
-            sub = comp.filter(keep)
-            slot = pa.array(np.full(sub.num_rows, -1, dtype=np.int8))
-        sub = sub.append_column(RULE, pa.array(np.full(sub.num_rows, i, dtype=np.int8))).append_column(SLOT, slot)
-        where = stable_bucket(pc.binary_join_element_wise(pa.array([str(i)] * sub.num_rows), sub.column(key_column(i)).combine_chunks(), "#"), buckets)
-        for bucket in np.unique(where):
-            yield int(bucket), sub.filter(pa.array(where == bucket))
+            tagged = pc.binary_join_element_wise(pa.scalar(f"{q}#"), values, "")
+        return np.where(pc.is_valid(values).to_numpy(zero_copy_only=False),
+                        stable_bucket(pc.fill_null(tagged, ""), buckets), -1)
+
+    single = {q: bucket_of(q, comp.column(key_column(q)).combine_chunks()) for q in range(len(rules)) if q not in multi}
+    # a multi-valued rule's keys ordered by (bucket, record, slot): each bucket's keys are one slice
+    placed = {}
+    for q in list(multi):
+        rows, slots, key = multi.pop(q)
+        where = bucket_of(q, key)
+        order = np.lexsort((slots, rows, where))
+        placed[q] = (where[order], rows[order], slots[order], key.take(pa.array(order)))
+    used = set()
+    for where in single.values():
+        used.update(np.unique(where[where >= 0]).tolist())
+    for where, *_ in placed.values():
+        used.update(np.unique(where).tolist())
+    for bucket in sorted(used):
+        present = np.zeros(n, dtype=bool)
+        in_bucket = np.zeros(n, dtype=np.int32)
+        for q, where in single.items():
+            here = where == bucket
+            present |= here
+            in_bucket |= here.astype(np.int32) << q
+        lists = {}
+        for q, (where, rows, slots, key) in placed.items():
+            lo, hi = np.searchsorted(where, [bucket, bucket + 1])
+            present[rows[lo:hi]] = True
+            lists[q] = (rows[lo:hi], slots[lo:hi], key.slice(lo, hi - lo))
+        keep = np.nonzero(present)[0]
+        table = comp.append_column(IN_BUCKET, pa.array(in_bucket))
+        for q, (rows, slots, key) in lists.items():
+            table = table.append_column(key_column(q), _lists(n, rows, key))
+            table = table.append_column(slot_column(q), _lists(n, rows, pa.array(slots, pa.int8())))
+        yield int(bucket), table if len(keep) == n else table.take(pa.array(keep))
+
+
+@dataclass
+class _Entries:
+    """One rule's blocks in a partition: a record row, its block code, its slot (-1 for a
+    single-valued rule) and whether its block is giant, per (record, key)."""
+
+    rows: np.ndarray
+    key: np.ndarray
+    slot: np.ndarray
+    giant: np.ndarray
+
+
+def _entries(table: pa.Table, q: int, rule: dict, codes: np.ndarray | None) -> _Entries:
+    flag = table.column(giant_flag(q)).to_numpy(zero_copy_only=False)
+    if not is_multi(rule):
+        here = (table.column(IN_BUCKET).to_numpy(zero_copy_only=False) >> q) & 1
+        rows = np.nonzero((here == 1) & (codes >= 0))[0]
+        return _Entries(rows, codes[rows], np.full(len(rows), -1, dtype=np.int32), flag[rows].astype(bool))
+    keys = table.column(key_column(q)).combine_chunks()
+    rows = pc.list_parent_indices(keys).to_numpy(zero_copy_only=False)
+    slot = pc.list_flatten(table.column(slot_column(q)).combine_chunks()).to_numpy(zero_copy_only=False).astype(np.int32)
+    return _Entries(rows, _codes(pc.list_flatten(keys)), slot, ((flag[rows] >> slot) & 1).astype(bool))
 
 
 def _window_pairs(g: pa.Table, g_rows: np.ndarray, key: np.ndarray, orders: list[list[str]],
@@ -211,25 +281,25 @@ def _window_pairs(g: pa.Table, g_rows: np.ndarray, key: np.ndarray, orders: list
     return np.concatenate(lefts), np.concatenate(rights)
 
 
-def _rule_pairs(table: pa.Table, rows: np.ndarray, key: np.ndarray, giant: np.ndarray, settings: dict,
-                stats: dict, rule: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair of records sharing the rule's key (``rows`` of the partition, ``key`` their block
-    codes, ``giant`` whether their block is giant): whole blocks up to ``max_block_size`` records,
-    sorted neighbourhood in larger ones (counted in the stats)."""
-    small = ~giant
-    idx = pa.table({"k": pa.array(key[small]), "i": pa.array(rows[small])})
+def _rule_pairs(table: pa.Table, entries: _Entries, settings: dict, stats: dict,
+                rule: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Every two entries of one rule sharing a block, as positions into ``entries``: whole blocks
+    up to ``max_block_size`` records, sorted neighbourhood in larger ones (counted in the stats)."""
+    position = np.arange(len(entries.rows))
+    small = ~entries.giant
+    idx = pa.table({"k": pa.array(entries.key[small]), "i": pa.array(position[small])})
     joined = idx.join(idx, "k", join_type="inner", left_suffix="_l", right_suffix="_r", use_threads=False)
     li, ri = joined.column("i_l").to_numpy(), joined.column("i_r").to_numpy()
-    if giant.any():
+    if entries.giant.any():
         orders = _setting(rule, settings, "giant_block_orders", None) or []
-        g_rows = rows[giant]
-        g = table.select(sorted({c for o in orders for c in o if c in table.column_names})).take(g_rows)
-        stats["giant_blocks"] += len(np.unique(key[giant]))
-        stats["records_in_giant_blocks"] += int(giant.sum())
-        wl, wr = _window_pairs(g, g_rows, key[giant], orders, int(_setting(rule, settings, "giant_block_window", 20)))
+        g_at = position[entries.giant]
+        g = table.select(sorted({c for o in orders for c in o if c in table.column_names})).take(entries.rows[g_at])
+        stats["giant_blocks"] += len(np.unique(entries.key[g_at]))
+        stats["records_in_giant_blocks"] += len(g_at)
+        wl, wr = _window_pairs(g, g_at, entries.key[g_at], orders, int(_setting(rule, settings, "giant_block_window", 20)))
         # several sort orders can find the same pair: each once, in both orientations like the join
-        unique = np.unique(np.minimum(wl, wr).astype(np.int64) * table.num_rows + np.maximum(wl, wr))
-        wl, wr = unique // table.num_rows, unique % table.num_rows
+        unique = np.unique(np.minimum(wl, wr).astype(np.int64) * len(position) + np.maximum(wl, wr))
+        wl, wr = unique // len(position), unique % len(position)
         li, ri = np.concatenate([li, wl, wr]), np.concatenate([ri, wr, wl])
     return li, ri
 
@@ -257,13 +327,20 @@ class CandidatePairs:
     values: pa.Table
     left_index: np.ndarray
     right_index: np.ndarray
-    rule: pa.Array          # the rule that scores the pair (the first that finds it)
-    satisfied: pa.Array     # bit i set when the pair shares rule i's key (for training sessions)
+    rule_index: np.ndarray  # the rule that scores the pair (the first that finds it), as its position
+    rule_names: pa.Array    # in the rules (a name per pair would cost more than the pair's indices)
+    # bit i set when the pair is in a whole (not giant) block of rule i: the pairs rule i's training
+    # session learns from, chosen by that rule's keys alone (not by another rule's, nor by a window)
+    satisfied: pa.Array
     windowed: pa.Array      # found by sorted neighbourhood in a giant block (not a whole block)
     stats: dict
 
     def __len__(self) -> int:
         return len(self.left_index)
+
+    @property
+    def rule(self) -> pa.Array:
+        return pc.take(self.rule_names, pa.array(self.rule_index))
 
     @property
     def left(self) -> pa.Table:
@@ -279,16 +356,16 @@ class CandidatePairs:
         for start in range(0, max(len(self), 1), size):
             stop = min(start + size, len(self))
             yield CandidatePairs(self.values, self.left_index[start:stop], self.right_index[start:stop],
-                                 self.rule.slice(start, stop - start), self.satisfied.slice(start, stop - start),
+                                 self.rule_index[start:stop], self.rule_names, self.satisfied.slice(start, stop - start),
                                  self.windowed.slice(start, stop - start), self.stats)
 
 
-class _TokenSets:
-    """A multi-valued rule's view of a partition: each row's tokens as integer codes (one code per
-    distinct token in the partition, -1 for no token), its giant-slot mask and other key codes."""
+class _TokenMatrix:
+    """Each row's tokens of one list column as integer codes (one code per distinct token in the
+    partition, -1 for no token), shared by the rules that combine the same tokens."""
 
-    def __init__(self, table: pa.Table, rule: dict, q: int):
-        tokens = table.column(rule["tokens"]).combine_chunks()
+    def __init__(self, table: pa.Table, column: str, combos: tuple[tuple[int, ...], ...]):
+        tokens = table.column(column).combine_chunks()
         lengths = pc.fill_null(pc.list_value_length(tokens), 0).to_numpy(zero_copy_only=False)
         codes = _codes(pc.list_flatten(tokens))
         width = int(lengths.max()) if len(lengths) else 0
@@ -296,9 +373,7 @@ class _TokenSets:
         rows = np.repeat(np.arange(table.num_rows), lengths)
         position = np.arange(len(codes)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         self.matrix[rows, position] = codes
-        self.combos = combinations(_max_tokens(rule), int(rule.get("choose", 2)))
-        self.giant = table.column(giant_flag(q)).to_numpy(zero_copy_only=False)
-        self.extra = _codes(_joined(table, rule["keys"])) if rule.get("keys") else None
+        self.combos = combos
 
     def shared_slots(self, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
         """Per pair, a bit mask of the slots of its left record's combinations that it shares."""
@@ -314,8 +389,30 @@ class _TokenSets:
                 for c in combo[1:]:
                     hit = hit & present[:, c]
                 bits |= hit.astype(np.int32) << s
+        return bits
+
+
+class _TokenSets:
+    """A multi-valued rule's view of a partition: its token matrix, each row's giant-slot mask
+    and the codes of the rule's other keys."""
+
+    def __init__(self, table: pa.Table, rule: dict, q: int, matrices: dict):
+        combos = combinations(_max_tokens(rule), int(rule.get("choose", 2)))
+        spec = (rule["tokens"], combos)
+        if spec not in matrices:
+            matrices[spec] = _TokenMatrix(table, rule["tokens"], combos)
+        self.tokens = matrices[spec]
+        self.giant = table.column(giant_flag(q)).to_numpy(zero_copy_only=False)
+        self.extra = _codes(_joined(table, rule["keys"])) if rule.get("keys") else None
+
+    def shared_slots(self, li: np.ndarray, ri: np.ndarray, memo: dict | None = None) -> np.ndarray:
+        """Per pair, the slots it shares (``memo``: token bits already computed for these pairs)."""
+        memo = {} if memo is None else memo
+        if id(self.tokens) not in memo:
+            memo[id(self.tokens)] = self.tokens.shared_slots(li, ri)
+        bits = memo[id(self.tokens)]
         if self.extra is not None:
-            bits[(self.extra[li] != self.extra[ri]) | (self.extra[li] < 0)] = 0
+            bits = np.where((self.extra[li] != self.extra[ri]) | (self.extra[li] < 0), 0, bits).astype(np.int32)
         return bits
 
 
@@ -329,67 +426,67 @@ def _lowest_bit(bits: np.ndarray) -> np.ndarray:
 
 
 def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> CandidatePairs:
-    """All candidate pairs of one partition, each once. Works on row indices and integer key codes;
-    record values are gathered later, per slice of pairs, only for the columns the comparisons read."""
+    """All candidate pairs of one partition (its records, once each, from ``partition_by_block``),
+    each once. Works on row indices and integer key codes; record values are gathered later, per
+    slice of pairs, only for the columns the comparisons read."""
     stats = {"giant_blocks": 0, "records_in_giant_blocks": 0, "pairs_by_rule": {r["name"]: 0 for r in rules}}
-    codes = [_codes(table.column(key_column(q))) for q in range(len(rules))]
-    token_sets = {q: _TokenSets(table, rule, q) for q, rule in enumerate(rules) if is_multi(rule)}
-    slot = table.column(SLOT).to_numpy(zero_copy_only=False).astype(np.int32)
-    # whether each row's own block (under its own rule) is giant
-    giant = []
-    for q in range(len(rules)):
-        flag = table.column(giant_flag(q)).to_numpy(zero_copy_only=False)
-        giant.append(((flag >> np.maximum(slot, 0)) & 1).astype(bool) if q in token_sets else flag)
+    codes = {q: _codes(table.column(key_column(q))) for q, rule in enumerate(rules) if not is_multi(rule)}
+    matrices: dict = {}
+    token_sets = {q: _TokenSets(table, rule, q, matrices) for q, rule in enumerate(rules) if is_multi(rule)}
+    giant = {q: table.column(giant_flag(q)).to_numpy(zero_copy_only=False) for q in codes}
 
-    def sharing(q: int, li: np.ndarray, ri: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(shares a key of rule q, shares a key of rule q whose block is whole)."""
+    def sharing(q: int, li: np.ndarray, ri: np.ndarray, memo: dict) -> tuple[np.ndarray, np.ndarray]:
+        """(shares a key of rule q, shares a key of rule q whose block is whole); ``memo`` holds
+        the token bits of these pairs, the same for every rule combining the same tokens."""
         if q in token_sets:
-            bits = token_sets[q].shared_slots(li, ri)
+            bits = token_sets[q].shared_slots(li, ri, memo)
             return bits != 0, (bits & ~token_sets[q].giant[li]) != 0
         shared = (codes[q][li] == codes[q][ri]) & (codes[q][li] >= 0)
         return shared, shared & ~giant[q][li]
 
     uid_rank = _ranks(table.column("record_uid"))
-    rule_col = table.column(RULE).to_numpy()
     lefts, rights, rule_ids, windows = [], [], [], []
     for i, rule in enumerate(rules):
-        rows = np.nonzero(rule_col == i)[0]
-        if len(rows) < 2:
+        entries = _entries(table, i, rule, codes.get(i))
+        if len(entries.rows) < 2:
             continue
-        li, ri = _rule_pairs(table, rows, codes[i][rows], giant[i][rows], settings, stats, rule)
+        a, b = _rule_pairs(table, entries, settings, stats, rule)
+        li, ri = entries.rows[a], entries.rows[b]
         keep = uid_rank[li] < uid_rank[ri]
-        li, ri = li[keep], ri[keep]
+        a, li, ri = a[keep], li[keep], ri[keep]
         # Scored once. A rule whose block with the pair is not giant certainly finds it: the first
         # such rule owns it. A pair that only giant blocks share belongs to the first rule sharing
         # it (if that rule's window missed the pair, later windows do not score it either).
-        windowed = giant[i][li]
+        windowed = entries.giant[a]
         keep = np.ones(len(li), dtype=bool)
+        memo: dict = {}
         for q in range(len(rules)):
             if q == i:
                 continue
-            shared, certain = sharing(q, li, ri)
+            shared, certain = sharing(q, li, ri, memo)
             if q < i:
                 keep &= ~certain & ~(shared & windowed)
             else:
                 keep &= ~(certain & windowed)
         if i in token_sets and len(li):
             # within a multi-valued rule: the block of the first slot shared (first whole one, if any)
-            bits = token_sets[i].shared_slots(li, ri)
+            bits = token_sets[i].shared_slots(li, ri, memo)
             whole = bits & ~token_sets[i].giant[li]
-            keep &= np.where(whole != 0, _lowest_bit(whole), _lowest_bit(bits)) == slot[li]
-        li, ri = li[keep], ri[keep]
+            keep &= np.where(whole != 0, _lowest_bit(whole), _lowest_bit(bits)) == entries.slot[a]
+        li, ri, windowed = li[keep], ri[keep], windowed[keep]
         stats["pairs_by_rule"][rule["name"]] += len(li)
         lefts.append(li)
         rights.append(ri)
         rule_ids.append(np.full(len(li), i, dtype=np.int8))
-        windows.append(giant[i][li])
+        windows.append(windowed)
     li = np.concatenate(lefts) if lefts else np.zeros(0, dtype=np.int64)
     ri = np.concatenate(rights) if rights else np.zeros(0, dtype=np.int64)
     satisfied = np.zeros(len(li), dtype=np.int32)
+    memo = {}
     for q in range(len(rules)):
-        satisfied |= sharing(q, li, ri)[0].astype(np.int32) << q
+        satisfied |= sharing(q, li, ri, memo)[1].astype(np.int32) << q
     names = pa.array([r["name"] for r in rules], pa.string())
-    rule = pc.take(names, pa.array(np.concatenate(rule_ids) if rule_ids else np.zeros(0, dtype=np.int8)))
+    rule = np.concatenate(rule_ids) if rule_ids else np.zeros(0, dtype=np.int8)
     # only what the comparisons, term frequencies and the clustering guard read: every column is
     # gathered once per pair (blocking keys and token lists were for blocking only)
     from pipelines.link.linker import GUARD_COLUMNS
@@ -400,4 +497,6 @@ def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> Ca
         read.update([c["tf_column"]] if c.get("tf_column") else [])
     values = encode_strings(table.select([c for c in table.column_names if c in read]))
     windowed = np.concatenate(windows) if windows else np.zeros(0, dtype=bool)
-    return CandidatePairs(values, li, ri, rule, pa.array(satisfied, pa.int32()), pa.array(windowed, pa.bool_()), stats)
+    # row indices of one partition fit 32 bits: half the memory of tens of millions of pairs
+    return CandidatePairs(values, li.astype(np.int32), ri.astype(np.int32), rule, names, pa.array(satisfied, pa.int32()),
+                          pa.array(windowed, pa.bool_()), stats)

@@ -1,7 +1,8 @@
 """Clustering scored edges into persons without chaining strangers.
 
 Edges are merged strongest first (union-find). A merge that would put two different valid
-documents of the same type, or birth dates more than a year apart, into one person is refused:
+documents of the same type kept for life (a DNI; not a passport, renewed under a new number), or
+birth dates more than a year apart, into one person is refused:
 the edge goes to the review queue instead of silently chaining two people through a third
 record. One exception, never silent either: when the rest of the pair's evidence alone (its match
 weight without the conflicting comparison) reaches ``clustering.merge_conflicts_at`` in the
@@ -23,6 +24,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from rapidfuzz.distance import OSA
+
+from pipelines.link.documents import for_life_types
 
 MEMBERSHIP_SCHEMA = pa.schema([("record_uid", pa.string()), ("person_id", pa.string()), ("match_rule", pa.string())])
 REFUSED_SCHEMA = pa.schema([("left_uid", pa.string()), ("right_uid", pa.string()),
@@ -100,15 +103,20 @@ class _Clusters:
             self.births[a] = (self.births[a] or set()) | self.births[b]
 
 
-def _node_attributes(edges: pa.Table, idx: np.ndarray, n_nodes: int) -> pa.Table:
-    """Per node: its valid document (type, number) and birth date, as the edges carry them."""
+def _node_attributes(edges: pa.Table, idx: np.ndarray, n_nodes: int, for_life: list[str] | None = None) -> pa.Table:
+    """Per node: its valid document (type, number) and birth date, as the edges carry them. Only a
+    document of a type kept for life (``for_life``; every type when None) can conflict: a passport
+    renewed under a new number is not another person."""
     m = edges.num_rows
     parts = []
     for side, offset in (("left", 0), ("right", m)):
+        doc_type = edges.column(f"{side}_document_type")
+        usable = pc.fill_null(edges.column(f"{side}_document_valid"), False)
+        if for_life is not None:
+            usable = pc.and_(usable, pc.fill_null(pc.is_in(doc_type, pa.array(for_life, pa.string())), False))
         parts.append(pa.table({
             "node": pa.array(idx[offset:offset + m]),
-            "doc_type": pc.if_else(pc.fill_null(edges.column(f"{side}_document_valid"), False),
-                                   edges.column(f"{side}_document_type"), pa.scalar(None, pa.string())),
+            "doc_type": pc.if_else(usable, doc_type, pa.scalar(None, pa.string())),
             "doc": edges.column(f"{side}_document_core"),
             "birth": edges.column(f"{side}_birth_date").cast(pa.int32()),
         }))
@@ -200,7 +208,7 @@ def cluster(edges: pa.Table, role: str, key=None, settings: dict | None = None) 
     n_comp, labels = connected_components(graph, directed=False)
     roots = labels.astype(np.int64)
 
-    attrs = _node_attributes(edges, idx, n_nodes)
+    attrs = _node_attributes(edges, idx, n_nodes, for_life_types(settings))
     suspect = _suspect_components(attrs, labels)
     refused = []
     if len(suspect):
@@ -249,7 +257,19 @@ def cluster(edges: pa.Table, role: str, key=None, settings: dict | None = None) 
     refused_table = pa.Table.from_pylist(
         [{"left_uid": a, "right_uid": b, "match_probability": p, "reason": r} for a, b, p, r in refused],
         schema=REFUSED_SCHEMA)
-    return membership, pa.concat_tables([vetoed, refused_table])
+    return membership, pa.concat_tables([_outside_one_person(vetoed, membership), refused_table])
+
+
+def _outside_one_person(vetoed: pa.Table, membership: pa.Table) -> pa.Table:
+    """The vetoed edges whose two records did not end up in one person through other records (a
+    compound name shortened two ways, JOSE and CESAR, both joined through JOSE CESAR): those are
+    links the clustering agrees with, not refused merges for the review queue."""
+    if not vetoed.num_rows or not membership.num_rows:
+        return vetoed
+    uids, pids = membership.column("record_uid"), membership.column("person_id")
+    left = pc.take(pids, pc.index_in(vetoed.column("left_uid"), uids))
+    right = pc.take(pids, pc.index_in(vetoed.column("right_uid"), uids))
+    return vetoed.filter(pc.invert(pc.fill_null(pc.equal(left, right), False)))
 
 
 def attach_persons(records: pa.Table, membership: pa.Table, role: str, key=None) -> pa.Table:

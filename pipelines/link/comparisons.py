@@ -18,6 +18,9 @@ from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler, OSA
 
 NULL = -1
+# the lowest level of a name comparison that still says the names agree (below: what siblings or
+# strangers look like)
+AGREEING_FROM = {"surnames": 1, "given_names": 2}
 CROSSED_AT = 1.7  # the two cross-field similarities together: a swap with a typo or a missing surname in it
 
 
@@ -182,20 +185,125 @@ def surnames(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     )
 
 
+WORDS_MATCHED = 5  # the words of a given name matched one by one: a whole name in one field has up to five
+
+
+def _word(arr: pa.Array, k: int) -> pa.Array:
+    """The k-th word of each value (null where there is none); a dictionary array stays one (the
+    words of its dictionary), so distances are computed once per distinct pair of names."""
+    def nth(values: pa.Array) -> pa.Array:
+        return pc.struct_field(pc.extract_regex(values, rf"^(?:\S+ ){{{k}}}(?P<w>\S+)"), [0])
+    if pa.types.is_dictionary(arr.type):
+        return pa.DictionaryArray.from_arrays(arr.indices, nth(arr.dictionary))
+    return nth(arr)
+
+
+def _word_count(arr: pa.Array) -> np.ndarray:
+    spaces = _derived(arr, lambda v: pc.count_substring(v, " "))
+    return pc.fill_null(decode(spaces), -1).to_numpy(zero_copy_only=False) + 1
+
+
+def _first_letters(arr: pa.Array) -> np.ndarray:
+    """A bit per first letter of the value's words, computed once per distinct value."""
+    def mask(values: pa.Array) -> pa.Array:
+        return pa.array([sum({1 << (ord(w[0]) % 63) for w in (v or "").split()}) for v in values.to_pylist()],
+                        pa.int64())
+    return pc.fill_null(decode(_derived(arr, mask)), 0).to_numpy(zero_copy_only=False)
+
+
+def _words_close(a: pa.Array, b: pa.Array, rows: np.ndarray, same_sex: np.ndarray) -> np.ndarray:
+    """For ``rows``: whether each word of the side with fewer words (either when as many) is at
+    most one edit from some word of the other with the same first letter, or its initial, by
+    spelling or by sound columns as given (a compound name shortened with a typo in it: SONIA of
+    SONAI JESSICA, ROAS of KARINA ROSA; a name written as its initial: MARIA E. of MARIA ELENA).
+    Only rows whose short side's first letters are all among the other's are looked at (a
+    necessary condition, a few bit operations per row)."""
+    out = np.zeros(len(rows), dtype=bool)
+    if not len(rows):
+        return out
+    take = pa.array(rows)
+    a, b, same_sex = pc.take(a, take), pc.take(b, take), same_sex[rows]
+    wa, wb = _word_count(a), _word_count(b)
+    short_is_a = wa <= wb
+    la, lb = _first_letters(a), _first_letters(b)
+    letters_in = np.where(short_is_a, (la & ~lb) == 0, (lb & ~la) == 0)
+    n_short = np.where(short_is_a, wa, wb)
+    look = np.nonzero(letters_in & (n_short >= 1) & (n_short <= WORDS_MATCHED))[0]
+    if not len(look):
+        return out
+    at = pa.array(look)
+    a, b, short_is_a, n_short, same_sex = pc.take(a, at), pc.take(b, at), short_is_a[look], n_short[look], same_sex[look]
+    longest = int(max(wa[look].max(), wb[look].max()))
+    matched = np.zeros((len(look), WORDS_MATCHED), dtype=bool)
+    words_a = [_word(a, k) for k in range(min(longest, WORDS_MATCHED))]
+    words_b = [_word(b, k) for k in range(min(longest, WORDS_MATCHED))]
+    for i in range(int(n_short.max())):
+        for j in range(len(words_a)):
+            # a's word i against b's word j where a is the short side, and the other way round
+            for x, y, short in ((words_a[i], words_b[j], short_is_a), (words_b[i], words_a[j], ~short_is_a)):
+                sub = np.nonzero(short & ~matched[:, i] & _valid_values(x) & _valid_values(y)
+                                 & _eq(_prefix(x, 1), _prefix(y, 1)))[0]
+                if len(sub):
+                    xs, ys = pc.take(x, pa.array(sub)), pc.take(y, pa.array(sub))
+                    matched[sub, i] |= ((_edits(xs, ys) <= 1) & ~_gendered(xs, ys, same_sex[sub])) | _initial_of(xs, ys)
+    needed = np.arange(WORDS_MATCHED)[None, :] < n_short[:, None]
+    out[look] = np.all(matched | ~needed, axis=1)
+    return out
+
+
+def _gendered(a: pa.Array, b: pa.Array, same_sex: np.ndarray) -> np.ndarray:
+    """Whether two names differ only in a gendered ending (JUAN / JUANA, MARIO / MARIA) and the
+    records do not say the same sex: a brother and a sister, not a typo (ROSA keyed ROS, ERIKA
+    keyed ERIK, of one woman). Endings: schemas/linkage/phonetic.yaml."""
+    from pipelines.link.prepare import phonetic_rules
+
+    ending = phonetic_rules()["gendered_ending"]
+    stem = lambda x: _derived(x, lambda v: pc.replace_substring_regex(v, ending, ""))
+    ends = lambda x, pattern: pc.fill_null(decode(_derived(x, lambda v: pc.match_substring_regex(v, pattern))),
+                                           False).to_numpy(zero_copy_only=False)
+    sa = stem(a)
+    # both end in a gendered vowel (MARIO / MARIA), or the ending was added to a consonant (JUAN /
+    # JUANA); MARI of MARIA is a letter dropped
+    form = (ends(a, ending) & ends(b, ending)) | ends(sa, "[^AEIOU]$")
+    return _eq(sa, stem(b)) & ~_eq(a, b) & form & ~same_sex
+
+
+def _initial_of(a: pa.Array, b: pa.Array) -> np.ndarray:
+    """Whether one word is the initial of the other (E of ELENA: MARIA E. for MARIA ELENA)."""
+    length = lambda x: pc.fill_null(decode(_derived(x, pc.utf8_length)), 0).to_numpy(zero_copy_only=False)
+    return ((length(a) == 1) | (length(b) == 1)) & _eq(_prefix(a, 1), _prefix(b, 1))
+
+
+def _valid_values(arr: pa.Array) -> np.ndarray:
+    """Known where the value itself is (a dictionary's entries may be null)."""
+    return pc.fill_null(pc.is_valid(decode(arr)), False).to_numpy(zero_copy_only=False)
+
+
 def given_names(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
-    """Given names: exact, by sound, a compound name shortened, a typo, the first name only."""
+    """Given names: exact, by sound, a compound name shortened, a typo, shortened with a typo, the
+    first name only. Levels 1 and 0 are what siblings look like (clustering.refuse_levels)."""
     g1, g2 = _col(left, "given"), _col(right, "given")
     s1, s2 = _col(left, "given_sound"), _col(right, "given_sound")
     f1, f2 = _col(left, "given1"), _col(right, "given1")
+    known = _valid(g1) & _valid(g2)
+    same_sex = _eq(_col(left, "sex"), _col(right, "sex")) if "sex" in left.column_names else np.zeros(len(known), bool)
+    exact, sound = _eq(g1, g2), _eq(s1, s2)
+    subset = _word_subset(s1, s2)  # a compound given name shortened (CARMEN of MARIA DEL CARMEN)
+    # a typo (ANA / AFA, ANA / AA: one edit by sound or as written)
+    typo = (_jaro_winkler(g1, g2) >= 0.9) | _close(s1, s2) | _close(g1, g2)
+    rows = np.nonzero(typo & ~exact)[0]
+    if len(rows):
+        take = pa.array(rows)
+        typo[rows] &= ~_gendered(pc.take(g1, take), pc.take(g2, take), same_sex[rows])
+    rest = np.nonzero(known & ~(exact | sound | subset | typo))[0]
+    close = np.zeros(len(known), dtype=bool)
+    close[rest] = _words_close(s1, s2, rest, same_sex) | _words_close(g1, g2, rest, same_sex)
     return _select(
         [
-            (_eq(g1, g2), 5),
-            (_eq(s1, s2), 4),
-            (_word_subset(s1, s2), 3),  # a compound given name shortened (CARMEN of MARIA DEL CARMEN)
-            ((_jaro_winkler(g1, g2) >= 0.9) | (_edits(s1, s2) <= 1), 2),  # a typo (ANA / AFA: one edit)
+            (exact, 6), (sound, 5), (subset, 4), (typo, 3), (close, 2),
             (_jaro_winkler(f1, f2) >= 0.8, 1),  # the first names alike, the others different
         ],
-        known=_valid(g1) & _valid(g2),
+        known=known,
     )
 
 
@@ -230,7 +338,8 @@ def birth_date(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
         [
             (both_known & (b1 == b2), 4),
             (both_known & (y1 == y2) & (mo1 == d2) & (d1 == mo2), 3),
-            (both_known & (((mo1 == mo2) & (d1 == d2) & (np.abs(y1 - y2) == 1)) | ((y1 == y2) & (mo1 == mo2))), 2),
+            (both_known & (((mo1 == mo2) & (d1 == d2) & (np.abs(y1 - y2) == 1)) | ((y1 == y2) & (mo1 == mo2))
+                           | ((y1 == y2) & (((mo1 == 1) & (d1 == 1)) | ((mo2 == 1) & (d2 == 1))))), 2),
             (np.abs(by1 - by2) <= 1, 1),
         ],
         known=vy1 & vy2,
@@ -290,11 +399,13 @@ LEVELS: dict[str, dict[int, str]] = {
                  4: "one surname against two (the other missing), or the same name words in any field",
                  3: "both surnames Jaro-Winkler >= 0.92, or one against two with a typo", 2: "one surname alike by sound, the other different",
                  1: "surnames Jaro-Winkler >= 0.8", 0: "different"},
-    "given_names": {5: "exact", 4: "alike by sound", 3: "the words of one among the other's (compound name shortened)",
-                    2: "Jaro-Winkler >= 0.9 or one edit apart by sound", 1: "first given names Jaro-Winkler >= 0.8, the others different",
-                    0: "different"},
+    "given_names": {6: "exact", 5: "alike by sound", 4: "the words of one among the other's (compound name shortened)",
+                    3: "Jaro-Winkler >= 0.9, or one edit apart by sound or as written",
+                    2: "each word of one within one edit of a word of the other, or its initial (shortened, with a typo)",
+                    1: "first given names Jaro-Winkler >= 0.8, the others different", 0: "different"},
     "document": {3: "same number", 2: "one edit or transposition apart", 0: "different"},
-    "birth_date": {4: "exact", 3: "day and month swapped", 2: "year off by one, or same year and month",
+    "birth_date": {4: "exact", 3: "day and month swapped",
+                   2: "year off by one, or same year and month, or same year with one date a 1 January (the year only)",
                    1: "ages at the events consistent (birth years within one)", 0: "different"},
     "exact": {1: "equal", 0: "different"},
     "jaro_winkler": {3: "exact", 2: "Jaro-Winkler >= first threshold", 1: "Jaro-Winkler >= second threshold",
@@ -304,6 +415,9 @@ LEVELS: dict[str, dict[int, str]] = {
     "any_exact": {1: "a shared reference", 0: "references on both sides, none shared"},
 }
 
+# functions(levels, comparisons) run on every comparison's levels, in order, before they are returned
+LEVEL_HOOKS: list[Callable[[dict[str, np.ndarray], list[dict]], None]] = []
+
 # columns each comparison type reads (so blocks ship only what the comparisons need)
 NAME_COLUMNS = ("given", "given1", "given_sound", "given1_sound", "given_rest_sound", "paternal", "maternal",
                 "paternal_sound", "maternal_sound", "surnames_sound", "surname_set", "name_set")
@@ -311,7 +425,7 @@ NAME_COLUMNS = ("given", "given1", "given_sound", "given1_sound", "given_rest_so
 DERIVED = {"name_tokens": NAME_COLUMNS, "name_token_years": NAME_COLUMNS + ("birth_date", "birth_year")}
 COLUMNS: dict[str, tuple[str, ...]] = {
     "surnames": NAME_COLUMNS,
-    "given_names": NAME_COLUMNS,
+    "given_names": NAME_COLUMNS + ("sex",),
     "document": ("document_core",),
     "birth_date": ("birth_date", "birth_year"),
 }
@@ -324,28 +438,46 @@ def columns_for(spec: dict) -> tuple[str, ...]:
 
 
 def _similarity(a: pa.Array, b: pa.Array) -> np.ndarray:
-    """1 where the words of one are among the other's (one surname of two), else Jaro-Winkler."""
-    return np.where(_word_subset(a, b), 1.0, _jaro_winkler(a, b))
+    """1 where the words of one are among the other's (one surname of two), or each within one
+    edit of a word of the other (a typo in it), else Jaro-Winkler."""
+    close = _word_subset(a, b) | _words_close(a, b, np.arange(len(a)), np.ones(len(a), dtype=bool))
+    return np.where(close, 1.0, _jaro_winkler(a, b))
+
+
+def _close(a: pa.Array, b: pa.Array) -> np.ndarray:
+    """Equal, or one edit apart with the first letter kept (computed only where it is kept)."""
+    out = _eq(a, b)
+    rows = np.nonzero(~out & _eq(_prefix(a, 1), _prefix(b, 1)))[0]
+    if len(rows):
+        take = pa.array(rows)
+        out[rows] = _edits(pc.take(a, take), pc.take(b, take)) <= 1
+    return out
 
 
 def _crossed(left: pa.Table, right: pa.Table) -> np.ndarray:
     """Pairs whose given names and surnames were entered in each other's fields: where both
-    differ as recorded and a first given name sounds like a surname of the other side, the given
-    names of each are closer (by sound: the same words, or
-    Jaro-Winkler) to the surnames of the other than to its given names."""
+    differ as recorded and a first given name sounds like a surname of the other side (or is one
+    edit from it: a typo), the given names of each are closer (by sound: the same words, each
+    within one edit, or Jaro-Winkler) to the surnames of the other than to its given names."""
     out = np.zeros(left.num_rows, dtype=bool)
     if "given_sound" not in left.column_names:
         return out
     g1, g2 = _col(left, "given_sound"), _col(right, "given_sound")
     s1, s2 = _col(left, "surnames_sound"), _col(right, "surnames_sound")
+    rows = np.nonzero(_differing(g1, g2) & _differing(s1, s2))[0]
+    if not len(rows):
+        return out
+    take = pa.array(rows)
+    sounds = ["given_sound", "surnames_sound", "given1_sound", "paternal_sound", "maternal_sound"]
+    left, right = left.select(sounds).take(take), right.select(sounds).take(take)
     # worth a look only where a first given name sounds like a surname of the other side
     f1, f2 = _col(left, "given1_sound"), _col(right, "given1_sound")
-    hint = (_eq(f1, _col(right, "paternal_sound")) | _eq(f1, _col(right, "maternal_sound"))
-            | _eq(f2, _col(left, "paternal_sound")) | _eq(f2, _col(left, "maternal_sound")))
-    rows = np.nonzero(hint & _differing(g1, g2) & _differing(s1, s2))[0]
+    hint = (_close(f1, _col(right, "paternal_sound")) | _close(f1, _col(right, "maternal_sound"))
+            | _close(f2, _col(left, "paternal_sound")) | _close(f2, _col(left, "maternal_sound")))
+    rows, at = rows[hint], pa.array(np.nonzero(hint)[0])
     if len(rows):
-        take = pa.array(rows)
-        g1, g2, s1, s2 = (pc.take(a, take) for a in (g1, g2, s1, s2))
+        g1, g2, s1, s2 = (pc.take(_col(t, c), at) for t, c in ((left, "given_sound"), (right, "given_sound"),
+                                                                  (left, "surnames_sound"), (right, "surnames_sound")))
         straight = _similarity(g1, g2) + _similarity(s1, s2)
         crossed = _similarity(g1, s2) + _similarity(s1, g2)
         out[rows] = (crossed >= CROSSED_AT) & (crossed > straight)
@@ -380,14 +512,28 @@ def compare(left: pa.Table, right: pa.Table, comparisons: list[dict]) -> dict[st
     names = [c for c in comparisons if c["type"] in ("surnames", "given_names")]
     crossed = np.nonzero(_crossed(left, right))[0] if names else np.zeros(0, dtype=np.int64)
     if len(crossed):
+        # which of the two was entered crossed is not known from the pair: each is put back in
+        # turn. The right one put back is kept unless only the left one put back gives given names
+        # and surnames that both agree (else the given names comparison would compare the surnames
+        # of both and the sibling guard see strangers); where neither reading agrees on both, as
+        # for a brother and sister of whom one was entered crossed, the given names disagree.
         take = pa.array(crossed)
-        sub_left, sub_right = left.take(take), _realigned(right.take(take))
+        sub_left, sub_right = left.take(take), right.take(take)
+        readings = [{c["name"]: COMPARISONS[c["type"]](a, b, c) for c in names}
+                    for a, b in ((sub_left, _realigned(sub_right)), (_realigned(sub_left), sub_right))]
+        agree = [np.ones(len(crossed), dtype=bool) for _ in readings]
         for c in names:
-            levels[c["name"]][crossed] = COMPARISONS[c["type"]](sub_left, sub_right, c)
+            for reading, ok in zip(readings, agree):
+                ok &= reading[c["name"]] >= AGREEING_FROM[c["type"]]
+        second = agree[1] & ~agree[0]
+        for c in names:
+            levels[c["name"]][crossed] = np.where(second, readings[1][c["name"]], readings[0][c["name"]])
     for c in comparisons:
         if c.get("implied_by"):
             implied = levels[c["implied_by"]] == _top(c["implied_by"], comparisons)
             levels[c["name"]] = np.where(implied, NULL, levels[c["name"]]).astype(np.int8)
+    for hook in LEVEL_HOOKS:  # comparisons that explain away others (pipelines/link/aliases.py)
+        hook(levels, comparisons)
     return levels
 
 
@@ -402,3 +548,12 @@ from pipelines.link import documents as _documents  # noqa: E402  (it calls back
 COMPARISONS["document_set"] = _documents.document_set
 LEVELS["document_set"] = _documents.LEVELS
 COLUMNS["document_set"] = _documents.COLUMNS
+
+# offenders' aliases: pipelines/link/aliases.py
+from pipelines.link import aliases as _aliases  # noqa: E402  (it calls back into this module)
+
+COMPARISONS["aliases"] = _aliases.aliases
+LEVELS["aliases"] = _aliases.LEVELS
+COLUMNS["aliases"] = _aliases.COLUMNS
+DERIVED[_aliases.KEY_COLUMN] = NAME_COLUMNS + _aliases.COLUMNS  # each record's name and aliases by sound
+LEVEL_HOOKS.append(_aliases.explain)

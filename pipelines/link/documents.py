@@ -7,10 +7,13 @@ pipelines.link.prepare). Levels, strongest first:
 
 - 3: a valid document both records share, or the same main number;
 - 2: main numbers of the same length one edit or transposition apart (a typo);
-- 1: valid documents of different types only (a DNI against a passport): not a contradiction,
-  since one person may hold both, but EM learns how often such pairs are the same person;
-- 0: both records hold valid documents of a same type and none of those is shared (two people),
-  or, with no such evidence, main numbers of the same type (or untyped) that differ;
+- 1: valid documents of different types only (a DNI against a passport), or different numbers
+  of a type that is renewed under a new number (a passport): not a contradiction, since one
+  person may hold both, but EM learns how often such pairs are the same person;
+- 0: both records hold valid documents of a same type that a person keeps for life (the
+  comparison's ``for_life_types``: DNI, RUC; every type when the setting is absent) and none of
+  those is shared (two people), or, with no such evidence, main numbers of such a type (or
+  untyped) that differ;
 - -1: nothing to compare.
 
 Sets are compared for all pairs at once, never looped over in Python: pairs where each side has
@@ -29,7 +32,8 @@ from pipelines.link import comparisons as cmp
 SEPARATOR = ":"  # as pipelines.harmonise.engine.DOCUMENT_SEPARATOR writes them
 
 LEVELS = {3: "a shared valid document, or the same number", 2: "one edit or transposition apart",
-          1: "documents of different types only", 0: "different documents of a same type"}
+          1: "documents of different types only, or different numbers of a renewable type",
+          0: "different documents of a type kept for life"}
 COLUMNS = ("document_core", "document_type", "documents")
 
 
@@ -81,6 +85,26 @@ def set_agreement(left: pa.Table, right: pa.Table) -> tuple[np.ndarray, np.ndarr
     return shared, same_type
 
 
+def for_life_types(settings: dict | None) -> list[str] | None:
+    """The document types a person keeps one number of for life, from the ``document_set``
+    comparison of the settings (None: every type counts)."""
+    for c in (settings or {}).get("comparisons", []):
+        if c["type"] == "document_set" and c.get("for_life_types") is not None:
+            return [str(t) for t in c["for_life_types"]]
+    return None
+
+
+def _only_types(table: pa.Table, types: list[str]) -> pa.Table:
+    """The table with each record's documents list cut to the given types."""
+    docs = _documents(table)
+    flat = pc.list_flatten(docs)
+    keep = pc.is_in(pc.utf8_slice_codeunits(flat, 0, 2), pa.array(types, pa.string()))
+    parent = pc.filter(pc.list_parent_indices(docs), keep).to_numpy()
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(parent, minlength=len(docs)))]).astype(np.int32)
+    kept = pa.ListArray.from_arrays(pa.array(offsets), pc.filter(flat, keep))
+    return table.set_column(table.column_names.index("documents"), "documents", kept)
+
+
 def document_set(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     d1, d2 = cmp._col(left, "document_core"), cmp._col(right, "document_core")
     t1, t2 = cmp._col(left, "document_type"), cmp._col(right, "document_type")
@@ -90,10 +114,20 @@ def document_set(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     same_length = cmp._eq(cmp._derived(d1, pc.utf8_length), cmp._derived(d2, pc.utf8_length))
     both_hold = (_counts(left) > 0) & (_counts(right) > 0)
     other_types = (both_hold & ~same_type) | (cores_known & ~types_compatible)
+    # a contradiction needs two numbers of one type a person keeps for life (or of an unknown type)
+    life = spec.get("for_life_types")
+    if life is None:
+        same_life_type, main_for_life = same_type, np.ones(len(shared), dtype=bool)
+    else:
+        _, same_life_type = set_agreement(_only_types(left, life), _only_types(right, life))
+        life_type = cmp._derived(t1, lambda a: pc.is_in(a, pa.array(life, pa.string())))
+        main_for_life = ~cmp._valid(t1) | ~cmp._valid(t2) | pc.fill_null(life_type, False).to_numpy(
+            zero_copy_only=False)
+    conflict = same_life_type | (cores_known & types_compatible & main_for_life)
     return cmp._select(
         [(shared | cmp._eq(d1, d2), 3),
          (types_compatible & same_length & (cmp._edits(d1, d2) <= 1), 2),
-         (other_types & ~same_type, 1)],
+         (~conflict, 1)],
         known=shared | same_type | cores_known | other_types,
     )
 

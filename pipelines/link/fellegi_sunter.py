@@ -83,6 +83,10 @@ class LinkageModel:
             )
             for c in data["comparisons"]
         ]
+        for c in comps:  # a model trained before a comparison's levels changed cannot score today's levels
+            if c.type in LEVELS and sorted(c.levels) != sorted(LEVELS[c.type]):
+                raise LinkageModelError(f"the model's comparison {c.name!r} has levels {sorted(c.levels)}, this "
+                                        f"version computes {sorted(LEVELS[c.type])}: train a new model")
         return cls(comparisons=comps, prior=data["prior_match_probability"], settings=data["settings"],
                    trained=data.get("trained", {}))
 

@@ -20,7 +20,8 @@ import pyarrow.compute as pc
 import yaml
 
 from pipelines.harmonise.documents import compact, dni_from_personal_ruc, is_placeholder
-from pipelines.core.vector import fold, map_unique, null_where
+from pipelines.core.vector import collapse_spaces, fold, map_unique, null_where
+from pipelines.link import aliases
 from pipelines.resources import schemas_dir
 
 PASSTHROUGH = ("record_uid", "feed_id", "agency", "sex", "nationality", "ubigeo", "event_date", "birth_date",
@@ -149,14 +150,20 @@ def name_columns(given: pa.Array, paternal: pa.Array, maternal: pa.Array, birth_
             "maternal_sound": _sound(maternal), "surnames_sound": _sound(paternal, maternal)}
 
 
+def _name_words(arr: pa.Array) -> pa.Array:
+    """A name field folded into words: mojibake repaired, a hyphen between the words of a
+    compound name taken as a space (DEL-AGUILA, MARIA-ELENA), spaces collapsed."""
+    return collapse_spaces(pc.replace_substring(fold(_repair_mojibake(arr)), "-", " "))
+
+
 def comparison_table(records: pa.Table) -> pa.Table:
     def col(name):
         return records.column(name).combine_chunks() if name in records.column_names else pa.nulls(
             records.num_rows, pa.string())
 
-    given = _null_if_empty(fold(_repair_mojibake(col("given_names"))))
-    paternal = _null_if_empty(fold(_repair_mojibake(col("paternal_surname"))))
-    maternal = _null_if_empty(fold(_repair_mojibake(col("maternal_surname"))))
+    given = _null_if_empty(_name_words(col("given_names")))
+    paternal = _null_if_empty(_name_words(col("paternal_surname")))
+    maternal = _null_if_empty(_name_words(col("maternal_surname")))
     given1 = _first_word(given)
     surnames = pc.binary_join_element_wise(pc.fill_null(paternal, ""), pc.fill_null(maternal, ""), " ")
     everything = pc.binary_join_element_wise(pc.fill_null(given, ""), surnames, " ")
@@ -187,4 +194,5 @@ def comparison_table(records: pa.Table) -> pa.Table:
         birth_year=birth_year.cast(pa.int32()),
         birth_year_known=pc.is_valid(birth),
     )
+    columns.update(aliases.columns(records, columns["name_tokens"]))  # offenders' aliases: pipelines/link/aliases.py
     return pa.table(columns)

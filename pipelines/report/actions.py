@@ -8,6 +8,7 @@ here and translated where they are built; headings and captions are in the page'
 from __future__ import annotations
 
 from pipelines import model
+from pipelines.aggregates import RunSummary
 from pipelines.i18n import N_, _
 from pipelines.report.sections import TABLE_LIMIT, label
 from pipelines.report.screen import Screen
@@ -42,25 +43,24 @@ def _labelled(values: list[str], code_list: str | None, screen: Screen) -> str:
     return "; ".join(parts)
 
 
-def split_conflicts(table, screen: Screen) -> dict:
+KIND_OF = {"gap": "gaps", "contradiction": "contradictions"}  # pipelines.aggregates.conflict_kind -> section
+
+
+def split_conflicts(summary: RunSummary, screen: Screen) -> dict:
     """Conflicts whose only disagreement is a known value against UNKNOWN (gaps) apart from those
     where agencies recorded different known values (contradictions)."""
-    if table is None:
+    if summary.conflicts is None:
         return {"available": False}
-    out = {"gaps": {"total": 0, "persons": set(), "rows": []}, "contradictions": {"total": 0, "persons": set(), "rows": []}}
-    ordered = table.sort_by([("attribute", "ascending"), ("person_id", "ascending")]) if table.num_rows else table
-    for r in ordered.to_pylist():
-        known = {str(v).partition("=")[2] for v in r.get("values") or []} - {UNKNOWN}
-        kind = out["contradictions" if len(known) > 1 else "gaps"]
-        kind["total"] += 1
-        kind["persons"].add(r["person_id"])
-        if len(kind["rows"]) < TABLE_LIMIT:
+    out = {}
+    for kind, section in KIND_OF.items():
+        counts = (summary.conflicts.get("kinds") or {}).get(kind) or {}
+        rows = []
+        for r in summary.conflict_rows_by_kind.get(kind, [])[:TABLE_LIMIT]:
             role = str(r.get("role") or "victim")
-            kind["rows"].append({"person_id": screen.ident(r["person_id"]), "role": role,
-                                 "attribute": screen.text(r.get("attribute")),
-                                 "agency_values": _labelled(r.get("values"), _code_list(role, r.get("attribute")), screen)})
-    for kind in out.values():
-        kind["persons"] = len(kind["persons"])
+            rows.append({"person_id": screen.ident(r["person_id"]), "role": role,
+                         "attribute": screen.text(r.get("attribute")),
+                         "agency_values": _labelled(r.get("values"), _code_list(role, r.get("attribute")), screen)})
+        out[section] = {"total": counts.get("total", 0), "persons": counts.get("persons", 0), "rows": rows}
     return {"available": True, **out}
 
 
@@ -68,19 +68,23 @@ def _evidence(code: str) -> str:
     return _(EVIDENCE[code]) if code in EVIDENCE else code
 
 
-def judgements(table, screen: Screen) -> dict:
+def judgements(summary: RunSummary, screen: Screen) -> dict:
     """The stewards' judgements in force with this run's evidence (judgements/)."""
-    if table is None or not table.num_rows:
-        return {"available": table is not None, "total": 0, "contradicted": [], "by_decision": {}}
-    rows = table.to_pylist()
+    total = sum(e.get("total", 0) for e in summary.judgements.values())
+    if not total:
+        return {"available": bool(summary.judgements), "total": 0, "contradicted": [], "by_decision": {}}
+    by_decision: dict[str, int] = {}
+    for entry in summary.judgements.values():
+        for decision, n in (entry.get("by_decision") or {}).items():
+            by_decision[decision] = by_decision.get(decision, 0) + n
+    rows = sorted((r for rows in summary.contradicted_judgements.values() for r in rows),
+                  key=lambda r: (r["left_uid"], r["right_uid"]))
     contradicted = [{"left_uid": screen.ident(r["left_uid"]), "right_uid": screen.ident(r["right_uid"]),
                      "role": r.get("role"), "decision": r["decision"], "probability": r.get("match_probability"),
-                     "evidence": _evidence(r["evidence"])} for r in rows if r.get("contradicted")]
-    by_decision: dict[str, int] = {}
-    for r in rows:
-        by_decision[r["decision"]] = by_decision.get(r["decision"], 0) + 1
-    return {"available": True, "total": len(rows), "contradicted": contradicted[:TABLE_LIMIT],
-            "contradicted_total": len(contradicted), "by_decision": by_decision}
+                     "evidence": _evidence(r["evidence"])} for r in rows[:TABLE_LIMIT]]
+    return {"available": True, "total": total, "contradicted": contradicted,
+            "contradicted_total": sum(e.get("contradicted", 0) for e in summary.judgements.values()),
+            "by_decision": by_decision}
 
 
 def action_list(validation: dict, review: dict, conflicts: dict, judged: dict) -> list[dict]:
@@ -102,16 +106,10 @@ def action_list(validation: dict, review: dict, conflicts: dict, judged: dict) -
              "severity": severity if count else "done"} for key, count, href, severity in tiles]
 
 
-def continuity(lineage, persons) -> dict:
+def continuity(summary: RunSummary) -> dict:
     """How many earlier ids merged, split or retired (lineage/), and how many persons of this run
     had been recorded in an earlier period (persons.seen_in_earlier_period), per role."""
-    changes: dict[str, int] = {}
-    if lineage is not None:
-        for change in lineage.column("change").to_pylist():
-            changes[change] = changes.get(change, 0) + 1
-    seen: dict[str, int] = {}
-    if persons is not None and "seen_in_earlier_period" in persons.column_names:
-        for role, flag in zip(persons.column("role").to_pylist(), persons.column("seen_in_earlier_period").to_pylist()):
-            if flag:
-                seen[role] = seen.get(role, 0) + 1
-    return {"available": lineage is not None, "changes": changes, "seen_before": seen}
+    changes = dict((summary.lineage or {}).get("changes") or {})
+    seen = {role: e["seen_in_earlier_period"] for role, e in (summary.persons or {}).items()
+            if e.get("seen_in_earlier_period")}
+    return {"available": summary.lineage is not None, "changes": changes, "seen_before": seen}

@@ -18,8 +18,9 @@ import jinja2
 from pipelines import i18n
 from pipelines.i18n import _
 from pipelines.report import actions, sections, terms
-from pipelines.report.data import RunFolder
-from pipelines.report.screen import Screen
+from pipelines.aggregates import RunSummary
+from pipelines.report.data import RunFolder, summary_of
+from pipelines.report.screen import RecordingScreen, Screen
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,6 @@ REPORT_PATH = "reports/index.html"
 REPORT_ZONE = "pseudonymised"  # counts and pseudonymous ids: for stewards, not a public release
 _RESTRICTED_COLUMNS = ["given_names", "paternal_surname", "maternal_surname", "document_number", "birth_date",
                        "documents", "aliases"]
-_RECORD_COLUMNS = ["agency", "feed_id", "sex", "child_adult", "nationality", "exploitation_type", "stage"]
 
 
 def _fmt_number(value, decimals: int | None = None) -> str:
@@ -68,30 +68,39 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def report_context(run_dir: str, previous_run_dir: str | None = None, manifest: dict | None = None) -> dict:
-    """Everything the page shows, as plain data (the tests read it too)."""
+def report_context(run_dir: str, previous_run_dir: str | None = None, manifest: dict | None = None,
+                   summary: RunSummary | None = None) -> dict:
+    """Everything the page shows, as plain data (the tests read it too). ``summary`` is the job's
+    (a run's report reads no table); without it the run folder's tables are summarised here.
+
+    Two passes: the first, through a screen that only records, finds every value the page would
+    show; the restricted zone is then streamed for those values alone (``Screen.for_values``), and
+    the second pass renders with that screen. Neither holds the restricted zone in memory."""
     run = RunFolder(run_dir)
     manifest = manifest if manifest is not None else run.manifest()
     if manifest is None:
         raise FileNotFoundError(f"no manifest.json in run {run.run_id}")
-    restricted = [t for t in (run.table(f"restricted/{r}", _RESTRICTED_COLUMNS) for r in sections.ROLES) if t is not None]
-    screen = Screen.from_restricted(restricted)
-    del restricted
-    records = {r: run.table(f"harmonised/{r}", _RECORD_COLUMNS) for r in sections.ROLES}
-    persons = run.table("persons")
-
+    summary = summary if summary is not None else summary_of(run, sections.review_column_allowed, actions.UNKNOWN)
     previous = RunFolder(previous_run_dir) if previous_run_dir else None
     previous_manifest = previous.manifest() if previous else None
+    recording = RecordingScreen()
+    _context(run, manifest, summary, previous, previous_manifest, recording)
+    screen = Screen.for_values(recording.seen, (batch for r in sections.ROLES
+                                                for batch in run.batches(f"restricted/{r}", _RESTRICTED_COLUMNS)))
+    return _context(run, manifest, summary, previous, previous_manifest, screen)
 
-    headline = sections.headline(manifest, records, persons)
-    overlap = sections.overlap(persons, run.table("overlap"))
+
+def _context(run: RunFolder, manifest: dict, summary: RunSummary, previous: RunFolder | None,
+             previous_manifest: dict | None, screen: Screen) -> dict:
+    headline = sections.headline(manifest, summary)
+    overlap = sections.overlap(summary)
     validation = sections.validation(manifest, run, screen)
     feeds = sections.feeds(manifest, screen)
     sections.feed_validation(validation.get("suites", []), feeds)
-    conflicts = sections.conflicts(run.table("conflicts"), persons, screen)
-    conflict_split = actions.split_conflicts(run.table("conflicts"), screen)
-    judgements = actions.judgements(run.table("judgements"), screen)
-    review = sections.review_queue(run.table("review_queue", keep=sections.review_column_allowed), screen)
+    conflicts = sections.conflicts(summary, screen)
+    conflict_split = actions.split_conflicts(summary, screen)
+    judgements = actions.judgements(summary, screen)
+    review = sections.review_queue(summary, screen)
     all_feeds = manifest.get("feeds", {}).values()
     glance = {
         "feeds": len(manifest.get("feeds", {})),
@@ -117,13 +126,13 @@ def report_context(run_dir: str, previous_run_dir: str | None = None, manifest: 
         "mse": sections.mse(manifest, overlap),
         "validation": validation,
         "feeds": feeds,
-        "quarantine": sections.quarantine(run.table("quarantine"), manifest, screen),
+        "quarantine": sections.quarantine(summary, manifest, screen),
         "conflicts": conflicts,
         "review": review,
         "actions": actions.action_list(validation, review, conflict_split, judgements),
         "conflict_split": conflict_split,
         "judgements": judgements,
-        "continuity": actions.continuity(run.table("lineage"), persons),
+        "continuity": actions.continuity(summary),
         "changes": sections.changes(manifest, previous_manifest, previous.run_id if previous else None, screen),
         "outputs": outputs,
         "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -136,16 +145,16 @@ def render(context: dict) -> str:
 
 
 def build_report(run_dir: str, previous_run_dir: str | None = None, manifest: dict | None = None,
-                 lang: str | None = None) -> str:
+                 lang: str | None = None, summary: RunSummary | None = None) -> str:
     """Write ``<run_dir>/reports/index.html`` and return its path (or URL, for a remote run folder).
 
     ``previous_run_dir`` is the run ``current.json`` named before this run (None for the first run);
-    ``manifest`` may be passed when the run's manifest is not written yet; ``lang`` (en, es) defaults
-    to the active language.
+    ``manifest`` may be passed when the run's manifest is not written yet, ``summary`` when the job's
+    is at hand (else the run's tables are summarised); ``lang`` (en, es) defaults to the active language.
     """
     run = RunFolder(run_dir)
     with i18n.use(lang or i18n.active()):
-        html = render(report_context(run_dir, previous_run_dir, manifest))
+        html = render(report_context(run_dir, previous_run_dir, manifest, summary))
     run.write_text(REPORT_PATH, html)
     log.info("steward report written: %s (%d bytes)", REPORT_PATH, len(html.encode()))
     return run.url_of(REPORT_PATH)
@@ -160,7 +169,8 @@ def report_output(run_dir: str) -> dict:
     return {"path": REPORT_PATH, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
-def publish_report(run_dir: str, previous_run_dir: str | None, manifest: dict) -> dict:
-    """The run's last step before ``current.json`` switches: build the report, return its outputs entry."""
-    build_report(run_dir, previous_run_dir, manifest)
+def publish_report(run_dir: str, previous_run_dir: str | None, manifest: dict, summary: RunSummary | None = None) -> dict:
+    """The run's last step before ``current.json`` switches: build the report (from the job's
+    ``summary``), return its outputs entry."""
+    build_report(run_dir, previous_run_dir, manifest, summary=summary)
     return {"reports": {"zone": REPORT_ZONE, "rows": 0, "files": [report_output(run_dir)]}}

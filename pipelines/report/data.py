@@ -1,7 +1,9 @@
-"""Read what a run folder holds, for the report: the manifest and any Parquet output folder.
+"""Read what a run folder holds, for the report: the manifest, its summary, any Parquet output folder.
 
 A folder that is absent is ``None`` (the report says "not available in this run"), which is not
-the same as a folder that is present and empty (zero rows).
+the same as a folder that is present and empty (zero rows). A run's report is built from the
+job's ``RunSummary``; ``summary_of`` computes the same summary from the tables of a run folder
+(a report built by hand, after the run), with the same functions the job combines.
 """
 
 from __future__ import annotations
@@ -9,11 +11,14 @@ from __future__ import annotations
 import json
 import posixpath
 
-from typing import Callable
+from typing import Callable, Iterator
 
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from pipelines import aggregates
+from pipelines.aggregates import Counts, RunSummary, TopRows, combine
 
 ROLE_OF = {"victims": "victim", "offenders": "offender"}
 
@@ -65,6 +70,16 @@ class RunFolder:
             tables.append(table)
         return pa.concat_tables(tables, promote_options="permissive")
 
+    def batches(self, folder: str, columns: list[str], rows: int = 65536) -> Iterator[pa.Table]:
+        """The folder's Parquet files as tables of at most ``rows`` rows (those of ``columns`` the
+        files have), one at a time: reading a zone without holding it."""
+        for p in sorted(self.fs.glob(posixpath.join(self.path, folder, "*.parquet"))):
+            with self.fs.open(p, "rb") as fh:
+                file = pq.ParquetFile(fh)
+                wanted = [c for c in file.schema_arrow.names if c in columns]
+                for batch in file.iter_batches(batch_size=rows, columns=wanted):
+                    yield pa.Table.from_batches([batch])
+
     def write_text(self, rel: str, text: str) -> str:
         path = posixpath.join(self.path, rel)
         self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
@@ -74,3 +89,39 @@ class RunFolder:
 
     def url_of(self, rel: str) -> str:
         return posixpath.join(self.url, rel)
+
+
+def summary_of(run: RunFolder, review_column_allowed: Callable[[str], bool], unknown: str) -> RunSummary:
+    """The report's part of a ``RunSummary``, from a run folder's tables (what the job computes)."""
+    summary = RunSummary()
+    for folder, role in ROLE_OF.items():
+        records = run.table(f"harmonised/{folder}")
+        if records is not None:
+            summary.records[role] = combine(Counts(aggregates.record_counts(role)), records)
+        review = run.table(f"review_queue/{folder}", keep=review_column_allowed)
+        if review is not None:
+            summary.review[role] = combine(Counts(aggregates.review_counts), review)
+            summary.review_rows[role] = combine(TopRows(aggregates.TABLE_LIMIT, aggregates.REVIEW_ORDER,
+                                                         aggregates.review_rows(role, review_column_allowed)), review)
+        judged = run.table(f"judgements/{folder}")
+        if judged is not None:
+            summary.judgements[role] = combine(Counts(aggregates.judgement_counts), judged)
+            summary.contradicted_judgements[role] = combine(TopRows(
+                aggregates.TABLE_LIMIT, aggregates.JUDGEMENT_ORDER, aggregates.contradicted(role)), judged)
+    summary.persons = combine(Counts(aggregates.person_counts), run.table("persons"))
+    quarantined = run.table("quarantine")
+    summary.quarantine = combine(Counts(aggregates.quarantine_counts), quarantined)
+    summary.quarantined_files = combine(TopRows(aggregates.FILES_LIMIT, aggregates.FILE_ORDER,
+                                                 aggregates.file_level_quarantine), quarantined) or []
+    conflicts = run.table("conflicts")
+    summary.conflicts = combine(Counts(aggregates.conflict_counts(unknown)), conflicts)
+    summary.conflict_rows = combine(TopRows(aggregates.TABLE_LIMIT, aggregates.CONFLICT_ORDER,
+                                             aggregates.with_conflict_kind(unknown)), conflicts) or []
+    if conflicts is not None:
+        summary.conflict_rows_by_kind = {kind: combine(TopRows(aggregates.TABLE_LIMIT, aggregates.CONFLICT_ORDER,
+                                                                aggregates.with_conflict_kind(unknown, kind)), conflicts)
+                                         for kind in aggregates.CONFLICT_KINDS}
+    summary.lineage = combine(Counts(aggregates.lineage_counts), run.table("lineage"))
+    summary.funnel = combine(Counts(aggregates.funnel_counts), run.table("funnel")) or {}
+    summary.overlap = combine(Counts(aggregates.overlap_counts), run.table("overlap"))
+    return summary

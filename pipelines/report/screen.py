@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -70,6 +71,22 @@ class Screen:
                         dates.update({d.isoformat(), d.strftime("%d/%m/%Y"), d.strftime("%d-%m-%Y")})
         return cls(names, documents, dates)
 
+    @classmethod
+    def for_values(cls, values: set[str], restricted: Iterable[pa.Table]) -> "Screen":
+        """The screen of ``values`` only: the name words, documents and dates of the restricted
+        ``restricted`` batches that occur in them. It masks these values exactly as the screen of
+        the whole zone would, and its memory is the values', not the records' (batches stream)."""
+        words = {w for v in values for w in _WORD.findall(v)}
+        exact = set(values) | words | {run for v in values for run in re.findall(r"\d+", v)}
+        parts = {p for w in words for part in _fold_word(w).split() for p in (part, *part.split("-"))}
+        names: set[str] = set()
+        found: set[str] = set()
+        for table in restricted:
+            batch = cls.from_restricted([table])
+            names |= batch._names & parts
+            found |= batch._exact & exact
+        return cls(names, found)
+
     def _bad(self, word: str) -> bool:
         if word in self._exact or _SUSPECT.fullmatch(word) or _SUSPECT.search(word):
             return True
@@ -96,3 +113,22 @@ class Screen:
 
     def clean(self, value) -> bool:
         return value is None or self.text(value) == str(value)
+
+
+class RecordingScreen(Screen):
+    """Masks as a screen without restricted values would, and remembers every value it was shown:
+    the report's first pass, which finds what the real screen must look for (``Screen.for_values``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def text(self, value) -> str | None:
+        if value is not None:
+            self.seen.add(str(value))
+        return super().text(value)
+
+    def ident(self, value) -> str | None:
+        if value is not None:
+            self.seen.add(str(value))
+        return super().ident(value)

@@ -10,13 +10,11 @@ from __future__ import annotations
 import math
 import posixpath
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from functools import lru_cache
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from pipelines import codelists
+from pipelines.aggregates import RunSummary, value_of
 from pipelines.i18n import N_, _, number
 from pipelines.report import charts
 from pipelines.report.terms import role_text
@@ -63,23 +61,19 @@ def agency_order(agencies) -> list[str]:
     return [a for a in order if a in present] + sorted(present - set(order))
 
 
-def _counts(table: pa.Table | None, column: str) -> Counter:
-    if table is None or not table.num_rows or column not in table.column_names:
-        return Counter()
-    out = Counter()
-    for r in pc.value_counts(table.column(column)).to_pylist():
-        out[r["values"]] = r["counts"]
-    return out
+def _counter(counts: dict | None) -> Counter:
+    """A summary's counts (keys are values as text, ``NULL`` for null) as a Counter of values."""
+    return Counter({value_of(k): n for k, n in (counts or {}).items()})
 
 
-def _filter(table: pa.Table | None, column: str, value) -> pa.Table | None:
-    if table is None or column not in table.column_names:
-        return None
-    return table.filter(pc.fill_null(pc.equal(table.column(column), value), False))
+def _most_common(counts: Counter) -> list[tuple]:
+    """Most frequent first, ties in the order of their keys (whatever order the counts came in)."""
+    return sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
 
 
-def _role_persons(persons: pa.Table | None, role: str) -> pa.Table | None:
-    return _filter(persons, "role", role.rstrip("s"))
+def _role_persons(summary: RunSummary, role: str) -> dict | None:
+    """The persons' counts of a role (``{}`` when the run has none); None when persons/ is not in the run."""
+    return None if summary.persons is None else summary.persons.get(role.rstrip("s"), {})
 
 
 # ---------------------------------------------------------------- headline figures
@@ -92,20 +86,18 @@ DIMENSIONS = (
 )
 
 
-def headline(manifest: dict, records: dict[str, pa.Table | None], persons: pa.Table | None) -> dict:
+def headline(manifest: dict, summary: RunSummary) -> dict:
     per_agency = manifest.get("figures", {}).get("per_agency", {})
     unique = manifest.get("figures", {}).get("reconciled_unique", {})
     roles = []
     for role in ROLES:
-        table = records.get(role)
-        by_agency = _counts(table, "agency") if table is not None else Counter(
+        records = summary.records.get(role.rstrip("s"))
+        by_agency = Counter({a: c["records"] for a, c in records.get("agencies", {}).items()}) if records is not None else Counter(
             {a: f.get(role, 0) for a, f in per_agency.items() if f.get(role)})
-        role_persons = _role_persons(persons, role)
-        seen_by = Counter()
-        if role_persons is not None and role_persons.num_rows:
-            seen_by = _counts(pa.table({"a": pc.list_flatten(role_persons.column("agencies"))}), "a")
+        role_persons = _role_persons(summary, role)
+        seen_by = _counter((role_persons or {}).get("seen_by"))
         agencies = agency_order(set(by_agency) | set(seen_by))
-        n_unique = role_persons.num_rows if role_persons is not None else unique.get(role, {}).get("persons")
+        n_unique = role_persons.get("persons", 0) if role_persons is not None else unique.get(role, {}).get("persons")
         total_records = sum(by_agency.values())
         rows = [{"agency": a, "agency_name": gloss("agencies", a) or label("agencies", a),  # the official, Spanish name
                  "records": by_agency.get(a, 0),
@@ -126,8 +118,8 @@ def headline(manifest: dict, records: dict[str, pa.Table | None], persons: pa.Ta
             "duplicates": total_records - n_unique if n_unique is not None else None, "chart": chart,
             "persons_available": bool(seen_by),
         })
-    victims = records.get("victims")
-    victim_persons = _role_persons(persons, "victims")
+    victims = summary.records.get("victim")
+    victim_persons = _role_persons(summary, "victims")
     dims = []
     for column, title, list_name in DIMENSIONS:
         dims.append(_dimension(column, title, list_name, victims, victim_persons, per_agency))
@@ -163,15 +155,17 @@ def funnel(figures: dict | None) -> dict:
                         "persons": at[s]} for s in order]}
 
 
-def _dimension(column: str, title: str, list_name: str, victims: pa.Table | None,
-               persons: pa.Table | None, per_agency: dict) -> dict:
-    """Victims by one attribute: one column per agency (records) and one for unique persons."""
+def _dimension(column: str, title: str, list_name: str, victims: dict | None,
+               persons: dict | None, per_agency: dict) -> dict:
+    """Victims by one attribute: one column per agency (records) and one for unique persons
+    (``victims``: the victims' record counts, ``persons``: the victim persons' counts of the summary)."""
     manifest_key = {"child_adult": "victims_by_child_adult", "sex": "victims_by_sex",
                     "nationality": "victims_by_nationality"}.get(column)
     by_agency: dict[str, Counter] = {}
-    if victims is not None and column in victims.column_names:
-        for a in agency_order(_counts(victims, "agency")):
-            by_agency[a] = _counts(_filter(victims, "agency", a), column)
+    if victims is not None:
+        agencies = victims.get("agencies", {})
+        for a in agency_order(agencies):
+            by_agency[a] = _counter(agencies[a].get(column))
             missing = by_agency[a].pop(None, 0)
             if missing:
                 by_agency[a][None] = missing
@@ -181,7 +175,7 @@ def _dimension(column: str, title: str, list_name: str, victims: pa.Table | None
     else:
         return unavailable(_("%(title)s: the harmonised victim records are not in this run") % {"title": _(title)},
                            title=_(title))
-    person_counts = _counts(persons, column) if persons is not None and column in persons.column_names else None
+    person_counts = _counter(persons.get(column)) if persons is not None else None
     codes = Counter()
     for c in by_agency.values():
         codes.update(c)
@@ -224,30 +218,28 @@ def _combo(value) -> tuple[str, ...]:
     return tuple(agency_order(p for p in parts if p))
 
 
-def overlap(persons: pa.Table | None, overlap_table: pa.Table | None) -> dict:
+def overlap(summary: RunSummary) -> dict:
     """Persons per exact combination of agencies, per role; from overlap/ when the run has it."""
     source = None
     by_role: dict[str, Counter] = {}
     years: dict[str, dict] = {}
-    if overlap_table is not None and overlap_table.num_rows:
-        combo_col = next((c for c in ("agencies", "combination", "agency_combination", "agencies_combination")
-                          if c in overlap_table.column_names), None)
-        count_col = next((c for c in ("persons", "count", "n") if c in overlap_table.column_names), None)
-        if combo_col and count_col:
-            source = "overlap/"
-            for r in overlap_table.select([c for c in ("role", "event_year", combo_col, count_col)
-                                           if c in overlap_table.column_names]).to_pylist():
-                role = str(r.get("role") or "victim").rstrip("s") + "s"
-                combo = _combo(r[combo_col])
-                by_role.setdefault(role, Counter())[combo] += int(r[count_col] or 0)
-                if r.get("event_year") is not None:
-                    years.setdefault(role, Counter())[r["event_year"]] += int(r[count_col] or 0)
-    if source is None and persons is not None:
+    if summary.overlap:
+        source = "overlap/"
+        for role, entry in summary.overlap.items():
+            role = str(role or "victim").rstrip("s") + "s"
+            for combo, n in entry.get("combinations", {}).items():
+                by_role.setdefault(role, Counter())[_combo(combo)] += int(n or 0)
+            for year, n in entry.get("years", {}).items():
+                if value_of(year) is not None:
+                    years.setdefault(role, Counter())[int(year)] += int(n or 0)
+    if source is None and summary.persons is not None:
         source = "persons/"
         for role in ROLES:
-            sub = _role_persons(persons, role)
-            if sub is not None and sub.num_rows:
-                by_role[role] = Counter(_combo(v) for v in sub.column("agencies").to_pylist())
+            combos = (_role_persons(summary, role) or {}).get("combinations")
+            if combos:
+                by_role[role] = Counter()
+                for combo, n in combos.items():
+                    by_role[role][_combo(value_of(combo))] += n
     if source is None:
         return unavailable(_("neither overlap/ nor persons/ is in this run"))
     roles = []
@@ -293,8 +285,18 @@ def feeds(manifest: dict, screen: Screen) -> list[dict]:
             "unmapped": [{"field": u.get("field"), "value": screen.text(u.get("value")), "count": u.get("count")}
                          for u in f.get("unmapped_values", [])],
             "assertion_failures": [screen.text(a) for a in f.get("assertion_failures", [])],
+            "required_warnings": required_warnings(f),
         })
     return rows
+
+
+def required_warnings(feed: dict) -> list[dict]:
+    """Rows kept although a field the contract requires with ``warn`` failed (the manifest's
+    ``required_warnings``: field -> reason -> rows): field, reason and count, never a value."""
+    return [{"field": field_name, "code": code, "reason": label("quarantine_reasons", code),
+             "gloss": gloss("quarantine_reasons", code), "count": count}
+            for field_name, reasons in sorted((feed.get("required_warnings") or {}).items())
+            for code, count in sorted(reasons.items())]
 
 
 def _docs_link(run: RunFolder, path) -> dict | None:
@@ -373,8 +375,9 @@ def feed_validation(suites: list[dict], feed_rows: list[dict]) -> None:
 
 # ---------------------------------------------------------------- quarantine
 
-def quarantine(table: pa.Table | None, manifest: dict, screen: Screen) -> dict:
-    if table is None:
+def quarantine(summary: RunSummary, manifest: dict, screen: Screen) -> dict:
+    counts = summary.quarantine
+    if counts is None:
         reasons = Counter()
         for f in manifest.get("feeds", {}).values():
             reasons.update(f.get("quarantine_reasons", {}))
@@ -384,27 +387,21 @@ def quarantine(table: pa.Table | None, manifest: dict, screen: Screen) -> dict:
                 "reasons": [{"code": c, "label": label("quarantine_reasons", c),
                              "gloss": gloss("quarantine_reasons", c), "count": n, "feeds": ""}
                             for c, n in reasons.most_common()]}
-    rows = table.select([c for c in ("feed_id", "source_file", "source_row", "reason_code", "field", "detail")
-                         if c in table.column_names]).to_pylist()
-    by_reason: dict[str, Counter] = defaultdict(Counter)
-    fields = Counter()
-    files = []
-    for r in rows:
-        by_reason[r["reason_code"]][r.get("feed_id")] += 1
-        if r.get("source_row") is None:
-            files.append({"feed_id": r.get("feed_id"), "file": screen.text(r.get("source_file")),
-                          "reason": label("quarantine_reasons", r["reason_code"]), "detail": screen.text(r.get("detail"))})
-        else:
-            fields[(r["reason_code"], r.get("field"))] += 1
+    by_reason = {reason: _counter(feeds) for reason, feeds in (counts.get("by_reason") or {}).items()}
+    fields = Counter({(reason, value_of(f)): n for reason, per_field in (counts.get("fields") or {}).items()
+                      for f, n in per_field.items()})
+    files = [{"feed_id": r.get("feed_id"), "file": screen.text(r.get("source_file")),
+              "reason": label("quarantine_reasons", r["reason_code"]), "detail": screen.text(r.get("detail"))}
+             for r in summary.quarantined_files]
     reasons = sorted(by_reason.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
     return {
-        "available": True, "source": "quarantine/", "total": len(rows), "files": files,
+        "available": True, "source": "quarantine/", "total": counts.get("total", 0), "files": files,
         "reasons": [{"code": c, "label": label("quarantine_reasons", c), "gloss": gloss("quarantine_reasons", c),
                      "count": sum(feeds.values()),
                      "feeds": ", ".join(f"{f} {n}" for f, n in sorted(feeds.items(), key=lambda kv: (-kv[1], str(kv[0]))))}
                     for c, feeds in reasons],
         "fields": [{"reason": label("quarantine_reasons", r), "field": screen.text(f), "count": n}
-                   for (r, f), n in fields.most_common(TABLE_LIMIT)],
+                   for (r, f), n in _most_common(fields)[:TABLE_LIMIT]],
     }
 
 
@@ -433,33 +430,25 @@ def _format_values(value, screen: Screen) -> str:
     return "; ".join(parts)
 
 
-def conflicts(table: pa.Table | None, persons: pa.Table | None, screen: Screen) -> dict:
+def conflicts(summary: RunSummary, screen: Screen) -> dict:
     flagged = {}
-    if persons is not None and "has_conflict" in persons.column_names:
+    if summary.persons is not None:
         for role in ROLES:
-            sub = _role_persons(persons, role)
-            if sub is not None:
-                flagged[role] = int(pc.sum(pc.cast(sub.column("has_conflict"), pa.int64())).as_py() or 0)
-    if table is None:
+            flagged[role] = int(_role_persons(summary, role).get("has_conflict", 0))
+    counts = summary.conflicts
+    if counts is None:
         if not flagged:
             return unavailable(_("neither conflicts/ nor persons/ is in this run"))
         return {"available": False, "partial": True, "flagged": flagged,
                 "reason": _("per-attribute conflict detail (conflicts/) is not available in this run")}
-    cols = table.column_names
-    attr = "attribute" if "attribute" in cols else next((c for c in cols if "attr" in c or c == "field"), None)
-    value_cols = [c for c in cols if c not in ("person_id", attr, "role", "n_records")
-                  and not any(w in c for w in ("name", "document", "birth"))]
-    by_attr = _counts(table, attr) if attr else Counter()
-    ordered = table.sort_by([(c, "ascending") for c in (attr, "person_id") if c]) if table.num_rows else table
+    by_attr = _counter(counts.get("by_attribute"))
     rows = []
-    for r in ordered.slice(0, TABLE_LIMIT).to_pylist():
+    for r in summary.conflict_rows[:TABLE_LIMIT]:
         rows.append({"person_id": screen.ident(r.get("person_id")), "role": r.get("role"),
-                     "n_records": r.get("n_records"),
-                     "attribute": screen.text(r.get(attr)) if attr else "",
-                     "agency_values": "; ".join(x for x in (_format_values(r.get(c), screen) for c in value_cols) if x)})
-    n_persons = len(set(table.column("person_id").to_pylist())) if "person_id" in cols else None
-    return {"available": True, "flagged": flagged, "total": table.num_rows, "persons": n_persons,
-            "by_attribute": [{"attribute": screen.text(a), "count": n} for a, n in by_attr.most_common()],
+                     "n_records": r.get("n_records"), "attribute": screen.text(r.get("attribute")),
+                     "agency_values": _format_values(r.get("values"), screen)})
+    return {"available": True, "flagged": flagged, "total": counts.get("total", 0), "persons": counts.get("persons", 0),
+            "by_attribute": [{"attribute": screen.text(a), "count": n} for a, n in _most_common(by_attr)],
             "rows": rows, "shown": len(rows)}
 
 
@@ -528,28 +517,27 @@ def review_column_allowed(name: str) -> bool:
     return not name.startswith(("left_", "right_")) and not any(w in name for w in _PII_WORDS)
 
 
-def review_queue(table: pa.Table | None, screen: Screen) -> dict:
-    if table is None:
+def _probability(row: dict, prob: str | None) -> float:
+    v = row.get(prob) if prob else None
+    return -math.inf if v is None else v
+
+
+def review_queue(summary: RunSummary, screen: Screen) -> dict:
+    if not summary.review:
         return unavailable(_("review_queue/ is not in this run"))
-    table = table.select([c for c in table.column_names if review_column_allowed(c) and not (
-        _CONTRIBUTION.match(c) and not _ID_COL.match(c) and not pa.types.is_integer(table.schema.field(c).type)
-        and not pa.types.is_floating(table.schema.field(c).type))])
-    cols = table.column_names
+    queued = [r for rows in summary.review_rows.values() for r in rows]
+    cols = sorted({c for r in queued for c in r}) or ["left_uid", "right_uid", "match_probability", "reason", "role"]
     ids, prob, comps = _review_columns(cols)
     nested = next((c for c in cols if c in ("contributions", "comparisons", "weights")), None)
-    bands = []
-    if prob and table.num_rows:
-        values = [v for v in table.column(prob).to_pylist() if v is not None]
-        counts = Counter(min(int(v * 10), 9) for v in values)
-        bands = [charts.Bar(f"{number(b / 10, 1)}–{number((b + 1) / 10, 1)}", counts[b]) for b in range(10) if counts.get(b)]
+    counts = Counter()
+    for entry in summary.review.values():
+        counts.update({int(b): n for b, n in (entry.get("bands") or {}).items()})
+    bands = [charts.Bar(f"{number(b / 10, 1)}–{number((b + 1) / 10, 1)}", counts[b]) for b in range(10) if counts.get(b)]
     chart = charts.bar_chart(bands, _("Review queue: pairs by match probability"),
                              _("Number of candidate pairs waiting for clerical review in each band of match probability."),
                              label_width=80, width=420) if bands else ""
-    ordered = table.sort_by([(prob, "descending")]) if prob and table.num_rows else table
-    extra = [c for c in ("role", "reason") if c in cols]
-    keep = ids + ([prob] if prob else []) + [c for c, _kind in comps.values()] + ([nested] if nested else []) + extra
     rows = []
-    for r in ordered.select(keep).slice(0, TABLE_LIMIT).to_pylist():
+    for r in sorted(queued, key=lambda r: -_probability(r, prob))[:TABLE_LIMIT]:
         verdicts = _contributions(r, comps, nested)
         rows.append({
             "ids": [screen.ident(r.get(c)) for c in ids],
@@ -559,10 +547,15 @@ def review_queue(table: pa.Table | None, screen: Screen) -> dict:
             "disagree": sorted(screen.text(k) for k, v in verdicts.items() if v == "disagree"),
             "unknown": sorted(screen.text(k) for k, v in verdicts.items() if v == "unknown"),
         })
-    by_role = sorted(_counts(table, "role").items(), key=lambda kv: str(kv[0]))
-    by_reason = [(screen.text(k), n) for k, n in _counts(table, "reason").most_common()]
-    return {"available": True, "total": table.num_rows, "id_columns": ids, "probability_column": prob,
-            "by_role": by_role, "by_reason": by_reason, "has_role": "role" in cols, "has_reason": "reason" in cols,
+    by_role = sorted(((role, e.get("total", 0)) for role, e in summary.review.items() if e.get("total")),
+                     key=lambda kv: str(kv[0]))
+    reasons = Counter()
+    for entry in summary.review.values():
+        reasons.update(_counter(entry.get("by_reason")))
+    return {"available": True, "total": sum(e.get("total", 0) for e in summary.review.values()), "id_columns": ids,
+            "probability_column": prob, "by_role": by_role,
+            "by_reason": [(screen.text(k), n) for k, n in _most_common(reasons)],
+            "has_role": True, "has_reason": "reason" in cols,
             "chart": chart, "bands": [{"band": b.label, "pairs": int(b.value)} for b in bands],
             "rows": rows, "shown": len(rows)}
 

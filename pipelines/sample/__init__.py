@@ -23,8 +23,8 @@ import json
 
 import numpy as np
 
-from .feeds import BUILDERS
-from .world import BASE_ROWS, DOC_CODES, EXPLOITATION, NATIONALITIES, build_world, completed_years, rng_for, ymd
+from .feeds import BUILDERS, false_name
+from .world import BASE_ROWS, DOC_CODES, EXPLOITATION, NATIONALITIES, NICKNAMES, build_world, completed_years, rng_for, ymd
 from .writers import Root, plan_invalid, write_feed, write_text
 
 __all__ = ["generate", "FEED_ORDER"]
@@ -36,7 +36,7 @@ TRUTH_RECORD_COLUMNS = ["feed_id", "source_file", "source_record_id", "source_ro
                         "planted_invalid_reason"]
 POPULATION_COLUMNS = ["person_key", "role", "sex", "birth_date", "age_at_first_event", "nationality",
                       "exploitation_type", "given_names", "paternal_surname", "maternal_surname",
-                      "document_type", "document_number", "seen_by"]
+                      "document_type", "document_number", "seen_by", "aliases"]
 
 
 class _TextSink:
@@ -164,6 +164,10 @@ def _write_population(root, w, keys, seen_by) -> None:
     sink.writerow(POPULATION_COLUMNS)
     masks = [seen_by[a] for a in agencies]
     seen = ["|".join(a for a, m in zip(agencies, flags) if m) for flags in zip(*[m.tolist() for m in masks])]
+    def aliases(i: int) -> str:  # the nickname and the false name given at arrest, "|"-separated
+        nick, given = A["nick"][i], false_name(w, i)
+        return "|".join(([NICKNAMES[nick]] if nick >= 0 else []) + ([" ".join(x for x in given if x)] if given else []))
+
     rows = []
     for i in range(w.n):
         v = A["victim"][i]
@@ -173,7 +177,7 @@ def _write_population(root, w, keys, seen_by) -> None:
         rows.append((keys[i], "victim" if v else "offender", "FEMALE" if A["female"][i] else "MALE", bstr[i],
                      int(age[i]), NATIONALITIES[A["nat"][i]], EXPLOITATION[A["expl"][i]] if v else "",
                      pool[A["g1"][i]] + (" " + pool[g2] if g2 >= 0 else ""), pool[A["pat"][i]],
-                     pool[m] if m >= 0 else "", DOC_CODES[t] if t >= 0 else "", docs[i], seen[i]))
+                     pool[m] if m >= 0 else "", DOC_CODES[t] if t >= 0 else "", docs[i], seen[i], aliases(i)))
         if len(rows) >= 20000:
             sink.writerows(rows)
             rows = []

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import variation as var
-from .world import (DOC_CODES, EXPLOITATION, NATIONALITIES, OFFENCES, YEAR_END, World, completed_years,
+from .world import (DOC_CODES, EXPLOITATION, NATIONALITIES, NICKNAMES, OFFENCES, YEAR_END, World, completed_years,
                     rng_for, ymd)
 
 NAT_NAME = ["PERU", "VENEZUELA", "COLOMBIA", "ECUADOR", "BOLIVIA", "REPUBLICA DOMINICANA", "BRASIL", "ARGENTINA"]
@@ -47,7 +47,7 @@ SPECS = {
         "NRO_REGISTRO", "RETA-V-2018-", "FECHA_HECHO", "%d/%m/%Y", "FECHA_NACIMIENTO", "EDAD", "victim"),
     "pnp_detainees": FeedSpec(
         "pnp_detainees", "pnp/detenidos_2018.csv", "csv", "latin-1", ";", "\r\n",
-        ("NRO_REGISTRO", "NRO_ATESTADO", "FECHA_DETENCION", "DEPENDENCIA_POLICIAL", "APELLIDOS_NOMBRES",
+        ("NRO_REGISTRO", "NRO_ATESTADO", "FECHA_DETENCION", "DEPENDENCIA_POLICIAL", "APELLIDOS_NOMBRES", "ALIAS",
          "SEXO", "FECHA_NACIMIENTO", "EDAD", "TIPO_DOC", "NRO_DOC", "NACIONALIDAD", "UBIGEO_HECHO", "DELITO"),
         "NRO_REGISTRO", "RETA-D-2018-", "FECHA_DETENCION", "%d/%m/%Y", "FECHA_NACIMIENTO", "EDAD", "offender"),
     "mp_victims": FeedSpec(
@@ -59,7 +59,7 @@ SPECS = {
     "mp_investigated": FeedSpec(
         "mp_investigated", "mp/investigados_2018.jsonl", "jsonl", "utf-8", "", "\n",
         ("id_investigado", "carpeta_fiscal", "nro_atestado_policial", "fecha_hecho", "nombres",
-         "apellido_paterno", "apellido_materno", "sexo", "fecha_nacimiento", "edad", "documento",
+         "apellido_paterno", "apellido_materno", "alias", "sexo", "fecha_nacimiento", "edad", "documento",
          "pais_nacionalidad", "ubigeo_hecho", "articulo", "situacion"),
         "id_investigado", "INV-2018-", "fecha_hecho", "%Y-%m-%d", "fecha_nacimiento", "edad", "offender"),
     "mimp_child_victims": FeedSpec(
@@ -221,6 +221,37 @@ def _refs(values, rng, p_present):
             for r, a, b in zip(values, u.tolist(), v.tolist())]
 
 
+def full_name(w: World, p: int, surnames_of: int | None = None) -> tuple[str, str, str]:
+    """A person's (given names, paternal, maternal surname) as RENIEC knows them; with
+    ``surnames_of``, that person's surnames instead."""
+    A, pool = w.arrays, w.strings["names"]
+    s = p if surnames_of is None else surnames_of
+    given = pool[A["g1"][p]] + (" " + pool[A["g2"][p]] if A["g2"][p] >= 0 else "")
+    return given, pool[A["pat"][s]], pool[A["mat"][s]] if A["mat"][s] >= 0 else ""
+
+
+def false_name(w: World, p: int) -> tuple[str, str, str] | None:
+    """The name an offender gave the police at arrest, None for none."""
+    given, surnames = int(w.arrays["false_given"][p]), int(w.arrays["false_surnames"][p])
+    return full_name(w, given, surnames) if given >= 0 else None
+
+
+def _under_false_names(w: World, persons, names, dt, nums):
+    """The police write the name an offender gave at arrest and no document: the prosecutors
+    later identify them and keep that name as an alias."""
+    for i in np.flatnonzero(w.arrays["false_given"][persons] >= 0).tolist():
+        names[i] = tuple(var.strip_accents(x) for x in false_name(w, int(persons[i])))
+        dt[i], nums[i] = -1, None
+
+
+def _nicknames(w: World, rng, persons, p_written: float, article: float) -> list:
+    """The nickname each row notes ("EL CHATO" or "CHATO"), None for none."""
+    nick = w.arrays["nick"][persons]
+    u = rng.random((len(persons), 2))
+    return [None if k < 0 or a >= p_written else ("EL " if b < article else "") + NICKNAMES[k]
+            for k, a, b in zip(nick.tolist(), u[:, 0].tolist(), u[:, 1].tolist())]
+
+
 def _surnames(pat, mat):
     return pat + (" " + mat if mat else "")
 
@@ -262,6 +293,9 @@ def build_pnp(w: World, seed: int, offenders: bool) -> FeedData:
     names = _names(w, rng, persons, var.NameStyle(strip=0.85, typo=0.04, no_maternal=0.05, short_given=0.25))
     dt, nums = _documents(w, rng, persons, p_missing=0.06 if offenders else 0.12, p_check=0.08)
     u = rng.random((n, 3))
+    if offenders:  # drawn apart (rng_for): every other value of the feed stays as it was
+        _under_false_names(w, persons, names, dt, nums)
+        aliases = _nicknames(w, rng_for(seed, fid + "/aliases"), persons, 0.85, 0.5)
     doc_lab = [None if t < 0 else ("PAS" if (t == 2 and x < 0.5) else PNP_DOC[t]) for t, x in zip(dt.tolist(), u[:, 0].tolist())]
     nat, nat_lab = _nat(w, rng, persons, NAT_NAME, 0.05)
     female = A["female"][persons]
@@ -272,6 +306,7 @@ def build_pnp(w: World, seed: int, offenders: bool) -> FeedData:
         ("FECHA_DETENCION" if offenders else "FECHA_HECHO"): fmt_dates(*ymd(ev), "%d/%m/%Y"),
         "DEPENDENCIA_POLICIAL": [f"DEPINCRI {d}" for d in C["dept_name"][case].tolist()],
         "APELLIDOS_NOMBRES": [f"{_surnames(p, m)}, {g}" for g, p, m in names],
+        **({"ALIAS": aliases} if offenders else {}),
         "SEXO": sex,
         "FECHA_NACIMIENTO": fmt_dates(by, bm, bd, "%d/%m/%Y", has_bd),
         "EDAD": ages,
@@ -329,6 +364,7 @@ def build_mp(w: World, seed: int, offenders: bool) -> FeedData:
         "nombres": [g for g, _, _ in names],
         "apellido_paterno": [p for _, p, _ in names],
         "apellido_materno": [m or None for _, _, m in names],
+        **({"alias": _mp_aliases(w, rng_for(seed, fid + "/aliases"), persons)} if offenders else {}),
         "sexo": ["F" if f else "M" for f in A["female"][persons].tolist()],
         "fecha_nacimiento": fmt_dates(by, bm, bd, "%Y-%m-%d", has_bd),
         "edad": ages,
@@ -357,6 +393,16 @@ def build_mp(w: World, seed: int, offenders: bool) -> FeedData:
                                                   if c == w.la_pampa_case and a is not None)))
         fd.victim_nat = nat
     return fd
+
+
+def _mp_aliases(w: World, rng, persons) -> list:
+    """SISTRA's list of other names: the nickname, and the name given to the police at arrest."""
+    out = []
+    for nick, p in zip(_nicknames(w, rng, persons, 0.6, 0.0), persons.tolist()):
+        given = false_name(w, p)
+        names = ([nick] if nick else []) + ([" ".join(x for x in given if x)] if given else [])
+        out.append(names or None)
+    return out
 
 
 def build_mimp(w: World, seed: int) -> FeedData:

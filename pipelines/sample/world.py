@@ -463,7 +463,34 @@ def build_world(seed: int = 2018, people: int | None = None) -> World:
     if rem:
         hit_target(rng, det, w_inv, idx[O & M], targets["mp_detained"])
     A["detained"] = det
+    _aliases(w, rng_for(seed, "aliases"))  # a stream of its own: every other value stays as it was
     return w
+
+
+# Nicknames police reports give offenders ("alias El Chato"); written with or without the article.
+NICKNAMES = ["CHATO", "GRINGO", "FLACO", "CHINO", "LOCO", "NEGRO", "CHOLO", "GATO", "COLORADO", "CUY",
+             "PELADO", "TÍO", "GORDO", "ZAMBO", "CHARAPA"]
+P_NICKNAME = 0.3      # offenders known by a nickname
+P_FALSE_NAME = 0.04   # offenders arrested under a false name (another person's name)
+
+
+def _aliases(w: World, rng) -> None:
+    """Offenders' other names: a nickname index (``nick``, -1 for none) and, for a few arrested
+    ones, the false name they gave the police: the given names of one person of their sex
+    (``false_given``) and the surnames of another (``false_surnames``), -1 for none."""
+    A, n = w.arrays, w.n
+    offender = ~A["victim"]
+    u = rng.random((n, 3))
+    A["nick"] = np.where(offender & (u[:, 0] < P_NICKNAME), (u[:, 1] * len(NICKNAMES)).astype(np.int64), -1)
+    liar = np.flatnonzero(offender & A["in_pnp"] & (u[:, 2] < P_FALSE_NAME))
+    given, surnames = np.full(n, -1, np.int64), np.full(n, -1, np.int64)
+    for sex in (True, False):
+        pool = np.flatnonzero(A["female"] == sex)
+        who = liar[A["female"][liar] == sex]
+        if len(who) and len(pool):
+            given[who] = pool[rng.integers(0, len(pool), len(who))]
+    surnames[liar] = rng.integers(0, n, len(liar))
+    A["false_given"], A["false_surnames"] = given, surnames
 
 
 def _names(w: World, rng, t):

@@ -30,8 +30,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pipeline import PipelineVisitor
 
 from pipelines import i18n
-from pipelines.options import add_run_settings, run_settings, true_false
+from pipelines.checks import load_control_declarations, read_control_files
 from pipelines.core.files import read_json, write_json_atomic
+from pipelines.options import add_run_settings, run_settings, true_false
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def template_main(argv: list[str] | None = None) -> int:
     judgements = steward_decisions.read_decisions(settings.decisions or steward_decisions.default_location(args.out))
     build(pipeline, deliveries, contracts, posixpath.join(args.out.rstrip("/"), "runs", args.run_id), key,
           settings.public_threshold, None, started.date(), settings.linkage_models, settings.mse_method,
-          args.period, previous_run, judgements)
+          args.period, previous_run, judgements, read_control_files(args.feeds, load_control_declarations()))
     if args.finalise:
         _ = tuple(_leaves(pipeline)) | "FinaliseRun" >> FinaliseRun(record)
     pipeline.run()  # the launcher submits the job; no waiting here

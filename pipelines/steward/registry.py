@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 
 from pipelines import model
 from pipelines.core.vector import map_unique
-from pipelines.link import linker
+from pipelines.link import aliases, linker
 from pipelines.link.cluster import person_id_for
 from pipelines.link.prepare import comparison_table
 from pipelines.link.transform import LinkPersons
@@ -299,7 +299,8 @@ class LinkWithRegistry(beam.PTransform):
     def expand(self, records):
         role, key, label, run_id = self._role, self._key, self._label, self._run_id
         if self._previous:
-            previous = records.pipeline | "ReadRegistry" >> beam.io.ReadFromParquetBatched(self._previous)
+            previous = (records.pipeline | "ReadRegistry" >> beam.io.ReadFromParquetBatched(self._previous)
+                        | "AliasColumns" >> beam.Map(aliases.complete, "aliases" in model.table(role).schema().names))
         else:
             previous = records.pipeline | "NoRegistry" >> beam.Create([registry_schema(role).empty_table()])
         current = records | "RecordKeys" >> beam.Map(current_keys, key, label)

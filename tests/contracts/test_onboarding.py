@@ -113,3 +113,13 @@ def test_draft_of_a_spreadsheet_that_lost_zeros(tmp_path, capsys):
                                            "restore_leading_zeros": True}
     assert draft["fields"]["ubigeo"]["restore_leading_zeros"] is True
     assert draft["fields"]["age"] == {"column": "EDAD", "parse": "age"}
+
+
+@pytest.mark.parametrize("feed,column", [("pnp/detenidos_2018.csv", "ALIAS"), ("mp/investigados_2018.jsonl", "alias[]")])
+def test_draft_of_an_offender_feed_maps_its_aliases_and_prints_none(feed, column, capsys):
+    assert main(["contract", "draft", str(ROOT / "sample_feeds" / feed), "--agency", "X", "--role", "offender"]) == 0
+    printed = capsys.readouterr()
+    draft = yaml.safe_load(printed.out)
+    parse_contract(draft, feed)
+    assert draft["fields"]["aliases"] == {"parse": "aliases", "column": column}
+    assert "CHATO" not in printed.out + printed.err and "CHARAPA" not in printed.out + printed.err

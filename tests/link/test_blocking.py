@@ -43,7 +43,11 @@ def test_each_rule_finds_its_pairs():
                           age_at_event=None),
                      base("b", document_number="41728563", given_names="LUZ", paternal_surname="Y", birth_date=None,
                           age_at_event=None)],
-        "name_token_pairs": [base("a", maternal_surname="P"), base("b", maternal_surname="Q", birth_date=None)],
+        "name_token_pairs_year": [base("a", maternal_surname="P"), base("b", maternal_surname="Q", birth_date=None)],
+        "name_token_pairs_place": [base("a", maternal_surname="P", ubigeo="150101"),
+                                   base("b", maternal_surname="Q", birth_date=None, age_at_event=None, ubigeo="150101")],
+        "name_token_pairs": [base("a", maternal_surname="P"),
+                             base("b", maternal_surname="Q", birth_date=None, age_at_event=None)],
         "given_birth_date": [base("a", paternal_surname="DIAZ", maternal_surname="ORE"),
                              base("b", paternal_surname="DIOS", maternal_surname="X")],
         "name_token_birth_year": [base("a", paternal_surname="DIAZ", maternal_surname="ORE"),
@@ -56,7 +60,7 @@ def test_each_rule_finds_its_pairs():
                             base("b", prosecutor_case_ref="CF-9", given_names="LUZ", paternal_surname="ORTIZ",
                                  maternal_surname="RUIZ", birth_date=None, age_at_event=None)],
     }
-    assert set(cases) == {r["name"] for r in RULES}
+    assert set(cases) | {"alias_names"} == {r["name"] for r in RULES}  # alias_names: offenders, test_aliases.py
     for rule, rows in cases.items():
         found, _ = candidate_pairs(rows)
         assert {n for _, _, n in found} == {rule}, rule
@@ -202,3 +206,62 @@ def test_a_rule_may_bound_its_own_blocks():
     (s,) = stats
     assert s["giant_blocks"] == 1  # 12 records: giant under the rule's own bound of 5, not the settings' 100
     assert len(found) == 11  # one order, one neighbour each
+
+
+def test_a_partition_holds_each_record_once_whatever_the_number_of_its_keys():
+    # each record has tens of keys (token pairs, with year and place, token-year keys)
+    rows = [base(f"r{i:02d}", given_names="ROSA MARIA", maternal_surname=f"M{i % 3}", ubigeo="150101",
+                 police_report_ref=f"AT-{i % 2}") for i in range(9)]
+    comp = linker.slim(comparison_table(records(rows)), SETTINGS)
+    ((bucket, table),) = list(blocking.partition_by_block(comp, SETTINGS, 1))
+    assert table.num_rows == 9
+    for buckets in (3, 16):
+        parts = list(blocking.partition_by_block(comp, SETTINGS, buckets))
+        assert len(parts) > 1
+        for _, table in parts:
+            uids = table.column("record_uid").to_pylist()
+            assert len(uids) == len(set(uids))
+    # token keys are placed by their first token: a record with four name words and two
+    # single-valued keys (report, given name + birth date) is in at most six of 64 partitions
+    where = [t.column("record_uid").to_pylist().count("r00") for _, t in blocking.partition_by_block(comp, SETTINGS, 64)]
+    assert 1 < sum(where) <= 6
+
+
+TOKEN_RULES = [{"name": "name_token_pairs_year", "tokens": "name_tokens", "choose": 2, "keys": ["birth_year"]},
+               {"name": "name_token_pairs", "tokens": "name_tokens", "choose": 2}]
+
+
+def test_two_name_words_with_the_year_find_a_pair_that_a_giant_block_of_the_words_misses():
+    settings = {**GIANT, "giant_block_window": 2, "blocking_rules": TOKEN_RULES}
+    # 20 ROSA DIAZ born in different years: a giant block of the words ROSA DIAZ; x and y share
+    # those two words and the year only (y has no maternal surname), and sort far apart
+    crowd = [base(f"r{i:02d}", maternal_surname=f"M{i:02d}", birth_date=dt.date(1960 + i, 1, 1)) for i in range(20)]
+    pair = [base("x", maternal_surname="AAA", birth_date=dt.date(1970, 1, 1)),
+            base("y", maternal_surname=None, given_names="ROSA ZOILA", birth_date=dt.date(1970, 6, 1))]
+    alone, _ = candidate_pairs(crowd + pair, {**settings, "blocking_rules": TOKEN_RULES[1:]}, buckets=1)
+    assert not {(a, b) for a, b, _ in alone} & {("x", "y")}  # the window of ROSA DIAZ misses them
+    for buckets in (1, 8):
+        found, stats = candidate_pairs(crowd + pair, settings, buckets=buckets)
+        assert ("x", "y", "name_token_pairs_year") in found
+        assert sum(s["giant_blocks"] for s in stats) == 1  # ROSA DIAZ; with the year, no block is giant
+
+
+def test_training_sessions_see_only_pairs_of_their_rules_whole_blocks():
+    import pyarrow as pa
+
+    rules = [{"name": "paternal_given", "keys": ["paternal", "given1"]},
+             {"name": "surnames_birth_year", "keys": ["paternal", "maternal", "birth_year"]}]
+    settings = {**GIANT, "blocking_rules": rules}
+    crowd = [base(f"r{i:02d}", maternal_surname=f"M{i:02d}", birth_date=dt.date(1960 + i, 1, 1)) for i in range(20)]
+    pair = [base("x", maternal_surname="AAA", birth_date=dt.date(1950, 1, 1)),
+            base("y", maternal_surname="AAA", birth_date=dt.date(1950, 6, 1))]
+    comp = linker.slim(comparison_table(records(crowd + pair)), settings)
+    parts = [t for _, t in blocking.partition_by_block(comp, settings, 1)]
+    c = blocking.pairs_in_partition(pa.concat_tables(parts), rules, settings)
+    by_pair = {(a, b): (n, s, w) for a, b, n, s, w in zip(
+        c.left.column("record_uid").to_pylist(), c.right.column("record_uid").to_pylist(), c.rule.to_pylist(),
+        c.satisfied.to_pylist(), c.windowed.to_pylist())}
+    # x and y share the giant ROSA DIAZ block too: a window's choice, not paternal_given's keys
+    assert by_pair[("x", "y")] == ("surnames_birth_year", 0b10, False)
+    windowed = [v for v in by_pair.values() if v[2]]
+    assert windowed and all(s == 0 for _, s, _ in windowed)

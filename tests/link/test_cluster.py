@@ -133,3 +133,23 @@ def test_siblings_with_different_given_names_are_never_merged_even_on_a_copied_d
         ("a", "b", "disagreeing_given_names"), ("a", "d", "disagreeing_given_names")]
     membership, refused = cluster(table, "victim")  # without the setting: merged
     assert groups(membership) == [["a", "b", "c", "d"]]
+
+
+def test_only_documents_kept_for_life_stop_a_merge():
+    passports = edges([("a", "b", "name_token_pairs", 0.99, "07", "AB123456", True, D, "07", "ZX998877", True, D)])
+    settings = {"comparisons": [{"name": "document", "type": "document_set", "for_life_types": ["01", "06"]}]}
+    membership, refused = cluster(passports, "victim", settings=settings)
+    assert groups(membership) == [["a", "b"]] and refused.num_rows == 0  # a passport renewed
+    membership, refused = cluster(passports, "victim")  # every type kept for life: refused
+    assert membership.num_rows == 0 and refused.to_pylist()[0]["reason"] == "different_valid_documents"
+
+
+def test_a_vetoed_edge_between_records_of_one_person_is_no_refusal():
+    # JOSE and CESAR: one compound name shortened two ways, both joined through JOSE CESAR
+    table = edges([("a", "b", "document", 0.9999, *NONE, D, *NONE, D), ("a", "c", "document", 0.999, *NONE, D, *NONE, D),
+                   ("b", "c", "document", 0.99, *NONE, D, *NONE, D), ("c", "d", "document", 0.98, *NONE, D, *NONE, D)])
+    table = table.append_column("gamma_given_names", pa.array([4, 4, 0, 0], pa.int8()))
+    settings = {"comparisons": [], "clustering": {"refuse_levels": {"given_names": [0, 1]}}}
+    membership, refused = cluster(table, "victim", settings=settings)
+    assert groups(membership) == [["a", "b", "c"]]
+    assert [(r["left_uid"], r["right_uid"]) for r in refused.to_pylist()] == [("c", "d")]

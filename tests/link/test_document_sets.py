@@ -33,6 +33,18 @@ def test_document_sets(left, right, expected):
     assert level(rec("a", left), rec("b", right)) == expected
 
 
+def test_only_documents_kept_for_life_contradict_each_other():
+    spec = [{"name": "document", "type": "document_set", "for_life_types": ["01", "06"]}]
+    def at(left, right):
+        return int(comparisons.compare(*pair(rec("a", left), rec("b", right)), spec)["document"][0])
+
+    assert at([("01", DNI_A)], [("01", DNI_B)]) == 0                  # two DNIs: two people
+    assert at([("07", PAS)], [("07", "ZX998877")]) == 1               # a passport renewed under a new number
+    assert at([("04", "001234567")], [("04", "009876543")]) == 1      # a foreigner's card issued again
+    assert at([("07", PAS), ("01", DNI_A)], [("07", "ZX998877"), ("01", DNI_B)]) == 0  # the DNIs still differ
+    assert at([("07", PAS)], [("07", PAS)]) == 3
+
+
 def test_placeholders_never_agree():
     a = {"record_uid": "a", "document_type": "01", "document_number": "12345678", "document_valid": False}
     b = dict(a, record_uid="b")

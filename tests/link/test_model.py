@@ -111,3 +111,15 @@ def test_u_from_a_sample_too_small_for_any_pair_is_uniform():
     assert set(u) == {c["name"] for c in SETTINGS["comparisons"]}
     for levels in u.values():
         assert len(set(levels.values())) == 1
+
+
+def test_a_model_trained_with_other_comparison_levels_is_refused():
+    import pytest
+
+    from pipelines.link.fellegi_sunter import LinkageModel, LinkageModelError
+
+    data = {"format": "concilia-fellegi-sunter/1", "prior_match_probability": 0.01, "settings": {},
+            "comparisons": [{"name": "given_names", "type": "given_names", "levels": [
+                {"level": lvl, "m": 0.2, "u": 0.2} for lvl in range(5, -1, -1)]}]}
+    with pytest.raises(LinkageModelError, match="train a new model"):
+        LinkageModel.from_json(data)

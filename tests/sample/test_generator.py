@@ -78,7 +78,7 @@ def _contract_columns(c: dict) -> set[str]:
         for k in ("column", "given_names", "paternal_surname", "maternal_surname", "surnames",
                   "number_column", "type_column"):
             if k in spec:
-                cols.add(spec[k].split(".")[0])  # a path starts from a top-level key
+                cols.add(re.split(r"[.\[]", spec[k])[0])  # a path (documento.numero, alias[]) starts from a top-level key
     return cols
 
 
