@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
 from .capture_history import CaptureHistory, CaptureHistoryError
 from .fit_tests import goodness_of_fit as _tests
 from .intervals import (
@@ -349,7 +350,7 @@ def _pairwise_or_latent_class(ch: CaptureHistory, seed: int, alpha: float, inter
     test = goodness_of_fit(ch, r.model)
     if not test["rejected"]:
         r.diagnostics[PAIRWISE_OR_LATENT_CLASS] = {"chosen": "all_pairwise", "goodness_of_fit": test}
-        if test["p_value"] is not None and test["deviance_rejects"]:
+        if test["deviance_rejects"]:
             r.diagnostics["warnings"].append(
                 f"the table departs from the model with every pairwise interaction (deviance {test['deviance']:.1f} "
                 f"on {test['df']} df, p = {test['p_value']:.2g}), but not in the way unequal visibility would: the "

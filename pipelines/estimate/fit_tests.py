@@ -14,9 +14,9 @@
 The default's switch to ``latent_class`` follows the heterogeneity test; the omnibus test is reported, and
 a warning says when it alone rejects. On the simulation's tables (``benchmarks/mse/goodness_of_fit.py``,
 docs/mse.md "Which default") the heterogeneity test rejected Manrique-Vallier's design 198 times in 200
-(the deviance 185) and switched fewer of the tables where the pairwise model is right or nearly so (7 of
-1,800 in the log-linear and logit-normal scenarios, the deviance 9: its chi-squared reference over-rejects
-on four-list tables with a list of about ten persons).
+(the deviance 185) and switched fewer of the tables where the pairwise model is right or nearly so: 7 of
+the 745 testable tables (four lists or more) of the log-linear and logit-normal scenarios, the deviance 9,
+whose chi-squared reference over-rejects on four-list tables with a list of about ten persons.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def goodness_of_fit(counts: np.ndarray, k: int, terms, threshold: float) -> dict
     setup = model_setup_for(counts, k, sort_terms(terms))
     df = int(setup.X.shape[0] - setup.X.shape[1])
     if df <= 0 or not setup.rank_ok:
-        return {"deviance": None, "df": max(df, 0), "p_value": None, "heterogeneity": None, "rejected": False,
+        return {"deviance": None, "df": max(df, 0), "p_value": None, "deviance_rejects": False, "heterogeneity": None,
+                "rejected": False,
                 "test": "none: the model fits every observed cell (no residual degrees of freedom)"}
     y = counts[setup.keep_codes]
     deviance = float(_poisson_deviance(y, irls(setup.X, y)[1]))
