@@ -26,14 +26,45 @@ def stages(result: dict) -> list[dict]:
     return rows
 
 
+#: The run's steps, as the stage names show them (first match wins): a fused stage that ends one
+#: step and starts the next counts for the first.
+STEPS = (
+    ("read, harmonise, validate", ("Read/ParseFiles", "Harmonise/", "ValidateVictims", "ValidateOffenders")),
+    ("link victims", ("LinkVictims",)),
+    ("link offenders", ("LinkOffenders",)),
+    ("persons, conflicts, checks", ("PersonsVictims", "PersonsOffenders", "AllPersons", "CountOverlap", "CountFunnel",
+                                    "CrossFeedChecks", "ValidatePersons", "AllConflicts")),
+    ("estimate (MSE)", ("EstimatePopulation", "UncertainPersons")),
+    ("public release", ("PublicRelease",)),
+)
+
+
+def by_step(rows: list[dict]) -> list[dict]:
+    """Seconds and memory per step of the run (the stages of each summed, the most RSS reached)."""
+    out: dict[str, dict] = {}
+    for r in rows:
+        step = next((name for name, marks in STEPS if any(m in r["stage"] for m in marks)), "writes, summary, other")
+        entry = out.setdefault(step, {"step": step, "seconds": 0.0, "rss_max_mb": 0, "stages": 0})
+        entry["seconds"] = round(entry["seconds"] + r["seconds"], 1)
+        entry["rss_max_mb"] = max(entry["rss_max_mb"], r["rss_max_mb"])
+        entry["stages"] += 1
+    order = [name for name, _ in STEPS] + ["writes, summary, other"]
+    return sorted(out.values(), key=lambda e: order.index(e["step"]))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("result")
     parser.add_argument("--top", type=int, default=0)
+    parser.add_argument("--steps", action="store_true", help="per step of the run instead of per stage")
     args = parser.parse_args()
     with open(args.result) as f:
         result = json.load(f)
     rows = stages(result)
+    if args.steps:
+        for e in by_step(rows):
+            print(f"{e['step']:<28} {e['seconds']:8.1f} s  max {e['rss_max_mb']:7d} MB  ({e['stages']} stages)")
+        rows = []
     if args.top:
         rows = (sorted(rows, key=lambda r: -r["added_mb"])[:args.top]
                 + sorted(rows, key=lambda r: -r["seconds"])[:args.top])

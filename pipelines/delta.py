@@ -192,9 +192,9 @@ def _commit_table(uri: str, name: str, source: pads.Dataset, run_id: str, period
         **{k.decode(): v.decode() for k, v in meta.items() if k.startswith(b"concilia.") and
            k in (b"concilia.model_version", b"concilia.zone", b"concilia.demo")}})
     if not DeltaTable.is_deltatable(uri):
-        create_table_with_add_actions(uri, Schema.from_arrow(schema), actions, mode="overwrite", partition_by=[PERIOD_COLUMN], name=name,
-                                      description=meta.get(b"concilia.description", b"").decode() or None,
-                                      commit_properties=commit)
+        create_table_with_add_actions(uri, Schema.from_arrow(schema), actions, mode="overwrite",
+                                      partition_by=[PERIOD_COLUMN], name=name, commit_properties=commit,
+                                      description=meta.get(b"concilia.description", b"").decode() or None)
         return
     # a period replaces its partition only; a run of no period replaces the whole table
     DeltaTable(uri).create_write_transaction(actions, "overwrite", schema, partition_by=[PERIOD_COLUMN],
