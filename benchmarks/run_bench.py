@@ -2,8 +2,9 @@
 
 Each measurement runs `concilia` in a child process under ``tree_probe.py``, which samples the
 resident memory of its whole process tree (the multi-process runner's workers included), and with
-``beam_stages.py``, so that the time and memory of each Beam stage can be read. The machine is shared and noisy: read the 100k -> 1M ratio (the
-fitted growth exponent) rather than the absolute seconds. Results go to benchmarks/results/.
+``beam_stages.py``, so that the time and memory of each Beam stage can be read. The machine is
+shared and noisy: read the 100k -> 1M ratio (the fitted growth exponent) rather than the absolute
+seconds. Results go to benchmarks/results/.
 
 Per case: the whole `concilia run` (wall, peak, and the time of each phase it logs: the Beam job,
 the validation summary, the cross-feed check verdicts, the finalisation), then the same feeds
