@@ -17,12 +17,16 @@ The restricted zone (names, documents) and the public CSV tables are not committ
 
 from __future__ import annotations
 
+import json
 import logging
+import time
+import uuid
 from typing import Iterator
 
 import fsspec
 import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 
 from pipelines import model
 
@@ -94,9 +98,27 @@ def _with_added(schema: pa.Schema) -> pa.Schema:
     return pa.schema([*schema, *(f for f in ADDED_FIELDS if f.name not in schema.names)], metadata=schema.metadata)
 
 
+#: Rows per batch streamed into a commit. The commit's memory is a few such batches whatever the
+#: run's size: each file is read in turn, its pages as they are decoded (a dataset scanner reads
+#: ahead of a slow consumer, and the run's files hold row groups of up to a million rows).
+SCAN_ROWS = 16_384
+ROW_GROUP_ROWS = 65_536  # rows per row group of the tables' files (the commit buffers one)
+
+
+def _scan(dataset: pads.Dataset) -> Iterator[pa.RecordBatch]:
+    if not isinstance(dataset, pads.FileSystemDataset):
+        yield from dataset.to_batches()
+        return
+    names = dataset.schema.names
+    for path in dataset.files:
+        with dataset.filesystem.open_input_file(path) as fh:
+            for batch in pq.ParquetFile(fh, buffer_size=1 << 20).iter_batches(batch_size=SCAN_ROWS, columns=names):
+                yield pa.RecordBatch.from_arrays([batch.column(n) for n in names], schema=dataset.schema)
+
+
 def _batches(dataset: pads.Dataset, schema: pa.Schema, run_id: str, period: str) -> Iterator[pa.RecordBatch]:
     values = {PERIOD_COLUMN: period, RUN_ID_COLUMN: run_id}
-    for batch in dataset.to_batches():
+    for batch in _scan(dataset):
         added = [pa.array([values[f.name]] * batch.num_rows, pa.string()) for f in list(schema)[batch.num_columns:]]
         yield pa.RecordBatch.from_arrays([*batch.columns, *added], schema=schema)
 
@@ -120,22 +142,64 @@ def committed_run(uri: str) -> str | None:
     return latest.get(RUN_ID_KEY)
 
 
+def _write_files(uri: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], value: str) -> list:
+    """The table's new data file under its partition folder, written batch by batch (delta-rs's
+    writer gathers its whole input in memory first: delta-io/delta-rs#2255); its add action."""
+    from deltalake.transaction import AddAction
+
+    fs, root = fsspec.core.url_to_fs(uri)
+    rel = f"{PERIOD_COLUMN}={value}/part-{uuid.uuid4().hex}.zstd.parquet"  # partition values are not stored
+    data_schema = pa.schema([f for f in schema if f.name != PERIOD_COLUMN], metadata=schema.metadata)
+    fs.makedirs(f"{root}/{PERIOD_COLUMN}={value}", exist_ok=True)
+    pending: list[pa.RecordBatch] = []
+    with fs.open(f"{root}/{rel}", "wb") as fh, pq.ParquetWriter(fh, data_schema, compression="zstd") as writer:
+        for batch in batches:
+            pending.append(batch.drop_columns([PERIOD_COLUMN]))
+            if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:
+                writer.write_table(pa.Table.from_batches(pending, data_schema))
+                pending = []
+        writer.write_table(pa.Table.from_batches(pending, data_schema))
+    footer = pq.read_metadata(fs.open(f"{root}/{rel}", "rb"))
+    if not footer.num_rows:  # an empty version of the table: no file
+        fs.rm(f"{root}/{rel}")
+        return []
+    return [AddAction(rel, fs.size(f"{root}/{rel}"), {PERIOD_COLUMN: value}, int(time.time() * 1000), True,
+                      json.dumps(_stats(footer)))]
+
+
+def _stats(footer: pq.FileMetaData) -> dict:
+    """The add action's statistics: rows and null counts per column (engines count without reading)."""
+    nulls: dict[str, int] = {}
+    for g in range(footer.num_row_groups):
+        group = footer.row_group(g)
+        for c in range(group.num_columns):
+            column = group.column(c)
+            if "." not in column.path_in_schema and column.statistics is not None and column.statistics.has_null_count:
+                nulls[column.path_in_schema] = nulls.get(column.path_in_schema, 0) + column.statistics.null_count
+    return {"numRecords": footer.num_rows, "nullCount": nulls}
+
+
 def _commit_table(uri: str, name: str, source: pads.Dataset, run_id: str, period: str | None) -> None:
-    from deltalake import CommitProperties, WriterProperties, write_deltalake
+    from deltalake import CommitProperties, DeltaTable, Schema
+    from deltalake.transaction import create_table_with_add_actions
 
     schema = _with_added(source.schema)
     value = period or ALL_PERIODS
-    reader = pa.RecordBatchReader.from_batches(schema, _batches(source, schema, run_id, value))
+    actions = _write_files(uri, schema, _batches(source, schema, run_id, value), value)
     meta = source.schema.metadata or {}
-    write_deltalake(
-        uri, reader, mode="overwrite", partition_by=[PERIOD_COLUMN], schema_mode="merge",
-        predicate=f"{PERIOD_COLUMN} = '{value}'" if period else None,  # a period replaces its partition only
-        name=name, description=meta.get(b"concilia.description", b"").decode() or None,
-        writer_properties=WriterProperties(compression="ZSTD"),
-        commit_properties=CommitProperties(custom_metadata={
-            RUN_ID_KEY: run_id, "concilia.period": value,
-            **{k.decode(): v.decode() for k, v in meta.items() if k.startswith(b"concilia.") and
-               k in (b"concilia.model_version", b"concilia.zone", b"concilia.demo")}}))
+    commit = CommitProperties(custom_metadata={
+        RUN_ID_KEY: run_id, "concilia.period": value,
+        **{k.decode(): v.decode() for k, v in meta.items() if k.startswith(b"concilia.") and
+           k in (b"concilia.model_version", b"concilia.zone", b"concilia.demo")}})
+    if not DeltaTable.is_deltatable(uri):
+        create_table_with_add_actions(uri, Schema.from_arrow(schema), actions, mode="overwrite",
+                                      partition_by=[PERIOD_COLUMN], name=name, commit_properties=commit,
+                                      description=meta.get(b"concilia.description", b"").decode() or None)
+        return
+    # a period replaces its partition only; a run of no period replaces the whole table
+    DeltaTable(uri).create_write_transaction(actions, "overwrite", schema, partition_by=[PERIOD_COLUMN],
+                                             partition_filters=[(PERIOD_COLUMN, "=", value)] if period else None,
+                                             commit_properties=commit)
 
 
 def commit_run(out: str, run_dir: str, run_id: str, period: str | None = None) -> dict[str, int]:

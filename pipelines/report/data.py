@@ -75,7 +75,7 @@ class RunFolder:
         files have), one at a time: reading a zone without holding it."""
         for p in sorted(self.fs.glob(posixpath.join(self.path, folder, "*.parquet"))):
             with self.fs.open(p, "rb") as fh:
-                file = pq.ParquetFile(fh)
+                file = pq.ParquetFile(fh, buffer_size=1 << 20)  # pages as decoded, not whole column chunks
                 wanted = [c for c in file.schema_arrow.names if c in columns]
                 for batch in file.iter_batches(batch_size=rows, columns=wanted):
                     yield pa.Table.from_batches([batch])
