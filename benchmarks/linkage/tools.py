@@ -50,9 +50,11 @@ def _settings(meta: dict) -> dict:
 
 def concilia_memory(folder: Path, group: str, meta: dict, work: Path):
     """link_in_memory (blocking, comparisons, EM, scoring) + cluster() on the comparison table."""
+    # the linker first: on main, cluster imported first meets a register-back import cycle
+    # (documents <-> comparisons), mended on s5-11q
+    from pipelines.link.linker import keep_above, link_in_memory
     from pipelines.link.cluster import FLAGGED_PREFIX, cluster
     from pipelines.link.comparisons import decode
-    from pipelines.link.linker import keep_above, link_in_memory
 
     settings = _settings(meta)
     threshold = float(settings["thresholds"]["match_probability"])
@@ -250,6 +252,7 @@ def splink(folder: Path, group: str, meta: dict, work: Path):
     """Splink 5 on DuckDB: train (prior, u, EM), predict at the threshold, cluster at the threshold."""
     import duckdb
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+    from splink.internals.exceptions import EMTrainingException
 
     config = splink_configuration(meta["splink"])
     table = pq.read_table(folder / f"{group}.splink.parquet")
@@ -277,9 +280,11 @@ def splink(folder: Path, group: str, meta: dict, work: Path):
     for rule in config["em_rules"]:
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
-        except ValueError as exc:
+        except (ValueError, EMTrainingException) as exc:
             # Splink 5 raises when an m probability underflows (seen on tiny sets and with a
-            # session of almost only matches); the other sessions still train: reported, not hidden
+            # session of almost only matches), and when a session's rule finds no pair (the
+            # generated offenders have no birth date); the other sessions still train: reported,
+            # not hidden
             failed.append({"em_rule": rule, "error": str(exc)[:120]})
     predictions = linker.inference.predict(threshold_match_probability=THRESHOLD)
     clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(
