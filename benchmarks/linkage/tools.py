@@ -224,6 +224,10 @@ def splink_configuration(kind: str) -> dict:
     extra = {"u_max_pairs": 1e6} if kind == "robust" else {}  # 4,000-record sets: 8M pairs in all
     return extra | {"uid": "record_uid", "link_type": "dedupe_only", "comparisons": comparisons, "rules": rules,
             "deterministic": [["document_core"], ["paternal", "maternal", "given", "birth_date"]], "recall": 0.9,
+            # when those see no pair (the generated 100k set's offenders: no birth dates, no shared
+            # document), the prior would be 0 and Splink's predict fails on log2(0); a careful user
+            # then estimates it from the full name
+            "deterministic_fallback": [["paternal", "maternal", "given"]],
             "em_rules": PERU_EM_RULES[os.environ.get("CONCILIA_BENCH_SPLINK_EM", "birth")]}
 
 
@@ -275,6 +279,11 @@ def splink(folder: Path, group: str, meta: dict, work: Path):
     linker = Linker(inputs, settings, log_level=logging.WARNING)
     linker.training.estimate_probability_two_random_records_match(
         [block_on(*r) for r in config["deterministic"]], recall=config["recall"])
+    prior_fallback = None
+    if linker._settings_obj._probability_two_random_records_match <= 0 and config.get("deterministic_fallback"):
+        prior_fallback = config["deterministic"] + config["deterministic_fallback"]
+        linker.training.estimate_probability_two_random_records_match(
+            [block_on(*r) for r in prior_fallback], recall=config["recall"])
     linker.training.estimate_u_using_random_sampling(max_pairs=config.get("u_max_pairs", 1e7), seed=2018)
     failed = []
     for rule in config["em_rules"]:
@@ -298,7 +307,8 @@ def splink(folder: Path, group: str, meta: dict, work: Path):
     clusters = pa.table({"record_uid": members.column(uid).cast(pa.string()),
                          "cluster_id": members.column("cluster_id").cast(pa.string())})
     run = ToolRun(edges=edges, clusters=clusters, splink_rules=config["rules"], splink_input=table,
-                  splink_uid=uid, stats={"em_sessions_failed": failed} if failed else {})
+                  splink_uid=uid, stats=({"em_sessions_failed": failed} if failed else {})
+                  | ({"prior_rules": prior_fallback} if prior_fallback else {}))
     yield run
     # after the timed part: Splink's own count of the pairs its blocking rules generate
     from splink.blocking_analysis import count_comparisons_from_blocking_rules
