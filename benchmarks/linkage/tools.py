@@ -24,6 +24,7 @@ from datasets import ROOT
 
 THRESHOLD = 0.9
 EDGE_COLUMNS = ["left_uid", "right_uid", "match_probability"]
+GUARDED_COLUMNS = ["left_uid", "right_uid", "reason"]
 
 
 @dataclass
@@ -68,17 +69,22 @@ def concilia_memory(folder: Path, group: str, meta: dict, work: Path):
     stats["refused_merges"] = guarded.num_rows - flagged
     stats["flagged_merges"] = flagged
     stats["model_prior"] = linkage.model.prior
-    # the accepted edges: those the clustering guard refused are review items, not links
-    refused = guarded.filter(pc.invert(pc.starts_with(guarded.column("reason"), FLAGGED_PREFIX)))
-    pair_key = lambda t, a, b: pc.binary_join_element_wise(t.column(a), t.column(b), "|")
-    edges = edges.filter(pc.invert(pc.is_in(pair_key(edges, "left_uid", "right_uid"),
-                                            pair_key(refused, "left_uid", "right_uid"))))
-    yield ToolRun(edges=edges.select(EDGE_COLUMNS),
+    yield ToolRun(edges=_without_refused(edges, guarded).select(EDGE_COLUMNS),
                   clusters=pa.table({"record_uid": membership.column("record_uid"),
                                      "cluster_id": membership.column("person_id")}),
                   candidate_pairs=stats["candidate_pairs"], stats=stats,
                   candidates=(decode(linkage.candidates.values.column("record_uid")),
                               linkage.candidates.left_index, linkage.candidates.right_index))
+
+
+def _without_refused(edges: pa.Table, guarded: pa.Table) -> pa.Table:
+    """The accepted edges: those the clustering guard refused are review items, not links (a
+    merge it let through and flagged stays)."""
+    from pipelines.link.cluster import FLAGGED_PREFIX
+
+    refused = guarded.filter(pc.invert(pc.starts_with(guarded.column("reason"), FLAGGED_PREFIX)))
+    pair_key = lambda t: pc.binary_join_element_wise(t.column("left_uid"), t.column("right_uid"), "|")
+    return edges.filter(pc.invert(pc.is_in(pair_key(edges), pair_key(refused))))
 
 
 def _collect(path: Path):
@@ -113,7 +119,8 @@ def concilia_beam(folder: Path, group: str, meta: dict, work: Path, chunk_rows: 
     del records
     yield len(paths)
     linked_path, edges_path, stats_path = work / "linked.parquet", work / "edges.parquet", work / "stats.json"
-    for p in (linked_path, edges_path, stats_path):
+    review_path = work / "refused.parquet"
+    for p in (linked_path, edges_path, stats_path, review_path):
         p.unlink(missing_ok=True)
     with beam.Pipeline(runner="FnApiRunner") as p:
         out = (p | "Chunks" >> beam.Create(paths) | "Read" >> beam.Map(pq.read_table)
@@ -125,10 +132,16 @@ def concilia_beam(folder: Path, group: str, meta: dict, work: Path, chunk_rows: 
                                    .select(EDGE_COLUMNS))
              | "AllEdges" >> beam.combiners.ToList() | "WriteEdges" >> beam.Map(_collect(edges_path)))
         _ = out["stats"] | "WriteStats" >> beam.Map(lambda s: stats_path.write_text(json.dumps(s)))
+        # the review queue's refused merges (and the flagged ones: _without_refused tells them apart)
+        _ = (out["review"] | "Guarded" >> beam.Map(
+                 lambda t: t.filter(pc.not_equal(t.column("reason"), "uncertain")).select(GUARDED_COLUMNS))
+             | "AllGuarded" >> beam.combiners.ToList() | "WriteGuarded" >> beam.Map(_collect(review_path)))
     linked = pq.read_table(linked_path)
     edges = pq.read_table(edges_path) if edges_path.exists() else pa.table(
         {c: pa.array([], t) for c, t in zip(EDGE_COLUMNS, [pa.string(), pa.string(), pa.float64()])})
     stats = json.loads(stats_path.read_text())
+    if review_path.exists():
+        edges = _without_refused(edges, pq.read_table(review_path))
     yield ToolRun(edges=edges, clusters=pa.table({"record_uid": linked.column("record_uid"),
                                                   "cluster_id": linked.column("person_id")}),
                   candidate_pairs=stats.get("candidate_pairs"), stats=stats)
