@@ -11,7 +11,9 @@ from pathlib import Path
 
 TOOLS = ("concilia", "concilia_beam", "splink")
 HEADER = ("| dataset | tool | records | pairwise P / R / F1 | clusters P / R / F1 | candidate pairs | "
-          "recall ceiling | wall s | peak RSS MB |\n|---|---|---:|---|---|---:|---:|---:|---:|")
+          "recall ceiling | wall s | CPU s | peak RSS MB |\n|---|---|---:|---|---|---:|---:|---:|---:|---:|")
+ROLE_HEADER = ("| dataset | role | tool | records | pairwise P / R / F1 | clusters F1 |\n"
+               "|---|---|---|---:|---|---:|")
 
 
 def _prf(m: dict) -> str:
@@ -26,13 +28,32 @@ def rows(report: dict) -> list[str]:
             if r is None:
                 continue
             if "error" in r:
-                out.append(f"| {name} | {tool} | {entry['records']:,} | not finished: {r['error']} | | | | | |")
+                out.append(f"| {name} | {tool} | {entry['records']:,} | not finished: {r['error']} | | | | | | |")
                 continue
             cand = f"{r['candidate_pairs']:,}" if r.get("candidate_pairs") is not None else "-"
             ceiling = f"{r['recall_ceiling']:.4f}" if r.get("recall_ceiling") is not None else "-"
             out.append(f"| {name} | {tool} | {r['records']:,} | {_prf(r['pairwise'])} | {_prf(r['clusters'])} | "
-                       f"{cand} | {ceiling} | {r['wall_s']:.1f} | {r['peak_rss_mb']:,.0f} |")
+                       f"{cand} | {ceiling} | {r['wall_s']:.1f} | {_cpu(r)} | {r['peak_rss_mb']:,.0f} |")
     return out
+
+
+def _cpu(r: dict) -> str:
+    return f"{r['cpu_s']:.1f}" if r.get("cpu_s") is not None else "-"  # runs before cpu_s was recorded
+
+
+def role_rows(report: dict) -> list[str]:
+    """Victims and offenders apart (the datasets with both roles): the tables above sum them."""
+    out = []
+    for name, entry in report["datasets"].items():
+        for role in entry.get("groups", []):
+            if len(entry["groups"]) < 2:
+                continue
+            for tool in TOOLS:
+                g = (entry.get(tool) or {}).get("groups", {}).get(role)
+                if g:
+                    out.append(f"| {name} | {role} | {tool} | {g['records']:,} | {_prf(g['pairwise'])} | "
+                               f"{g['clusters']['f1']:.4f} |")
+    return ["\nPer role:\n", ROLE_HEADER, *out] if out else []
 
 
 def growth_rows(report: dict) -> list[str]:
@@ -51,7 +72,7 @@ def growth_rows(report: dict) -> list[str]:
 def main(argv: list[str]) -> int:
     path = Path(argv[0]) if argv else Path(__file__).resolve().parents[1] / "results" / "linkage.json"
     report = json.loads(path.read_text())
-    print("\n".join([HEADER, *rows(report), *growth_rows(report)]))
+    print("\n".join([HEADER, *rows(report), *growth_rows(report), *role_rows(report)]))
     return 0
 
 

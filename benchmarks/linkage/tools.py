@@ -24,6 +24,7 @@ from datasets import ROOT
 
 THRESHOLD = 0.9
 EDGE_COLUMNS = ["left_uid", "right_uid", "match_probability"]
+GUARDED_COLUMNS = ["left_uid", "right_uid", "reason"]
 
 
 @dataclass
@@ -50,9 +51,11 @@ def _settings(meta: dict) -> dict:
 
 def concilia_memory(folder: Path, group: str, meta: dict, work: Path):
     """link_in_memory (blocking, comparisons, EM, scoring) + cluster() on the comparison table."""
+    # the linker first: on main, cluster imported first meets a register-back import cycle
+    # (documents <-> comparisons), mended on s5-11q
+    from pipelines.link.linker import keep_above, link_in_memory
     from pipelines.link.cluster import FLAGGED_PREFIX, cluster
     from pipelines.link.comparisons import decode
-    from pipelines.link.linker import keep_above, link_in_memory
 
     settings = _settings(meta)
     threshold = float(settings["thresholds"]["match_probability"])
@@ -66,17 +69,22 @@ def concilia_memory(folder: Path, group: str, meta: dict, work: Path):
     stats["refused_merges"] = guarded.num_rows - flagged
     stats["flagged_merges"] = flagged
     stats["model_prior"] = linkage.model.prior
-    # the accepted edges: those the clustering guard refused are review items, not links
-    refused = guarded.filter(pc.invert(pc.starts_with(guarded.column("reason"), FLAGGED_PREFIX)))
-    pair_key = lambda t, a, b: pc.binary_join_element_wise(t.column(a), t.column(b), "|")
-    edges = edges.filter(pc.invert(pc.is_in(pair_key(edges, "left_uid", "right_uid"),
-                                            pair_key(refused, "left_uid", "right_uid"))))
-    yield ToolRun(edges=edges.select(EDGE_COLUMNS),
+    yield ToolRun(edges=_without_refused(edges, guarded).select(EDGE_COLUMNS),
                   clusters=pa.table({"record_uid": membership.column("record_uid"),
                                      "cluster_id": membership.column("person_id")}),
                   candidate_pairs=stats["candidate_pairs"], stats=stats,
                   candidates=(decode(linkage.candidates.values.column("record_uid")),
                               linkage.candidates.left_index, linkage.candidates.right_index))
+
+
+def _without_refused(edges: pa.Table, guarded: pa.Table) -> pa.Table:
+    """The accepted edges: those the clustering guard refused are review items, not links (a
+    merge it let through and flagged stays)."""
+    from pipelines.link.cluster import FLAGGED_PREFIX
+
+    refused = guarded.filter(pc.invert(pc.starts_with(guarded.column("reason"), FLAGGED_PREFIX)))
+    pair_key = lambda t: pc.binary_join_element_wise(t.column("left_uid"), t.column("right_uid"), "|")
+    return edges.filter(pc.invert(pc.is_in(pair_key(edges), pair_key(refused))))
 
 
 def _collect(path: Path):
@@ -111,7 +119,8 @@ def concilia_beam(folder: Path, group: str, meta: dict, work: Path, chunk_rows: 
     del records
     yield len(paths)
     linked_path, edges_path, stats_path = work / "linked.parquet", work / "edges.parquet", work / "stats.json"
-    for p in (linked_path, edges_path, stats_path):
+    review_path = work / "refused.parquet"
+    for p in (linked_path, edges_path, stats_path, review_path):
         p.unlink(missing_ok=True)
     with beam.Pipeline(runner="FnApiRunner") as p:
         out = (p | "Chunks" >> beam.Create(paths) | "Read" >> beam.Map(pq.read_table)
@@ -123,10 +132,16 @@ def concilia_beam(folder: Path, group: str, meta: dict, work: Path, chunk_rows: 
                                    .select(EDGE_COLUMNS))
              | "AllEdges" >> beam.combiners.ToList() | "WriteEdges" >> beam.Map(_collect(edges_path)))
         _ = out["stats"] | "WriteStats" >> beam.Map(lambda s: stats_path.write_text(json.dumps(s)))
+        # the review queue's refused merges (and the flagged ones: _without_refused tells them apart)
+        _ = (out["review"] | "Guarded" >> beam.Map(
+                 lambda t: t.filter(pc.not_equal(t.column("reason"), "uncertain")).select(GUARDED_COLUMNS))
+             | "AllGuarded" >> beam.combiners.ToList() | "WriteGuarded" >> beam.Map(_collect(review_path)))
     linked = pq.read_table(linked_path)
     edges = pq.read_table(edges_path) if edges_path.exists() else pa.table(
         {c: pa.array([], t) for c, t in zip(EDGE_COLUMNS, [pa.string(), pa.string(), pa.float64()])})
     stats = json.loads(stats_path.read_text())
+    if review_path.exists():
+        edges = _without_refused(edges, pq.read_table(review_path))
     yield ToolRun(edges=edges, clusters=pa.table({"record_uid": linked.column("record_uid"),
                                                   "cluster_id": linked.column("person_id")}),
                   candidate_pairs=stats.get("candidate_pairs"), stats=stats)
@@ -222,6 +237,10 @@ def splink_configuration(kind: str) -> dict:
     extra = {"u_max_pairs": 1e6} if kind == "robust" else {}  # 4,000-record sets: 8M pairs in all
     return extra | {"uid": "record_uid", "link_type": "dedupe_only", "comparisons": comparisons, "rules": rules,
             "deterministic": [["document_core"], ["paternal", "maternal", "given", "birth_date"]], "recall": 0.9,
+            # when those see no pair (the generated 100k set's offenders: no birth dates, no shared
+            # document), the prior would be 0 and Splink's predict fails on log2(0); a careful user
+            # then estimates it from the full name
+            "deterministic_fallback": [["paternal", "maternal", "given"]],
             "em_rules": PERU_EM_RULES[os.environ.get("CONCILIA_BENCH_SPLINK_EM", "birth")]}
 
 
@@ -250,6 +269,7 @@ def splink(folder: Path, group: str, meta: dict, work: Path):
     """Splink 5 on DuckDB: train (prior, u, EM), predict at the threshold, cluster at the threshold."""
     import duckdb
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+    from splink.internals.exceptions import EMTrainingException
 
     config = splink_configuration(meta["splink"])
     table = pq.read_table(folder / f"{group}.splink.parquet")
@@ -272,14 +292,21 @@ def splink(folder: Path, group: str, meta: dict, work: Path):
     linker = Linker(inputs, settings, log_level=logging.WARNING)
     linker.training.estimate_probability_two_random_records_match(
         [block_on(*r) for r in config["deterministic"]], recall=config["recall"])
+    prior_fallback = None
+    if linker._settings_obj._probability_two_random_records_match <= 0 and config.get("deterministic_fallback"):
+        prior_fallback = config["deterministic"] + config["deterministic_fallback"]
+        linker.training.estimate_probability_two_random_records_match(
+            [block_on(*r) for r in prior_fallback], recall=config["recall"])
     linker.training.estimate_u_using_random_sampling(max_pairs=config.get("u_max_pairs", 1e7), seed=2018)
     failed = []
     for rule in config["em_rules"]:
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
-        except ValueError as exc:
+        except (ValueError, EMTrainingException) as exc:
             # Splink 5 raises when an m probability underflows (seen on tiny sets and with a
-            # session of almost only matches); the other sessions still train: reported, not hidden
+            # session of almost only matches), and when a session's rule finds no pair (the
+            # generated offenders have no birth date); the other sessions still train: reported,
+            # not hidden
             failed.append({"em_rule": rule, "error": str(exc)[:120]})
     predictions = linker.inference.predict(threshold_match_probability=THRESHOLD)
     clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(
@@ -293,7 +320,8 @@ def splink(folder: Path, group: str, meta: dict, work: Path):
     clusters = pa.table({"record_uid": members.column(uid).cast(pa.string()),
                          "cluster_id": members.column("cluster_id").cast(pa.string())})
     run = ToolRun(edges=edges, clusters=clusters, splink_rules=config["rules"], splink_input=table,
-                  splink_uid=uid, stats={"em_sessions_failed": failed} if failed else {})
+                  splink_uid=uid, stats=({"em_sessions_failed": failed} if failed else {})
+                  | ({"prior_rules": prior_fallback} if prior_fallback else {}))
     yield run
     # after the timed part: Splink's own count of the pairs its blocking rules generate
     from splink.blocking_analysis import count_comparisons_from_blocking_rules

@@ -350,6 +350,12 @@ class CandidatePairs:
     def right(self) -> pa.Table:
         return self.values.take(self.right_index)
 
+    def take(self, rows: np.ndarray) -> "CandidatePairs":
+        """The pairs at ``rows`` (positions into these pairs)."""
+        at = pa.array(rows)
+        return CandidatePairs(self.values, self.left_index[rows], self.right_index[rows], self.rule_index[rows],
+                              self.rule_names, self.satisfied.take(at), self.windowed.take(at), self.stats)
+
     def slices(self, size: int):
         """The pairs in consecutive slices of at most ``size`` (bounded memory when compared); one
         empty slice when there is no pair, so that callers need no special case."""

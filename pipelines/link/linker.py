@@ -199,20 +199,41 @@ def merge_counts(parts: list[dict[str, dict[str, int]]]) -> dict[str, dict[str, 
     return merged
 
 
+def _tf_frequencies(column: pa.Array | pa.ChunkedArray, counts: dict[str, int]) -> np.ndarray:
+    """Each value's frequency among all records (NaN where the value is unknown or not counted)."""
+    total = sum(counts.values())
+    keys = pa.array(list(counts), pa.string())
+    freqs = pa.array(np.array(list(counts.values()), dtype=np.float64) / total)
+    at = pc.index_in(decode(column), keys)
+    return pc.fill_null(pc.take(freqs, at), float("nan")).to_numpy(zero_copy_only=False)
+
+
 def score(pairs: pa.Table, model: LinkageModel, tf_counts: dict[str, dict[str, int]]) -> pa.Table:
     """Add match_weight, match_probability and w_<comparison> (log2 Bayes factors) to a pair table."""
-    tf = {}
-    for name, counts in tf_counts.items():
-        if f"tf_{name}" not in pairs.column_names or not counts:
-            continue
-        total = sum(counts.values())
-        keys = pa.array(list(counts), pa.string())
-        freqs = pa.array(np.array(list(counts.values()), dtype=np.float64) / total)
-        at = pc.index_in(pairs.column(f"tf_{name}").combine_chunks(), keys)
-        tf[name] = pc.fill_null(pc.take(freqs, at), float("nan")).to_numpy(zero_copy_only=False)
+    tf = {name: _tf_frequencies(pairs.column(f"tf_{name}"), counts) for name, counts in tf_counts.items()
+          if f"tf_{name}" in pairs.column_names and counts}
     result = model.score(gamma_dict(pairs, model.settings), tf)
     for name, values in result.items():
         pairs = pairs.append_column(name, pa.array(values))
+    return pairs
+
+
+def score_above(candidates: blocking.CandidatePairs, gammas: dict[str, np.ndarray], model: LinkageModel,
+                tf_counts: dict[str, dict[str, int]], settings: dict, floor: float) -> pa.Table:
+    """``keep_above(score(scored_pairs(...)), floor)`` without building the pair table of the
+    pairs below the floor (almost all candidate pairs): weights from the levels and each record's
+    term frequencies (looked up once per record, not per pair), then the table of the kept ones."""
+    tf = {}
+    for c in settings["comparisons"]:
+        counts = tf_counts.get(c["name"])
+        if c.get("tf_column") and counts:
+            tf[c["name"]] = _tf_frequencies(candidates.values.column(c["tf_column"]), counts)[candidates.left_index]
+    result = model.score(gammas, tf)
+    keep = np.nonzero(result["match_probability"] >= floor)[0]
+    kept = candidates.take(keep)
+    pairs = scored_pairs(kept, settings, {name: g[keep] for name, g in gammas.items()})
+    for name, values in result.items():
+        pairs = pairs.append_column(name, pa.array(values[keep]))
     return pairs
 
 
@@ -250,8 +271,7 @@ def link_in_memory(comp: pa.Table, settings: dict, model: LinkageModel | None = 
                             settings, comp.num_rows)
     tf = term_frequencies(comp, settings)
     floor = links_floor(settings)
-    pairs = pa.concat_tables([keep_above(score(scored_pairs(s, settings, g), model, tf), floor)
-                              for s, g in zip(slices, compared)])
+    pairs = pa.concat_tables([score_above(s, g, model, tf, settings, floor) for s, g in zip(slices, compared)])
     stats = {**candidates.stats, "candidate_pairs": len(candidates)}
     return InMemoryLinkage(pairs=pairs, model=model, stats=stats, candidates=candidates)
 

@@ -1,9 +1,11 @@
 """``LinkPersons``: the probabilistic linker as a Beam PTransform.
 
 records --ComparisonTable--> comparison rows --PartitionByBlock/GroupByKey--> blocks
-blocks --ComparePairs--> candidate pairs with agreement levels (one Arrow table per partition)
-pairs --PatternCounts--> EM training (with u from a hash sample, term frequencies) --> model
-blocks --compared again, Score--> links; accepted edges --Cluster (one worker)--> membership --> records
+blocks --ComparePairs--> candidate pairs with agreement levels (per partition: its records' comparison
+    columns and the pairs as row indices and int8 levels) + agreement-pattern counts
+pattern counts --MergePatterns, Train--> model (u from a hash sample of the records)
+compared pairs --ScorePairs (model, term frequencies)--> links; accepted edges --Cluster (one
+    worker)--> membership --> records
 
 No stage holds all records on one worker; clustering holds the accepted edges only.
 """
@@ -11,11 +13,13 @@ No stage holds all records on one worker; clustering holds the accepted edges on
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from typing import Iterator, Tuple
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.ipc as ipc
 
 from pipelines.link import blocking, linker, review
 from pipelines.link.cluster import attach_persons, cluster_with_judgements
@@ -25,6 +29,37 @@ from pipelines.link import constraints
 
 DEFAULT_PARTITIONS = 32
 TAG_STATS = "stats"
+TAG_PATTERNS = "patterns"
+
+
+class ArrowTableCoder(beam.coders.Coder):
+    """Arrow tables between stages as Arrow IPC streams compressed with zstd. A runner holds a
+    stage's input encoded, and more than once (FnApiRunner: the grouped blocks, then their copy on
+    the data channel); record tables are mostly short strings, which zstd makes about three times
+    smaller, for about a second of CPU per 100k records' partitions. Pickling (Beam's fallback)
+    copies the buffers as they are, and pickles each table again to estimate its size."""
+
+    def encode(self, table: pa.Table) -> bytes:
+        sink = pa.BufferOutputStream()
+        with ipc.new_stream(sink, table.schema, options=ipc.IpcWriteOptions(compression="zstd")) as writer:
+            writer.write_table(table)
+        return sink.getvalue().to_pybytes()
+
+    def decode(self, encoded: bytes) -> pa.Table:
+        return ipc.open_stream(pa.py_buffer(encoded)).read_all()
+
+    def is_deterministic(self) -> bool:
+        return False  # never a key
+
+    def estimate_size(self, table: pa.Table) -> int:
+        return table.nbytes  # the runner's size metrics, without encoding the table again
+
+    def to_type_hint(self):
+        return pa.Table
+
+
+# the PCollections typed pa.Table below (records' comparison rows, partitions, scored pairs) use it
+beam.coders.registry.register_coder(pa.Table, ArrowTableCoder)
 
 
 class _PartitionFn(beam.DoFn):
@@ -37,29 +72,49 @@ class _PartitionFn(beam.DoFn):
 
 
 class _ComparePairsFn(beam.DoFn):
-    """One partition's blocks -> candidate pairs compared. Run twice over the same blocks: once
-    for the agreement-pattern counts that train the model, once to score with it. Comparing twice
-    costs CPU but never holds every candidate pair at once (a million records give tens of
-    millions of pairs); only pairs worth keeping leave the scoring pass."""
+    """One partition's blocks -> its candidate pairs, compared once: the agreement-pattern counts
+    that train the model (tagged), the blocking stats (tagged), and the partition's compared pairs
+    (main): its records' comparison columns and, per pair, the two rows, the rule and the levels
+    (int8), kept until the model is trained to score them (a million records give tens of
+    millions of pairs; as row indices and levels they take some 20 bytes each)."""
 
-    def __init__(self, settings: dict, keep_above: float | None = None):
+    def __init__(self, settings: dict):
         self._settings = settings
-        self._keep_above = keep_above  # None: the training pass
 
-    def process(self, element, model_json=None, tf=None) -> Iterator:
+    def process(self, element) -> Iterator:
         _, tables = element
-        table = pa.concat_tables(list(tables))
-        candidates = blocking.pairs_in_partition(table, self._settings["blocking_rules"], self._settings)
-        if self._keep_above is None:
-            yield beam.pvalue.TaggedOutput(TAG_STATS, candidates.stats)
-        model = LinkageModel.from_json(model_json) if model_json is not None else None
-        for part in candidates.slices(linker.PAIR_SLICE):  # a partition's pairs, a slice at a time
+        candidates = blocking.pairs_in_partition(pa.concat_tables(list(tables)), self._settings["blocking_rules"],
+                                                 self._settings)
+        yield beam.pvalue.TaggedOutput(TAG_STATS, candidates.stats)
+        levels = []
+        for part in candidates.slices(linker.PAIR_SLICE):  # a slice at a time: bounded memory when compared
             gammas = linker.levels(part, self._settings)
-            if self._keep_above is None:
-                yield linker.pattern_counts(linker.level_table(part, gammas), self._settings)
-            else:
-                yield linker.keep_above(
-                    linker.score(linker.scored_pairs(part, self._settings, gammas), model, tf), self._keep_above)
+            yield beam.pvalue.TaggedOutput(TAG_PATTERNS, linker.pattern_counts(linker.level_table(part, gammas),
+                                                                                self._settings))
+            levels.append(gammas)
+        names = [c["name"] for c in self._settings["comparisons"]]
+        yield candidates.values, pa.table({
+            "left": candidates.left_index, "right": candidates.right_index, "rule": candidates.rule_index,
+            "rules_satisfied": candidates.satisfied, "windowed": candidates.windowed,
+            **{f"gamma_{n}": np.concatenate([g[n] for g in levels]) for n in names}})
+
+
+class _ScorePairsFn(beam.DoFn):
+    """A partition's compared pairs -> the scored pairs at or above the links floor."""
+
+    def __init__(self, settings: dict, floor: float):
+        self._settings = settings
+        self._floor = floor
+
+    def process(self, element, model_json, tf) -> Iterator[pa.Table]:
+        values, pairs = element
+        settings = self._settings
+        candidates = blocking.CandidatePairs(
+            values, pairs.column("left").to_numpy(), pairs.column("right").to_numpy(),
+            pairs.column("rule").to_numpy(), pa.array([r["name"] for r in settings["blocking_rules"]], pa.string()),
+            pairs.column("rules_satisfied").combine_chunks(), pairs.column("windowed").combine_chunks(), {})
+        gammas = {c["name"]: pairs.column(f"gamma_{c['name']}").to_numpy() for c in settings["comparisons"]}
+        yield linker.score_above(candidates, gammas, LinkageModel.from_json(model_json), tf, settings, self._floor)
 
 
 class _MergeTablesFn(beam.CombineFn):
@@ -139,9 +194,11 @@ class LinkPersons(beam.PTransform):
         settings, role, key, judged = self._settings, self._role, self._key, self._judged
         thresholds = settings["thresholds"]
         training = settings.get("training", {})
-        comp = records | "ComparisonTable" >> beam.Map(lambda t: linker.slim(comparison_table(t), settings))
+        comp = records | "ComparisonTable" >> beam.Map(
+            lambda t: linker.slim(comparison_table(t), settings)).with_output_types(pa.Table)
         if self._carried is not None:
-            comp = (comp, self._carried | "SlimCarried" >> beam.Map(linker.slim, settings)) | "WithCarried" >> beam.Flatten()
+            carried = self._carried | "SlimCarried" >> beam.Map(linker.slim, settings).with_output_types(pa.Table)
+            comp = (comp, carried) | "WithCarried" >> beam.Flatten().with_output_types(pa.Table)
         # which blocks are giant is decided over all records, before any record is partitioned
         giant = (comp | "BlockSizes" >> beam.Map(blocking.block_sizes, settings["blocking_rules"])
                  | "MergeBlockSizes" >> beam.CombineGlobally(_MergeTablesFn(blocking.merge_block_sizes))
@@ -149,10 +206,11 @@ class LinkPersons(beam.PTransform):
         blocks = (
             comp
             | "PartitionByBlock" >> beam.ParDo(_PartitionFn(settings, self._partitions), beam.pvalue.AsSingleton(giant))
+            .with_output_types(Tuple[int, pa.Table])
             | "GroupByBlock" >> beam.GroupByKey()
         )
-        compared = blocks | "ComparePairs" >> beam.ParDo(_ComparePairsFn(settings)).with_outputs(
-            TAG_STATS, main="patterns")
+        compared = blocks | "ComparePairs" >> beam.ParDo(_ComparePairsFn(settings)).with_output_types(
+            Tuple[pa.Table, pa.Table]).with_outputs(TAG_STATS, TAG_PATTERNS, main="pairs")
         stats = compared[TAG_STATS] | "BlockingStats" >> beam.combiners.ToList() | beam.Map(_sum_stats)
 
         tf = (comp | "TermFrequencies" >> beam.Map(linker.term_frequencies, settings)
@@ -170,9 +228,9 @@ class LinkPersons(beam.PTransform):
                 _train, sample=beam.pvalue.AsSingleton(sample), n_records=beam.pvalue.AsSingleton(n_records),
                 settings=settings)
         floor = linker.links_floor(settings)
-        scored = blocks | "ScorePairs" >> beam.ParDo(
-            _ComparePairsFn(settings, keep_above=floor), model_json=beam.pvalue.AsSingleton(model),
-            tf=beam.pvalue.AsSingleton(tf))
+        scored = compared.pairs | "ScorePairs" >> beam.ParDo(
+            _ScorePairsFn(settings, floor), model_json=beam.pvalue.AsSingleton(model),
+            tf=beam.pvalue.AsSingleton(tf)).with_output_types(pa.Table)
         links = scored | "LinksAboveFloor" >> beam.Map(linker.keep_above, float(thresholds.get("links_floor", 0.01)))
         clustered = (
             scored

@@ -123,3 +123,19 @@ def test_a_model_trained_with_other_comparison_levels_is_refused():
                 {"level": lvl, "m": 0.2, "u": 0.2} for lvl in range(5, -1, -1)]}]}
     with pytest.raises(LinkageModelError, match="train a new model"):
         LinkageModel.from_json(data)
+
+
+def test_the_beam_transform_scores_the_pairs_the_in_memory_linker_scores():
+    """LinkPersons (partitions, pairs compared once and scored after training, tables passed
+    between stages by ArrowTableCoder) gives the in-memory linker's model and links exactly."""
+    table = population(300)
+    expected = linker.link_in_memory(comparison_table(table), SETTINGS).pairs
+    floor = float(SETTINGS["thresholds"]["links_floor"])
+    expected = linker.keep_above(expected, floor)
+    assert expected.num_rows >= 90  # the twins recorded by two agencies
+    columns = ["left_uid", "right_uid", "rule", "match_probability"]
+    rows = lambda t: sorted(zip(*(t.column(c).to_pylist() for c in columns)))
+    with beam.Pipeline(runner=TEST_RUNNER) as p:
+        out = p | beam.Create([table.slice(0, 150), table.slice(150)]) | LinkPersons("victim", partitions=4)
+        links = out["links"] | beam.combiners.ToList() | beam.Map(lambda ts: rows(pa.concat_tables(ts)))
+        assert_that(links, equal_to([rows(expected)]))
