@@ -22,7 +22,7 @@ from pipelines.resources import schemas_dir
 U_CHUNK_PAIRS = 200_000
 PAIR_SLICE = 500_000  # candidate pairs gathered and compared at once (bounds memory per step)
 # carried with every pair so that clustering can refuse merges without another lookup
-GUARD_COLUMNS = ("document_type", "document_core", "document_valid", "birth_date")
+GUARD_COLUMNS = ("document_type", "document_core", "document_valid", "birth_date", "given_words")
 
 
 @functools.lru_cache(maxsize=None)
@@ -101,7 +101,8 @@ def scored_pairs(candidates: blocking.CandidatePairs, settings: dict,
             columns[f"tf_{c['name']}"] = decode(left.column(c["tf_column"]))
     for side, table in (("left", left), ("right", right)):
         for g in GUARD_COLUMNS:
-            columns[f"{side}_{g}"] = decode(table.column(g))
+            if g in table.column_names:  # a comparison table prepared before a guard column was added
+                columns[f"{side}_{g}"] = decode(table.column(g))
     return pa.table(columns)
 
 

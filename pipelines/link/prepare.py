@@ -185,6 +185,9 @@ def comparison_table(records: pa.Table) -> pa.Table:
     columns = {name: records.column(name).combine_chunks() for name in PASSTHROUGH if name in records.column_names}
     columns.update(
         given=given, given1=given1, given_initial=_null_if_empty(pc.utf8_slice_codeunits(given, 0, 1)),
+        # how many given names the record gives (the clustering guard: a compound name shortened two
+        # ways leaves one on each side)
+        given_words=pc.add(pc.count_substring(given, " "), 1).cast(pa.int8()),
         paternal=paternal, maternal=maternal,
         surname_set=_sorted_tokens(pc.utf8_trim_whitespace(surnames)),
         name_set=_sorted_tokens(pc.utf8_trim_whitespace(everything)),
