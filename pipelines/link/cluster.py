@@ -249,9 +249,29 @@ def _without_refused_levels(edges: pa.Table, settings: dict | None) -> tuple[pa.
                          "reason": pa.array([prefix + r for r in reasons[mask]], pa.string())}, schema=REFUSED_SCHEMA)
 
     refused = vetoed & ~lifted
-    at = pa.array(refused & shared)
-    copied = pa.concat_arrays([pc.filter(edges.column(c).combine_chunks(), at) for c in ("left_uid", "right_uid")])
-    return edges.filter(pa.array(~refused)), decisions(refused), decisions(lifted, FLAGGED_PREFIX), copied
+    return (edges.filter(pa.array(~refused)), decisions(refused), decisions(lifted, FLAGGED_PREFIX),
+            _copied(edges, refused & shared, conflicting, settings))
+
+
+def _copied(edges: pa.Table, refused_shared: np.ndarray, conflicting: np.ndarray, settings: dict | None) -> pa.Array:
+    """Records whose document kept for life was most likely copied from a sibling's: the guard
+    refused their edge to a record carrying the same number (two people), and they have an accepted
+    edge to a record that gives the same name at the levels of ``clustering.copied_document_when``
+    under another number of that type (the twin's own records)."""
+    when = ((settings or {}).get("clustering") or {}).get("copied_document_when") or {}
+    contested = conflicting.copy()
+    for name, levels in when.items():
+        column = f"gamma_{name}"
+        contested &= column in edges.column_names and np.isin(
+            edges.column(column).to_numpy(zero_copy_only=False), levels)
+    if not when or not refused_shared.any() or not contested.any():
+        return pa.array([], pa.string())
+
+    def ends(mask: np.ndarray) -> pa.Array:
+        return pa.concat_arrays([pc.filter(edges.column(c).combine_chunks(), pa.array(mask))
+                                 for c in ("left_uid", "right_uid")])
+    both = ends(refused_shared)
+    return pc.filter(both, pc.is_in(both, ends(contested)))
 
 
 def cluster(edges: pa.Table, role: str, key=None, settings: dict | None = None) -> tuple[pa.Table, pa.Table]:
