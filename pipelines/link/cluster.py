@@ -160,21 +160,21 @@ def _override_weight(settings: dict | None) -> float | None:
     return None if p is None else math.log2(float(p) / (1 - float(p)))
 
 
-def _for_life_documents(edges: pa.Table, for_life: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
-    """Per edge: whether both records carry a valid document of one type kept for life with the
-    same number (``shared``), and with numbers more than one edit apart (``conflicting``: two
-    people; one edit is a typo)."""
+def _documents_compared(edges: pa.Table, for_life: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per edge: whether both records carry a valid document of one type with the same number
+    (``shared``: one person, or a copied number), and whether they carry valid documents of one
+    type kept for life more than one edit apart (``conflicting``: two people; one edit is a typo)."""
     names = [f"{side}_{c}" for side in ("left", "right") for c in ("document_type", "document_core", "document_valid")]
     if not all(n in edges.column_names for n in names):
         return np.zeros(edges.num_rows, dtype=bool), np.zeros(edges.num_rows, dtype=bool)
     lt, lc, lv, rt, rc, rv = (edges.column(n) for n in names)
     usable = pc.and_(pc.and_(pc.fill_null(lv, False), pc.fill_null(rv, False)), pc.fill_null(pc.equal(lt, rt), False))
-    if for_life is not None:
-        usable = pc.and_(usable, pc.fill_null(pc.is_in(lt, pa.array(for_life, pa.string())), False))
     usable = pc.and_(usable, pc.and_(pc.is_valid(lc), pc.is_valid(rc))).to_numpy(zero_copy_only=False)
     same = pc.fill_null(pc.equal(lc, rc), False).to_numpy(zero_copy_only=False)
+    for_life_type = np.ones(edges.num_rows, dtype=bool) if for_life is None else pc.fill_null(
+        pc.is_in(lt, pa.array(for_life, pa.string())), False).to_numpy(zero_copy_only=False)
     conflicting = np.zeros(edges.num_rows, dtype=bool)
-    differ = np.nonzero(usable & ~same)[0]
+    differ = np.nonzero(usable & for_life_type & ~same)[0]
     if len(differ):
         take = pa.array(differ)
         conflicting[differ] = process.cpdist(pc.take(lc, take).to_pylist(), pc.take(rc, take).to_pylist(),
@@ -187,8 +187,8 @@ def _lifted(edges: pa.Table, vetoed: np.ndarray, name: str, settings: dict,
     """The vetoed edges of comparison ``name`` the settings lift (``clustering.refusal_lifted_when``):
     one person whose compound given name was shortened two ways (YOMIRA / PILAR of YOMIRA PILAR) or
     whose one given name was mistyped in both records (EDDTH / EOITH) looks like two siblings.
-    Lifted where each record gives one given name only, both carry the same document of a type kept
-    for life, and the comparisons the setting names agree at its levels (birth date, sex, surnames);
+    Lifted where each record gives one given name only, both carry the same valid document (a
+    passport's number is no less one person's than a DNI's), and the comparisons the setting names agree at its levels (birth date, sex, surnames);
     never where either record has an accepted edge to a record with another document of such a type:
     a second person, whose number was copied onto the record (twins of one case)."""
     when = (((settings or {}).get("clustering") or {}).get("refusal_lifted_when") or {}).get(name)
@@ -234,7 +234,7 @@ def _without_refused_levels(edges: pa.Table, settings: dict | None) -> tuple[pa.
         if column in edges.column_names:
             hit = np.isin(edges.column(column).to_numpy(zero_copy_only=False), levels) & ~vetoed
             if shared is None and hit.any():
-                shared, conflicting = _for_life_documents(edges, for_life_types(settings))
+                shared, conflicting = _documents_compared(edges, for_life_types(settings))
             reasons[hit] = f"disagreeing_{name}"
             vetoed |= hit
             if hit.any():
