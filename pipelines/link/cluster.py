@@ -353,7 +353,33 @@ def cluster(edges: pa.Table, role: str, key=None, settings: dict | None = None) 
     refused_table = pa.Table.from_pylist(
         [{"left_uid": a, "right_uid": b, "match_probability": p, "reason": r} for a, b, p, r in refused],
         schema=REFUSED_SCHEMA)
-    return membership, pa.concat_tables([_outside_one_person(vetoed, membership), lifted, refused_table])
+    lifted = lifted.filter(_one_person(lifted, membership)) if lifted.num_rows else lifted
+    return membership, pa.concat_tables([_outside_one_person(vetoed, membership), lifted, refused_table,
+                                         _merged_on_copied(edges, copied, membership, settings)])
+
+
+def _merged_on_copied(edges: pa.Table, copied: pa.Array, membership: pa.Table, settings: dict | None) -> pa.Table:
+    """The merges made although a record's document differed, because that document was taken for
+    a sibling's copied number (``_copied``): flagged for review as ``merged_despite_different_valid_documents``."""
+    if not len(copied) or not edges.num_rows:
+        return REFUSED_SCHEMA.empty_table()
+    touching = pc.or_(pc.is_in(edges.column("left_uid"), copied), pc.is_in(edges.column("right_uid"), copied))
+    edges = edges.filter(touching)
+    _, conflicting = _documents_compared(edges, for_life_types(settings))
+    edges = edges.filter(pa.array(conflicting))
+    edges = edges.filter(_one_person(edges, membership))
+    return pa.table({"left_uid": edges.column("left_uid"), "right_uid": edges.column("right_uid"),
+                     "match_probability": edges.column("match_probability"),
+                     "reason": pa.array([FLAGGED_PREFIX + "different_valid_documents"] * edges.num_rows, pa.string())},
+                    schema=REFUSED_SCHEMA)
+
+
+def _one_person(pairs: pa.Table, membership: pa.Table) -> pa.Array:
+    """Per pair: whether its two records ended in one person."""
+    uids, pids = membership.column("record_uid"), membership.column("person_id")
+    left = pc.take(pids, pc.index_in(pairs.column("left_uid"), uids))
+    right = pc.take(pids, pc.index_in(pairs.column("right_uid"), uids))
+    return pc.fill_null(pc.equal(left, right), False)
 
 
 def _outside_one_person(vetoed: pa.Table, membership: pa.Table) -> pa.Table:
@@ -362,10 +388,7 @@ def _outside_one_person(vetoed: pa.Table, membership: pa.Table) -> pa.Table:
     links the clustering agrees with, not refused merges for the review queue."""
     if not vetoed.num_rows or not membership.num_rows:
         return vetoed
-    uids, pids = membership.column("record_uid"), membership.column("person_id")
-    left = pc.take(pids, pc.index_in(vetoed.column("left_uid"), uids))
-    right = pc.take(pids, pc.index_in(vetoed.column("right_uid"), uids))
-    return vetoed.filter(pc.invert(pc.fill_null(pc.equal(left, right), False)))
+    return vetoed.filter(pc.invert(_one_person(vetoed, membership)))
 
 
 def attach_persons(records: pa.Table, membership: pa.Table, role: str, key=None) -> pa.Table:
