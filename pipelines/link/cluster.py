@@ -188,9 +188,10 @@ def _lifted(edges: pa.Table, vetoed: np.ndarray, name: str, settings: dict,
     one person whose compound given name was shortened two ways (YOMIRA / PILAR of YOMIRA PILAR) or
     whose one given name was mistyped in both records (EDDTH / EOITH) looks like two siblings.
     Lifted where each record gives one given name only, both carry the same valid document (a
-    passport's number is no less one person's than a DNI's), and the comparisons the setting names agree at its levels (birth date, sex, surnames);
-    never where either record has an accepted edge to a record with another document of such a type:
-    a second person, whose number was copied onto the record (twins of one case)."""
+    passport's number is no less one person's than a DNI's), and the comparisons the setting
+    names agree at its levels (birth date, sex, surnames); never where either record has an
+    accepted edge to a record with another document of a type kept for life: a second person,
+    whose number was copied onto the record (twins of one case)."""
     when = (((settings or {}).get("clustering") or {}).get("refusal_lifted_when") or {}).get(name)
     words = ("left_given_words", "right_given_words")
     if not when or not vetoed.any() or not all(w in edges.column_names for w in words):
