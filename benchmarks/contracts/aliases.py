@@ -15,15 +15,13 @@ import argparse
 import copy
 import csv
 import json
-import time
 from collections import defaultdict
 from pathlib import Path
 
-from pipelines.link.cluster import cluster
-from pipelines.link.linker import keep_above, link_in_memory, load_settings
+from pipelines.link.linker import load_settings
 from pipelines.link.prepare import comparison_table
 
-from document_sets import harmonised, pairs_of, score, truth  # noqa: E402  (run as a script, beside it)
+from common import best_of_both_orders, harmonised, pairs_of, score, truth  # noqa: E402  (run as a script, beside it)
 
 
 def false_named(root: Path) -> set[str]:
@@ -50,19 +48,13 @@ def main(argv: list[str] | None = None) -> int:
             actual[key[uid]].append(uid)
     liar_pairs = pairs_of(actual)
     report = {"feeds": str(root), "records": records.num_rows, "false_name_pairs": len(liar_pairs)}
-    variants = [("aliases", shipped), ("without", without)]
-    for order in (variants, variants[::-1]):
-        for name, settings in order:
-            started = time.perf_counter()
-            linkage = link_in_memory(comp, settings)
-            membership, _ = cluster(keep_above(linkage.pairs, settings["thresholds"]["match_probability"]),
-                                    "offender", settings=settings)
-            seconds = round(time.perf_counter() - started, 2)
-            best = min(seconds, report.get(name, {}).get("seconds", seconds))
-            found = dict(zip(membership.column("record_uid").to_pylist(), membership.column("person_id").to_pylist()))
-            linked = sum(1 for a, b in liar_pairs if found.get(a, a) == found.get(b, b))
-            report[name] = score(records, membership, key) | {
-                "false_name_recall": round(linked / max(len(liar_pairs), 1), 4), "seconds": best}
+
+    def evaluate(membership):
+        found = dict(zip(membership.column("record_uid").to_pylist(), membership.column("person_id").to_pylist()))
+        linked = sum(1 for a, b in liar_pairs if found.get(a, a) == found.get(b, b))
+        return score(records, membership, key) | {"false_name_recall": round(linked / max(len(liar_pairs), 1), 4)}
+
+    report |= best_of_both_orders(comp, "offender", [("aliases", shipped), ("without", without)], evaluate)
     report["time_ratio"] = round(report["aliases"]["seconds"] / report["without"]["seconds"], 2)
     text = json.dumps(report, indent=2)
     print(text)

@@ -72,6 +72,21 @@ def registry_schema(role: str, settings: dict | None = None) -> pa.Schema:
     return pa.schema(list(comp) + extra)
 
 
+def upgraded(registry: pa.Table, role: str) -> pa.Table:
+    """Registry rows written by an earlier release, with every column this release keeps and they lack.
+
+    Alias columns are rebuilt from the name tokens (pipelines.link.aliases.complete); any other missing
+    column says nothing: null, or an empty list (a registry written before document sets compares its
+    records on their main document alone, as pipelines.link.documents does for a record with no set)."""
+    registry = aliases.complete(registry, "aliases" in model.table(role).schema().names)
+    for field in registry_schema(role):
+        if field.name not in registry.column_names:
+            empty = (pa.array([[]] * registry.num_rows, field.type) if pa.types.is_list(field.type)
+                     else pa.nulls(registry.num_rows, field.type))
+            registry = registry.append_column(field, empty)
+    return registry
+
+
 def record_periods(records: pa.Table, label: str) -> pa.Array:
     """Each record's period: the run's delivery period, else its event year."""
     if label:
@@ -300,7 +315,7 @@ class LinkWithRegistry(beam.PTransform):
         role, key, label, run_id = self._role, self._key, self._label, self._run_id
         if self._previous:
             previous = (records.pipeline | "ReadRegistry" >> beam.io.ReadFromParquetBatched(self._previous)
-                        | "AliasColumns" >> beam.Map(aliases.complete, "aliases" in model.table(role).schema().names))
+                        | "UpgradeRegistry" >> beam.Map(upgraded, role))
         else:
             previous = records.pipeline | "NoRegistry" >> beam.Create([registry_schema(role).empty_table()])
         current = records | "RecordKeys" >> beam.Map(current_keys, key, label)

@@ -105,3 +105,26 @@ def test_judgements_name_carried_records_by_their_registry_key(tmp_path):
     assert moved.column("left_uid").to_pylist() == [key_of_f1]  # carried: by key
     assert moved.column("right_uid").to_pylist() == ["h:1"]  # this run's record: by uid
     assert judgements_on_carried(judged, str(folder / "*.parquet"), "2018", KEY).column("left_uid").to_pylist() == ["f:1"]
+
+
+def test_a_registry_written_by_an_earlier_release_gets_the_columns_it_lacks():
+    from pipelines.link.prepare import comparison_table
+    from pipelines.steward.registry import carried_rows, comparison_fields, registry_schema, upgraded
+
+    from tests.link.conftest import records
+    from tests.link.test_aliases import offender
+
+    schema = registry_schema("offender")
+    rows = comparison_table(records([offender("pnp:1", "LUIS", "RAMOS", "TORRES")], role="offender"))
+    rows = rows.select([n for n in comparison_fields("offender").names if n in rows.column_names])
+    keys = pa.table({"person_id": ["P1"], "delivery_period": ["2018"], "period": ["2018"], "run_id": ["r1"]})
+    full = pa.table({**{n: rows.column(n) for n in rows.column_names}, **{n: keys.column(n) for n in keys.column_names}})
+    # written before document sets and aliases were compared
+    old = full.drop_columns(["documents", "alias_names", "alias_sounds", "name_sound", "alias_keys"])
+    new = upgraded(old, "offender")
+    assert set(schema.names) <= set(new.column_names)
+    assert new.column("documents").to_pylist() == [[]]  # says nothing: the main document is still compared
+    assert new.column("alias_keys").to_pylist() == [["LUIS RAMUS TURIS"]]
+    carried = carried_rows(new, "2019", []).select(comparison_fields("offender").names)
+    assert carried.num_rows == 1
+    assert upgraded(full, "offender").equals(full)  # a current registry is left as it is
