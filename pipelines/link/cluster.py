@@ -9,7 +9,10 @@ weight without the conflicting comparison) reaches ``clustering.merge_conflicts_
 settings, the conflicting value is taken for a corrupted field (a mistyped document, a birth date
 keyed from another form), the records are merged and the merge is flagged for review. Edges at a level the
 settings name in ``clustering.refuse_levels`` (given names that differ: siblings, twins) are
-never merged. Runs on one
+never merged, but for the narrow case of ``clustering.refusal_lifted_when`` (one given name
+shortened two ways or mistyped twice, on one document and birth date, with no sign of a second
+person), merged and flagged; a DNI the guard saw on two such people is not held against the
+copy's holder joining her own records (``clustering.copied_document_when``). Runs on one
 worker; bounded (see docs/linkage.md: 10 million edges take about two minutes and 5 GB here).
 """
 
@@ -221,10 +224,8 @@ def _without_refused_levels(edges: pa.Table, settings: dict | None) -> tuple[pa.
     queue as ``disagreeing_<comparison>``; those ``_lifted`` stay in and are flagged for review as
     ``merged_despite_disagreeing_<comparison>``.
 
-    Returns (edges kept, refused, flagged, copied): ``copied`` are the records of a refused edge
-    whose two sides carry the same document kept for life. A number the guard saw on two people
-    tells no one apart (a clerk copied a sibling's DNI onto a twin's record): those records'
-    document is not held against their merging elsewhere (the twin's record with the twin's own)."""
+    Returns (edges kept, refused, flagged, copied): ``copied`` are the records whose document is
+    taken for a sibling's copied number (``_copied``) and not held against their other merges."""
     refuse = ((settings or {}).get("clustering") or {}).get("refuse_levels") or {}
     vetoed = np.zeros(edges.num_rows, dtype=bool)
     lifted = np.zeros(edges.num_rows, dtype=bool)
