@@ -200,15 +200,30 @@ def merge_counts(parts: list[dict[str, dict[str, int]]]) -> dict[str, dict[str, 
     return merged
 
 
+_FREQUENCIES: dict[int, tuple[dict, pa.Array, pa.Array]] = {}
+
+
+def _frequencies(counts: dict[str, int]) -> tuple[pa.Array, pa.Array]:
+    """(values, frequencies) of a term-frequency table, built once per table: the same side input
+    scores every slice of every partition, and a whole given name or a surname pair has hundreds
+    of thousands of distinct values at scale."""
+    hit = _FREQUENCIES.get(id(counts))
+    if hit is None or hit[0] is not counts:
+        if len(_FREQUENCIES) > 16:
+            _FREQUENCIES.clear()
+        total = sum(counts.values())
+        hit = _FREQUENCIES[id(counts)] = (counts, pa.array(list(counts), pa.string()),
+                                          pa.array(np.array(list(counts.values()), dtype=np.float64) / total))
+    return hit[1], hit[2]
+
+
 def score(pairs: pa.Table, model: LinkageModel, tf_counts: dict[str, dict[str, int]]) -> pa.Table:
     """Add match_weight, match_probability and w_<comparison> (log2 Bayes factors) to a pair table."""
     tf = {}
     for name, counts in tf_counts.items():
         if f"tf_{name}" not in pairs.column_names or not counts:
             continue
-        total = sum(counts.values())
-        keys = pa.array(list(counts), pa.string())
-        freqs = pa.array(np.array(list(counts.values()), dtype=np.float64) / total)
+        keys, freqs = _frequencies(counts)
         at = pc.index_in(pairs.column(f"tf_{name}").combine_chunks(), keys)
         tf[name] = pc.fill_null(pc.take(freqs, at), float("nan")).to_numpy(zero_copy_only=False)
     result = model.score(gamma_dict(pairs, model.settings), tf)

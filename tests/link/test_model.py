@@ -82,6 +82,13 @@ def test_name_agreement_is_weighed_by_the_frequency_of_the_whole_value_agreed_on
     assert tf["surnames"] == {"MAMANI QUISPE": 2, "CONDORI QUISPE": 2}
 
 
+def test_frequency_tables_are_built_once_per_table_and_never_stale():
+    common, rare = {"QUISPE": 99, "CONDORI": 1}, {"QUISPE": 1, "CONDORI": 99}
+    keys, freqs = linker._frequencies(common)
+    assert linker._frequencies(common)[0] is keys  # the same side input, built once
+    assert freqs.to_pylist() == [0.99, 0.01] and linker._frequencies(rare)[1].to_pylist() == [0.01, 0.99]
+
+
 def test_a_shared_case_reference_weighs_less_the_more_records_the_case_has():
     model = linker.link_in_memory(comparison_table(population()), SETTINGS).model
     assert {c["name"]: c.get("tf_column") for c in SETTINGS["comparisons"]}["case_reference"] == "police_report_ref"
