@@ -30,6 +30,7 @@ from pipelines.estimate import (
     fit_model,
 )
 from pipelines.estimate.cli import mse_main
+from pipelines.estimate.fit_tests import heterogeneity_columns
 from pipelines.estimate.intervals import model_averaged_profile_interval, profile_interval
 from pipelines.estimate.loglinear import parse_term
 
@@ -488,7 +489,7 @@ def test_default_covers_people_of_unequal_visibility_where_the_average_undercove
 
 
 def test_default_switches_to_latent_class_where_the_table_rejects_every_pairwise_model():
-    """Manrique-Vallier (2016)'s design: the pairwise model's deviance test rejects it (five lists leave it
+    """Manrique-Vallier (2016)'s design: the heterogeneity test rejects the pairwise model (five lists leave it
     residual degrees of freedom) and the latent-class posterior is reported; the pairwise figure is kept."""
     rng = np.random.default_rng(3)
     probs = np.r_[np.tile([[0.033, 0.033, 0.099, 0.132, 0.033]], (1800, 1)),
@@ -499,9 +500,33 @@ def test_default_switches_to_latent_class_where_the_table_rejects_every_pairwise
     choice = r.diagnostics["pairwise_or_latent_class"]
     assert r.method == "pairwise_or_latent_class" and choice["chosen"] == "latent_class"
     assert choice["goodness_of_fit"]["p_value"] < 0.01 and choice["goodness_of_fit"]["df"] == 15
+    assert choice["goodness_of_fit"]["heterogeneity"]["df"] == 2 and choice["goodness_of_fit"]["heterogeneity"]["p_value"] < 0.01
     assert r.interval_method == "posterior quantiles" and r.lower <= 2000 <= r.upper and len(r.draws) == 800
     assert choice["all_pairwise"]["lower"] > 2000  # the pairwise model misses far above
     assert any("rejects the model with every pairwise interaction" in w for w in r.diagnostics["warnings"])
+
+
+def test_heterogeneity_terms_are_equal_higher_order_interactions():
+    """One column per order 3 ... k - 1: C(lists seen, r); the k-list interaction is not identified."""
+    cols = heterogeneity_columns(np.arange(1, 32), 5)
+    assert cols.shape == (31, 2)
+    assert cols[0b00111 - 1].tolist() == [1, 0] and cols[0b01111 - 1].tolist() == [4, 1]
+    assert cols[0b11111 - 1].tolist() == [10, 5] and cols[0b00011 - 1].tolist() == [0, 0]
+    assert heterogeneity_columns(np.arange(1, 8), 3).shape == (7, 0)
+
+
+def test_tables_from_a_pairwise_model_are_not_switched_to_latent_class():
+    """Five lists drawn from a pairwise log-linear model (scenario a3's design): neither test rejects it."""
+    rng = np.random.default_rng(7)
+    x = ((np.arange(32)[:, None] >> np.arange(5)) & 1).astype(float)
+    eta = x @ np.log(np.array([0.25, 0.20, 0.15, 0.12, 0.10]) / 0.75) + 1.0 * x[:, 0] * x[:, 1] + 0.7 * x[:, 2] * x[:, 3]
+    counts = rng.multinomial(2000, np.exp(eta) / np.exp(eta).sum()).astype(float)
+    counts[0] = 0.0
+    ch = CaptureHistory(tuple("ABCDE"), counts)
+    r = estimate(ch)
+    test = r.diagnostics["pairwise_or_latent_class"]["goodness_of_fit"]
+    assert r.diagnostics["pairwise_or_latent_class"]["chosen"] == "all_pairwise" and not test["rejected"]
+    assert test["heterogeneity"]["p_value"] > 0.01 and test["p_value"] > 0.01
 
 
 def test_all_pairwise_without_a_maximum_likelihood_estimate_averages_and_says_so():

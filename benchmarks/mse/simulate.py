@@ -343,7 +343,7 @@ def _latent_class_rows(prepared: list[tuple[dict, CaptureHistory]], seed: int) -
 
 def default_like_the_pipeline(lists: tuple[str, ...], tables: list[np.ndarray], seed: int) -> list[dict]:
     """``pairwise_or_latent_class`` as ``estimate()`` runs it (``all_pairwise``; ``latent_class`` where the
-    deviance test rejects it), with the rejected replicates' chains sampled as one batch."""
+    table rejects it), with the rejected replicates' chains sampled as one batch."""
     prepared = [prepare_stratum(as_stratum(lists, c), PAIRWISE_OR_LATENT_CLASS) for c in tables]
     rows, rejected = [], []
     for i, (row, ch) in enumerate(prepared):
@@ -352,7 +352,7 @@ def default_like_the_pipeline(lists: tuple[str, ...], tables: list[np.ndarray], 
             continue
         r = estimate(ch, "all_pairwise", interval=DEFAULT_INTERVAL)
         rows.append(result_row(row, r) | {"chosen": "all_pairwise"})
-        if not r.refused and goodness_of_fit(r.diagnostics["deviance"], r.diagnostics["df_resid"])["rejected"]:
+        if not r.refused and goodness_of_fit(ch, r.model)["rejected"]:
             rejected.append(i)
     for i, row in zip(rejected, _latent_class_rows([prepared[i] for i in rejected], seed)):
         rows[i] = row | {"chosen": LATENT_CLASS}

@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.stats import chi2
 
 from .capture_history import CaptureHistory, CaptureHistoryError
+from .fit_tests import goodness_of_fit as _tests
 from .intervals import (
     IntervalResult,
     bootstrap_interval,
@@ -26,7 +26,7 @@ from .intervals import (
     wald_interval,
 )
 from .latent_class import LatentClassSettings, fit_latent_class
-from .loglinear import Fit, fit_model, term_name
+from .loglinear import Fit, fit_model, parse_term, term_name
 from .selection import (
     DEFAULT_P,
     MAX_LISTS_MIN_BIC,
@@ -68,8 +68,8 @@ LATENT_CLASS = "latent_class"
 PAIRWISE_OR_LATENT_CLASS = "pairwise_or_latent_class"
 METHODS = (*LOGLINEAR_METHODS, LATENT_CLASS, PAIRWISE_OR_LATENT_CLASS)
 DEFAULT_METHOD = PAIRWISE_OR_LATENT_CLASS
-#: The pairwise model is rejected when its deviance test gives a p-value below this (it needs residual
-#: degrees of freedom: four lists or more).
+#: The pairwise model is rejected when its heterogeneity test gives a p-value below this (it needs residual
+#: degrees of freedom: four lists or more; ``fit_tests.py``).
 GOODNESS_OF_FIT_P = 0.01
 #: What the default becomes past the exhaustive average's bound on lists.
 FALLBACK_METHOD = "stepwise_csv"
@@ -332,31 +332,35 @@ def estimate(
     )
 
 
-def goodness_of_fit(deviance: float | None, df: int | None) -> dict:
-    """Deviance test of a fitted log-linear model against the saturated table of observed cells."""
-    if deviance is None or not df:
-        return {"deviance": deviance, "df": df, "p_value": None, "rejected": False,
-                "test": "none: the model fits every observed cell (no residual degrees of freedom)"}
-    p = float(chi2.sf(deviance, df))
-    return {"deviance": float(deviance), "df": int(df), "p_value": p, "rejected": p < GOODNESS_OF_FIT_P,
-            "test": f"deviance, chi-squared on {df} df, rejected below p = {GOODNESS_OF_FIT_P}"}
+def goodness_of_fit(ch: CaptureHistory, model: list[str]) -> dict:
+    """The tests of a fitted log-linear model (term names, as ``MSEResult.model``) against the observed cells:
+    the deviance, and the likelihood ratio against the terms unequal visibility adds (``fit_tests.py``)."""
+    return _tests(ch.counts, ch.k, [parse_term(t, ch.lists) for t in model], GOODNESS_OF_FIT_P)
 
 
 def _pairwise_or_latent_class(ch: CaptureHistory, seed: int, alpha: float, interval: str, n_bootstrap: int,
                               mcmc: LatentClassSettings | None, warnings: list[str], strict: bool) -> MSEResult:
-    """``all_pairwise``; where its deviance test rejects it (the heterogeneity is not of the kind pairwise
-    interactions absorb: Manrique-Vallier's five-list design), ``latent_class``, which models it."""
+    """``all_pairwise``; where the table rejects it (the heterogeneity is not of the kind pairwise interactions
+    absorb: Manrique-Vallier's five-list design), ``latent_class``, which models it."""
     r = estimate(ch, "all_pairwise", seed, alpha, interval, n_bootstrap, min_observed=0, strict=strict)
     r.method = PAIRWISE_OR_LATENT_CLASS
     r.diagnostics["warnings"] = warnings + r.diagnostics.get("warnings", [])
     if r.refused:
         return r
-    test = goodness_of_fit(r.diagnostics["deviance"], r.diagnostics["df_resid"])
+    test = goodness_of_fit(ch, r.model)
     if not test["rejected"]:
         r.diagnostics[PAIRWISE_OR_LATENT_CLASS] = {"chosen": "all_pairwise", "goodness_of_fit": test}
+        if test["deviance_rejects"]:
+            r.diagnostics["warnings"].append(
+                f"the table departs from the model with every pairwise interaction (deviance {test['deviance']:.1f} "
+                f"on {test['df']} df, p = {test['p_value']:.2g}), but not in the way unequal visibility would: the "
+                "estimate is the pairwise model's; compare other methods (--method)")
         return r
-    note = (f"the table rejects the model with every pairwise interaction (deviance {test['deviance']:.1f} on "
-            f"{test['df']} df, p = {test['p_value']:.2g}): the estimate is latent_class's")
+    het = test["heterogeneity"]
+    note = (f"the table rejects the model with every pairwise interaction: people differ in visibility beyond "
+            f"what pairwise interactions absorb (heterogeneity terms {het['statistic']:.1f} on {het['df']} df, "
+            f"p = {het['p_value']:.2g}; deviance {test['deviance']:.1f} on {test['df']} df): the estimate is "
+            "latent_class's")
     lc = _latent_class_result(ch, seed, alpha, mcmc or LatentClassSettings(), [*warnings, note])
     lc.method = PAIRWISE_OR_LATENT_CLASS
     lc.diagnostics[PAIRWISE_OR_LATENT_CLASS] = {
