@@ -110,15 +110,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite the table in docs/")
     parser.add_argument("--combine", help="comma-separated result files of partial runs (other options ignored): "
-                                          "merged into --out and the docs table")
+                                          "merged into --out and the docs table, later files winning tool by tool")
     args = parser.parse_args(argv)
     out = Path(args.out)
     if args.combine:
         parts = [json.loads(Path(f).read_text()) for f in args.combine.split(",")]
         report = parts[0] | {"populations": {}}
-        for part in parts:
+        for part in parts:  # later files win, tool by tool (a Concilia-only run keeps Splink's figures)
             for population, by_scenario in part["populations"].items():
-                report["populations"].setdefault(population, {}).update(by_scenario)
+                for scenario, entry in by_scenario.items():
+                    report["populations"].setdefault(population, {}).setdefault(scenario, {}).update(entry)
         order = {s: i for i, s in enumerate(scenarios.SCENARIOS)}
         report["populations"] = {p: dict(sorted(e.items(), key=lambda kv: order.get(kv[0], len(order))))
                                  for p, e in report["populations"].items()}

@@ -4,7 +4,7 @@ An offender may be recorded by one agency under the name they gave at arrest and
 the name RENIEC knows, the first listed there as an alias ("alias", "chapa"); or two agencies may
 note the same nickname ("EL CHATO"). Each record's aliases come from the harmonised ``aliases``
 list (pipelines.harmonise.engine); every name (the record's own and each alias) is compared
-order-free, as its sorted folded words and as its sorted phonetic tokens (prepare.name_tokens).
+order-free, as its sorted folded words and as its sorted phonetic tokens (pipelines.link.names.name_tokens).
 Levels, strongest first:
 
 - 5: an alias of one is the other's name (the same words, in any order);
@@ -39,6 +39,8 @@ from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler
 
 from pipelines.core.vector import fold
+from pipelines.link import arrays
+from pipelines.link import names as name_words
 
 NAME, ALIAS = 0, 1
 ALIAS_FOR_NAME = 3  # levels at and above: one record's name is an alias of the other
@@ -68,21 +70,19 @@ def columns(records: pa.Table, name_tokens: pa.ListArray) -> dict[str, pa.Array]
     """The comparison-table columns of aliases: each alias's sorted folded words (``alias_names``)
     and sorted phonetic tokens (``alias_sounds``, aligned), the record's own name by sound
     (``name_sound``) and the blocking keys (``alias_keys``)."""
-    from pipelines.link import prepare
-
     n = records.num_rows
-    name_sound = prepare._null_if_empty(pc.binary_join(name_tokens, " "))
+    name_sound = name_words._null_if_empty(pc.binary_join(name_tokens, " "))
     if "aliases" not in records.column_names:  # a role without aliases (victims): nothing to meet on
         return {"alias_names": _empty_lists(n), "alias_sounds": _empty_lists(n), "name_sound": name_sound,
                 KEY_COLUMN: _empty_lists(n)}
     aliases = records.column("aliases").combine_chunks()
     parents = pc.list_parent_indices(aliases).to_numpy()
     words = pc.utf8_trim_whitespace(pc.replace_substring_regex(
-        fold(prepare._repair_mojibake(pc.list_flatten(aliases))), rf"(^|\s)({'|'.join(ARTICLES)})(\s|$)", " "))
-    words = prepare._null_if_empty(words)
-    sounds = prepare._null_if_empty(pc.binary_join(prepare.name_tokens(words), " "))
+        fold(name_words._repair_mojibake(pc.list_flatten(aliases))), rf"(^|\s)({'|'.join(ARTICLES)})(\s|$)", " "))
+    words = name_words._null_if_empty(words)
+    sounds = name_words._null_if_empty(pc.binary_join(name_words.name_tokens(words), " "))
     keep = pc.and_(pc.is_valid(words), pc.is_valid(sounds))
-    table = pa.table({"row": pa.array(parents), "name": prepare._sorted_tokens(words), "sound": sounds}).filter(keep)
+    table = pa.table({"row": pa.array(parents), "name": name_words._sorted_tokens(words), "sound": sounds}).filter(keep)
     # one alias written twice is one alias; the record's own name among its aliases is not an alias
     table = table.group_by(["row", "name", "sound"], use_threads=False).aggregate([]).sort_by(
         [("row", "ascending"), ("name", "ascending")])
@@ -110,10 +110,8 @@ def complete(registry: pa.Table, role_has_aliases: bool) -> pa.Table:
     if "name_tokens" not in registry.column_names or KEY_COLUMN in registry.column_names:
         return registry
     n = registry.num_rows
-    from pipelines.link import prepare
-
     tokens = registry.column("name_tokens").combine_chunks()
-    name_sound = prepare._null_if_empty(pc.binary_join(tokens, " "))
+    name_sound = name_words._null_if_empty(pc.binary_join(tokens, " "))
     keys = _empty_lists(n)
     if role_has_aliases:
         valid = np.flatnonzero(pc.is_valid(name_sound).to_numpy(zero_copy_only=False))
@@ -126,7 +124,7 @@ def complete(registry: pa.Table, role_has_aliases: bool) -> pa.Table:
 
 
 def _lists(table: pa.Table, column: str) -> pa.ListArray:
-    return cmp.decode(cmp._col(table, column)) if column in table.column_names else _empty_lists(table.num_rows)
+    return arrays.decode(arrays._col(table, column)) if column in table.column_names else _empty_lists(table.num_rows)
 
 
 def _names_of(side: pa.Table, rows: np.ndarray) -> pa.Table:
@@ -134,8 +132,8 @@ def _names_of(side: pa.Table, rows: np.ndarray) -> pa.Table:
     the pairs to explode (their index in ``rows`` becomes the pair number)."""
     take = pa.array(rows)
     names, sounds = pc.take(_lists(side, "alias_names"), take), pc.take(_lists(side, "alias_sounds"), take)
-    own_name = cmp.decode(pc.take(cmp._col(side, "name_set"), take)).cast(pa.string())
-    own_sound = cmp.decode(pc.take(cmp._col(side, "name_sound"), take)).cast(pa.string())
+    own_name = arrays.decode(pc.take(arrays._col(side, "name_set"), take)).cast(pa.string())
+    own_sound = arrays.decode(pc.take(arrays._col(side, "name_sound"), take)).cast(pa.string())
     parents = pc.list_parent_indices(names)
     table = pa.concat_tables([
         pa.table({"pair": pa.array(np.arange(len(rows)), pa.int64()), "kind": pa.array(np.full(len(rows), NAME), pa.int8()),
@@ -152,7 +150,7 @@ def _word_count(arr: pa.Array) -> np.ndarray:
 
 def aliases(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     n = left.num_rows
-    out = np.full(n, cmp.NULL, dtype=np.int8)
+    out = np.full(n, arrays.NULL, dtype=np.int8)
     count_l = pc.fill_null(pc.list_value_length(_lists(left, "alias_names")), 0).to_numpy(zero_copy_only=False)
     count_r = pc.fill_null(pc.list_value_length(_lists(right, "alias_names")), 0).to_numpy(zero_copy_only=False)
     rows = np.flatnonzero((count_l > 0) | (count_r > 0))
@@ -164,8 +162,8 @@ def aliases(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     joined = joined.filter(pa.array((kind_l == ALIAS) | (kind_r == ALIAS)))  # own name vs own name: not ours
     kind_l, kind_r = joined.column("kind").to_numpy(), joined.column("kind_r").to_numpy()
     a, b = joined.column("name").combine_chunks(), joined.column("name_r").combine_chunks()
-    same = cmp._eq(a, b)
-    sound = cmp._eq(joined.column("sound").combine_chunks(), joined.column("sound_r").combine_chunks())
+    same = arrays._eq(a, b)
+    sound = arrays._eq(joined.column("sound").combine_chunks(), joined.column("sound_r").combine_chunks())
     words_a, words_b = _word_count(a), _word_count(b)
     shorter = np.minimum(words_a, words_b)
     for_name = kind_l != kind_r
@@ -175,18 +173,18 @@ def aliases(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     if len(maybe):
         take = pa.array(maybe)
         a_maybe, b_maybe = pc.take(a, take), pc.take(b, take)
-        similar = process.cpdist(cmp._py(a_maybe), cmp._py(b_maybe), scorer=JaroWinkler.normalized_similarity,
+        similar = process.cpdist(arrays._py(a_maybe), arrays._py(b_maybe), scorer=JaroWinkler.normalized_similarity,
                                  score_cutoff=CLOSE, workers=1) >= CLOSE
         close[maybe] = similar
         # an alias without a word of the name: two or more words, all among the longer's
         part = np.flatnonzero((shorter[maybe] >= 2) & (words_a[maybe] != words_b[maybe]) & ~similar)
         if len(part):
-            close[maybe[part]] = cmp._word_subset(pc.take(a_maybe, pa.array(part)), pc.take(b_maybe, pa.array(part)))
+            close[maybe[part]] = arrays._word_subset(pc.take(a_maybe, pa.array(part)), pc.take(b_maybe, pa.array(part)))
     level = np.select(
         [for_name & same, for_name & sound, for_name & close,
          ~for_name & (same | sound) & (shorter >= 2), ~for_name & (same | sound)],
         [5, 4, 3, 2, 1], default=0).astype(np.int8)
-    best = np.full(len(rows), cmp.NULL, dtype=np.int8)
+    best = np.full(len(rows), arrays.NULL, dtype=np.int8)
     np.maximum.at(best, joined.column("pair").to_numpy(), level)  # -1 where a side has no name at all
     out[rows] = best
     return out
@@ -200,8 +198,5 @@ def explain(levels: dict[str, np.ndarray], comparisons: list[dict]) -> None:
             entered_under_alias = levels[c["name"]] >= ALIAS_FOR_NAME
             for other in c["explains"]:
                 if other in levels:
-                    levels[other] = np.where(entered_under_alias, cmp.NULL, levels[other]).astype(np.int8)
+                    levels[other] = np.where(entered_under_alias, arrays.NULL, levels[other]).astype(np.int8)
 
-
-# last: comparisons registers this module at its end, so either may be imported first (prepare imports this one)
-from pipelines.link import comparisons as cmp  # noqa: E402

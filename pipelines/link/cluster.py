@@ -9,7 +9,10 @@ weight without the conflicting comparison) reaches ``clustering.merge_conflicts_
 settings, the conflicting value is taken for a corrupted field (a mistyped document, a birth date
 keyed from another form), the records are merged and the merge is flagged for review. Edges at a level the
 settings name in ``clustering.refuse_levels`` (given names that differ: siblings, twins) are
-never merged. Runs on one
+never merged, but for the narrow case of ``clustering.refusal_lifted_when`` (one given name
+shortened two ways or mistyped twice, on one document and birth date, with no sign of a second
+person), merged and flagged; a DNI the guard saw on two such people is not held against the
+copy's holder joining her own records (``clustering.copied_document_when``). Runs on one
 worker; bounded (see docs/linkage.md: 10 million edges take about two minutes and 5 GB here).
 """
 
@@ -23,6 +26,7 @@ from typing import Iterable
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from pipelines.link.documents import for_life_types
@@ -159,27 +163,117 @@ def _override_weight(settings: dict | None) -> float | None:
     return None if p is None else math.log2(float(p) / (1 - float(p)))
 
 
-def _without_refused_levels(edges: pa.Table, settings: dict | None) -> tuple[pa.Table, pa.Table]:
+def _documents_compared(edges: pa.Table, for_life: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per edge: whether both records carry a valid document of one type with the same number
+    (``shared``: one person, or a copied number), and whether they carry valid documents of one
+    type kept for life more than one edit apart (``conflicting``: two people; one edit is a typo)."""
+    names = [f"{side}_{c}" for side in ("left", "right") for c in ("document_type", "document_core", "document_valid")]
+    if not all(n in edges.column_names for n in names):
+        return np.zeros(edges.num_rows, dtype=bool), np.zeros(edges.num_rows, dtype=bool)
+    lt, lc, lv, rt, rc, rv = (edges.column(n) for n in names)
+    usable = pc.and_(pc.and_(pc.fill_null(lv, False), pc.fill_null(rv, False)), pc.fill_null(pc.equal(lt, rt), False))
+    usable = pc.and_(usable, pc.and_(pc.is_valid(lc), pc.is_valid(rc))).to_numpy(zero_copy_only=False)
+    same = pc.fill_null(pc.equal(lc, rc), False).to_numpy(zero_copy_only=False)
+    for_life_type = np.ones(edges.num_rows, dtype=bool) if for_life is None else pc.fill_null(
+        pc.is_in(lt, pa.array(for_life, pa.string())), False).to_numpy(zero_copy_only=False)
+    conflicting = np.zeros(edges.num_rows, dtype=bool)
+    differ = np.nonzero(usable & for_life_type & ~same)[0]
+    if len(differ):
+        take = pa.array(differ)
+        conflicting[differ] = process.cpdist(pc.take(lc, take).to_pylist(), pc.take(rc, take).to_pylist(),
+                                             scorer=OSA.distance, workers=1) > 1
+    return usable & same, conflicting
+
+
+def _lifted(edges: pa.Table, vetoed: np.ndarray, name: str, settings: dict,
+            shared: np.ndarray, conflicting: np.ndarray) -> np.ndarray:
+    """The vetoed edges of comparison ``name`` the settings lift (``clustering.refusal_lifted_when``):
+    one person whose compound given name was shortened two ways (YOMIRA / PILAR of YOMIRA PILAR) or
+    whose one given name was mistyped in both records (EDDTH / EOITH) looks like two siblings.
+    Lifted where each record gives one given name only, both carry the same valid document (a
+    passport's number is no less one person's than a DNI's), and the comparisons the setting
+    names agree at its levels (birth date, sex, surnames); never where either record has an
+    accepted edge to a record with another document of a type kept for life: a second person,
+    whose number was copied onto the record (twins of one case)."""
+    when = (((settings or {}).get("clustering") or {}).get("refusal_lifted_when") or {}).get(name)
+    words = ("left_given_words", "right_given_words")
+    if not when or not vetoed.any() or not all(w in edges.column_names for w in words):
+        return np.zeros(edges.num_rows, dtype=bool)
+    one_word = np.ones(edges.num_rows, dtype=bool)
+    for w in words:
+        one_word &= pc.fill_null(pc.equal(edges.column(w), 1), False).to_numpy(zero_copy_only=False)
+    lift = vetoed & one_word
+    for other, levels in when.items():
+        column = f"gamma_{other}"
+        if column not in edges.column_names:
+            return np.zeros(edges.num_rows, dtype=bool)
+        lift &= np.isin(edges.column(column).to_numpy(zero_copy_only=False), levels)
+    lift &= shared
+    if conflicting.any():  # records with an accepted edge to another document kept for life
+        second = pa.concat_arrays([pc.filter(edges.column(c).combine_chunks(), pa.array(conflicting))
+                                   for c in ("left_uid", "right_uid")])
+        lift &= ~(pc.is_in(edges.column("left_uid"), second).to_numpy(zero_copy_only=False)
+                  | pc.is_in(edges.column("right_uid"), second).to_numpy(zero_copy_only=False))
+    return lift
+
+
+def _without_refused_levels(edges: pa.Table, settings: dict | None) -> tuple[pa.Table, pa.Table, pa.Table, pa.Array]:
     """Edges at a level the settings never merge on (``clustering.refuse_levels``: given names
     that differ, which is what siblings and twins of one case look like however much else they
     share, even a copied document number) are taken out before clustering and go to the review
-    queue as ``disagreeing_<comparison>``."""
+    queue as ``disagreeing_<comparison>``; those ``_lifted`` stay in and are flagged for review as
+    ``merged_despite_disagreeing_<comparison>``.
+
+    Returns (edges kept, refused, flagged, copied): ``copied`` are the records whose document is
+    taken for a sibling's copied number (``_copied``) and not held against their other merges."""
     refuse = ((settings or {}).get("clustering") or {}).get("refuse_levels") or {}
     vetoed = np.zeros(edges.num_rows, dtype=bool)
+    lifted = np.zeros(edges.num_rows, dtype=bool)
     reasons = np.full(edges.num_rows, None, dtype=object)
+    shared = conflicting = None
     for name, levels in refuse.items():
         column = f"gamma_{name}"
         if column in edges.column_names:
             hit = np.isin(edges.column(column).to_numpy(zero_copy_only=False), levels) & ~vetoed
+            if shared is None and hit.any():
+                shared, conflicting = _documents_compared(edges, for_life_types(settings))
             reasons[hit] = f"disagreeing_{name}"
             vetoed |= hit
+            if hit.any():
+                lifted |= _lifted(edges, hit, name, settings, shared, conflicting)
     if not vetoed.any():
-        return edges, REFUSED_SCHEMA.empty_table()
-    out = edges.filter(pa.array(vetoed))
-    refused = pa.table({"left_uid": out.column("left_uid"), "right_uid": out.column("right_uid"),
-                        "match_probability": out.column("match_probability"),
-                        "reason": pa.array(reasons[vetoed].tolist(), pa.string())}, schema=REFUSED_SCHEMA)
-    return edges.filter(pa.array(~vetoed)), refused
+        return edges, REFUSED_SCHEMA.empty_table(), REFUSED_SCHEMA.empty_table(), pa.array([], pa.string())
+
+    def decisions(mask: np.ndarray, prefix: str = "") -> pa.Table:
+        out = edges.filter(pa.array(mask))
+        return pa.table({"left_uid": out.column("left_uid"), "right_uid": out.column("right_uid"),
+                         "match_probability": out.column("match_probability"),
+                         "reason": pa.array([prefix + r for r in reasons[mask]], pa.string())}, schema=REFUSED_SCHEMA)
+
+    refused = vetoed & ~lifted
+    return (edges.filter(pa.array(~refused)), decisions(refused), decisions(lifted, FLAGGED_PREFIX),
+            _copied(edges, refused & shared, conflicting, settings))
+
+
+def _copied(edges: pa.Table, refused_shared: np.ndarray, conflicting: np.ndarray, settings: dict | None) -> pa.Array:
+    """Records whose document kept for life was most likely copied from a sibling's: the guard
+    refused their edge to a record carrying the same number (two people), and they have an accepted
+    edge to a record that gives the same name at the levels of ``clustering.copied_document_when``
+    under another number of that type (the twin's own records)."""
+    when = ((settings or {}).get("clustering") or {}).get("copied_document_when") or {}
+    contested = conflicting.copy()
+    for name, levels in when.items():
+        column = f"gamma_{name}"
+        contested &= column in edges.column_names and np.isin(
+            edges.column(column).to_numpy(zero_copy_only=False), levels)
+    if not when or not refused_shared.any() or not contested.any():
+        return pa.array([], pa.string())
+
+    def ends(mask: np.ndarray) -> pa.Array:
+        return pa.concat_arrays([pc.filter(edges.column(c).combine_chunks(), pa.array(mask))
+                                 for c in ("left_uid", "right_uid")])
+    both = ends(refused_shared)
+    return pc.filter(both, pc.is_in(both, ends(contested)))
 
 
 def cluster(edges: pa.Table, role: str, key=None, settings: dict | None = None) -> tuple[pa.Table, pa.Table]:
@@ -194,7 +288,7 @@ def cluster(edges: pa.Table, role: str, key=None, settings: dict | None = None) 
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    edges, vetoed = _without_refused_levels(edges, settings)
+    edges, vetoed, lifted, copied = _without_refused_levels(edges, settings)
     if not edges.num_rows:
         return MEMBERSHIP_SCHEMA.empty_table(), vetoed
     edges = edges.sort_by([("match_probability", "descending"), ("left_uid", "ascending"), ("right_uid", "ascending")])
@@ -209,6 +303,10 @@ def cluster(edges: pa.Table, role: str, key=None, settings: dict | None = None) 
     roots = labels.astype(np.int64)
 
     attrs = _node_attributes(edges, idx, n_nodes, for_life_types(settings))
+    if len(copied):
+        doc_type = attrs.column("doc_type_first")
+        attrs = attrs.set_column(attrs.column_names.index("doc_type_first"), "doc_type_first", pc.if_else(
+            pc.is_in(pc.take(nodes, attrs.column("node")), copied), pa.scalar(None, doc_type.type), doc_type))
     suspect = _suspect_components(attrs, labels)
     refused = []
     if len(suspect):
@@ -257,7 +355,33 @@ def cluster(edges: pa.Table, role: str, key=None, settings: dict | None = None) 
     refused_table = pa.Table.from_pylist(
         [{"left_uid": a, "right_uid": b, "match_probability": p, "reason": r} for a, b, p, r in refused],
         schema=REFUSED_SCHEMA)
-    return membership, pa.concat_tables([_outside_one_person(vetoed, membership), refused_table])
+    lifted = lifted.filter(_one_person(lifted, membership)) if lifted.num_rows else lifted
+    return membership, pa.concat_tables([_outside_one_person(vetoed, membership), lifted, refused_table,
+                                         _merged_on_copied(edges, copied, membership, settings)])
+
+
+def _merged_on_copied(edges: pa.Table, copied: pa.Array, membership: pa.Table, settings: dict | None) -> pa.Table:
+    """The merges made although a record's document differed, because that document was taken for
+    a sibling's copied number (``_copied``): flagged for review as ``merged_despite_different_valid_documents``."""
+    if not len(copied) or not edges.num_rows:
+        return REFUSED_SCHEMA.empty_table()
+    touching = pc.or_(pc.is_in(edges.column("left_uid"), copied), pc.is_in(edges.column("right_uid"), copied))
+    edges = edges.filter(touching)
+    _, conflicting = _documents_compared(edges, for_life_types(settings))
+    edges = edges.filter(pa.array(conflicting))
+    edges = edges.filter(_one_person(edges, membership))
+    return pa.table({"left_uid": edges.column("left_uid"), "right_uid": edges.column("right_uid"),
+                     "match_probability": edges.column("match_probability"),
+                     "reason": pa.array([FLAGGED_PREFIX + "different_valid_documents"] * edges.num_rows, pa.string())},
+                    schema=REFUSED_SCHEMA)
+
+
+def _one_person(pairs: pa.Table, membership: pa.Table) -> pa.Array:
+    """Per pair: whether its two records ended in one person."""
+    uids, pids = membership.column("record_uid"), membership.column("person_id")
+    left = pc.take(pids, pc.index_in(pairs.column("left_uid"), uids))
+    right = pc.take(pids, pc.index_in(pairs.column("right_uid"), uids))
+    return pc.fill_null(pc.equal(left, right), False)
 
 
 def _outside_one_person(vetoed: pa.Table, membership: pa.Table) -> pa.Table:
@@ -266,10 +390,7 @@ def _outside_one_person(vetoed: pa.Table, membership: pa.Table) -> pa.Table:
     links the clustering agrees with, not refused merges for the review queue."""
     if not vetoed.num_rows or not membership.num_rows:
         return vetoed
-    uids, pids = membership.column("record_uid"), membership.column("person_id")
-    left = pc.take(pids, pc.index_in(vetoed.column("left_uid"), uids))
-    right = pc.take(pids, pc.index_in(vetoed.column("right_uid"), uids))
-    return vetoed.filter(pc.invert(pc.fill_null(pc.equal(left, right), False)))
+    return vetoed.filter(pc.invert(_one_person(vetoed, membership)))
 
 
 def attach_persons(records: pa.Table, membership: pa.Table, role: str, key=None) -> pa.Table:

@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.link import comparisons as cmp
+from pipelines.link import arrays
 
 SEPARATOR = ":"  # as pipelines.harmonise.engine.DOCUMENT_SEPARATOR writes them
 
@@ -106,12 +106,12 @@ def _only_types(table: pa.Table, types: list[str]) -> pa.Table:
 
 
 def document_set(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
-    d1, d2 = cmp._col(left, "document_core"), cmp._col(right, "document_core")
-    t1, t2 = cmp._col(left, "document_type"), cmp._col(right, "document_type")
+    d1, d2 = arrays._col(left, "document_core"), arrays._col(right, "document_core")
+    t1, t2 = arrays._col(left, "document_type"), arrays._col(right, "document_type")
     shared, same_type = set_agreement(left, right)
-    cores_known = cmp._valid(d1) & cmp._valid(d2)
-    types_compatible = cmp._eq(t1, t2) | ~cmp._valid(t1) | ~cmp._valid(t2)
-    same_length = cmp._eq(cmp._derived(d1, pc.utf8_length), cmp._derived(d2, pc.utf8_length))
+    cores_known = arrays._valid(d1) & arrays._valid(d2)
+    types_compatible = arrays._eq(t1, t2) | ~arrays._valid(t1) | ~arrays._valid(t2)
+    same_length = arrays._eq(arrays._derived(d1, pc.utf8_length), arrays._derived(d2, pc.utf8_length))
     both_hold = (_counts(left) > 0) & (_counts(right) > 0)
     other_types = (both_hold & ~same_type) | (cores_known & ~types_compatible)
     # a contradiction needs two numbers of one type a person keeps for life (or of an unknown type)
@@ -120,13 +120,13 @@ def document_set(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
         same_life_type, main_for_life = same_type, np.ones(len(shared), dtype=bool)
     else:
         _, same_life_type = set_agreement(_only_types(left, life), _only_types(right, life))
-        life_type = cmp._derived(t1, lambda a: pc.is_in(a, pa.array(life, pa.string())))
-        main_for_life = ~cmp._valid(t1) | ~cmp._valid(t2) | pc.fill_null(life_type, False).to_numpy(
+        life_type = arrays._derived(t1, lambda a: pc.is_in(a, pa.array(life, pa.string())))
+        main_for_life = ~arrays._valid(t1) | ~arrays._valid(t2) | pc.fill_null(life_type, False).to_numpy(
             zero_copy_only=False)
     conflict = same_life_type | (cores_known & types_compatible & main_for_life)
-    return cmp._select(
-        [(shared | cmp._eq(d1, d2), 3),
-         (types_compatible & same_length & (cmp._edits(d1, d2) <= 1), 2),
+    return arrays._select(
+        [(shared | arrays._eq(d1, d2), 3),
+         (types_compatible & same_length & (arrays._edits(d1, d2) <= 1), 2),
          (~conflict, 1)],
         known=shared | same_type | cores_known | other_types,
     )

@@ -22,7 +22,7 @@ from pipelines.resources import schemas_dir
 U_CHUNK_PAIRS = 200_000
 PAIR_SLICE = 500_000  # candidate pairs gathered and compared at once (bounds memory per step)
 # carried with every pair so that clustering can refuse merges without another lookup
-GUARD_COLUMNS = ("document_type", "document_core", "document_valid", "birth_date")
+GUARD_COLUMNS = ("document_type", "document_core", "document_valid", "birth_date", "given_words")
 
 
 @functools.lru_cache(maxsize=None)
@@ -101,7 +101,8 @@ def scored_pairs(candidates: blocking.CandidatePairs, settings: dict,
             columns[f"tf_{c['name']}"] = decode(left.column(c["tf_column"]))
     for side, table in (("left", left), ("right", right)):
         for g in GUARD_COLUMNS:
-            columns[f"{side}_{g}"] = decode(table.column(g))
+            if g in table.column_names:  # a comparison table prepared before a guard column was added
+                columns[f"{side}_{g}"] = decode(table.column(g))
     return pa.table(columns)
 
 
@@ -201,11 +202,26 @@ def merge_counts(parts: list[dict[str, dict[str, int]]]) -> dict[str, dict[str, 
 
 def _tf_frequencies(column: pa.Array | pa.ChunkedArray, counts: dict[str, int]) -> np.ndarray:
     """Each value's frequency among all records (NaN where the value is unknown or not counted)."""
-    total = sum(counts.values())
-    keys = pa.array(list(counts), pa.string())
-    freqs = pa.array(np.array(list(counts.values()), dtype=np.float64) / total)
+    keys, freqs = _frequencies(counts)
     at = pc.index_in(decode(column), keys)
     return pc.fill_null(pc.take(freqs, at), float("nan")).to_numpy(zero_copy_only=False)
+
+
+_FREQUENCIES: dict[int, tuple[dict, pa.Array, pa.Array]] = {}
+
+
+def _frequencies(counts: dict[str, int]) -> tuple[pa.Array, pa.Array]:
+    """(values, frequencies) of a term-frequency table, built once per table: the same side input
+    scores every slice of every partition, and a whole given name or a surname pair has hundreds
+    of thousands of distinct values at scale."""
+    hit = _FREQUENCIES.get(id(counts))
+    if hit is None or hit[0] is not counts:
+        if len(_FREQUENCIES) > 16:
+            _FREQUENCIES.clear()
+        total = sum(counts.values())
+        hit = _FREQUENCIES[id(counts)] = (counts, pa.array(list(counts), pa.string()),
+                                          pa.array(np.array(list(counts.values()), dtype=np.float64) / total))
+    return hit[1], hit[2]
 
 
 def score(pairs: pa.Table, model: LinkageModel, tf_counts: dict[str, dict[str, int]]) -> pa.Table:

@@ -153,3 +153,67 @@ def test_a_vetoed_edge_between_records_of_one_person_is_no_refusal():
     membership, refused = cluster(table, "victim", settings=settings)
     assert groups(membership) == [["a", "b", "c"]]
     assert [(r["left_uid"], r["right_uid"]) for r in refused.to_pylist()] == [("c", "d")]
+
+
+SIBLING_GUARD = {"comparisons": [{"name": "document", "type": "document_set", "for_life_types": ["01", "06"]}],
+                 "clustering": {"refuse_levels": {"given_names": [0, 1]},
+                                "refusal_lifted_when": {"given_names": {"birth_date": [4], "sex": [1], "surnames": [5, 6]}},
+                                "copied_document_when": {"given_names": [5, 6]}}}
+
+
+def guarded_edges(rows, levels, words):
+    """edges() with the levels the sibling guard reads (given names, birth date, sex, surnames per
+    edge) and each side's number of given names."""
+    table = edges(rows)
+    for name, values in zip(("given_names", "birth_date", "sex", "surnames"), zip(*levels)):
+        table = table.append_column(f"gamma_{name}", pa.array(values, pa.int8()))
+    for k, side in enumerate(("left", "right")):
+        table = table.append_column(f"{side}_given_words", pa.array([w[k] for w in words], pa.int8()))
+    return table
+
+
+def test_a_name_shortened_two_ways_on_one_dni_and_birth_date_is_merged_and_flagged():
+    # YOMIRA / PILAR of YOMIRA PILAR: same DNI, birth date, sex and surnames, one given name each
+    table = guarded_edges([("a", "b", "document", 0.9999, *DOC_A, D, *DOC_A, D)], [(0, 4, 1, 6)], [(1, 1)])
+    membership, guarded = cluster(table, "victim", settings=SIBLING_GUARD)
+    assert groups(membership) == [["a", "b"]]
+    assert [r["reason"] for r in guarded.to_pylist()] == ["merged_despite_disagreeing_given_names"]
+
+
+def test_the_lift_needs_one_given_name_each_the_same_document_and_the_levels():
+    # DIANA ELENA / SOFIA: a compound name shortened two ways leaves one word on each side
+    two_words = guarded_edges([("a", "b", "document", 0.9999, *DOC_A, D, *DOC_A, D)], [(0, 4, 1, 6)], [(2, 1)])
+    # no shared document (an age-only record has none to share)
+    no_document = guarded_edges([("a", "b", "name_token_pairs", 0.99, *DOC_A, D, *NONE, D)], [(0, 4, 1, 6)], [(1, 1)])
+    # birth dates a year apart, or the sexes differing: a sibling
+    other_birth = guarded_edges([("a", "b", "document", 0.9999, *DOC_A, D, *DOC_A, D)], [(0, 2, 1, 6)], [(1, 1)])
+    other_sex = guarded_edges([("a", "b", "document", 0.9999, *DOC_A, D, *DOC_A, D)], [(0, 4, 0, 6)], [(1, 1)])
+    for table in (two_words, no_document, other_birth, other_sex):
+        membership, guarded = cluster(table, "victim", settings=SIBLING_GUARD)
+        assert membership.num_rows == 0
+        assert [r["reason"] for r in guarded.to_pylist()] == ["disagreeing_given_names"]
+
+
+def test_a_twin_whose_own_records_carry_another_dni_is_not_merged_on_the_copied_one():
+    # a and b: twins, b's record carries a's DNI (copied); c is b's own record under b's own DNI
+    table = guarded_edges([("a", "b", "document", 0.9999, *DOC_A, D, *DOC_A, D),
+                           ("b", "c", "name_token_pairs", 0.99, *DOC_A, D, *DOC_B, D)],
+                          [(0, 4, 1, 6), (6, 4, 1, 6)], [(1, 1), (1, 1)])
+    membership, guarded = cluster(table, "victim", settings=SIBLING_GUARD)
+    # the lift is refused (b has a link to another DNI: a second person), and b's copied number is
+    # not held against b joining its own record c: that merge is flagged
+    assert groups(membership) == [["b", "c"]]
+    assert sorted((r["left_uid"], r["right_uid"], r["reason"]) for r in guarded.to_pylist()) == [
+        ("a", "b", "disagreeing_given_names"), ("b", "c", "merged_despite_different_valid_documents")]
+
+
+def test_a_copied_dni_is_discounted_only_where_the_same_name_carries_another():
+    # b's link to c agrees on the given names only as a shortened name (level 4), not the same
+    # name: b's number is not taken for a copy, and b and c stay apart
+    table = guarded_edges([("a", "b", "document", 0.9999, *DOC_A, D, *DOC_A, D),
+                           ("b", "c", "name_token_pairs", 0.99, *DOC_A, D, *DOC_B, D)],
+                          [(0, 4, 1, 6), (4, 4, 1, 6)], [(2, 2), (2, 1)])
+    membership, guarded = cluster(table, "victim", settings=SIBLING_GUARD)
+    assert membership.num_rows == 0
+    assert sorted((r["left_uid"], r["right_uid"], r["reason"]) for r in guarded.to_pylist()) == [
+        ("a", "b", "disagreeing_given_names"), ("b", "c", "different_valid_documents")]

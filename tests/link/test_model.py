@@ -72,6 +72,23 @@ def test_term_frequency_adjustment_discounts_common_surnames():
     assert rare > common + 5
 
 
+def test_name_agreement_is_weighed_by_the_frequency_of_the_whole_value_agreed_on():
+    # MARIA is common, MARIA KARELYS rare; QUISPE is everyone's, QUISPE CONDORI half of them
+    names = [("MARIA", "MAMANI"), ("MARIA", "MAMANI"), ("MARIA", "CONDORI"), ("MARIA KARELYS", "CONDORI")]
+    comp = comparison_table(records([{"record_uid": str(k), "given_names": g, "paternal_surname": "QUISPE",
+                                      "maternal_surname": m} for k, (g, m) in enumerate(names)]))
+    tf = linker.term_frequencies(comp, SETTINGS)
+    assert tf["given_names"]["MARIA"] == 3 and tf["given_names"]["MARIA KARELYS"] == 1
+    assert tf["surnames"] == {"MAMANI QUISPE": 2, "CONDORI QUISPE": 2}
+
+
+def test_frequency_tables_are_built_once_per_table_and_never_stale():
+    common, rare = {"QUISPE": 99, "CONDORI": 1}, {"QUISPE": 1, "CONDORI": 99}
+    keys, freqs = linker._frequencies(common)
+    assert linker._frequencies(common)[0] is keys  # the same side input, built once
+    assert freqs.to_pylist() == [0.99, 0.01] and linker._frequencies(rare)[1].to_pylist() == [0.01, 0.99]
+
+
 def test_a_shared_case_reference_weighs_less_the_more_records_the_case_has():
     model = linker.link_in_memory(comparison_table(population()), SETTINGS).model
     assert {c["name"]: c.get("tf_column") for c in SETTINGS["comparisons"]}["case_reference"] == "police_report_ref"

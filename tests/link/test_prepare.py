@@ -5,7 +5,8 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from pipelines.link.prepare import comparison_table, name_tokens, phonetic
+from pipelines.link.names import name_tokens, phonetic
+from pipelines.link.prepare import comparison_table
 from tests.link.conftest import records
 
 
@@ -47,3 +48,10 @@ def test_mojibake_names_are_read_back_and_age_only_records_get_both_possible_yea
     years = table.column("name_token_years").to_pylist()
     assert years[0] == ["JUSI|2000", "NUNIS|2000"]
     assert years[1] == ["JUSI|2000", "JUSI|2001", "NUNIS|2000", "NUNIS|2001"]
+
+
+def test_given_words_count_the_given_names_without_particles():
+    table = comparison_table(records([{"record_uid": str(k), "given_names": g, "paternal_surname": "QUISPE",
+                                       "event_date": dt.date(2018, 3, 3)}
+                                      for k, g in enumerate(["MARÍA DEL CARMEN", "CARMEN", "ROSA-MARÍA", None])]))
+    assert table.column("given_words").to_pylist() == [2, 1, 2, None]
