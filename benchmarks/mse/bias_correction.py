@@ -12,15 +12,13 @@ only to say how large a constant the bias would need, not as a candidate (it was
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from simulate import ROOT, as_stratum, build_scenarios  # noqa: E402
+from simulate import as_stratum, build_scenarios, scenario_study  # noqa: E402
 
 from pipelines.estimate import estimate  # noqa: E402
 from pipelines.estimate.loglinear import all_pairs  # noqa: E402
@@ -63,19 +61,7 @@ def run(replicates: int, seed: int, only: list[str] | None) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--replicates", type=int, default=200)
-    p.add_argument("--seed", type=int, default=2018)
-    p.add_argument("--scenario", action="append", default=None)
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "mse_bias_correction.json"))
-    args = p.parse_args(argv)
-    result = {"command": "python " + " ".join(["benchmarks/mse/bias_correction.py",
-                                               *(argv if argv is not None else sys.argv[1:])]),
-              "scenarios": run(args.replicates, args.seed, args.scenario)}
-    if args.out != "-":
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        print(f"written {args.out}")
-    return 0
+    return scenario_study("bias_correction.py", __doc__, run, "mse_bias_correction.json", argv)
 
 
 if __name__ == "__main__":

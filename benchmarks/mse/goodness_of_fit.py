@@ -19,8 +19,6 @@ rejections at p < 0.01 by
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -29,7 +27,7 @@ import numpy as np
 from scipy.stats import chi2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from simulate import ROOT, as_stratum, build_scenarios  # noqa: E402
+from simulate import as_stratum, build_scenarios, scenario_study  # noqa: E402
 
 from pipelines.estimate import PAIRWISE_OR_LATENT_CLASS, estimate, goodness_of_fit  # noqa: E402
 from pipelines.estimate.loglinear import _poisson_deviance, irls_batch, model_setup_for, parse_term  # noqa: E402
@@ -81,19 +79,7 @@ def run(replicates: int, seed: int, only: list[str] | None) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--replicates", type=int, default=200)
-    p.add_argument("--seed", type=int, default=2018)
-    p.add_argument("--scenario", action="append", default=None)
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "mse_goodness_of_fit.json"))
-    args = p.parse_args(argv)
-    result = {"command": "python " + " ".join(["benchmarks/mse/goodness_of_fit.py",
-                                               *(argv if argv is not None else sys.argv[1:])]),
-              "p_threshold": P, "bootstrap_tables": BOOTSTRAP, "scenarios": run(args.replicates, args.seed, args.scenario)}
-    if args.out != "-":
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        print(f"written {args.out}")
-    return 0
+    return scenario_study("goodness_of_fit.py", __doc__, run, "mse_goodness_of_fit.json", argv, p_threshold=P, bootstrap_tables=BOOTSTRAP)
 
 
 if __name__ == "__main__":

@@ -300,6 +300,24 @@ def build_scenarios(seed_world: int = 2018) -> list[Scenario]:
     return scenarios
 
 
+
+def scenario_study(script: str, doc: str, run, out: str, argv=None, **header) -> int:
+    """The command line of a study over the scenarios (``run(replicates, seed, scenarios)`` -> rows): the
+    rows written as JSON with the command that made them and ``header``."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--replicates", type=int, default=200)
+    p.add_argument("--seed", type=int, default=2018)
+    p.add_argument("--scenario", action="append", default=None)
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / out))
+    args = p.parse_args(argv)
+    result = {"command": "python " + " ".join([f"benchmarks/mse/{script}", *(argv if argv is not None else sys.argv[1:])]),
+              **header, "scenarios": run(args.replicates, args.seed, args.scenario)}
+    if args.out != "-":
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        print(f"written {args.out}")
+    return 0
+
+
 def as_stratum(lists: tuple[str, ...], counts: np.ndarray) -> Stratum:
     k = len(lists)
     sets = Counter()
