@@ -23,6 +23,7 @@ TILES = {"blocking": N_("Blocking validations failed"), "control_totals": N_("Co
 EVIDENCE = {"scored_as_match": N_("scored as a match"), "scored_uncertain": N_("scored as uncertain"),
             "scored_as_non_match": N_("scored as a non-match"), "not_compared": N_("not compared by the blocking rules"),
             "different_valid_documents": N_("different valid documents"),
+            "disagreeing_given_names": N_("different given names (the sibling guard)"),
             "incompatible_birth_dates": N_("incompatible birth dates")}
 
 
