@@ -45,15 +45,17 @@ from pipelines.link import names as name_words
 NAME, ALIAS = 0, 1
 ALIAS_FOR_NAME = 3  # levels at and above: one record's name is an alias of the other
 CLOSE = 0.92
-# A nickname is written with or without its article ("EL CHATO", "CHATO"); LA, LOS, LAS are
-# already name particles (schemas/linkage/phonetic.yaml).
-ARTICLES = ("EL",)
 
 LEVELS = {5: "an alias of one is the other's name", 4: "an alias of one sounds like the other's name",
           3: "an alias of one is close to the other's name", 2: "a shared alias of two or more words",
           1: "a shared one-word alias (nickname)", 0: "aliases on a side, none agrees"}
 COLUMNS = ("alias_names", "alias_sounds", "name_set", "name_sound")
 KEY_COLUMN = "alias_keys"
+
+
+def _articles() -> str:
+    """The pattern of the words a nickname may carry or not ("EL CHATO", "CHATO"): schemas/linkage/phonetic.yaml."""
+    return rf"(^|\s)({'|'.join(name_words.phonetic_rules()['alias_articles'])})(\s|$)"
 
 
 def _list_of(values: pa.Array, parents: np.ndarray, n: int) -> pa.ListArray:
@@ -78,7 +80,7 @@ def columns(records: pa.Table, name_tokens: pa.ListArray) -> dict[str, pa.Array]
     aliases = records.column("aliases").combine_chunks()
     parents = pc.list_parent_indices(aliases).to_numpy()
     words = pc.utf8_trim_whitespace(pc.replace_substring_regex(
-        fold(name_words._repair_mojibake(pc.list_flatten(aliases))), rf"(^|\s)({'|'.join(ARTICLES)})(\s|$)", " "))
+        fold(name_words._repair_mojibake(pc.list_flatten(aliases))), _articles(), " "))
     words = name_words._null_if_empty(words)
     sounds = name_words._null_if_empty(pc.binary_join(name_words.name_tokens(words), " "))
     keep = pc.and_(pc.is_valid(words), pc.is_valid(sounds))
