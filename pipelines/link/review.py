@@ -34,7 +34,9 @@ def review_pairs(uncertain: list[pa.Table], refused: pa.Table) -> pa.Table:
 
 
 def uids_of(pairs: pa.Table) -> pa.Array:
-    return pc.unique(pa.chunked_array(pairs.column("left_uid").chunks + pairs.column("right_uid").chunks))
+    # typed: a table decoded from an empty stream has no chunks
+    return pc.unique(pa.chunked_array(pairs.column("left_uid").chunks + pairs.column("right_uid").chunks,
+                                      type=pairs.schema.field("left_uid").type))
 
 
 def pick(records: pa.Table, uids: pa.Array) -> pa.Table:

@@ -156,3 +156,14 @@ def test_the_beam_transform_scores_the_pairs_the_in_memory_linker_scores():
         out = p | beam.Create([table.slice(0, 150), table.slice(150)]) | LinkPersons("victim", partitions=4)
         links = out["links"] | beam.combiners.ToList() | beam.Map(lambda ts: rows(pa.concat_tables(ts)))
         assert_that(links, equal_to([rows(expected)]))
+
+
+def test_the_review_queue_of_a_table_decoded_from_an_empty_stream_is_empty():
+    from pipelines.link import review
+    from pipelines.link.transform import ArrowTableCoder
+
+    empty = pa.table({"left_uid": pa.array([], pa.string()), "right_uid": pa.array([], pa.string())})
+    coder = ArrowTableCoder()
+    decoded = coder.decode(coder.encode(empty))
+    assert decoded.column("left_uid").num_chunks == 0  # what the runner hands the next stage
+    assert review.uids_of(decoded).to_pylist() == []
