@@ -8,8 +8,11 @@ of the shared run) carry the ``pipeline`` marker: ``make test-fast`` leaves them
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -47,21 +50,78 @@ class SampleRun:
     run_dir: str
     manifest: dict
     logs: str  # stdout + stderr of `concilia run --verbose` (tests/test_pii_scan.py scans them)
+    stdout: str  # the run's printed summary
+    judged: dict | None = None  # judged_rerun: what the steward judged before the run
+
+
+@contextlib.contextmanager
+def made_once(tmp_path_factory, name: str):
+    """A folder made once per test session: ``with made_once(f, "x") as (folder, make):`` holds an
+    exclusive lock; ``make`` is true for the first caller, who fills ``folder``. With pytest-xdist
+    (``make test`` runs two workers) the workers share the folder: the first makes it, the others wait."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's root, shared by its workers
+    folder, done = base / name, base / f"{name}.done"
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        make = not done.exists()
+        yield folder, make
+        if make:
+            done.write_text("")
+
+
+def shared_run(tmp_path_factory, name: str, *options: str) -> SampleRun:
+    """``concilia run`` of the committed sample feeds with the demo key and ``options``, once per
+    session (``made_once``)."""
+    with made_once(tmp_path_factory, name) as (out, make):
+        printed = out.parent / f"{name}.stdout", out.parent / f"{name}.stderr"
+        if make:
+            proc = subprocess.run(
+                [sys.executable, "-m", "pipelines", "run", "--feeds", str(SAMPLE_FEEDS), "--out", str(out),
+                 f"--runner={TEST_RUNNER}", "--demo-key", *options], capture_output=True, text=True, cwd=ROOT)
+            assert proc.returncode == 0, proc.stderr[-2000:]
+            for path, text in zip(printed, (proc.stdout, proc.stderr)):
+                path.write_text(text, encoding="utf-8")
+    run_id = json.loads((out / "current.json").read_text(encoding="utf-8"))["run_id"]
+    run_dir = out / "runs" / run_id
+    stdout, stderr = (path.read_text(encoding="utf-8") for path in printed)
+    return SampleRun(out=out, run_id=run_id, run_dir=str(run_dir),
+                     manifest=json.loads((run_dir / "manifest.json").read_text(encoding="utf-8")),
+                     logs=stdout + stderr, stdout=stdout)
 
 
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory) -> SampleRun:
     """One real, published run of the committed sample feeds (demo key, Data Docs, ``--verbose``), made
-    the way an operator makes one, shared by every test that only reads a standard run. Tests that
-    change a run work on a copy of ``out``."""
-    out = tmp_path_factory.mktemp("sample-run")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pipelines", "run", "--feeds", str(SAMPLE_FEEDS), "--out", str(out),
-         f"--runner={TEST_RUNNER}", "--demo-key", "--data-docs", "--verbose"],
-        capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    run_id = json.loads((out / "current.json").read_text(encoding="utf-8"))["run_id"]
-    run_dir = out / "runs" / run_id
-    return SampleRun(out=out, run_id=run_id, run_dir=str(run_dir),
+    the way an operator makes one, shared by every test that only reads a standard run (and by the
+    session's workers). Tests that change a run work on a copy of ``out``."""
+    return shared_run(tmp_path_factory, "sample-run", "--data-docs", "--verbose")
+
+
+@pytest.fixture(scope="session")
+def spanish_multiprocess_run(tmp_path_factory) -> SampleRun:
+    """The same feeds again, in Spanish (``--lang es``) on two worker processes: one run serves both
+    tests/test_i18n.py (a Spanish run) and tests/test_multiprocessing.py (the same outputs as the
+    in-process ``sample_run``; the language changes only the report and the printed summary)."""
+    return shared_run(tmp_path_factory, "spanish-multiprocess-run", "--lang", "es", "--",
+                      "--direct_num_workers=2", "--direct_running_mode=multi_processing")
+
+
+@pytest.fixture(scope="session")
+def judged_rerun(sample_run, tmp_path_factory) -> SampleRun:
+    """A second published run into a copy of ``sample_run``'s output root, after a steward judged two of
+    its pairs (tests/test_steward_loop.py): the steward's loop, and two runs for the Delta tables
+    (tests/test_delta.py)."""
+    with made_once(tmp_path_factory, "judged-rerun") as (out, make):
+        judged = out.parent / "judged-rerun.json"
+        if make:
+            from tests.test_steward_loop import judge_and_run_again
+
+            shutil.copytree(sample_run.out, out)
+            judged.write_text(json.dumps(judge_and_run_again(str(out), sample_run)), encoding="utf-8")
+    facts = json.loads(judged.read_text(encoding="utf-8"))
+    run_dir = out / "runs" / facts["second_run_id"]
+    return SampleRun(out=out, run_id=facts["second_run_id"], run_dir=str(run_dir),
                      manifest=json.loads((run_dir / "manifest.json").read_text(encoding="utf-8")),
-                     logs=proc.stdout + proc.stderr)
+                     logs="", stdout="", judged=facts)

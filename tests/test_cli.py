@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cli import main
-from pipelines.options import EXIT_ACCOUNTING, EXIT_BLOCKED, EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE
+from pipelines.options import EXIT_ACCOUNTING, EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE
 from tests.conftest import ROOT, SAMPLE_FEEDS, TEST_RUNNER
 
 
@@ -144,24 +144,9 @@ def test_status_and_finalise_exit_codes(launched, tmp_path):
     assert gone.returncode == EXIT_OUTPUT and "missing" in gone.stderr
 
 
-@pytest.mark.pipeline
-def test_a_blocking_failure_exits_6(tmp_path):
-    from tests.test_validate import CONTRACT
-
-    (tmp_path / "contracts" / "dp").mkdir(parents=True)
-    (tmp_path / "contracts" / "dp" / "complaints.yaml").write_text(CONTRACT, encoding="utf-8")
-    (tmp_path / "feeds" / "dp").mkdir(parents=True)
-    (tmp_path / "feeds" / "dp" / "quejas_2018.csv").write_text(
-        "QUEJA|FECHA|GENERO|EDAD\nQ1|20180305|MUJER|16\nQ2|29990412|VARON|30\nQ3|29990101|MUJER|20\n", encoding="utf-8")
-    proc = _concilia("run", "--feeds", str(tmp_path / "feeds"), "--out", str(tmp_path / "out"), "--demo-key",
-                     "--contracts", str(tmp_path / "contracts"), f"--runner={TEST_RUNNER}")
-    assert proc.returncode == EXIT_BLOCKED and "blocked" in proc.stderr
-    assert not (tmp_path / "out" / "current.json").exists()
-
-
 def test_the_readme_lists_the_exit_codes_these_tests_produce():
-    """0-6 come from the tests above (1: status with nothing published); 7 (a lease held) from
-    tests/service; 3 and 8 of mse from tests/test_estimate.py. A code added to README's list needs a test."""
+    """0-5 come from the tests above (1: status with nothing published); 6 (a blocked run) from
+    tests/test_validate.py; 7 (a lease held) from tests/service; 3 and 8 of mse from tests/test_estimate.py. A code added to README's list needs a test."""
     listed = {int(c) for c in re.findall(r"^- `(\d)` ", (ROOT / "README.md").read_text(encoding="utf-8"), re.M)}
     assert listed == {0, 1, 2, 3, 4, 5, 6, 7, 8}
 

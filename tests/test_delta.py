@@ -4,7 +4,6 @@ current.json and without counting a run twice; earlier versions stay readable by
 from __future__ import annotations
 
 import json
-import shutil
 
 import duckdb
 import pyarrow as pa
@@ -13,19 +12,13 @@ import pytest
 from deltalake import DeltaTable
 
 from pipelines import delta
-from tests.conftest import SAMPLE_FEEDS, TEST_RUNNER
 
 
 @pytest.fixture(scope="module")
-def two_runs(sample_run, tmp_path_factory):
-    """The shared sample run, then the same feeds published again into a copy of its output root."""
-    from pipelines.pipeline import run
-    from pipelines.privacy import demo_key
-
-    out = tmp_path_factory.mktemp("two-runs") / "out"
-    shutil.copytree(sample_run.run_dir.rsplit("/runs/", 1)[0], out)
-    second = run(str(SAMPLE_FEEDS), str(out), [f"--runner={TEST_RUNNER}"], key=demo_key())
-    return out, sample_run, second
+def two_runs(judged_rerun, sample_run):
+    """The shared sample run, then the same feeds published again into a copy of its output root (after
+    a steward's judgements: the session's ``judged_rerun``, tests/conftest.py)."""
+    return judged_rerun.out, sample_run, judged_rerun
 
 
 def test_current_version_after_two_runs_counts_each_person_once(two_runs):

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -23,7 +22,7 @@ from pipelines.public import TABLES
 from pipelines.public_es import SUFFIX, UNODC_TERMS
 from pipelines.report import REPORT_PATH, report_context
 from pipelines.report.build import render
-from tests.conftest import ROOT, SAMPLE_FEEDS, TEST_RUNNER
+from tests.conftest import ROOT
 
 LOCALE = ROOT / "pipelines" / "locale"
 POT, PO, MO = LOCALE / "concilia.pot", LOCALE / "es/LC_MESSAGES/concilia.po", LOCALE / "es/LC_MESSAGES/concilia.mo"
@@ -146,16 +145,11 @@ def test_an_unknown_language_is_refused():
 # ------------------------------------------------------------------ a run with --lang es
 
 @pytest.fixture(scope="module")
-def spanish_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("spanish-run")
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        code = main(["run", "--feeds", str(SAMPLE_FEEDS), "--out", str(out), f"--runner={TEST_RUNNER}",
-                     "--demo-key", "--lang", "es"])
-    assert code == 0
-    run_dir = next((out / "runs").iterdir())
-    return {"out": out, "run_dir": run_dir, "summary": printed.getvalue(),
-            "manifest": json.loads((run_dir / "manifest.json").read_text(encoding="utf-8")),
+def spanish_run(spanish_multiprocess_run):
+    """The session's Spanish run (tests/conftest.py: ``concilia run --lang es`` of the sample feeds)."""
+    run = spanish_multiprocess_run
+    run_dir = Path(run.run_dir)
+    return {"out": run.out, "run_dir": run_dir, "summary": run.stdout, "manifest": run.manifest,
             "html": (run_dir / REPORT_PATH).read_text(encoding="utf-8")}
 
 

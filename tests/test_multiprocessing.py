@@ -7,10 +7,6 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from pipelines import privacy
-from pipelines.pipeline import run
-from tests.conftest import SAMPLE_FEEDS, TEST_RUNNER
-
 pytestmark = pytest.mark.pipeline  # every test here runs the pipeline
 
 FOLDERS = ("harmonised/victims", "harmonised/offenders", "persons", "quarantine",
@@ -28,11 +24,10 @@ def _sorted(table: pa.Table) -> pa.Table:
 
 
 @pytest.fixture(scope="module")
-def runs(sample_run, tmp_path_factory):
-    single = sample_run  # the session's in-process run of the same feeds with the demo key (tests/conftest.py)
-    multi = run(str(SAMPLE_FEEDS), str(tmp_path_factory.mktemp("mp") / "multi"),
-                [f"--runner={TEST_RUNNER}", "--direct_num_workers=2", "--direct_running_mode=multi_processing"],
-                key=privacy.demo_key())
+def runs(sample_run, spanish_multiprocess_run):
+    # the session's in-process run and its run of the same feeds on two worker processes (tests/conftest.py;
+    # the latter in Spanish, which changes only the report and the printed summary)
+    single, multi = sample_run, spanish_multiprocess_run
     tables = {}
     for folder in FOLDERS:
         tables[folder] = tuple(_sorted(ds.dataset(f"{r.run_dir}/{folder}", format="parquet").to_table())

@@ -123,37 +123,46 @@ def test_concilia_run_refuses_to_start_without_a_real_key(tmp_path):
     assert short.returncode == 3 and "tooshort" not in short.stderr
 
 
-@pytest.mark.pipeline
-def test_demo_and_real_keys_mark_every_output(tmp_path):
+def _assert_marked(run_dir, key):
+    """Every output of the run in ``run_dir`` says which key pseudonymised it and which zone it lies in."""
     import json
 
     import pyarrow.parquet as pq
 
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["demo"] is key.demo and manifest["pseudonym_key"]["fingerprint"] == key.fingerprint
+    for folder, entry in manifest["outputs"].items():
+        assert entry["zone"] == zone_of(folder)
+        for f in entry["files"]:
+            path = run_dir / f["path"]
+            if path.suffix == ".parquet":
+                meta = pq.read_schema(path).metadata or {}
+                assert meta.get(b"concilia.zone", b"").decode() == entry["zone"], f["path"]
+                assert meta[b"concilia.demo"] == (b"true" if key.demo else b"false"), f["path"]
+            elif path.suffix == ".csv" and entry["zone"] == ZONE_PUBLIC:
+                assert path.read_text().startswith("# DEMO") is key.demo
+    assert json.loads((run_dir / "public" / "metadata.json").read_text())["demo"] is key.demo
+    # every file of the run lies in a folder of exactly one zone (the manifest is pseudonymised)
+    for path in run_dir.rglob("*"):
+        if path.is_file() and path.name != "manifest.json":
+            zone_of(str(path.parent.relative_to(run_dir)))
+
+
+def test_the_demo_key_marks_every_output(sample_run):
+    from pathlib import Path
+
+    _assert_marked(Path(sample_run.run_dir), privacy.demo_key())  # the session's run (tests/conftest.py)
+
+
+@pytest.mark.pipeline
+def test_a_real_key_marks_every_output(tmp_path):
     from pipelines.pipeline import run
     from tests.conftest import SAMPLE_FEEDS, TEST_RUNNER
 
     feeds = tmp_path / "feeds" / "mimp"
     feeds.mkdir(parents=True)
     (feeds / "ninos_victimas_2018.csv").write_bytes((SAMPLE_FEEDS / "mimp" / "ninos_victimas_2018.csv").read_bytes())
-    for name, key in (("demo", privacy.demo_key()), ("real", PseudonymKey(source="env", secret=KEY))):
-        result = run(str(tmp_path / "feeds"), str(tmp_path / name), [f"--runner={TEST_RUNNER}"], key=key,
-                     allow_missing=["*"])  # one feed alone
-        manifest = json.loads((tmp_path / name / "runs" / result.run_id / "manifest.json").read_text())
-        assert manifest["demo"] is key.demo and manifest["pseudonym_key"]["fingerprint"] == key.fingerprint
-        for folder, entry in manifest["outputs"].items():
-            assert entry["zone"] == zone_of(folder)
-            for f in entry["files"]:
-                path = tmp_path / name / "runs" / result.run_id / f["path"]
-                if path.suffix == ".parquet":
-                    meta = pq.read_schema(path).metadata or {}
-                    assert meta.get(b"concilia.zone", b"").decode() == entry["zone"], f["path"]
-                    assert meta[b"concilia.demo"] == (b"true" if key.demo else b"false"), f["path"]
-                elif path.suffix == ".csv" and entry["zone"] == ZONE_PUBLIC:
-                    assert path.read_text().startswith("# DEMO") is key.demo
-        assert json.loads((tmp_path / name / "runs" / result.run_id / "public" / "metadata.json").read_text())["demo"] \
-            is key.demo
-        # every file of the run lies in a folder of exactly one zone (the manifest is pseudonymised)
-        run_dir = tmp_path / name / "runs" / result.run_id
-        for path in run_dir.rglob("*"):
-            if path.is_file() and path.name != "manifest.json":
-                zone_of(str(path.parent.relative_to(run_dir)))
+    key = PseudonymKey(source="env", secret=KEY)
+    result = run(str(tmp_path / "feeds"), str(tmp_path / "out"), [f"--runner={TEST_RUNNER}"], key=key,
+                 allow_missing=["*"])  # one feed alone
+    _assert_marked(tmp_path / "out" / "runs" / result.run_id, key)

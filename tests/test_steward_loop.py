@@ -1,6 +1,7 @@
 """The steward's loop on real runs: run, export the queue, judge, apply, run again; and two periods.
 
-Both tests start from a copy of the session's sample run (tests/conftest.py) and add one run each."""
+Both start from a copy of the session's sample run (tests/conftest.py) and add one run each; the
+judged run is shared with tests/test_delta.py (``judged_rerun``)."""
 
 from __future__ import annotations
 
@@ -39,10 +40,11 @@ def _copy_of(sample_run, tmp_path_factory, name):
     return str(out), f"{out}/runs/{sample_run.run_id}"
 
 
-@pytest.fixture(scope="module")
-def loop(sample_run, tmp_path_factory):
-    out, first = _copy_of(sample_run, tmp_path_factory, "loop")
-    before = _persons_of(first)
+def judge_and_run_again(out: str, sample_run) -> dict:
+    """In ``out``, a copy of the sample run's output root: export the review queue, judge two pairs,
+    apply the judgements and run again. Returns what was judged, as JSON (tests/conftest.py shares
+    the result as ``judged_rerun``)."""
+    before = _persons_of(f"{out}/runs/{sample_run.run_id}")
     person_of = {u: p for p, uids in before.items() for u in uids}
     assert main(["review", "export", "--out", out, "--to", f"{out}/sheet"]) == 0
     rows = store.read_sheet(f"{out}/sheet.csv")
@@ -62,10 +64,18 @@ def loop(sample_run, tmp_path_factory):
         writer.writerows(rows)
     assert main(["review", "apply", f"{out}/filled.csv", "--out", out]) == 0
     second = run(str(SAMPLE_FEEDS), out, [f"--runner={TEST_RUNNER}"], key=demo_key())
-    return {"out": out, "first": first, "second": second.run_dir, "before": before, "after": _persons_of(second.run_dir),
-            "same": (same["left_uid"], same["right_uid"]), "different": (different["left_uid"], different["right_uid"]),
-            "split": person_of[different["left_uid"]],
-            "merged": (person_of[same["left_uid"]], person_of[same["right_uid"]])}
+    return {"second_run_id": second.run_id, "same": [same["left_uid"], same["right_uid"]],
+            "different": [different["left_uid"], different["right_uid"]], "split": person_of[different["left_uid"]],
+            "merged": [person_of[same["left_uid"]], person_of[same["right_uid"]]]}
+
+
+@pytest.fixture(scope="module")
+def loop(judged_rerun, sample_run):
+    out, judged = str(judged_rerun.out), judged_rerun.judged
+    first, second = f"{out}/runs/{sample_run.run_id}", judged_rerun.run_dir
+    return {"out": out, "first": first, "second": second, "before": _persons_of(first),
+            "after": _persons_of(second), **{k: tuple(judged[k]) for k in ("same", "different", "merged")},
+            "split": judged["split"]}
 
 
 def test_judged_pairs_are_split_and_merged(loop):

@@ -16,7 +16,8 @@ from pipelines import gx_suites, model, validate
 from pipelines.contracts import load_contracts, parse_contract
 from pipelines.pipeline import run
 from pipelines.privacy import demo_key
-from pipelines.publish import ValidationBlocked
+from pipelines.cli import main
+from pipelines.options import EXIT_BLOCKED
 from tests.conftest import SAMPLE_FEEDS, TEST_RUNNER
 
 RUN_DATE = dt.date(2019, 3, 1)
@@ -195,7 +196,7 @@ lookups:
 
 
 @pytest.mark.pipeline
-def test_a_blocking_failure_stops_the_publication_but_keeps_the_accounting(tmp_path):
+def test_a_blocking_failure_stops_the_publication_but_keeps_the_accounting(tmp_path, capsys):
     contracts = tmp_path / "contracts" / "dp"
     contracts.mkdir(parents=True)
     (contracts / "complaints.yaml").write_text(CONTRACT, encoding="utf-8")
@@ -210,9 +211,11 @@ def test_a_blocking_failure_stops_the_publication_but_keeps_the_accounting(tmp_p
     assert first.manifest["status"] == "published"
     (feeds / "quejas_2018.csv").write_text(
         "QUEJA|FECHA|GENERO|EDAD\nQ1|20180305|MUJER|16\nQ2|29990412|VARON|30\nQ3|29990101|MUJER|20\n", encoding="utf-8")
-    with pytest.raises(ValidationBlocked, match="feed.dp_complaints"):
-        run(str(tmp_path / "feeds"), str(out), [f"--runner={TEST_RUNNER}"], [str(tmp_path / "contracts")],
-            key=demo_key(), allow_missing=["*"])
+    # through the command: the blocked run exits 6 (README's exit codes) with its reason on one line
+    code = main(["run", "--feeds", str(tmp_path / "feeds"), "--out", str(out), "--demo-key",
+                 "--contracts", str(tmp_path / "contracts"), f"--runner={TEST_RUNNER}", "--allow-missing", "*"])
+    err = capsys.readouterr().err
+    assert code == EXIT_BLOCKED and "blocked" in err and "feed.dp_complaints" in err
     assert json.loads((out / "current.json").read_text())["run_id"] == first.run_id
     blocked = [p for p in (out / "runs").iterdir() if p.name != first.run_id]
     manifest = json.loads((blocked[0] / "manifest.json").read_text())
