@@ -21,8 +21,13 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/concilia run --feeds $(FEEDS) --out $(OUT) --demo-key  # sample data: the public demo key, outputs marked demo
 
+# two workers (pytest-xdist; CI has two cores), each test module on one worker so that a module's
+# shared run is made once; the session's shared runs are made once for both (tests/conftest.py)
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadscope
+
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(XDIST)
 
 # the unit layer: every test but those that run the pipeline (marker `pipeline`, tests/conftest.py)
 test-fast: $(STAMP)

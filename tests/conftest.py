@@ -23,6 +23,9 @@ import pytest
 # The commands read their language from the environment (pipelines/i18n.py); tests expect English
 # unless they ask for Spanish (--lang es), whatever the developer's locale.
 os.environ["LANGUAGE"] = "en"
+# Offline, gcsfs would spend 15 s asking the GCE metadata server for credentials before falling back to
+# anonymous access, at every gs:// file system a test makes (read by fsspec when it is first imported).
+os.environ.setdefault("FSSPEC_GS_TOKEN", "anon")
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_FEEDS = ROOT / "sample_feeds"
