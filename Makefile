@@ -24,7 +24,7 @@ run: $(STAMP)
 # two workers (pytest-xdist; CI has two cores), each test module on one worker so that a module's
 # shared run is made once; the session's shared runs are made once for both (tests/conftest.py)
 TEST_WORKERS ?= 2
-XDIST := -n $(TEST_WORKERS) --dist loadscope
+XDIST := -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder  # tests/conftest.py orders the modules
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(XDIST)

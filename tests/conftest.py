@@ -33,10 +33,22 @@ SAMPLE_FEEDS = ROOT / "sample_feeds"
 TEST_RUNNER = "FnApiRunner"
 
 
+SHARED_RUNS = {"sample_run", "judged_rerun", "spanish_multiprocess_run"}  # the session's runs, below
+
+
 def pytest_collection_modifyitems(items):
-    for item in items:  # a test of the shared run is a pipeline test whether or not its module says so
-        if "sample_run" in getattr(item, "fixturenames", ()):
+    for item in items:  # a test of a shared run is a pipeline test whether or not its module says so
+        if SHARED_RUNS & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.pipeline)
+    # modules that run the pipeline themselves first, then those reading the shared runs, then the unit
+    # tests: make test's workers (one module at a time each, in this order) start on the longest work
+    # and do not both wait for the first shared run
+    modules: dict[str, tuple[bool, bool]] = {}
+    for item in items:
+        pipeline, shared = modules.get(item.module.__name__, (False, False))
+        modules[item.module.__name__] = (pipeline or item.get_closest_marker("pipeline") is not None,
+                                         shared or bool(SHARED_RUNS & set(getattr(item, "fixturenames", ()))))
+    items.sort(key=lambda item: (not modules[item.module.__name__][0], modules[item.module.__name__][1]))
 
 
 @pytest.fixture
