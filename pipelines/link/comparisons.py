@@ -356,6 +356,15 @@ def columns_for(spec: dict) -> tuple[str, ...]:
     return tuple(spec.get("columns") or [spec["column"]])
 
 
+def compared_columns(comparisons: list[dict]) -> list[str]:
+    """Every column compare() reads for these comparisons (the records of pairs are gathered with
+    these only: a partition also carries blocking keys and token lists)."""
+    columns = {c for spec in comparisons for c in columns_for(spec)}
+    if any(spec["type"] in ("surnames", "given_names") for spec in comparisons):
+        columns.update(NAME_COLUMNS)  # crossed names (_crossed, _realigned)
+    return sorted(columns)
+
+
 def _similarity(a: pa.Array, b: pa.Array) -> np.ndarray:
     """1 where the words of one are among the other's (one surname of two), or each within one
     edit of a word of the other (a typo in it), else Jaro-Winkler."""
