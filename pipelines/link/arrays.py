@@ -121,6 +121,22 @@ def _spaces(arr: pa.Array, default: int) -> np.ndarray:
     return _per_row(arr, lambda v: pc.count_substring(v, " "), "spaces", default)
 
 
+def _initials(values: pa.Array) -> np.ndarray:
+    """Each value's first character as its code point, 0 for an empty or null value (read from the
+    UTF-8 bytes: no Python string per value)."""
+    values = pc.fill_null(decode(values).cast(pa.large_string()), "")
+    _, offsets, data = values.buffers()
+    offsets = np.frombuffer(offsets, dtype=np.int64)[values.offset:values.offset + len(values) + 1]
+    if data is None or offsets[-1] == offsets[0]:
+        return np.zeros(len(values), dtype=np.int64)
+    data = np.concatenate([np.frombuffer(data, dtype=np.uint8), np.zeros(4, np.uint8)]).astype(np.int64)
+    b0, b1, b2, b3 = (data[offsets[:-1] + k] for k in range(4))
+    point = np.select([b0 < 0x80, b0 < 0xE0, b0 < 0xF0],
+                      [b0, ((b0 & 0x1F) << 6) | (b1 & 0x3F), ((b0 & 0x0F) << 12) | ((b1 & 0x3F) << 6) | (b2 & 0x3F)],
+                      ((b0 & 0x07) << 18) | ((b1 & 0x3F) << 12) | ((b2 & 0x3F) << 6) | (b3 & 0x3F))
+    return np.where(offsets[1:] > offsets[:-1], point, 0)
+
+
 def _prefix(arr: pa.Array, n: int) -> pa.Array:
     return _derived(arr, lambda a: pc.utf8_slice_codeunits(a, 0, n), key=("prefix", n))
 

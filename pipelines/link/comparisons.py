@@ -20,7 +20,7 @@ from rapidfuzz.distance import OSA
 from pipelines.link import aliases as _aliases
 from pipelines.link import documents as _documents
 from pipelines.link.arrays import (  # noqa: F401  (NULL, decode, encode_strings: read from here by the linker)
-    NULL, _codes, _col, _derived, _differing, _edits, _eq, _jaro_winkler, _per_row, _per_value, _prefix, _py, _same_values,
+    NULL, _codes, _col, _derived, _differing, _edits, _eq, _initials, _jaro_winkler, _per_row, _per_value, _prefix, _py, _same_values,
     _select, _valid, _word_subset, decode, encode_strings,
 )
 
@@ -90,11 +90,6 @@ def _first_letters(values: pa.Array) -> np.ndarray:
     out = np.zeros(len(values), dtype=np.int64)
     np.bitwise_or.at(out, pc.list_parent_indices(words).to_numpy(), bits)
     return out
-
-
-def _initials(values: pa.Array) -> np.ndarray:
-    """Each value's first character as its code point (0 for an empty or null value)."""
-    return _py(values).astype("U1").view(np.uint32).astype(np.int64)
 
 
 class _Words:
