@@ -94,9 +94,11 @@ def _first_letters(values: pa.Array) -> np.ndarray:
 
 class _Words:
     """What matching word by word reads of each distinct value of a dictionary: its word count (as
-    _word_count counts), first letters, and per position up to WORDS_MATCHED the word, its first
-    letter, length, gendered stem and endings; computed once per dictionary (pipelines/link/arrays.py
-    keeps it for the dictionary's next slice of pairs)."""
+    _word_count counts), first letters, and per position up to WORDS_MATCHED the word; of each
+    word its text, first letter, length, gendered stem and endings, computed once over all the
+    words (``at[k]``: the k-th word of each value among them, -1 for none, which reads the empty
+    word appended last). Computed once per dictionary (arrays._per_value keeps it for the
+    dictionary's next slice of pairs)."""
 
     def __init__(self, values: pa.Array):
         from pipelines.link.names import phonetic_rules
@@ -104,15 +106,35 @@ class _Words:
         ending = phonetic_rules()["gendered_ending"]
         self.count = pc.fill_null(pc.count_substring(values, " "), -1).to_numpy(zero_copy_only=False) + 1
         self.letters = _first_letters(values)
-        self.words = [_word(values, k) for k in range(WORDS_MATCHED)]  # the same arrays _word gives
-        self.text = [_py(w) for w in self.words]
-        self.initial = [_initials(w) for w in self.words]
-        self.length = [pc.fill_null(pc.utf8_length(w), 0).to_numpy(zero_copy_only=False) for w in self.words]
-        stems = [pc.replace_substring_regex(w, ending, "") for w in self.words]
-        self.stem = [_py(st) for st in stems]
+        words, self.at = _positions(values)
+        self.words = [pc.take(words, pa.array(at, mask=at < 0)) for at in self.at]  # as _word gives them
+        words = pa.concat_arrays([words, pa.array([None], pa.string())])
+        stems = pc.replace_substring_regex(words, ending, "")
         ends = lambda x, pattern: pc.fill_null(pc.match_substring_regex(x, pattern), False).to_numpy(zero_copy_only=False)
-        self.gendered = [ends(w, ending) for w in self.words]
-        self.consonant_stem = [ends(st, "[^AEIOU]$") for st in stems]
+        self.text, self.stem = _py(words), _py(stems)
+        self.initial = _initials(words)
+        self.length = pc.fill_null(pc.utf8_length(words), 0).to_numpy(zero_copy_only=False)
+        self.gendered, self.consonant_stem = ends(words, ending), ends(stems, "[^AEIOU]$")
+
+
+def _positions(values: pa.Array) -> tuple[pa.Array, list[np.ndarray]]:
+    """The words of ``values`` (as _word reads them) and, per position, where each value's is
+    among them (-1: none). Split once on the spaces where no value has other white space, an
+    empty word or a leading or trailing space (always, for names as prepared); else _word's
+    expression per position."""
+    if not pc.any(pc.match_substring_regex(values, r"^\s|\s$|\s\s|[^\S ]")).as_py():
+        split = pc.split_pattern(values, " ")
+        words = pc.list_flatten(split)
+        starts = pc.fill_null(pc.list_value_length(split), 0).to_numpy(zero_copy_only=False)
+        lengths, starts = starts, np.concatenate([[0], np.cumsum(starts)[:-1]])
+        empty = pc.equal(pc.utf8_length(words), 0).to_numpy(zero_copy_only=False)  # the value ""
+        at = [np.where(lengths > k, starts + k, -1) for k in range(WORDS_MATCHED)]
+        return words, [np.where((a >= 0) & ~empty[np.maximum(a, 0)], a, -1) if len(words) else a for a in at]
+    per_position = [_word(values, k) for k in range(WORDS_MATCHED)]
+    valid = [pc.is_valid(w).to_numpy(zero_copy_only=False) for w in per_position]
+    offsets = np.cumsum([0] + [len(w) for w in per_position])
+    return (pa.concat_arrays(per_position),
+            [np.where(v, offsets[k] + np.arange(len(values)), -1) for k, v in enumerate(valid)])
 
 
 def _words_of(arr: pa.Array) -> tuple[_Words, np.ndarray]:
@@ -150,19 +172,21 @@ def _words_close(a: pa.Array, b: pa.Array, rows: np.ndarray, same_sex: np.ndarra
     for tx, ty, cx, cy, short in ((ta, tb, ca, cb, short_is_a), (tb, ta, cb, ca, ~short_is_a)):
         at = np.nonzero(short)[0]
         for i in range(int(n_short.max())):
-            fx = tx.initial[i][cx[at]]
+            fx = tx.initial[tx.at[i][cx[at]]]
             for j in range(WORDS_MATCHED):
-                hit = at[(fx > 0) & (fx == ty.initial[j][cy[at]])]
+                hit = at[(fx > 0) & (fx == ty.initial[ty.at[j][cy[at]]])]
                 if len(hit):
                     same_dictionary = by_code and _same_values(tx.words[i], ty.words[j])
-                    found.append((hit, i, j, tx, ty, cx[hit], cy[hit], same_dictionary))
+                    found.append((hit, i, j, tx, ty, tx.at[i][cx[hit]], ty.at[j][cy[hit]], same_dictionary))
     if not found:
         return out
     row = np.concatenate([f[0] for f in found])
     pos = np.concatenate([np.full(len(f[0]), f[1]) for f in found])
-    gather = lambda attr, side: np.concatenate([getattr(f[3 + side], attr)[f[1 + side]][f[5 + side]] for f in found])
+    gather = lambda attr, side: np.concatenate([getattr(f[3 + side], attr)[f[5 + side]] for f in found])
     xw, yw = gather("text", 0), gather("text", 1)
-    same = np.concatenate([(f[5] == f[6]) if f[7] else (f[3].text[f[1]][f[5]] == f[4].text[f[2]][f[6]]) for f in found])
+    # as _eq tells them: by the whole names' codes where the two positions' word dictionaries are
+    # equal (the same word in two different names then differs), else by the words
+    same = np.concatenate([(ca[f[0]] == cb[f[0]]) if f[7] else (f[3].text[f[5]] == f[4].text[f[6]]) for f in found])
     # one edit apart but a gendered ending apart, records not of the same sex: a brother and a
     # sister (_gendered), unless one is the other's initial
     gendered = ((gather("stem", 0) == gather("stem", 1)) & ~same & ~same_sex[row]
