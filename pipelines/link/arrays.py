@@ -8,7 +8,9 @@ the strongest agreement, 0 disagreement, -1 (``NULL``) a side unknown.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
+from contextlib import contextmanager
 from typing import Callable
 
 import numpy as np
@@ -44,7 +46,8 @@ def _valid(arr: pa.Array) -> np.ndarray:
 
 
 def _codes(arr: pa.DictionaryArray) -> np.ndarray:
-    return pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False)
+    indices = arr.indices
+    return (indices if indices.null_count == 0 else pc.fill_null(indices, -1)).to_numpy(zero_copy_only=False)
 
 
 def _identity(arr: pa.Array) -> tuple:
@@ -65,21 +68,39 @@ def _same_values(a: pa.Array, b: pa.Array) -> bool:
     return _identity(a) == _identity(b) or a.equals(b)
 
 
-_PER_VALUE: OrderedDict = OrderedDict()
-_PER_VALUE_ENTRIES = 256  # a partition's slice reads a few dozen (column, function) results
+_KEPT = threading.local()  # per thread: (results by values and function, open scopes)
+_KEPT_ENTRIES = 256  # a slice of pairs reads some hundred (column, function) results
+
+
+@contextmanager
+def kept_per_value():
+    """Within it, _per_value keeps its results; they are dropped when the outermost scope ends
+    (compare() opens one per slice of pairs; a caller comparing chunks of the same records, as
+    u_from_sample, opens one around them all). A partition's dictionaries do not outlive it."""
+    if not getattr(_KEPT, "scopes", 0):
+        _KEPT.results, _KEPT.scopes = OrderedDict(), 0
+    _KEPT.scopes += 1
+    try:
+        yield
+    finally:
+        _KEPT.scopes -= 1
+        if not _KEPT.scopes:
+            _KEPT.results = OrderedDict()
 
 
 def _per_value(values: pa.Array, key, fn: Callable[[pa.Array], object]):
-    """fn(values), kept for the next call on the same values (the dictionary of a partition's
-    column: every comparison of every slice of its pairs derives from it again)."""
-    ident = (key, _identity(values))
-    hit = _PER_VALUE.get(ident)
+    """fn(values), kept within kept_per_value() for the next call on the same values (the
+    dictionary of a partition's column: every comparison derives from it again)."""
+    if not getattr(_KEPT, "scopes", 0):
+        return fn(values)
+    results, ident = _KEPT.results, (key, _identity(values))
+    hit = results.get(ident)
     if hit is None:
-        hit = _PER_VALUE[ident] = (values, fn(values))  # the values held: their memory stays theirs
-        if len(_PER_VALUE) > _PER_VALUE_ENTRIES:
-            _PER_VALUE.popitem(last=False)
+        hit = results[ident] = (values, fn(values))  # the values held: their memory stays theirs
+        if len(results) > _KEPT_ENTRIES:
+            results.popitem(last=False)
     else:
-        _PER_VALUE.move_to_end(ident)
+        results.move_to_end(ident)
     return hit[1]
 
 

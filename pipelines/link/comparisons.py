@@ -20,8 +20,8 @@ from rapidfuzz.distance import OSA
 from pipelines.link import aliases as _aliases
 from pipelines.link import documents as _documents
 from pipelines.link.arrays import (  # noqa: F401  (NULL, decode, encode_strings: read from here by the linker)
-    NULL, _codes, _col, _derived, _differing, _edits, _eq, _initials, _jaro_winkler, _per_row, _per_value, _prefix, _py, _same_values,
-    _select, _valid, _word_subset, decode, encode_strings,
+    NULL, _codes, _col, _derived, _differing, _edits, _eq, _initials, _jaro_winkler, _per_row, _per_value, _prefix,
+    _py, _same_values, _select, _valid, _word_subset, decode, encode_strings, kept_per_value,
 )
 
 # the lowest level of a name comparison that still says the names agree (below: what siblings or
@@ -455,6 +455,11 @@ def compare(left: pa.Table, right: pa.Table, comparisons: list[dict]) -> dict[st
     were entered in each other's fields with its names put back in place; a comparison with
     ``implied_by`` says nothing where that comparison agrees at its top level (records of one
     case share a district and a date because they share the case: counted once)."""
+    with kept_per_value():
+        return _compare(left, right, comparisons)
+
+
+def _compare(left: pa.Table, right: pa.Table, comparisons: list[dict]) -> dict[str, np.ndarray]:
     levels = {c["name"]: COMPARISONS[c["type"]](left, right, c) for c in comparisons}
     names = [c for c in comparisons if c["type"] in ("surnames", "given_names")]
     crossed = np.nonzero(_crossed(left, right))[0] if names else np.zeros(0, dtype=np.int64)

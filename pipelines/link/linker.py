@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import yaml
 
 from pipelines.link import blocking
-from pipelines.link.comparisons import columns_for, compare, compared_columns, decode, encode_strings
+from pipelines.link.comparisons import columns_for, compare, compared_columns, decode, encode_strings, kept_per_value
 from pipelines.link.fellegi_sunter import LinkageModel, estimate_u, train
 from pipelines.resources import schemas_dir
 
@@ -168,11 +168,12 @@ def u_from_sample(sample: pa.Table, settings: dict) -> dict[str, dict[int, float
     sample = encode_strings(sample.select([c for c in sample.column_names if c in compared]))
     # compared in chunks: only the int8 levels of every random pair are kept, never their values
     parts: dict[str, list[np.ndarray]] = {c["name"]: [np.zeros(0, dtype=np.int8)] for c in settings["comparisons"]}
-    for start in range(0, len(left_i), U_CHUNK_PAIRS):
-        chunk = slice(start, start + U_CHUNK_PAIRS)
-        levels = compare(sample.take(left_i[chunk]), sample.take(right_i[chunk]), settings["comparisons"])
-        for name, values in levels.items():
-            parts.setdefault(name, []).append(values)
+    with kept_per_value():  # the chunks share the sample's dictionaries
+        for start in range(0, len(left_i), U_CHUNK_PAIRS):
+            chunk = slice(start, start + U_CHUNK_PAIRS)
+            levels = compare(sample.take(left_i[chunk]), sample.take(right_i[chunk]), settings["comparisons"])
+            for name, values in levels.items():
+                parts.setdefault(name, []).append(values)
     gammas = {name: np.concatenate(values) for name, values in parts.items()}
     return estimate_u(gammas, settings)
 
