@@ -93,8 +93,8 @@ def _first_letters(values: pa.Array) -> np.ndarray:
 
 
 class _Words:
-    """What matching word by word reads of each distinct value of a dictionary: its word count (as
-    _word_count counts), first letters, and per position up to WORDS_MATCHED the word; of each
+    """What matching word by word reads of each distinct value of a dictionary: its word count (its
+    spaces and one), first letters, and per position up to WORDS_MATCHED the word; of each
     word its text, first letter, length, gendered stem and endings, computed once over all the
     words (``at[k]``: the k-th word of each value among them, -1 for none, which reads the empty
     word appended last). Computed once per dictionary (arrays._per_value keeps it for the
@@ -125,11 +125,12 @@ def _positions(values: pa.Array) -> tuple[pa.Array, list[np.ndarray]]:
     if not pc.any(pc.match_substring_regex(values, r"^\s|\s$|\s\s|[^\S ]")).as_py():
         split = pc.split_pattern(values, " ")
         words = pc.list_flatten(split)
-        starts = pc.fill_null(pc.list_value_length(split), 0).to_numpy(zero_copy_only=False)
-        lengths, starts = starts, np.concatenate([[0], np.cumsum(starts)[:-1]])
-        empty = pc.equal(pc.utf8_length(words), 0).to_numpy(zero_copy_only=False)  # the value ""
+        lengths = pc.fill_null(pc.list_value_length(split), 0).to_numpy(zero_copy_only=False)
+        starts = np.cumsum(lengths) - lengths
+        # a word there, and not the empty one of the value ""
+        word = pc.greater(pc.utf8_length(words), 0).to_numpy(zero_copy_only=False)
         at = [np.where(lengths > k, starts + k, -1) for k in range(WORDS_MATCHED)]
-        return words, [np.where((a >= 0) & ~empty[np.maximum(a, 0)], a, -1) if len(words) else a for a in at]
+        return words, [np.where((a >= 0) & word[np.maximum(a, 0)], a, -1) if len(words) else a for a in at]
     per_position = [_word(values, k) for k in range(WORDS_MATCHED)]
     valid = [pc.is_valid(w).to_numpy(zero_copy_only=False) for w in per_position]
     offsets = np.cumsum([0] + [len(w) for w in per_position])
