@@ -30,6 +30,16 @@ def _write_table(table, path: Path) -> None:
         writer.write_table(table)  # IPC keeps the dictionaries the comparisons read codes of
 
 
+def _recording(compare, parts: dict):
+    """compare() that also keeps each comparison's levels in ``parts`` (u's random pairs)."""
+    def recorded(left, right, comparisons):
+        gammas = compare(left, right, comparisons)
+        for k, v in gammas.items():
+            parts.setdefault(k, []).append(v)
+        return gammas
+    return recorded
+
+
 def capture(root: Path, dataset: str, role: str, out: Path) -> None:
     import numpy as np
 
@@ -51,13 +61,7 @@ def capture(root: Path, dataset: str, role: str, out: Path) -> None:
 
     def captured_u(sample, settings):
         compare, parts = linker.compare, {}
-
-        def recorded(left, right, comparisons):
-            gammas = compare(left, right, comparisons)
-            for k, v in gammas.items():
-                parts.setdefault(k, []).append(v)
-            return gammas
-        linker.compare = recorded
+        linker.compare = _recording(compare, parts)
         try:
             u = u_from_sample(sample, settings)
         finally:
@@ -90,13 +94,6 @@ def replay(out: Path, profile: bool) -> int:
     sample = pa.ipc.open_file(str(out / "u_sample.arrow")).read_all()
     u_saved = np.load(out / "u_sample.npz")
     compare, u_parts = linker.compare, {}
-
-    def recorded(left, right, comparisons):
-        gammas = compare(left, right, comparisons)
-        for k, v in gammas.items():
-            u_parts.setdefault(k, []).append(v)
-        return gammas
-
     profiler = cProfile.Profile() if profile else None
     differing, pairs, cpu = [], 0, {}
     start = time.process_time()
@@ -108,7 +105,7 @@ def replay(out: Path, profile: bool) -> int:
         gammas = linker.levels(CandidatePairs(values, left, right, None, None, None, None, {}), settings)
         differing += [k for k in gammas if len(left) and not np.array_equal(gammas[k], saved[f"level_{k}"])]
     cpu["candidate_pairs_s"] = round(time.process_time() - start, 2)
-    linker.compare = recorded
+    linker.compare = _recording(compare, u_parts)
     try:
         start = time.process_time()
         linker.u_from_sample(sample, settings)
