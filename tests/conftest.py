@@ -1,9 +1,11 @@
 """Shared test set-up. Tests run offline; every pipeline test names its runner explicitly.
 
-A whole run takes a while, so the suite has one: ``sample_run``, the committed sample feeds run once
-per session through the command line. A test that only reads a run's outputs uses it; a test that
+A whole run takes a while, so the suite shares a few, each made once per session through the command
+line (once for all pytest-xdist workers): ``sample_run``, the committed sample feeds; ``judged_rerun``,
+the same feeds again after a steward's judgements; ``spanish_multiprocess_run``, the same feeds in
+Spanish on two worker processes. A test that only reads a run's outputs uses one of them; a test that
 must run the pipeline itself uses the smallest input that makes its point. Such tests (and every test
-of the shared run) carry the ``pipeline`` marker: ``make test-fast`` leaves them out.
+of a shared run) carry the ``pipeline`` marker: ``make test-fast`` leaves them out.
 """
 
 from __future__ import annotations
@@ -37,17 +39,17 @@ SHARED_RUNS = {"sample_run", "judged_rerun", "spanish_multiprocess_run"}  # the 
 
 
 def pytest_collection_modifyitems(items):
-    for item in items:  # a test of a shared run is a pipeline test whether or not its module says so
-        if SHARED_RUNS & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.pipeline)
     # modules that run the pipeline themselves first, then those reading the shared runs, then the unit
     # tests: make test's workers (one module at a time each, in this order) start on the longest work
     # and do not both wait for the first shared run
     modules: dict[str, tuple[bool, bool]] = {}
     for item in items:
-        pipeline, shared = modules.get(item.module.__name__, (False, False))
+        shared = bool(SHARED_RUNS & set(getattr(item, "fixturenames", ())))
+        if shared:  # a test of a shared run is a pipeline test whether or not its module says so
+            item.add_marker(pytest.mark.pipeline)
+        pipeline, reads_shared = modules.get(item.module.__name__, (False, False))
         modules[item.module.__name__] = (pipeline or item.get_closest_marker("pipeline") is not None,
-                                         shared or bool(SHARED_RUNS & set(getattr(item, "fixturenames", ()))))
+                                         reads_shared or shared)
     items.sort(key=lambda item: (not modules[item.module.__name__][0], modules[item.module.__name__][1]))
 
 
