@@ -31,7 +31,7 @@ test: $(STAMP)
 
 # the unit layer: every test but those that run the pipeline (marker `pipeline`, tests/conftest.py)
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not pipeline"
+	$(BIN)/python -m pytest $(XDIST) -m "not pipeline"
 
 docs: $(STAMP)
 	$(BIN)/concilia docs
