@@ -177,7 +177,7 @@ def _words_close(a: pa.Array, b: pa.Array, rows: np.ndarray, same_sex: np.ndarra
     xw, yw = gather("text", 0), gather("text", 1)
     # one edit apart but a gendered ending apart, records not of the same sex: a brother and a
     # sister (_gendered), unless one is the other's initial. Told by the words' text: MARIA of
-    # MARIA ELENA and of MARIA ELNA ROSA is one word, whatever the names' codes
+    # MARIA ELENA and of MARIA ROSA ELNA is one word, whatever the names' codes
     gendered = ((gather("stem", 0) == gather("stem", 1)) & (xw != yw) & ~same_sex[row]
                 & ((gather("gendered", 0) & gather("gendered", 1)) | gather("consonant_stem", 0)))
     edits = process.cpdist(xw, yw, scorer=OSA.distance, score_cutoff=1, workers=1)
