@@ -331,7 +331,7 @@ class LinkWithRegistry(beam.PTransform):
             assign, current=beam.pvalue.AsList(current), previous=beam.pvalue.AsList(previous_keys),
             label=label, role=role, key=key, run_id=run_id)
         linked = linkage["linked"] | "AttachStableIds" >> beam.Map(
-            apply_assignment, assigned=beam.pvalue.AsSingleton(assigned))
+            apply_assignment, assigned=beam.pvalue.AsSingleton(assigned)).with_output_types(pa.Table)
         rows = linked | "RegistryRows" >> beam.Map(registry_rows, role, key, label, run_id)
         kept = previous | "CarriedRows" >> beam.Map(
             carried_registry_rows, assigned=beam.pvalue.AsSingleton(assigned), label=label,
