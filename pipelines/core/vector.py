@@ -140,6 +140,15 @@ def lookup(arr: ArrayLike, keys: pa.Array, values: pa.Array) -> pa.Array:
     return pc.take(values, idx)
 
 
+def distinct_across(table: pa.Table, columns: Sequence[str]) -> pa.Array:
+    """The distinct values of several columns of one type taken together (a pair table's record uids).
+
+    Typed from the schema: a table decoded from an empty stream has no chunks to infer a type from.
+    """
+    chunks = [chunk for c in columns for chunk in table.column(c).chunks]
+    return pc.unique(pa.chunked_array(chunks, type=table.schema.field(columns[0]).type))
+
+
 def constant(value: Any, length: int, typ: pa.DataType) -> pa.Array:
     """An array repeating one value (null-safe)."""
     if value is None:

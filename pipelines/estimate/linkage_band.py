@@ -19,13 +19,13 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.core.vector import distinct_across
+
 UNCERTAIN = "uncertain"  # the review queue's reason for a pair in the review band (pipelines/link/review.py)
 
 
 def uncertain_uids(review: pa.Table) -> pa.Array:
-    pairs = _uncertain(review)
-    return pc.unique(pa.chunked_array(pairs.column("left_uid").chunks + pairs.column("right_uid").chunks,
-                                      pa.string()))
+    return distinct_across(_uncertain(review), ("left_uid", "right_uid"))
 
 
 def _uncertain(review: pa.Table) -> pa.Table:

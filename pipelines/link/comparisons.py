@@ -14,12 +14,14 @@ from typing import Callable
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 from pipelines.link import aliases as _aliases
 from pipelines.link import documents as _documents
 from pipelines.link.arrays import (  # noqa: F401  (NULL, decode, encode_strings: read from here by the linker)
-    NULL, _col, _derived, _differing, _edits, _eq, _jaro_winkler, _prefix, _select, _valid, _word_subset, decode,
-    encode_strings,
+    NULL, _codes, _col, _derived, _differing, _edits, _eq, _initials, _jaro_winkler, _per_row, _per_value, _prefix,
+    _py, _same_values, _select, _valid, _word_subset, decode, encode_strings, kept_per_value,
 )
 
 # the lowest level of a name comparison that still says the names agree (below: what siblings or
@@ -76,21 +78,69 @@ def _word(arr: pa.Array, k: int) -> pa.Array:
     def nth(values: pa.Array) -> pa.Array:
         return pc.struct_field(pc.extract_regex(values, rf"^(?:\S+ ){{{k}}}(?P<w>\S+)"), [0])
     if pa.types.is_dictionary(arr.type):
-        return pa.DictionaryArray.from_arrays(arr.indices, nth(arr.dictionary))
+        return pa.DictionaryArray.from_arrays(arr.indices, _per_value(arr.dictionary, ("word", k), nth))
     return nth(arr)
 
 
-def _word_count(arr: pa.Array) -> np.ndarray:
-    spaces = _derived(arr, lambda v: pc.count_substring(v, " "))
-    return pc.fill_null(decode(spaces), -1).to_numpy(zero_copy_only=False) + 1
+def _first_letters(values: pa.Array) -> np.ndarray:
+    """A bit per first letter (its code point modulo 63) of each value's words, 0 for a null."""
+    words = pc.utf8_split_whitespace(pc.fill_null(values, ""))
+    initials = _initials(pc.list_flatten(words))
+    bits = np.where(initials > 0, np.left_shift(1, initials % 63), 0)  # 0: the empty ends of a split
+    out = np.zeros(len(values), dtype=np.int64)
+    np.bitwise_or.at(out, pc.list_parent_indices(words).to_numpy(), bits)
+    return out
 
 
-def _first_letters(arr: pa.Array) -> np.ndarray:
-    """A bit per first letter of the value's words, computed once per distinct value."""
-    def mask(values: pa.Array) -> pa.Array:
-        return pa.array([sum({1 << (ord(w[0]) % 63) for w in (v or "").split()}) for v in values.to_pylist()],
-                        pa.int64())
-    return pc.fill_null(decode(_derived(arr, mask)), 0).to_numpy(zero_copy_only=False)
+class _Words:
+    """What matching word by word reads of each distinct value of a dictionary: its word count (its
+    spaces and one), first letters, and per position up to WORDS_MATCHED the word; of each
+    word its text, first letter, length, gendered stem and endings, computed once over all the
+    words (``at[k]``: the k-th word of each value among them, -1 for none, which reads the empty
+    word appended last). Computed once per dictionary (arrays._per_value keeps it for the
+    dictionary's next slice of pairs)."""
+
+    def __init__(self, values: pa.Array):
+        from pipelines.link.names import phonetic_rules
+
+        ending = phonetic_rules()["gendered_ending"]
+        self.count = pc.fill_null(pc.count_substring(values, " "), -1).to_numpy(zero_copy_only=False) + 1
+        self.letters = _first_letters(values)
+        words, self.at = _positions(values)
+        self.words = [pc.take(words, pa.array(at, mask=at < 0)) for at in self.at]  # as _word gives them
+        words = pa.concat_arrays([words, pa.array([None], pa.string())])
+        stems = pc.replace_substring_regex(words, ending, "")
+        ends = lambda x, pattern: pc.fill_null(pc.match_substring_regex(x, pattern), False).to_numpy(zero_copy_only=False)
+        self.text, self.stem = _py(words), _py(stems)
+        self.initial = _initials(words)
+        self.length = pc.fill_null(pc.utf8_length(words), 0).to_numpy(zero_copy_only=False)
+        self.gendered, self.consonant_stem = ends(words, ending), ends(stems, "[^AEIOU]$")
+
+
+def _positions(values: pa.Array) -> tuple[pa.Array, list[np.ndarray]]:
+    """The words of ``values`` (as _word reads them) and, per position, where each value's is
+    among them (-1: none). Split once on the spaces where no value has other white space, an
+    empty word or a leading or trailing space (always, for names as prepared); else _word's
+    expression per position."""
+    if not pc.any(pc.match_substring_regex(values, r"^\s|\s$|\s\s|[^\S ]")).as_py():
+        split = pc.split_pattern(values, " ")
+        words = pc.list_flatten(split)
+        lengths = pc.fill_null(pc.list_value_length(split), 0).to_numpy(zero_copy_only=False)
+        starts = np.cumsum(lengths) - lengths
+        # a word there, and not the empty one of the value ""
+        word = pc.greater(pc.utf8_length(words), 0).to_numpy(zero_copy_only=False)
+        at = [np.where(lengths > k, starts + k, -1) for k in range(WORDS_MATCHED)]
+        return words, [np.where((a >= 0) & word[np.maximum(a, 0)], a, -1) if len(words) else a for a in at]
+    per_position = [_word(values, k) for k in range(WORDS_MATCHED)]
+    valid = [pc.is_valid(w).to_numpy(zero_copy_only=False) for w in per_position]
+    offsets = np.cumsum([0] + [len(w) for w in per_position])
+    return (pa.concat_arrays(per_position),
+            [np.where(v, offsets[k] + np.arange(len(values)), -1) for k, v in enumerate(valid)])
+
+
+def _words_of(arr: pa.Array) -> tuple[_Words, np.ndarray]:
+    """The word table of a dictionary array's dictionary and each row's code in it (-1: null)."""
+    return _per_value(arr.dictionary, "words", _Words), _codes(arr)
 
 
 def _words_close(a: pa.Array, b: pa.Array, rows: np.ndarray, same_sex: np.ndarray) -> np.ndarray:
@@ -99,35 +149,54 @@ def _words_close(a: pa.Array, b: pa.Array, rows: np.ndarray, same_sex: np.ndarra
     spelling or by sound columns as given (a compound name shortened with a typo in it: SONIA of
     SONAI JESSICA, ROAS of KARINA ROSA; a name written as its initial: MARIA E. of MARIA ELENA).
     Only rows whose short side's first letters are all among the other's are looked at (a
-    necessary condition, a few bit operations per row)."""
+    necessary condition, a few bit operations per row). Words are read from per-value tables by
+    code, and the word pairs of all positions are compared at once."""
     out = np.zeros(len(rows), dtype=bool)
     if not len(rows):
         return out
-    take = pa.array(rows)
-    a, b, same_sex = pc.take(a, take), pc.take(b, take), same_sex[rows]
-    wa, wb = _word_count(a), _word_count(b)
+    # words of two dictionary arrays on equal dictionaries are told equal by code (by the whole
+    # value's code: the same word in two different names is then not "equal" to the ending test)
+    by_code = pa.types.is_dictionary(a.type) and pa.types.is_dictionary(b.type)
+    (ta, ca), (tb, cb) = (_words_of(x if pa.types.is_dictionary(x.type) else pc.dictionary_encode(x)) for x in (a, b))
+    ca, cb, same_sex = ca[rows], cb[rows], same_sex[rows]
+    wa, wb = np.where(ca >= 0, ta.count[ca], 0), np.where(cb >= 0, tb.count[cb], 0)
+    la, lb = np.where(ca >= 0, ta.letters[ca], 0), np.where(cb >= 0, tb.letters[cb], 0)
     short_is_a = wa <= wb
-    la, lb = _first_letters(a), _first_letters(b)
     letters_in = np.where(short_is_a, (la & ~lb) == 0, (lb & ~la) == 0)
     n_short = np.where(short_is_a, wa, wb)
     look = np.nonzero(letters_in & (n_short >= 1) & (n_short <= WORDS_MATCHED))[0]
     if not len(look):
         return out
-    at = pa.array(look)
-    a, b, short_is_a, n_short, same_sex = pc.take(a, at), pc.take(b, at), short_is_a[look], n_short[look], same_sex[look]
-    longest = int(max(wa[look].max(), wb[look].max()))
+    ca, cb, short_is_a, n_short, same_sex = ca[look], cb[look], short_is_a[look], n_short[look], same_sex[look]
+    # every (row, short word i, long word j) with both words there and the same first letter
+    found = []
+    for tx, ty, cx, cy, short in ((ta, tb, ca, cb, short_is_a), (tb, ta, cb, ca, ~short_is_a)):
+        at = np.nonzero(short)[0]
+        for i in range(int(n_short.max())):
+            fx = tx.initial[tx.at[i][cx[at]]]
+            for j in range(WORDS_MATCHED):
+                hit = at[(fx > 0) & (fx == ty.initial[ty.at[j][cy[at]]])]
+                if len(hit):
+                    same_dictionary = by_code and _same_values(tx.words[i], ty.words[j])
+                    found.append((hit, i, j, tx, ty, tx.at[i][cx[hit]], ty.at[j][cy[hit]], same_dictionary))
+    if not found:
+        return out
+    row = np.concatenate([f[0] for f in found])
+    pos = np.concatenate([np.full(len(f[0]), f[1]) for f in found])
+    gather = lambda attr, side: np.concatenate([getattr(f[3 + side], attr)[f[5 + side]] for f in found])
+    xw, yw = gather("text", 0), gather("text", 1)
+    # as _eq tells them: by the whole names' codes where the two positions' word dictionaries are
+    # equal (the same word in two different names then differs), else by the words
+    same = np.concatenate([(ca[f[0]] == cb[f[0]]) if f[7] else (f[3].text[f[5]] == f[4].text[f[6]]) for f in found])
+    # one edit apart but a gendered ending apart, records not of the same sex: a brother and a
+    # sister (_gendered), unless one is the other's initial
+    gendered = ((gather("stem", 0) == gather("stem", 1)) & ~same & ~same_sex[row]
+                & ((gather("gendered", 0) & gather("gendered", 1)) | gather("consonant_stem", 0)))
+    edits = process.cpdist(xw, yw, scorer=OSA.distance, score_cutoff=1, workers=1)
+    initial = (gather("length", 0) == 1) | (gather("length", 1) == 1)
+    close = ((edits <= 1) & ~gendered) | initial
     matched = np.zeros((len(look), WORDS_MATCHED), dtype=bool)
-    words_a = [_word(a, k) for k in range(min(longest, WORDS_MATCHED))]
-    words_b = [_word(b, k) for k in range(min(longest, WORDS_MATCHED))]
-    for i in range(int(n_short.max())):
-        for j in range(len(words_a)):
-            # a's word i against b's word j where a is the short side, and the other way round
-            for x, y, short in ((words_a[i], words_b[j], short_is_a), (words_b[i], words_a[j], ~short_is_a)):
-                sub = np.nonzero(short & ~matched[:, i] & _valid_values(x) & _valid_values(y)
-                                 & _eq(_prefix(x, 1), _prefix(y, 1)))[0]
-                if len(sub):
-                    xs, ys = pc.take(x, pa.array(sub)), pc.take(y, pa.array(sub))
-                    matched[sub, i] |= ((_edits(xs, ys) <= 1) & ~_gendered(xs, ys, same_sex[sub])) | _initial_of(xs, ys)
+    matched[row[close], pos[close]] = True
     needed = np.arange(WORDS_MATCHED)[None, :] < n_short[:, None]
     out[look] = np.all(matched | ~needed, axis=1)
     return out
@@ -140,25 +209,13 @@ def _gendered(a: pa.Array, b: pa.Array, same_sex: np.ndarray) -> np.ndarray:
     from pipelines.link.names import phonetic_rules
 
     ending = phonetic_rules()["gendered_ending"]
-    stem = lambda x: _derived(x, lambda v: pc.replace_substring_regex(v, ending, ""))
-    ends = lambda x, pattern: pc.fill_null(decode(_derived(x, lambda v: pc.match_substring_regex(v, pattern))),
-                                           False).to_numpy(zero_copy_only=False)
+    stem = lambda x: _derived(x, lambda v: pc.replace_substring_regex(v, ending, ""), key=("stem", ending))
+    ends = lambda x, pattern: _per_row(x, lambda v: pc.match_substring_regex(v, pattern), ("ends", pattern), False)
     sa = stem(a)
     # both end in a gendered vowel (MARIO / MARIA), or the ending was added to a consonant (JUAN /
     # JUANA); MARI of MARIA is a letter dropped
     form = (ends(a, ending) & ends(b, ending)) | ends(sa, "[^AEIOU]$")
     return _eq(sa, stem(b)) & ~_eq(a, b) & form & ~same_sex
-
-
-def _initial_of(a: pa.Array, b: pa.Array) -> np.ndarray:
-    """Whether one word is the initial of the other (E of ELENA: MARIA E. for MARIA ELENA)."""
-    length = lambda x: pc.fill_null(decode(_derived(x, pc.utf8_length)), 0).to_numpy(zero_copy_only=False)
-    return ((length(a) == 1) | (length(b) == 1)) & _eq(_prefix(a, 1), _prefix(b, 1))
-
-
-def _valid_values(arr: pa.Array) -> np.ndarray:
-    """Known where the value itself is (a dictionary's entries may be null)."""
-    return pc.fill_null(pc.is_valid(decode(arr)), False).to_numpy(zero_copy_only=False)
 
 
 def given_names(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
@@ -191,7 +248,7 @@ def given_names(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
 
 def document(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     d1, d2 = _col(left, "document_core"), _col(right, "document_core")
-    same_length = _eq(_derived(d1, pc.utf8_length), _derived(d2, pc.utf8_length))
+    same_length = _eq(_derived(d1, pc.utf8_length, key="length"), _derived(d2, pc.utf8_length, key="length"))
     return _select([(_eq(d1, d2), 3), (same_length & (_edits(d1, d2) <= 1), 2)],
                    known=_valid(d1) & _valid(d2))
 
@@ -319,6 +376,15 @@ def columns_for(spec: dict) -> tuple[str, ...]:
     return tuple(spec.get("columns") or [spec["column"]])
 
 
+def compared_columns(comparisons: list[dict]) -> list[str]:
+    """Every column compare() reads for these comparisons (the records of pairs are gathered with
+    these only: a partition also carries blocking keys and token lists)."""
+    columns = {c for spec in comparisons for c in columns_for(spec)}
+    if any(spec["type"] in ("surnames", "given_names") for spec in comparisons):
+        columns.update(NAME_COLUMNS)  # crossed names (_crossed, _realigned)
+    return sorted(columns)
+
+
 def _similarity(a: pa.Array, b: pa.Array) -> np.ndarray:
     """1 where the words of one are among the other's (one surname of two), or each within one
     edit of a word of the other (a typo in it), else Jaro-Winkler."""
@@ -390,6 +456,11 @@ def compare(left: pa.Table, right: pa.Table, comparisons: list[dict]) -> dict[st
     were entered in each other's fields with its names put back in place; a comparison with
     ``implied_by`` says nothing where that comparison agrees at its top level (records of one
     case share a district and a date because they share the case: counted once)."""
+    with kept_per_value():
+        return _compare(left, right, comparisons)
+
+
+def _compare(left: pa.Table, right: pa.Table, comparisons: list[dict]) -> dict[str, np.ndarray]:
     levels = {c["name"]: COMPARISONS[c["type"]](left, right, c) for c in comparisons}
     names = [c for c in comparisons if c["type"] in ("surnames", "given_names")]
     crossed = np.nonzero(_crossed(left, right))[0] if names else np.zeros(0, dtype=np.int64)

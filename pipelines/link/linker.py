@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import yaml
 
 from pipelines.link import blocking
-from pipelines.link.comparisons import columns_for, compare, decode, encode_strings
+from pipelines.link.comparisons import columns_for, compare, compared_columns, decode, encode_strings, kept_per_value
 from pipelines.link.fellegi_sunter import LinkageModel, estimate_u, train
 from pipelines.resources import schemas_dir
 
@@ -84,7 +84,9 @@ def levels(candidates: blocking.CandidatePairs, settings: dict) -> dict[str, np.
     """The agreement level of every pair on every comparison (int8 per comparison)."""
     if not len(candidates):
         return {c["name"]: np.zeros(0, dtype=np.int8) for c in settings["comparisons"]}
-    return compare(candidates.left, candidates.right, settings["comparisons"])
+    values = candidates.values
+    values = values.select([c for c in compared_columns(settings["comparisons"]) if c in values.column_names])
+    return compare(values.take(candidates.left_index), values.take(candidates.right_index), settings["comparisons"])
 
 
 def scored_pairs(candidates: blocking.CandidatePairs, settings: dict,
@@ -162,14 +164,16 @@ def u_from_sample(sample: pa.Table, settings: dict) -> dict[str, dict[int, float
         right_i = rng.integers(0, n, size=max_pairs)
         keep = left_i != right_i
         left_i, right_i = left_i[keep], right_i[keep]
-    sample = encode_strings(sample.select([c for c in sample.column_names if not c.startswith("_")]))
+    compared = compared_columns(settings["comparisons"])
+    sample = encode_strings(sample.select([c for c in sample.column_names if c in compared]))
     # compared in chunks: only the int8 levels of every random pair are kept, never their values
     parts: dict[str, list[np.ndarray]] = {c["name"]: [np.zeros(0, dtype=np.int8)] for c in settings["comparisons"]}
-    for start in range(0, len(left_i), U_CHUNK_PAIRS):
-        chunk = slice(start, start + U_CHUNK_PAIRS)
-        levels = compare(sample.take(left_i[chunk]), sample.take(right_i[chunk]), settings["comparisons"])
-        for name, values in levels.items():
-            parts.setdefault(name, []).append(values)
+    with kept_per_value():  # the chunks share the sample's dictionaries
+        for start in range(0, len(left_i), U_CHUNK_PAIRS):
+            chunk = slice(start, start + U_CHUNK_PAIRS)
+            levels = compare(sample.take(left_i[chunk]), sample.take(right_i[chunk]), settings["comparisons"])
+            for name, values in levels.items():
+                parts.setdefault(name, []).append(values)
     gammas = {name: np.concatenate(values) for name, values in parts.items()}
     return estimate_u(gammas, settings)
 

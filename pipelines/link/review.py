@@ -10,6 +10,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.core.vector import distinct_across
+
 SIDE_FIELDS = ("agency", "feed_id", "source_record_id", "event_date", "given_names", "paternal_surname",
                "maternal_surname", "birth_date", "age_at_event", "sex", "nationality", "document_type",
                "document_number", "ubigeo")
@@ -34,9 +36,7 @@ def review_pairs(uncertain: list[pa.Table], refused: pa.Table) -> pa.Table:
 
 
 def uids_of(pairs: pa.Table) -> pa.Array:
-    # typed: a table decoded from an empty stream has no chunks
-    return pc.unique(pa.chunked_array(pairs.column("left_uid").chunks + pairs.column("right_uid").chunks,
-                                      type=pairs.schema.field("left_uid").type))
+    return distinct_across(pairs, ("left_uid", "right_uid"))
 
 
 def pick(records: pa.Table, uids: pa.Array) -> pa.Table:

@@ -62,3 +62,12 @@ def test_fold_and_clean_never_crash_and_keep_length(values):
     arr = pa.array(values, pa.string())
     assert len(vector.fold(arr)) == len(values)
     assert len(vector.clean(arr)) == len(values)
+
+
+def test_distinct_across_takes_several_columns_together_and_keeps_their_type_when_empty():
+    pairs = pa.table({"left_uid": ["a", "b", "a"], "right_uid": ["b", "c", "d"]})
+    assert sorted(vector.distinct_across(pairs, ("left_uid", "right_uid")).to_pylist()) == ["a", "b", "c", "d"]
+    # a table decoded from an empty Arrow stream has columns with no chunks
+    empty = pa.Table.from_batches([], pa.schema([("left_uid", pa.large_string()), ("right_uid", pa.large_string())]))
+    out = vector.distinct_across(empty, ("left_uid", "right_uid"))
+    assert out.type == pa.large_string() and len(out) == 0

@@ -181,3 +181,50 @@ def test_exact_ubigeo_event_date_and_references(person):
 def test_every_comparison_type_documents_its_levels():
     for kind in comparisons.COMPARISONS:
         assert set(comparisons.LEVELS[kind]) >= {0}, kind
+
+
+WORDS = ["MARIA ELENA", "JUAN", "ÑUSTA ROSA DEL CARMEN", "A B C D E F", "", None, "E.", "ANA  MARIA", " JUAN",
+         "ROSA ", "ANA\tMARIA"]
+
+
+@pytest.mark.parametrize("values", [WORDS[:7], WORDS])  # spaced as prepared; irregular white space too
+def test_the_word_tables_read_the_words_as_one_expression_per_position_does(values):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = pa.array(values, pa.string())
+    words, at = comparisons._positions(array)
+    for k, positions in enumerate(at):
+        read = pc.take(words, pa.array(positions, mask=positions < 0))
+        assert read.to_pylist() == comparisons._word(array, k).to_pylist()
+
+
+def test_first_letters_and_initials_are_read_from_the_bytes():
+    import pyarrow as pa
+
+    array = pa.array(WORDS + ["€URO", "😀 X"], pa.string()).slice(1)
+    texts = array.to_pylist()
+    assert comparisons._initials(array).tolist() == [ord(v[0]) if v else 0 for v in texts]
+    assert comparisons._first_letters(array).tolist() == [
+        sum({1 << (ord(w[0]) % 63) for w in (v or "").split()}) for v in texts]
+
+
+def test_results_per_dictionary_are_kept_for_the_same_values_only_within_a_scope():
+    import pyarrow as pa
+
+    from pipelines.link import arrays
+
+    calls = []
+    def count(values):
+        calls.append(len(values))
+        return len(values)
+    names = pa.array(["ANA", "JUAN"])
+    with arrays.kept_per_value():
+        assert arrays._per_value(names, "test-count", count) == 2
+        with arrays.kept_per_value():
+            assert arrays._per_value(names, "test-count", count) == 2  # kept
+        assert arrays._per_value(names, "test-count", count) == 2  # kept until the outermost scope ends
+        assert arrays._per_value(names.slice(1), "test-count", count) == 1  # other values (a slice): computed
+        assert arrays._per_value(pa.array(["ANA", "JUAN"]), "test-count", count) == 2  # equal values elsewhere
+    assert arrays._per_value(names, "test-count", count) == 2  # outside any scope: computed, not kept
+    assert calls == [2, 1, 2, 2]
