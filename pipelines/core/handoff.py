@@ -94,10 +94,6 @@ class Handoff:
         with FileSystems.open(ref, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
             return ipc.open_stream(pa.py_buffer(fh.read())).read_all()
 
-    def put(self, label: str, name: str = "part"):
-        """A PTransform: tables -> what ``store`` returns for each."""
-        return label >> beam.Map(self.store, name).with_output_types(self.type)
-
 
 def load_all(refs) -> pa.Table:
     """The tables of several refs as one table (a partition's blocks from several inputs)."""

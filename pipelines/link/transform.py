@@ -7,7 +7,9 @@ pattern counts --MergePatterns, Train--> model (u from a hash sample of the reco
 compared pairs --ScorePairs (model, term frequencies)--> links; accepted edges --Cluster (one
     worker)--> membership --> records
 
-No stage holds all records on one worker; clustering holds the accepted edges only.
+No stage holds all records on one worker; clustering holds the accepted edges only. With a work
+folder, the records, comparison rows, blocks and compared pairs pass between stages as files
+(``pipelines.core.handoff``), so that a runner holds their names only.
 """
 
 from __future__ import annotations
