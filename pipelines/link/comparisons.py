@@ -21,7 +21,7 @@ from pipelines.link import aliases as _aliases
 from pipelines.link import documents as _documents
 from pipelines.link.arrays import (  # noqa: F401  (NULL, decode, encode_strings: read from here by the linker)
     NULL, _codes, _col, _derived, _differing, _edits, _eq, _initials, _jaro_winkler, _per_row, _per_value, _prefix,
-    _py, _same_values, _select, _valid, _word_subset, decode, encode_strings, kept_per_value,
+    _py, _select, _valid, _word_subset, decode, encode_strings, kept_per_value,
 )
 
 # the lowest level of a name comparison that still says the names agree (below: what siblings or
@@ -72,14 +72,9 @@ def surnames(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
 WORDS_MATCHED = 5  # the words of a given name matched one by one: a whole name in one field has up to five
 
 
-def _word(arr: pa.Array, k: int) -> pa.Array:
-    """The k-th word of each value (null where there is none); a dictionary array stays one (the
-    words of its dictionary), so distances are computed once per distinct pair of names."""
-    def nth(values: pa.Array) -> pa.Array:
-        return pc.struct_field(pc.extract_regex(values, rf"^(?:\S+ ){{{k}}}(?P<w>\S+)"), [0])
-    if pa.types.is_dictionary(arr.type):
-        return pa.DictionaryArray.from_arrays(arr.indices, _per_value(arr.dictionary, ("word", k), nth))
-    return nth(arr)
+def _word(values: pa.Array, k: int) -> pa.Array:
+    """The k-th word of each value (null where there is none)."""
+    return pc.struct_field(pc.extract_regex(values, rf"^(?:\S+ ){{{k}}}(?P<w>\S+)"), [0])
 
 
 def _first_letters(values: pa.Array) -> np.ndarray:
@@ -107,7 +102,6 @@ class _Words:
         self.count = pc.fill_null(pc.count_substring(values, " "), -1).to_numpy(zero_copy_only=False) + 1
         self.letters = _first_letters(values)
         words, self.at = _positions(values)
-        self.words = [pc.take(words, pa.array(at, mask=at < 0)) for at in self.at]  # as _word gives them
         words = pa.concat_arrays([words, pa.array([None], pa.string())])
         stems = pc.replace_substring_regex(words, ending, "")
         ends = lambda x, pattern: pc.fill_null(pc.match_substring_regex(x, pattern), False).to_numpy(zero_copy_only=False)
@@ -154,9 +148,6 @@ def _words_close(a: pa.Array, b: pa.Array, rows: np.ndarray, same_sex: np.ndarra
     out = np.zeros(len(rows), dtype=bool)
     if not len(rows):
         return out
-    # words of two dictionary arrays on equal dictionaries are told equal by code (by the whole
-    # value's code: the same word in two different names is then not "equal" to the ending test)
-    by_code = pa.types.is_dictionary(a.type) and pa.types.is_dictionary(b.type)
     (ta, ca), (tb, cb) = (_words_of(x if pa.types.is_dictionary(x.type) else pc.dictionary_encode(x)) for x in (a, b))
     ca, cb, same_sex = ca[rows], cb[rows], same_sex[rows]
     wa, wb = np.where(ca >= 0, ta.count[ca], 0), np.where(cb >= 0, tb.count[cb], 0)
@@ -177,20 +168,17 @@ def _words_close(a: pa.Array, b: pa.Array, rows: np.ndarray, same_sex: np.ndarra
             for j in range(WORDS_MATCHED):
                 hit = at[(fx > 0) & (fx == ty.initial[ty.at[j][cy[at]]])]
                 if len(hit):
-                    same_dictionary = by_code and _same_values(tx.words[i], ty.words[j])
-                    found.append((hit, i, j, tx, ty, tx.at[i][cx[hit]], ty.at[j][cy[hit]], same_dictionary))
+                    found.append((hit, i, j, tx, ty, tx.at[i][cx[hit]], ty.at[j][cy[hit]]))
     if not found:
         return out
     row = np.concatenate([f[0] for f in found])
     pos = np.concatenate([np.full(len(f[0]), f[1]) for f in found])
     gather = lambda attr, side: np.concatenate([getattr(f[3 + side], attr)[f[5 + side]] for f in found])
     xw, yw = gather("text", 0), gather("text", 1)
-    # as _eq tells them: by the whole names' codes where the two positions' word dictionaries are
-    # equal (the same word in two different names then differs), else by the words
-    same = np.concatenate([(ca[f[0]] == cb[f[0]]) if f[7] else (f[3].text[f[5]] == f[4].text[f[6]]) for f in found])
     # one edit apart but a gendered ending apart, records not of the same sex: a brother and a
-    # sister (_gendered), unless one is the other's initial
-    gendered = ((gather("stem", 0) == gather("stem", 1)) & ~same & ~same_sex[row]
+    # sister (_gendered), unless one is the other's initial. Told by the words' text: MARIA of
+    # MARIA ELENA and of MARIA ROSA ELNA is one word, whatever the names' codes
+    gendered = ((gather("stem", 0) == gather("stem", 1)) & (xw != yw) & ~same_sex[row]
                 & ((gather("gendered", 0) & gather("gendered", 1)) | gather("consonant_stem", 0)))
     edits = process.cpdist(xw, yw, scorer=OSA.distance, score_cutoff=1, workers=1)
     initial = (gather("length", 0) == 1) | (gather("length", 1) == 1)

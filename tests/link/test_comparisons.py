@@ -3,6 +3,8 @@
 import datetime as dt
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipelines.link import comparisons
 from tests.link.conftest import pair
@@ -63,6 +65,45 @@ def test_a_gendered_ending_is_a_brother_and_a_sister_unless_the_sex_agrees(perso
     assert level("given_names", brother, sister) == 1  # the first names alike: refused as siblings
     assert level("given_names", {**brother, "sex": "FEMALE"}, sister) in (2, 3)  # ERIKA keyed ERIK: a typo
     assert level("given_names", {**person, "given_names": "MARI"}, {**person, "given_names": "MARIA"}) == 3
+
+
+def _levels(kind, rows):
+    """Each pair (row 2i, row 2i+1)'s level on plain arrays and on dictionary-encoded ones as the
+    linker compares them (one dictionary shared by both sides)."""
+    import pyarrow as pa
+
+    from pipelines.link.prepare import comparison_table
+    from tests.link.conftest import records
+
+    plain = comparison_table(records(rows))
+    sides = [pa.array(range(side, len(rows), 2)) for side in (0, 1)]
+    return [comparisons.COMPARISONS[kind](*(table.take(side) for side in sides), {"type": kind}).tolist()
+            for table in (plain, comparisons.encode_strings(plain))]
+
+
+def test_the_same_word_in_two_different_names_is_not_a_gendered_ending(person):
+    # MARIA of MARIA ELENA and of MARIA ROSA ELNA is one word, whatever the two names' codes: with
+    # the sex unknown on one side, this is a compound name shortened with a typo, not siblings
+    one, other = {**person, "sex": None}, {**person, "given_names": "MARIA ROSA ELNA"}
+    brother = {**person, "given_names": "MARIO ELNA ROSA", "sex": "MALE"}
+    plain, encoded = _levels("given_names", [one, other, person, brother])
+    assert plain == encoded == [2, 1]
+
+
+NAMES = ["MARIA ELENA", "MARIA ROSA ELNA", "ANA CARMEN RSOA", "ANA ROSA", "MARIO", "JUAN", "JUANA", "ANA LUZ", "LZ",
+         "ROSA", "ROAS ANA", "ERIK", "ERIKA MARIA", "SONIA", "SONAI JESSICA", "M. ELENA", "ELENA MARIA", None]
+
+
+@given(st.lists(st.tuples(st.sampled_from(NAMES), st.sampled_from(NAMES),
+                          st.sampled_from(["FEMALE", "MALE", None]), st.sampled_from(["FEMALE", "MALE", None])),
+                min_size=30, max_size=60))  # many pairs an example: one table per example is the cost
+@settings(max_examples=15, deadline=None)
+def test_levels_do_not_depend_on_the_encoding(pairs):
+    rows = [{"record_uid": f"pnp:{i}", "agency": "PNP", "feed_id": "pnp_victims", "given_names": name,
+             "paternal_surname": "QUISPE", "sex": sex}
+            for i, (a, b, sa, sb) in enumerate(pairs) for name, sex in ((a, sa), (b, sb))]
+    plain, encoded = _levels("given_names", rows)
+    assert plain == encoded
 
 
 SETTINGS_COMPARISONS = [
