@@ -20,6 +20,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines import aggregates, checks, model, privacy, publish, quarantine, validate
 from pipelines.aggregates import Counts, TopRows
 from pipelines.contracts import Contract, load_contracts
+from pipelines.core import handoff
 from pipelines.core.files import read_json
 from pipelines.core.lease import Lease
 from pipelines.core.progress import heartbeat
@@ -117,7 +118,7 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
         validated_by_role.append(validated)
         linkage = validated.kept | f"Link{folder.title()}" >> LinkWithRegistry(
             role, folder, key, run_id, period, previous_run, steward_decisions.judged_pairs_table(judgements, role),
-            (linkage_models or {}).get(role))
+            (linkage_models or {}).get(role), work=posixpath.join(run_dir, publish.WORK_DIR, handoff.FOLDER, folder))
         lineage.append(linkage["lineage"])
         linked = linkage["linked"]
         linked_by_role.append(linked)

@@ -9,7 +9,7 @@ on the person when the records agree and left null when they disagree: never gue
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import codelists, model
+from pipelines.core import handoff  # noqa: F401 (registers the coder of pa.Table elements)
 from pipelines.core.ids import stable_bucket
 
 DEFAULT_PARTITIONS = 32
@@ -237,10 +238,13 @@ class BuildPersons(beam.PTransform):
     def expand(self, records):
         result = (
             records
-            | "PartitionByPerson" >> beam.ParDo(_PartitionByPerson(self._partitions))
+            # typed: the runner holds the grouped records and the persons as zstd Arrow IPC (the
+            # link stage's ArrowTableCoder), not pickled
+            | "PartitionByPerson" >> beam.ParDo(_PartitionByPerson(self._partitions)).with_output_types(
+                Tuple[int, pa.Table])
             | "GroupByPerson" >> beam.GroupByKey()
-            | "PersonsAndConflicts" >> beam.ParDo(_PersonsAndConflictsFn(self._role)).with_outputs(
-                "conflicts", main="persons")
+            | "PersonsAndConflicts" >> beam.ParDo(_PersonsAndConflictsFn(self._role)).with_output_types(
+                pa.Table).with_outputs("conflicts", main="persons")
         )
         return {"persons": result.persons, "conflicts": result.conflicts}
 

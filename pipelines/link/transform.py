@@ -7,7 +7,9 @@ pattern counts --MergePatterns, Train--> model (u from a hash sample of the reco
 compared pairs --ScorePairs (model, term frequencies)--> links; accepted edges --Cluster (one
     worker)--> membership --> records
 
-No stage holds all records on one worker; clustering holds the accepted edges only.
+No stage holds all records on one worker; clustering holds the accepted edges only. With a work
+folder, the records, comparison rows, blocks and compared pairs pass between stages as files
+(``pipelines.core.handoff``), so that a runner holds their names only.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.ipc as ipc
 
+from pipelines.core.handoff import ArrowTableCoder, Handoff, load_all  # noqa: F401 (the coder registers pa.Table)
 from pipelines.link import blocking, linker, review
 from pipelines.link.cluster import attach_persons, cluster_with_judgements
 from pipelines.link.fellegi_sunter import LinkageModel
@@ -32,43 +34,17 @@ TAG_STATS = "stats"
 TAG_PATTERNS = "patterns"
 
 
-class ArrowTableCoder(beam.coders.Coder):
-    """Arrow tables between stages as Arrow IPC streams compressed with zstd. A runner holds a
-    stage's input encoded, and more than once (FnApiRunner: the grouped blocks, then their copy on
-    the data channel); record tables are mostly short strings, which zstd makes about three times
-    smaller, for about a second of CPU per 100k records' partitions. Pickling (Beam's fallback)
-    copies the buffers as they are, and pickles each table again to estimate its size."""
-
-    def encode(self, table: pa.Table) -> bytes:
-        sink = pa.BufferOutputStream()
-        with ipc.new_stream(sink, table.schema, options=ipc.IpcWriteOptions(compression="zstd")) as writer:
-            writer.write_table(table)
-        return sink.getvalue().to_pybytes()
-
-    def decode(self, encoded: bytes) -> pa.Table:
-        return ipc.open_stream(pa.py_buffer(encoded)).read_all()
-
-    def is_deterministic(self) -> bool:
-        return False  # never a key
-
-    def estimate_size(self, table: pa.Table) -> int:
-        return table.nbytes  # the runner's size metrics, without encoding the table again
-
-    def to_type_hint(self):
-        return pa.Table
-
-
-# the PCollections typed pa.Table below (records' comparison rows, partitions, scored pairs) use it
-beam.coders.registry.register_coder(pa.Table, ArrowTableCoder)
-
-
 class _PartitionFn(beam.DoFn):
-    def __init__(self, settings: dict, partitions: int):
+    """Comparison rows -> (partition, its rows), each part handed off on its own."""
+
+    def __init__(self, settings: dict, partitions: int, handoff: Handoff):
         self._settings = settings
         self._partitions = partitions
+        self._handoff = handoff
 
-    def process(self, comp: pa.Table, giant: dict) -> Iterator[tuple[int, pa.Table]]:
-        yield from blocking.partition_by_block(comp, self._settings, self._partitions, giant)
+    def process(self, comp, giant: dict) -> Iterator[tuple]:
+        for k, part in blocking.partition_by_block(Handoff.load(comp), self._settings, self._partitions, giant):
+            yield k, self._handoff.store(part, f"p{k}")
 
 
 class _ComparePairsFn(beam.DoFn):
@@ -78,13 +54,13 @@ class _ComparePairsFn(beam.DoFn):
     (int8), kept until the model is trained to score them (a million records give tens of
     millions of pairs; as row indices and levels they take some 20 bytes each)."""
 
-    def __init__(self, settings: dict):
+    def __init__(self, settings: dict, handoff: Handoff):
         self._settings = settings
+        self._handoff = handoff
 
     def process(self, element) -> Iterator:
-        _, tables = element
-        candidates = blocking.pairs_in_partition(pa.concat_tables(list(tables)), self._settings["blocking_rules"],
-                                                 self._settings)
+        k, parts = element
+        candidates = blocking.pairs_in_partition(load_all(parts), self._settings["blocking_rules"], self._settings)
         yield beam.pvalue.TaggedOutput(TAG_STATS, candidates.stats)
         levels = []
         for part in candidates.slices(linker.PAIR_SLICE):  # a slice at a time: bounded memory when compared
@@ -93,10 +69,11 @@ class _ComparePairsFn(beam.DoFn):
                                                                                 self._settings))
             levels.append(gammas)
         names = [c["name"] for c in self._settings["comparisons"]]
-        yield candidates.values, pa.table({
+        pairs = pa.table({
             "left": candidates.left_index, "right": candidates.right_index, "rule": candidates.rule_index,
             "rules_satisfied": candidates.satisfied, "windowed": candidates.windowed,
             **{f"gamma_{n}": np.concatenate([g[n] for g in levels]) for n in names}})
+        yield self._handoff.store(candidates.values, f"values-p{k}"), self._handoff.store(pairs, f"pairs-p{k}")
 
 
 class _ScorePairsFn(beam.DoFn):
@@ -107,7 +84,7 @@ class _ScorePairsFn(beam.DoFn):
         self._floor = floor
 
     def process(self, element, model_json, tf) -> Iterator[pa.Table]:
-        values, pairs = element
+        values, pairs = (Handoff.load(ref) for ref in element)
         settings = self._settings
         candidates = blocking.CandidatePairs(
             values, pairs.column("left").to_numpy(), pairs.column("right").to_numpy(),
@@ -177,11 +154,15 @@ class LinkPersons(beam.PTransform):
 
     ``judged`` (left_uid, right_uid, decision) are the stewards' judgements, enforced as must- and
     cannot-links; ``carried`` (comparison rows of earlier periods' records, pipelines/steward/registry.py)
-    are linked together with this run's records."""
+    are linked together with this run's records. ``work``: a folder the job may write (the run's
+    work folder) through which the records, comparison rows, blocks and compared pairs pass from
+    one stage to the next (``pipelines.core.handoff``); without it they stay in the PCollections."""
 
     def __init__(self, role: str, settings: dict | None = None, pinned_model: dict | None = None,
-                 partitions: int = DEFAULT_PARTITIONS, key=None, judged: pa.Table | None = None, carried=None):
+                 partitions: int = DEFAULT_PARTITIONS, key=None, judged: pa.Table | None = None, carried=None,
+                 work: str | None = None):
         super().__init__()
+        self._handoff = Handoff(work)
         self._role = role
         self._settings = settings or linker.load_settings()
         self._pinned = pinned_model
@@ -194,34 +175,43 @@ class LinkPersons(beam.PTransform):
         settings, role, key, judged = self._settings, self._role, self._key, self._judged
         thresholds = settings["thresholds"]
         training = settings.get("training", {})
+        handoff = self._handoff
+        # the records are read again by AttachPersons and PickReviewRecords, after the clustering;
+        # a stage that reads a handed-off table loads it itself: a load of its own would be fused
+        # into the stage that wrote it, and its tables held until the later stage runs
+        held = records | "HandOffRecords" >> beam.Map(handoff.sub("records").store, "records").with_output_types(
+            handoff.type)
+        rows = handoff.sub("comparison")
         comp = records | "ComparisonTable" >> beam.Map(
-            lambda t: linker.slim(comparison_table(t), settings)).with_output_types(pa.Table)
+            lambda t: rows.store(linker.slim(comparison_table(t), settings), "rows")).with_output_types(handoff.type)
         if self._carried is not None:
-            carried = self._carried | "SlimCarried" >> beam.Map(linker.slim, settings).with_output_types(pa.Table)
-            comp = (comp, carried) | "WithCarried" >> beam.Flatten().with_output_types(pa.Table)
+            carried = self._carried | "SlimCarried" >> beam.Map(
+                lambda t: rows.store(linker.slim(t, settings), "carried")).with_output_types(handoff.type)
+            comp = (comp, carried) | "WithCarried" >> beam.Flatten().with_output_types(handoff.type)
+        loaded = comp | "LoadRows" >> beam.Map(Handoff.load).with_output_types(pa.Table)
         # which blocks are giant is decided over all records, before any record is partitioned
-        giant = (comp | "BlockSizes" >> beam.Map(blocking.block_sizes, settings["blocking_rules"])
+        giant = (loaded | "BlockSizes" >> beam.Map(blocking.block_sizes, settings["blocking_rules"])
                  | "MergeBlockSizes" >> beam.CombineGlobally(_MergeTablesFn(blocking.merge_block_sizes))
                  | "GiantBlocks" >> beam.Map(lambda sizes: blocking.giant_keys(sizes, settings) if sizes is not None else {}))
         blocks = (
             comp
-            | "PartitionByBlock" >> beam.ParDo(_PartitionFn(settings, self._partitions), beam.pvalue.AsSingleton(giant))
-            .with_output_types(Tuple[int, pa.Table])
+            | "PartitionByBlock" >> beam.ParDo(_PartitionFn(settings, self._partitions, handoff.sub("blocks")),
+                                               beam.pvalue.AsSingleton(giant)).with_output_types(Tuple[int, handoff.type])
             | "GroupByBlock" >> beam.GroupByKey()
         )
-        compared = blocks | "ComparePairs" >> beam.ParDo(_ComparePairsFn(settings)).with_output_types(
-            Tuple[pa.Table, pa.Table]).with_outputs(TAG_STATS, TAG_PATTERNS, main="pairs")
+        compared = blocks | "ComparePairs" >> beam.ParDo(_ComparePairsFn(settings, handoff.sub("pairs"))).with_output_types(
+            Tuple[handoff.type, handoff.type]).with_outputs(TAG_STATS, TAG_PATTERNS, main="pairs")
         stats = compared[TAG_STATS] | "BlockingStats" >> beam.combiners.ToList() | beam.Map(_sum_stats)
 
-        tf = (comp | "TermFrequencies" >> beam.Map(linker.term_frequencies, settings)
+        tf = (loaded | "TermFrequencies" >> beam.Map(linker.term_frequencies, settings)
               | "MergeFrequencies" >> beam.CombineGlobally(lambda parts: linker.merge_counts(list(parts))))
         if self._pinned is not None:
             model = records.pipeline | "PinnedModel" >> beam.Create([self._pinned])
         else:
             k, seed = int(training.get("u_sample_records", 4000)), int(training.get("seed", 0))
-            sample = comp | "HashSample" >> beam.CombineGlobally(
+            sample = loaded | "HashSample" >> beam.CombineGlobally(
                 _MergeTablesFn(lambda ts: linker.bottom_k(pa.concat_tables(ts), k, seed)))
-            n_records = comp | "CountRecords" >> beam.Map(lambda t: t.num_rows) | beam.CombineGlobally(sum)
+            n_records = loaded | "CountRecords" >> beam.Map(lambda t: t.num_rows) | beam.CombineGlobally(sum)
             patterns = compared.patterns | "MergePatterns" >> beam.CombineGlobally(
                 _MergeTablesFn(linker.merge_pattern_counts))
             model = patterns | "Train" >> beam.Map(
@@ -239,8 +229,9 @@ class LinkPersons(beam.PTransform):
             | "Cluster" >> beam.Map(_cluster_all, role, key, settings, judged)
         )
         membership = clustered | "Membership" >> beam.Map(lambda r: r[0])
-        linked = records | "AttachPersons" >> beam.Map(
-            attach_persons, membership=beam.pvalue.AsSingleton(membership), role=role, key=key)
+        linked = held | "AttachPersons" >> beam.Map(
+            lambda ref, membership: attach_persons(Handoff.load(ref), membership, role, key),
+            membership=beam.pvalue.AsSingleton(membership)).with_output_types(pa.Table)
 
         to_review = (
             scored
@@ -250,7 +241,8 @@ class LinkPersons(beam.PTransform):
                 review.review_pairs(tables, clustered[1]), judged), clustered=beam.pvalue.AsSingleton(clustered))
         )
         uids = to_review | "ReviewUids" >> beam.Map(review.uids_of)
-        picked = (records | "PickReviewRecords" >> beam.Map(review.pick, uids=beam.pvalue.AsSingleton(uids))
+        picked = (held | "PickReviewRecords" >> beam.Map(lambda ref, uids: review.pick(Handoff.load(ref), uids),
+                                                         uids=beam.pvalue.AsSingleton(uids))
                   | "AllPicked" >> beam.combiners.ToList())
         queue = to_review | "SideBySide" >> beam.Map(review.side_by_side, picked=beam.pvalue.AsSingleton(picked))
         judgements = (

@@ -303,8 +303,10 @@ class LinkWithRegistry(beam.PTransform):
     ``registry`` (rows for this run's registry) and ``lineage``."""
 
     def __init__(self, role: str, folder: str, key, run_id: str, period: str | None = None,
-                 previous_run: str | None = None, judged: pa.Table | None = None, pinned_model: dict | None = None):
+                 previous_run: str | None = None, judged: pa.Table | None = None, pinned_model: dict | None = None,
+                 work: str | None = None):
         super().__init__()
+        self._work = work  # LinkPersons' handoff folder
         self._role, self._folder, self._key, self._run_id = role, folder, key, run_id
         self._label = period or ""
         self._previous = previous_registry(previous_run, folder)
@@ -323,13 +325,13 @@ class LinkWithRegistry(beam.PTransform):
         carried = previous | "Carried" >> beam.Map(
             lambda t, cur: carried_rows(t, label, cur).select(fields), cur=beam.pvalue.AsList(current))
         linkage = records | "Link" >> LinkPersons(role, key=key, pinned_model=self._pinned, judged=self._judged,
-                                                  carried=carried)
+                                                  carried=carried, work=self._work)
         previous_keys = previous | "RegistryKeys" >> beam.Map(lambda t: t.select(list(KEY_COLUMNS)))
         assigned = linkage["membership"] | "StableIds" >> beam.Map(
             assign, current=beam.pvalue.AsList(current), previous=beam.pvalue.AsList(previous_keys),
             label=label, role=role, key=key, run_id=run_id)
         linked = linkage["linked"] | "AttachStableIds" >> beam.Map(
-            apply_assignment, assigned=beam.pvalue.AsSingleton(assigned))
+            apply_assignment, assigned=beam.pvalue.AsSingleton(assigned)).with_output_types(pa.Table)
         rows = linked | "RegistryRows" >> beam.Map(registry_rows, role, key, label, run_id)
         kept = previous | "CarriedRows" >> beam.Map(
             carried_registry_rows, assigned=beam.pvalue.AsSingleton(assigned), label=label,

@@ -5,6 +5,7 @@ import json
 
 import apache_beam as beam
 import numpy as np
+import pytest
 import pyarrow as pa
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -142,9 +143,12 @@ def test_a_model_trained_with_other_comparison_levels_is_refused():
         LinkageModel.from_json(data)
 
 
-def test_the_beam_transform_scores_the_pairs_the_in_memory_linker_scores():
+@pytest.mark.parametrize("handoff", [False, True], ids=["in-memory", "handoff"])
+def test_the_beam_transform_scores_the_pairs_the_in_memory_linker_scores(handoff, tmp_path):
     """LinkPersons (partitions, pairs compared once and scored after training, tables passed
-    between stages by ArrowTableCoder) gives the in-memory linker's model and links exactly."""
+    between stages by ArrowTableCoder, or through files in a work folder) gives the in-memory
+    linker's links exactly, and a person to every record."""
+    work = str(tmp_path / "handoff") if handoff else None
     table = population(300)
     expected = linker.link_in_memory(comparison_table(table), SETTINGS).pairs
     floor = float(SETTINGS["thresholds"]["links_floor"])
@@ -153,9 +157,14 @@ def test_the_beam_transform_scores_the_pairs_the_in_memory_linker_scores():
     columns = ["left_uid", "right_uid", "rule", "match_probability"]
     rows = lambda t: sorted(zip(*(t.column(c).to_pylist() for c in columns)))
     with beam.Pipeline(runner=TEST_RUNNER) as p:
-        out = p | beam.Create([table.slice(0, 150), table.slice(150)]) | LinkPersons("victim", partitions=4)
+        out = p | beam.Create([table.slice(0, 150), table.slice(150)]) | LinkPersons("victim", partitions=4, work=work)
         links = out["links"] | beam.combiners.ToList() | beam.Map(lambda ts: rows(pa.concat_tables(ts)))
         assert_that(links, equal_to([rows(expected)]))
+        records = (out["linked"] | "Records" >> beam.combiners.ToList()
+                   | beam.Map(lambda ts: pa.concat_tables(ts).num_rows))
+        assert_that(records, equal_to([table.num_rows]), label="AllRecords")
+    if handoff:  # the tables went through files: records, comparison rows, blocks, compared pairs
+        assert {p.name for p in (tmp_path / "handoff").iterdir()} == {"records", "comparison", "blocks", "pairs"}
 
 
 def test_the_review_queue_of_a_table_decoded_from_an_empty_stream_is_empty():
