@@ -291,8 +291,8 @@ class ValidateFn(beam.DoFn):
 class Validate(beam.PTransform):
     """Arrow tables -> kept tables (main), quarantine tables and JSON results (tagged).
 
-    ``combine=True`` validates the PCollection as one table (the reconciled outputs are small, and
-    a person-level rule such as uniqueness must see them all).
+    ``combine=True`` validates the PCollection as one table (a person-level rule such as uniqueness
+    must see them all), of only the columns the suites read: its kept output has those columns only.
     """
 
     def __init__(self, suites: list[dict], run_date: dt.date, *, quarantine_rows: bool = True,
@@ -305,8 +305,14 @@ class Validate(beam.PTransform):
 
     def expand(self, tables):
         if self._combine:
+            # gathered on one worker, and held by the runner until it is: the columns read only
+            # (at 1M records the persons' other columns, lists among them, were most of it)
+            needed = columns_read(self._suites) | {"feed_id", "source_file"} | {
+                c for suite in self._suites for spec in (suite["meta"].get("derived_columns") or {}).values()
+                for c in spec["join"]}
             tables = (
                 tables
+                | "ColumnsRead" >> beam.Map(lambda t: t.select([c for c in t.column_names if c in needed]))
                 | "AllBatches" >> beam.combiners.ToList()
                 | "Concat" >> beam.FlatMap(lambda ts: [pa.concat_tables(ts, promote_options="permissive")] if ts else [])
             )
