@@ -18,7 +18,7 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Tuple
 
 import apache_beam as beam
 import fsspec
@@ -31,6 +31,7 @@ import yaml
 from pipelines import gx_suites, model
 from pipelines.i18n import _, percent
 from pipelines.core.zones import zone_of
+from pipelines.core.handoff import ArrowTableCoder  # noqa: F401 (registers pa.Table's coder)
 from pipelines.core.ids import stable_bucket
 from pipelines.resources import expectations_dir, schemas_dir
 
@@ -604,8 +605,9 @@ class CrossFeedChecks(beam.PTransform):
                            for role, pcoll in records.items()]
             else:
                 specs = [self._config[n] for n in names]
+                # typed: the runner holds the split records until they are grouped, as zstd Arrow IPC
                 grouped = [pcoll | f"Split{part}{role}" >> beam.ParDo(_Split(role, column, columns_read(role, specs)))
-                           for role, pcoll in records.items()]
+                           .with_output_types(Tuple[int, Tuple[str, pa.Table]]) for role, pcoll in records.items()]
                 grouped = [tuple(grouped) | f"All{part}" >> beam.Flatten() | f"Group{part}" >> beam.GroupByKey()]
             for i, pcoll in enumerate(grouped):
                 out = pcoll | f"Partials{part}{i}" >> beam.ParDo(_RunPartials(self._config, names, self._control)

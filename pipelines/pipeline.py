@@ -55,7 +55,8 @@ class RunResult:
     manifest: dict
 
 
-def _write_linkage(linkage: dict, role: str, folder: str, run_dir: str, marked, summary: aggregates.Summarise) -> None:
+def _write_linkage(linkage: dict, role: str, folder: str, run_dir: str, marked, write,
+                   summary: aggregates.Summarise) -> None:
     """The linker's outputs: scored links, the review queue (restricted), the model and its stats;
     the review queue's and the judgements' counts and first rows go to the run summary."""
     title = folder.title()
@@ -66,13 +67,13 @@ def _write_linkage(linkage: dict, role: str, folder: str, run_dir: str, marked, 
     summary.add(linkage["judgements"], f"Judgements{title}", Counts(aggregates.judgement_counts), "judgements", role)
     summary.add(linkage["judgements"], f"Contradicted{title}", TopRows(
         aggregates.TABLE_LIMIT, aggregates.JUDGEMENT_ORDER, aggregates.contradicted(role)), "contradicted_judgements", role)
-    _ = linkage["links"] | f"WriteLinks{title}" >> publish.WriteTables(
+    _ = linkage["links"] | f"WriteLinks{title}" >> write(
         posixpath.join(run_dir, "links", folder), marked(links_schema(), f"links/{folder}", "link"))
-    _ = linkage["review"] | f"WriteReview{title}" >> publish.WriteTables(
+    _ = linkage["review"] | f"WriteReview{title}" >> write(
         posixpath.join(run_dir, "review_queue", folder), marked(review_schema(role), f"review_queue/{folder}", "link"))
-    _ = linkage["registry"] | f"WriteRegistry{title}" >> publish.WriteTables(
+    _ = linkage["registry"] | f"WriteRegistry{title}" >> write(
         posixpath.join(run_dir, REGISTRY_FOLDER, folder), marked(registry_schema(role), f"{REGISTRY_FOLDER}/{folder}", "registry"))
-    _ = linkage["judgements"] | f"WriteJudgements{title}" >> publish.WriteTables(
+    _ = linkage["judgements"] | f"WriteJudgements{title}" >> write(
         posixpath.join(run_dir, "judgements", folder), marked(EVIDENCE_SCHEMA, f"judgements/{folder}"))
     for name in ("model", "stats"):
         _ = (linkage[name] | f"{name.title()}Json{title}" >> beam.Map(model_as_json)
@@ -104,6 +105,12 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
         table_name = table_name or schema.metadata[b"concilia.table"].decode()
         return privacy.mark_schema(model.describe(schema, table_name, run_id), zone_of(folder), key)
 
+    work = posixpath.join(run_dir, publish.WORK_DIR, handoff.FOLDER)  # tables handed between stages
+
+    def write(folder, schema):
+        """``publish.WriteTables`` with the tables handed off through the work folder."""
+        return publish.WriteTables(folder, schema, work=posixpath.join(work, "tables"))
+
     judgements = steward_decisions.EMPTY if judgements is None else judgements
     summary = aggregates.Summarise()
 
@@ -118,16 +125,16 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
         validated_by_role.append(validated)
         linkage = validated.kept | f"Link{folder.title()}" >> LinkWithRegistry(
             role, folder, key, run_id, period, previous_run, steward_decisions.judged_pairs_table(judgements, role),
-            (linkage_models or {}).get(role), work=posixpath.join(run_dir, publish.WORK_DIR, handoff.FOLDER, folder))
+            (linkage_models or {}).get(role), work=posixpath.join(work, folder))
         lineage.append(linkage["lineage"])
         linked = linkage["linked"]
         linked_by_role.append(linked)
-        _write_linkage(linkage, role, folder, run_dir, marked, summary)
+        _write_linkage(linkage, role, folder, run_dir, marked, write, summary)
         summary.add(linked, f"Records{folder.title()}", Counts(aggregates.record_counts(role)), "records", role)
-        _ = linked | f"Write{folder.title()}" >> publish.WriteTables(
+        _ = linked | f"Write{folder.title()}" >> write(
             posixpath.join(run_dir, "harmonised", folder),
             marked(table.schema(include_restricted=False), f"harmonised/{folder}"))
-        _ = linked | f"WriteRestricted{folder.title()}" >> publish.WriteTables(
+        _ = linked | f"WriteRestricted{folder.title()}" >> write(
             posixpath.join(run_dir, "restricted", folder), marked(table.restricted_schema(), f"restricted/{folder}"))
         uncertain.append((linkage["review"], linked) | f"UncertainPersons{folder.title()}" >> UncertainPersonPairs(role))
         built = linked | f"Persons{folder.title()}" >> BuildPersons(role)
@@ -137,27 +144,27 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
     all_persons = tuple(persons) | "AllPersons" >> beam.Flatten()
     summary.add(all_persons, "Persons", Counts(aggregates.person_counts), "persons")
     all_lineage = tuple(lineage) | "AllLineage" >> beam.Flatten()
-    _ = all_lineage | "WriteLineage" >> publish.WriteTables(
+    _ = all_lineage | "WriteLineage" >> write(
         posixpath.join(run_dir, LINEAGE_FOLDER), marked(LINEAGE_SCHEMA, LINEAGE_FOLDER))
     summary.add(all_lineage, "Lineage", Counts(aggregates.lineage_counts), "lineage")
     all_conflicts = tuple(conflicts) | "AllConflicts" >> beam.Flatten()
-    _ = all_conflicts | "WriteConflicts" >> publish.WriteTables(
+    _ = all_conflicts | "WriteConflicts" >> write(
         posixpath.join(run_dir, "conflicts"), marked(model.table("conflict").schema(), "conflicts"))
     _summarise_conflicts(all_conflicts, summary)
     for name, counts in (("overlap", aggregates.overlap_counts), ("funnel", aggregates.funnel_counts)):
         counted = all_persons | f"Count{name.title()}" >> CountPersons(name)
-        _ = counted | f"Write{name.title()}" >> publish.WriteTables(posixpath.join(run_dir, name),
+        _ = counted | f"Write{name.title()}" >> write(posixpath.join(run_dir, name),
                                                                    marked(model.table(name).schema(), name))
         summary.add(counted, name.title(), Counts(counts), name)
     # the cross-feed checks: partial counts to the summary, findings written here (checks/)
     checked = dict(zip(ROLE_FOLDERS, linked_by_role)) | "CrossFeedChecks" >> checks.CrossFeedChecks(
         checks.load_config(), control_files or [])
-    _ = checked["findings"] | "WriteCheckFindings" >> publish.WriteTables(
+    _ = checked["findings"] | "WriteCheckFindings" >> write(
         posixpath.join(run_dir, checks.FOLDER), marked(checks.FINDINGS_SCHEMA, checks.FOLDER, "check_finding"))
     summary.add(checked["counts"], "Checks", Counts(), "checks")
     validated_persons = all_persons | "ValidatePersons" >> validate.Validate(
         validate.suites_for_table(suites, "persons"), run_date, quarantine_rows=False, combine=True)
-    _ = all_persons | "WritePersons" >> publish.WriteTables(
+    _ = all_persons | "WritePersons" >> write(
         posixpath.join(run_dir, "persons"), marked(model.table("person").schema(), "persons"))
     # multiple systems estimate of the victims no agency saw (docs/mse.md); the public zone gets the estimates
     estimates = all_persons | "EstimatePopulation" >> EstimatePopulation(
@@ -167,7 +174,7 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
         posixpath.join(run_dir, "public"), public_threshold, key.demo)
     all_quarantine = ((read[READ_QUARANTINE], harmonised[TAG_QUARANTINE],
                        *(v[validate.TAG_QUARANTINE] for v in validated_by_role)) | "AllQuarantine" >> beam.Flatten())
-    _ = all_quarantine | "WriteQuarantine" >> publish.WriteTables(posixpath.join(run_dir, "quarantine"),
+    _ = all_quarantine | "WriteQuarantine" >> write(posixpath.join(run_dir, "quarantine"),
                                                                   marked(quarantine.schema(), "quarantine"))
     summary.add(all_quarantine, "Quarantine", Counts(aggregates.quarantine_counts), "quarantine")
     summary.add(all_quarantine, "QuarantinedFiles", TopRows(aggregates.FILES_LIMIT, aggregates.FILE_ORDER,

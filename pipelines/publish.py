@@ -30,6 +30,7 @@ from pipelines import delta, i18n, model, verdicts
 from pipelines.aggregates import NULL, RunSummary
 from pipelines.contracts import Contract, RowAssertion
 from pipelines.core.files import read_json
+from pipelines.core.handoff import Handoff
 from pipelines.core.vector import fold
 from pipelines.core.zones import ZONES
 from pipelines.i18n import _
@@ -62,7 +63,9 @@ def conform_to(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 #: Rows per Parquet row group: a file below this is one row group, the unit readers skip or fetch.
 ROW_GROUP_ROWS = 1_000_000
-ROW_GROUP_BYTES = 256 << 20  # a buffer this large is written even below ROW_GROUP_ROWS (worker memory)
+#: A buffer this large (Arrow bytes, before compression) is written even below ROW_GROUP_ROWS: the
+#: sink's memory. 64 MB makes row groups of some 10-20 MB compressed, what readers fetch well.
+ROW_GROUP_BYTES = 64 << 20
 
 
 class _RowGroupWriter:
@@ -85,13 +88,14 @@ class _RowGroupWriter:
 
 class _RowGroupSink(parquetio._ParquetSink):
     """Beam's batched Parquet sink writes one row group per element (persons had 64 row groups for
-    2,842 rows); this one buffers the elements of a file into full row groups."""
+    2,842 rows); this one buffers the elements of a file into full row groups. Elements are tables
+    or the files they were handed off in (``Handoff.store``)."""
 
     def open(self, temp_path):
         return _RowGroupWriter(super().open(temp_path))
 
-    def write_record(self, writer: _RowGroupWriter, table: pa.Table):
-        writer.add(table)
+    def write_record(self, writer: _RowGroupWriter, ref: pa.Table | str):
+        writer.add(Handoff.load(ref))
 
     def close(self, writer: _RowGroupWriter):
         writer.flush()
@@ -99,22 +103,31 @@ class _RowGroupSink(parquetio._ParquetSink):
 
 
 class WriteTables(beam.PTransform):
-    """Arrow tables -> Parquet files under ``folder`` with one declared schema."""
+    """Arrow tables (one PCollection, or a tuple of them) -> Parquet files under ``folder`` with one
+    declared schema.
 
-    def __init__(self, folder: str, schema: pa.Schema):
+    ``work``: a folder the job may write (``pipelines.core.handoff``). Beam's write step waits for
+    a side input, so the in-process runner does not fuse it with the stage that makes the tables
+    and holds them all until it runs (at 1M records: the harmonised, restricted and registry
+    tables together); handed off, it holds their file names, and the sink reads each table back."""
+
+    def __init__(self, folder: str, schema: pa.Schema, work: str | None = None):
         super().__init__()
         self._folder = folder
         self._schema = schema
+        self._handoff = Handoff(work)
 
     def expand(self, tables):
-        schema = self._schema
+        schema, handoff = self._schema, self._handoff
         sink = _RowGroupSink(posixpath.join(self._folder, "part"), schema, "zstd", False, False, ".parquet",
                              0, None, "application/x-parquet", None)
-        return (
-            tables
-            | "Conform" >> beam.Map(conform_to, schema)
-            | "WriteParquet" >> beam.io.Write(sink)
-        )
+        inputs = tables if isinstance(tables, tuple) else (tables,)
+        # each input handed off before a Flatten: the runner holds a Flatten's elements too
+        conformed = [pcoll | f"Conform{i or ''}" >> beam.Map(lambda t: handoff.store(conform_to(t, schema), "table"))
+                     .with_output_types(handoff.type) for i, pcoll in enumerate(inputs)]
+        if len(conformed) > 1:
+            conformed = [tuple(conformed) | "Inputs" >> beam.Flatten().with_output_types(handoff.type)]
+        return conformed[0] | "WriteParquet" >> beam.io.Write(sink)
 
 
 def new_run_id(inputs: list[dict]) -> str:

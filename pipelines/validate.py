@@ -199,6 +199,16 @@ def columns_read(suites: list[dict]) -> set[str]:
     return found
 
 
+def _as_gx_sees_it(table: pa.Table) -> pa.Table:
+    """List columns as their values joined by "|" (a null list stays null). GX fingerprints a batch
+    by pickling the frame, and a column of lists makes that a copy of every cell (at 1M persons,
+    +1 GB); the suites test list columns for nulls only, which the joined text keeps."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_list(f.type) or pa.types.is_large_list(f.type):
+            table = table.set_column(i, f.name, pc.binary_join(table.column(i).cast(pa.list_(pa.string())), "|"))
+    return table
+
+
 def validate_table(table: pa.Table, suites: list[dict], run_date: dt.date, *, quarantine_rows: bool = True,
                    restricted: frozenset[str] | None = None) -> BatchOutcome:
     """Validate one Arrow batch with ``suites``; pure apart from GX (the DoFn and the tests call it)."""
@@ -228,7 +238,7 @@ def validate_table(table: pa.Table, suites: list[dict], run_date: dt.date, *, qu
         # cell, the whole frame pickled when a column holds lists) all cost per column; at 1M records
         # the whole table made validation a quarter of the run
         wanted = columns_read([suite])
-        df = checked.select([c for c in checked.column_names if c in wanted]).to_pandas()
+        df = _as_gx_sees_it(checked.select([c for c in checked.column_names if c in wanted])).to_pandas()
         raw = engine.validate(df, suite, parameters)
         seconds = time.perf_counter() - started
         quarantined_by: dict[str, int] = {}
@@ -291,8 +301,8 @@ class ValidateFn(beam.DoFn):
 class Validate(beam.PTransform):
     """Arrow tables -> kept tables (main), quarantine tables and JSON results (tagged).
 
-    ``combine=True`` validates the PCollection as one table (the reconciled outputs are small, and
-    a person-level rule such as uniqueness must see them all).
+    ``combine=True`` validates the PCollection as one table (a person-level rule such as uniqueness
+    must see them all), of only the columns the suites read: its kept output has those columns only.
     """
 
     def __init__(self, suites: list[dict], run_date: dt.date, *, quarantine_rows: bool = True,
@@ -305,8 +315,14 @@ class Validate(beam.PTransform):
 
     def expand(self, tables):
         if self._combine:
+            # gathered on one worker, and held by the runner until it is: the columns read only
+            # (at 1M records the persons' other columns, lists among them, were most of it)
+            needed = columns_read(self._suites) | {"feed_id", "source_file"} | {
+                c for suite in self._suites for spec in (suite["meta"].get("derived_columns") or {}).values()
+                for c in spec["join"]}
             tables = (
                 tables
+                | "ColumnsRead" >> beam.Map(lambda t: t.select([c for c in t.column_names if c in needed]))
                 | "AllBatches" >> beam.combiners.ToList()
                 | "Concat" >> beam.FlatMap(lambda ts: [pa.concat_tables(ts, promote_options="permissive")] if ts else [])
             )

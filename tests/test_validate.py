@@ -229,3 +229,11 @@ def test_a_blocking_failure_stops_the_publication_but_keeps_the_accounting(tmp_p
     assert rule["success"] is False and rule["quarantined"] == 2
     # the suite of a contract given at run time is generated from it, like the shipped ones
     assert gx_suites.feed_suite(parse_contract(__import__("yaml").safe_load(CONTRACT)))["name"] == "feed.dp_complaints"
+
+
+def test_list_columns_reach_gx_as_text_with_their_nulls():
+    table = pa.table({"agencies": pa.array([["MP", "PNP"], None, []], pa.list_(pa.string())),
+                      "n": pa.array([1, 2, 3])})
+    seen = validate._as_gx_sees_it(table)
+    assert seen.column("agencies").to_pylist() == ["MP|PNP", None, ""]
+    assert seen.column("n").to_pylist() == [1, 2, 3]

@@ -300,7 +300,8 @@ class LinkWithRegistry(beam.PTransform):
     linkage, the stewards' judgements are enforced, and persons get their stable ids.
 
     Returns LinkPersons' outputs (``linked`` with stable ids and the period columns) plus
-    ``registry`` (rows for this run's registry) and ``lineage``."""
+    ``registry`` (rows for this run's registry: a tuple of this run's records' rows and the carried
+    ones, which ``publish.WriteTables`` hands off before it flattens them) and ``lineage``."""
 
     def __init__(self, role: str, folder: str, key, run_id: str, period: str | None = None,
                  previous_run: str | None = None, judged: pa.Table | None = None, pinned_model: dict | None = None,
@@ -337,5 +338,5 @@ class LinkWithRegistry(beam.PTransform):
             carried_registry_rows, assigned=beam.pvalue.AsSingleton(assigned), label=label,
             current=beam.pvalue.AsList(current))
         return {**linkage, "linked": linked,
-                "registry": (rows, kept) | "AllRegistryRows" >> beam.Flatten(),
+                "registry": (rows, kept),
                 "lineage": assigned | "Lineage" >> beam.Map(lambda a: a["lineage"])}
