@@ -29,7 +29,8 @@ from pipelines.core.zones import zone_of
 from pipelines.harmonise.transform import TAG_OFFENDER, TAG_QUARANTINE, TAG_UNMAPPED, TAG_VICTIM, Harmonise
 from pipelines.estimate.linkage_band import UncertainPersonPairs
 from pipelines.estimate.pipeline_stage import EstimatePopulation
-from pipelines.public import DEFAULT_THRESHOLD, PublicRelease
+from pipelines.public import DEFAULT_THRESHOLD
+from pipelines.release import PublicRelease
 from pipelines.read import TAG_QUARANTINE as READ_QUARANTINE
 from pipelines.read import TAG_STATS, ReadFeeds, discover_deliveries
 from pipelines.link.transform import links_schema, model_as_json, review_schema

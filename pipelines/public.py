@@ -1,8 +1,8 @@
 """Public release: aggregate tables with small-cell and complementary suppression, and the UNODC export.
 
-``PublicRelease`` is the stage's PTransform: persons and harmonised records -> cell counts
-(combined across workers) -> suppressed tables under ``OUT/runs/<run_id>/public/``, the only
-public zone.
+The release's cells, tables and suppression; the stage that writes them (``PublicRelease``, in
+``pipelines.release``) turns persons and harmonised records into cell counts (combined across
+workers) and writes the suppressed tables under ``OUT/runs/<run_id>/public/``, the only public zone.
 
 Every published number is a *cell*: a population (victims, offenders, victim records, offender
 records), a year (or all years) and an assignment of some dimensions ("sex=FEMALE,
@@ -21,14 +21,11 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import json
-import posixpath
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable
 
 import apache_beam as beam
-import fsspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -523,32 +520,13 @@ def unodc_rows(release: Release) -> list[list[str]]:
     return [["section", "item", *years], *rows]
 
 
-def _csv_bytes(rows: list[list[str]], banner: str | None) -> bytes:
+def csv_bytes(rows: list[list[str]], banner: str | None) -> bytes:
     buf = io.StringIO()
     if banner:
         buf.write(f"# {banner}\n")
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerows([[neutralise(v) for v in row] for row in rows])
     return buf.getvalue().encode("utf-8")
-
-
-def _xlsx_bytes(sheets: dict[str, list[list[str]]], banner: str | None) -> bytes:
-    import openpyxl
-
-    wb = openpyxl.Workbook()
-    wb.remove(wb.active)
-    for name, rows in sheets.items():
-        ws = wb.create_sheet(name[:31])
-        if banner:
-            ws.append([banner])
-        for row in rows:
-            ws.append([neutralise(v) for v in row])
-        for r in ws.iter_rows():
-            for cell in r:
-                cell.data_type = "s"  # never a formula, whatever the text
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
 
 
 def estimate_rows(release: Release, estimates: list[dict]) -> list[list[str]]:
@@ -572,77 +550,3 @@ def estimate_rows(release: Release, estimates: list[dict]) -> list[list[str]]:
         rows.append([pop.name if pop else e["role"], e["stratum"], seen, *figures, str(e.get("confidence") or ""),
                      e["method"], model, "; ".join(e.get("lists") or []), note])
     return rows
-
-
-DEMO_BANNER = "DEMO RUN: pseudonyms made with the public demo key; not an official release"
-
-
-def write_release(finest: dict[str, Counter], folder: str, threshold: int = DEFAULT_THRESHOLD,
-                  demo: bool = False, estimates: list[dict] | None = None) -> list[str]:
-    """Suppress and write every public table, the UNODC export and metadata.json; returns the paths."""
-    release = build_release(finest, threshold)
-    leaked = recoverable(release)
-    if leaked:  # fail closed: never publish a table a subtraction can open
-        raise RuntimeError(f"suppression left {len(leaked)} recoverable cells")
-    exposed = pinned(release.cells, release.relations, release.hidden, threshold)
-    if exposed:  # nor one that all the tables together open
-        raise RuntimeError(f"suppression left {len(exposed)} cells that the published relations together pin")
-    banner = DEMO_BANNER if demo else None
-    files = {f"{spec.name}.csv": _csv_bytes(table_rows(release, spec), banner) for spec in TABLES}
-    unodc = unodc_rows(release)
-    files["unodc_glotip.csv"] = _csv_bytes(unodc, banner)
-    files["unodc_glotip.xlsx"] = _xlsx_bytes({"GLOTIP": unodc}, banner)
-    if estimates is not None:
-        files["mse_estimates.csv"] = _csv_bytes(estimate_rows(release, estimates), banner)
-    meta = {
-        "demo": demo,
-        "threshold": threshold,
-        "legend": {f"<{threshold}": f"a count from 1 to {threshold - 1}, suppressed",
-                   SECONDARY: "suppressed so that a hidden count cannot be recovered from totals",
-                   ALL: "summed over the dimension, or over all years"},
-        "cells": len(release.cells),
-        "suppressed": {"primary": sum(v == "primary" for v in release.hidden.values()),
-                       "secondary": sum(v == "secondary" for v in release.hidden.values())},
-        "tables": {spec.name: {"title": spec.title, "population": spec.population, "dimensions": list(spec.dims)}
-                   for spec in TABLES},
-    }
-    if estimates is not None:
-        meta["tables"]["mse_estimates"] = {"title": "Estimated total victims, seen and unseen by the agencies "
-                                                    "(multiple systems estimation, docs/mse.md)"}
-    files["metadata.json"] = json.dumps(meta, indent=2).encode("utf-8")
-    from pipelines.public_es import spanish_edition  # the same cells, headers and labels in Spanish
-
-    files.update(spanish_edition(release, demo))
-    written = []
-    for name, data in files.items():
-        path = posixpath.join(folder, name)
-        with fsspec.open(path, "wb") as fh:
-            fh.write(data)
-        written.append(path)
-    return written
-
-
-class PublicRelease(beam.PTransform):
-    """(persons, victim records, offender records[, MSE estimate rows]) -> suppressed aggregate tables
-    under ``folder``."""
-
-    def __init__(self, folder: str, threshold: int = DEFAULT_THRESHOLD, demo: bool = False):
-        super().__init__()
-        self._folder = folder
-        self._threshold = threshold
-        self._demo = demo
-
-    def expand(self, inputs):
-        persons, victims, offenders, *estimates = inputs
-        counts = [
-            pcoll | f"Count{source.title()}" >> beam.Map(chunk_counts, source)
-            for source, pcoll in (("persons", persons), ("victim", victims), ("offender", offenders))
-        ]
-        folder, threshold, demo = self._folder, self._threshold, self._demo
-        return (
-            tuple(counts)
-            | "AllCounts" >> beam.Flatten()
-            | "MergeCounts" >> beam.CombineGlobally(MergeCounts())
-            | "WriteRelease" >> beam.Map(lambda finest, est: write_release(finest, folder, threshold, demo, est),
-                                         beam.pvalue.AsSingleton(estimates[0]) if estimates else None)
-        )

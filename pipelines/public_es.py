@@ -14,6 +14,7 @@ import json
 
 from pipelines import codelists, i18n
 from pipelines.i18n import N_, _
+from pipelines.public import ALL, SECONDARY, TABLES, UNKNOWN, csv_bytes, table_rows
 
 # the code list of each dimension's codes; the UNODC groupings are terms of the questionnaire (UNODC_TERMS).
 # Departments keep their INEI codes, as in the English edition: their names (Lima, San Martín...) are also
@@ -37,8 +38,6 @@ METADATA = "metadata.es.json"
 
 
 def value_label(dim: str, value: str) -> str:
-    from pipelines.public import ALL, UNKNOWN
-
     if value == ALL:
         return _("Total")
     if value == UNKNOWN:
@@ -52,8 +51,6 @@ def value_label(dim: str, value: str) -> str:
 
 def spanish_rows(dims: tuple[str, ...], rows: list[list[str]]) -> list[list[str]]:
     """A table as ``public.table_rows`` renders it (codes, then cells) -> its Spanish edition."""
-    from pipelines.public import ALL
-
     n = len(dims)
     header, *body = rows
     with i18n.use("es"):
@@ -66,11 +63,9 @@ def spanish_rows(dims: tuple[str, ...], rows: list[list[str]]) -> list[list[str]
 
 def spanish_edition(release, demo: bool) -> dict[str, bytes]:
     """File name -> bytes of the Spanish edition of a suppressed release (``public.Release``)."""
-    from pipelines.public import SECONDARY, TABLES, _csv_bytes, table_rows
-
     with i18n.use("es"):
         banner = _("DEMO RUN: pseudonyms made with the public demo key; not an official release") if demo else None
-        files = {f"{spec.name}{SUFFIX}": _csv_bytes(spanish_rows(spec.dims, table_rows(release, spec)), banner)
+        files = {f"{spec.name}{SUFFIX}": csv_bytes(spanish_rows(spec.dims, table_rows(release, spec)), banner)
                  for spec in TABLES}
         meta = {
             "language": "es", "demo": demo, "threshold": release.threshold,

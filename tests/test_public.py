@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines import public
+from pipelines import public, release
 from pipelines.public import ALL, POPULATIONS, TABLES, build_release, count_cells, recoverable, table_rows
 
 VALUES = {
@@ -147,7 +147,7 @@ def test_exports_never_carry_a_formula(tmp_path):
                                    "sexual exploitation", "@15", "15", "false"): 12,
                                   ("2018", "MALE", "ADULT", "+PER", "FORCED_LABOUR", "forced labour", "-1", "=1",
                                    "false"): 9})}
-    paths = public.write_release(finest, str(tmp_path), demo=True)
+    paths = release.write_release(finest, str(tmp_path), demo=True)
     cells = []
     for path in paths:
         if path.endswith(".csv"):
