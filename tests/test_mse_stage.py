@@ -342,3 +342,9 @@ def test_run_settings_are_declared_and_checked(tmp_path):
     bad.write_text("method: latent_class\ndimensions: [sex]\nlatent_class_chains: {chains: 2, steps: 9}\n")
     with pytest.raises(ValueError, match="unknown key latent_class_chains.steps"):
         load_settings(str(bad))
+    bad.write_text("method: latent_class\ndimensions: sex\nmin_stratum_persons: 5.5\n")
+    with pytest.raises(ValueError, match="dimensions must be a list"):
+        load_settings(str(bad))
+    bad.write_text("method: latent_class\ndimensions: [sex]\nmin_stratum_persons: 5.5\n")
+    with pytest.raises(ValueError, match="min_stratum_persons must be a whole number"):
+        load_settings(str(bad))

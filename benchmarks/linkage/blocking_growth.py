@@ -47,7 +47,7 @@ def rule_pairs(name: str) -> dict:
             out["unbounded"][rule.name] = out["unbounded"].get(rule.name, 0) + _pairs(counts.astype(np.int64))
         # the linker's own candidate pairs (indices only), each pair once, by the rule that scores it
         parts = [t for _, t in blocking.partition_by_block(comp, settings, 1)]
-        found = blocking.pairs_in_partition(pa.concat_tables(parts), rules, settings).stats["pairs_by_rule"]
+        found = blocking.pairs_in_partition(pa.concat_tables(parts), settings).stats["pairs_by_rule"]
         for rule, n in found.items():
             out["bounded"][rule] = out["bounded"].get(rule, 0) + n
     for kind in ("bounded", "unbounded"):

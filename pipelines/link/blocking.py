@@ -247,7 +247,7 @@ def _entries(table: pa.Table, q: int, rule: BlockingRule, codes: np.ndarray | No
     return _Entries(rows, _codes(pc.list_flatten(keys)), slot, ((flag[rows] >> slot) & 1).astype(bool))
 
 
-def _window_pairs(g: pa.Table, g_rows: np.ndarray, key: np.ndarray, orders: list[list[str]],
+def _window_pairs(g: pa.Table, g_rows: np.ndarray, key: np.ndarray, orders: Sequence[Sequence[str]],
                   window: int) -> tuple[np.ndarray, np.ndarray]:
     """Sorted neighbourhood inside giant blocks (``g``: their records' sort columns, ``g_rows``
     their rows, ``key`` their block codes): for each order, sort each block's records by it and
@@ -419,10 +419,11 @@ def _lowest_bit(bits: np.ndarray) -> np.ndarray:
     return out
 
 
-def pairs_in_partition(table: pa.Table, rules: Sequence[BlockingRule], settings: LinkageSettings) -> CandidatePairs:
+def pairs_in_partition(table: pa.Table, settings: LinkageSettings) -> CandidatePairs:
     """All candidate pairs of one partition (its records, once each, from ``partition_by_block``),
     each once. Works on row indices and integer key codes; record values are gathered later, per
     slice of pairs, only for the columns the comparisons read."""
+    rules = settings.blocking_rules
     stats = {"giant_blocks": 0, "records_in_giant_blocks": 0, "pairs_by_rule": {r.name: 0 for r in rules}}
     codes = {q: _codes(table.column(key_column(q))) for q, rule in enumerate(rules) if not rule.multi}
     matrices: dict = {}

@@ -284,9 +284,8 @@ def link_in_memory(comp: pa.Table, settings: LinkageSettings, model: LinkageMode
     at a time, keeping only the int8 levels. After training, each slice is scored from its levels
     and only the pairs at or above the links floor are built into the returned table."""
     comp = slim(comp, settings)
-    rules = settings.blocking_rules
     parts = [part for _, part in blocking.partition_by_block(comp, settings, 1)]
-    candidates = blocking.pairs_in_partition(pa.concat_tables(parts), rules, settings)
+    candidates = blocking.pairs_in_partition(pa.concat_tables(parts), settings)
     slices = list(candidates.slices(slice_pairs))
     compared = [levels(s, settings) for s in slices]
     if model is None:

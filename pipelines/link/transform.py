@@ -61,7 +61,7 @@ class _ComparePairsFn(beam.DoFn):
 
     def process(self, element) -> Iterator:
         k, parts = element
-        candidates = blocking.pairs_in_partition(load_all(parts), self._settings.blocking_rules, self._settings)
+        candidates = blocking.pairs_in_partition(load_all(parts), self._settings)
         yield beam.pvalue.TaggedOutput(TAG_STATS, candidates.stats)
         levels = []
         for part in candidates.slices(linker.PAIR_SLICE):  # a slice at a time: bounded memory when compared

@@ -94,7 +94,7 @@ def test_the_alias_rule_finds_a_record_entered_under_an_alias_that_no_other_rule
             offender("pnp:2", "ANA", "RUIZ", "SOTO")]
     comp = linker.slim(comparison_table(records(rows, "offender")), SETTINGS)
     parts = [part for _, part in blocking.partition_by_block(comp, SETTINGS, 1)]
-    found = blocking.pairs_in_partition(pa.concat_tables(parts), SETTINGS.blocking_rules, SETTINGS)
+    found = blocking.pairs_in_partition(pa.concat_tables(parts), SETTINGS)
     uids = found.values.column("record_uid").to_pylist()
     pairs = {frozenset((uids[a], uids[b])): r for a, b, r in zip(found.left_index, found.right_index,
                                                                   found.rule.to_pylist())}

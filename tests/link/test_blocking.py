@@ -22,7 +22,7 @@ def candidate_pairs(rows, settings=SETTINGS, buckets=4):
     for tables in parts.values():
         import pyarrow as pa
 
-        c = blocking.pairs_in_partition(pa.concat_tables(tables), settings.blocking_rules, settings)
+        c = blocking.pairs_in_partition(pa.concat_tables(tables), settings)
         stats.append(c.stats)
         for l, r, n in zip(c.left.column("record_uid").to_pylist(), c.right.column("record_uid").to_pylist(),
                            c.rule.to_pylist()):
@@ -172,7 +172,7 @@ def test_rules_satisfied_marks_every_shared_key():
     comp = linker.slim(comparison_table(records([base("a", document_number="41728563"),
                                                  base("b", document_number="41728563")])), SETTINGS)
     parts = [t for _, t in blocking.partition_by_block(comp, SETTINGS, 1)]
-    c = blocking.pairs_in_partition(pa.concat_tables(parts), RULES, SETTINGS)
+    c = blocking.pairs_in_partition(pa.concat_tables(parts), SETTINGS)
     (mask,) = c.satisfied.to_pylist()
     names = {r.name for i, r in enumerate(RULES) if mask >> i & 1}
     assert {"document", "name_token_pairs", "given_birth_date", "name_token_birth_year"} <= names
@@ -257,7 +257,7 @@ def test_training_sessions_see_only_pairs_of_their_rules_whole_blocks():
             base("y", maternal_surname="AAA", birth_date=dt.date(1950, 6, 1))]
     comp = linker.slim(comparison_table(records(crowd + pair)), settings)
     parts = [t for _, t in blocking.partition_by_block(comp, settings, 1)]
-    c = blocking.pairs_in_partition(pa.concat_tables(parts), settings.blocking_rules, settings)
+    c = blocking.pairs_in_partition(pa.concat_tables(parts), settings)
     by_pair = {(a, b): (n, s, w) for a, b, n, s, w in zip(
         c.left.column("record_uid").to_pylist(), c.right.column("record_uid").to_pylist(), c.rule.to_pylist(),
         c.satisfied.to_pylist(), c.windowed.to_pylist())}
