@@ -338,7 +338,8 @@ def test_run_settings_are_declared_and_checked(tmp_path):
     with pytest.raises(ValueError, match="unknown dimensions"):
         load_settings(str(bad))
     # a run's latent_class chains are declared: shorter than concilia mse's, and only known keys
-    assert settings.latent_class_chains.chains == 4 and settings.latent_class_chains.burn_in < LatentClassSettings().burn_in
+    chains = settings.latent_class_chains
+    assert chains.chains == 4 and chains.burn_in < LatentClassSettings().burn_in
     bad.write_text("method: latent_class\ndimensions: [sex]\nlatent_class_chains: {chains: 2, steps: 9}\n")
     with pytest.raises(ValueError, match="unknown key latent_class_chains.steps"):
         load_settings(str(bad))

@@ -223,7 +223,8 @@ def _lifted(edges: pa.Table, vetoed: np.ndarray, name: str, settings: LinkageSet
     return lift
 
 
-def _without_refused_levels(edges: pa.Table, settings: LinkageSettings | None) -> tuple[pa.Table, pa.Table, pa.Table, pa.Array]:
+def _without_refused_levels(edges: pa.Table,
+                            settings: LinkageSettings | None) -> tuple[pa.Table, pa.Table, pa.Table, pa.Array]:
     """Edges at a level the settings never merge on (``clustering.refuse_levels``: given names
     that differ, which is what siblings and twins of one case look like however much else they
     share, even a copied document number) are taken out before clustering and go to the review
@@ -261,7 +262,8 @@ def _without_refused_levels(edges: pa.Table, settings: LinkageSettings | None) -
             _copied(edges, refused & shared, conflicting, settings))
 
 
-def _copied(edges: pa.Table, refused_shared: np.ndarray, conflicting: np.ndarray, settings: LinkageSettings | None) -> pa.Array:
+def _copied(edges: pa.Table, refused_shared: np.ndarray, conflicting: np.ndarray,
+            settings: LinkageSettings | None) -> pa.Array:
     """Records whose document kept for life was most likely copied from a sibling's: the guard
     refused their edge to a record carrying the same number (two people), and they have an accepted
     edge to a record that gives the same name at the levels of ``clustering.copied_document_when``
@@ -366,7 +368,8 @@ def cluster(edges: pa.Table, role: str, key=None, settings: LinkageSettings | No
                                          _merged_on_copied(edges, copied, membership, settings)])
 
 
-def _merged_on_copied(edges: pa.Table, copied: pa.Array, membership: pa.Table, settings: LinkageSettings | None) -> pa.Table:
+def _merged_on_copied(edges: pa.Table, copied: pa.Array, membership: pa.Table,
+                      settings: LinkageSettings | None) -> pa.Table:
     """The merges made although a record's document differed, because that document was taken for
     a sibling's copied number (``_copied``): flagged for review as ``merged_despite_different_valid_documents``."""
     if not len(copied) or not edges.num_rows:

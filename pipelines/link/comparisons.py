@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from pipelines.core.settings_file import SettingsError, written
 from pipelines.link import aliases as _aliases
 from pipelines.link import documents as _documents
 from pipelines.link.arrays import (  # noqa: F401  (NULL, decode, encode_strings: read from here by the linker)
@@ -24,7 +25,6 @@ from pipelines.link.arrays import (  # noqa: F401  (NULL, decode, encode_strings
     _py, _select, _valid, _word_subset, decode, encode_strings, kept_per_value,
 )
 from pipelines.link.settings import Comparison
-from pipelines.core.settings_file import SettingsError, written
 
 # the lowest level of a name comparison that still says the names agree (below: what siblings or
 # strangers look like)
@@ -374,7 +374,8 @@ def check_options(comparisons: Sequence[Comparison]) -> None:
     column(s) it compares (a ``SettingsError`` names the key)."""
     for i, c in enumerate(comparisons):
         if c.type not in COMPARISONS:
-            raise SettingsError(f"comparisons[{i}].type is none of the comparison types: {', '.join(sorted(COMPARISONS))}")
+            raise SettingsError(f"comparisons[{i}].type is none of the comparison types: "
+                                f"{', '.join(sorted(COMPARISONS))}")
         reads = OPTIONS.get(c.type, ())
         for option in written(c):
             if option not in COMMON_OPTIONS and option not in reads:

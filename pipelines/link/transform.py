@@ -140,7 +140,8 @@ def _band(pairs: pa.Table, lower: float, upper: float) -> pa.Table:
     return pairs.filter(pc.and_(pc.greater_equal(p, lower), pc.less(p, upper)))
 
 
-def _cluster_all(edge_tables: list[pa.Table], role: str, key, settings: LinkageSettings, judged=None) -> tuple[pa.Table, pa.Table]:
+def _cluster_all(edge_tables: list[pa.Table], role: str, key, settings: LinkageSettings,
+                 judged=None) -> tuple[pa.Table, pa.Table]:
     tables = [t for t in edge_tables if t.num_rows]
     return cluster_with_judgements(pa.concat_tables(tables) if tables else pa.table({}), role, key, settings, judged)
 

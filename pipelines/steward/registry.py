@@ -249,7 +249,8 @@ def apply_assignment(records: pa.Table, assigned: dict[str, pa.Table]) -> pa.Tab
     return records
 
 
-def registry_rows(records: pa.Table, role: str, key, label: str, run_id: str, settings: LinkageSettings | None = None) -> pa.Table:
+def registry_rows(records: pa.Table, role: str, key, label: str, run_id: str,
+                  settings: LinkageSettings | None = None) -> pa.Table:
     """This run's records as registry rows (restricted: comparison fields included)."""
     schema = registry_schema(role, settings)
     comp = comparison_table(records)

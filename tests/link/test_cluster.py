@@ -82,7 +82,8 @@ def test_a_birth_year_typo_is_not_a_different_person():
 
 
 # The override: the rest of the evidence (match weight without the conflicting comparison) decides
-SETTINGS = settings_with(comparisons=[{"name": "document", "type": "document"}, {"name": "birth_date", "type": "birth_date"},
+SETTINGS = settings_with(comparisons=[{"name": "document", "type": "document"},
+                                      {"name": "birth_date", "type": "birth_date"},
                                       {"name": "surnames", "type": "surnames"}],
                          clustering={"merge_conflicts_at": 0.999999})  # a weight of 19.93
 
