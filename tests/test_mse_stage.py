@@ -331,14 +331,21 @@ def test_run_settings_are_declared_and_checked(tmp_path):
     from pipelines.estimate.pipeline_stage import load_settings
 
     settings = load_settings()
-    assert settings["method"] == DEFAULT_METHOD  # `concilia mse` and the run agree on the default
-    assert settings["stratify_by"] in settings["dimensions"] or settings["stratify_by"] == "department"
+    assert settings.method == DEFAULT_METHOD  # `concilia mse` and the run agree on the default
+    assert settings.stratify_by in settings.dimensions or settings.stratify_by == "department"
     bad = tmp_path / "settings.yaml"
     bad.write_text("method: model_average\ndimensions: [sex, shoe_size]\n")
     with pytest.raises(ValueError, match="unknown dimensions"):
         load_settings(str(bad))
     # a run's latent_class chains are declared: shorter than concilia mse's, and only known keys
-    assert settings["mcmc"].chains == 4 and settings["mcmc"].burn_in < LatentClassSettings().burn_in
+    chains = settings.latent_class_chains
+    assert chains.chains == 4 and chains.burn_in < LatentClassSettings().burn_in
     bad.write_text("method: latent_class\ndimensions: [sex]\nlatent_class_chains: {chains: 2, steps: 9}\n")
-    with pytest.raises(ValueError, match="unknown latent_class_chains keys"):
+    with pytest.raises(ValueError, match="unknown key latent_class_chains.steps"):
+        load_settings(str(bad))
+    bad.write_text("method: latent_class\ndimensions: sex\nmin_stratum_persons: 5.5\n")
+    with pytest.raises(ValueError, match="dimensions must be a list"):
+        load_settings(str(bad))
+    bad.write_text("method: latent_class\ndimensions: [sex]\nmin_stratum_persons: 5.5\n")
+    with pytest.raises(ValueError, match="min_stratum_persons must be a whole number"):
         load_settings(str(bad))

@@ -12,8 +12,8 @@ its peer in the same run.
 from __future__ import annotations
 
 import argparse
-import copy
 import csv
+import dataclasses
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -37,9 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.feeds)
     key, liars = truth(root), false_named(root)
     shipped = load_settings()
-    without = copy.deepcopy(shipped)
-    without["comparisons"] = [c for c in without["comparisons"] if c["type"] != "aliases"]
-    without["blocking_rules"] = [r for r in without["blocking_rules"] if r.get("tokens") != "alias_keys"]
+    without = dataclasses.replace(
+        shipped, comparisons=tuple(c for c in shipped.comparisons if c.type != "aliases"),
+        blocking_rules=tuple(r for r in shipped.blocking_rules if r.tokens != "alias_keys"))
     records = harmonised(root)["offender"]
     comp = comparison_table(records)
     actual = defaultdict(list)

@@ -59,7 +59,7 @@ def best_of_both_orders(comp: pa.Table, role: str, variants: list[tuple[str, dic
         for name, settings in order:
             started = time.perf_counter()
             linkage = link_in_memory(comp, settings)
-            membership, _ = cluster(keep_above(linkage.pairs, settings["thresholds"]["match_probability"]),
+            membership, _ = cluster(keep_above(linkage.pairs, settings.thresholds.match_probability),
                                     role, settings=settings)
             seconds = round(time.perf_counter() - started, 2)
             best = min(seconds, results.get(name, {}).get("seconds", seconds))

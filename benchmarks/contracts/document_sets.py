@@ -11,7 +11,7 @@ linker (best of two runs, in both orders) as a ratio to its peer in the same run
 from __future__ import annotations
 
 import argparse
-import copy
+import dataclasses
 import json
 from pathlib import Path
 
@@ -29,10 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.feeds)
     key = truth(root)
     shipped = load_settings()
-    single = copy.deepcopy(shipped)
-    for c in single["comparisons"]:
-        if c["type"] == "document_set":
-            c["type"] = "document"
+    single = dataclasses.replace(shipped, comparisons=tuple(
+        dataclasses.replace(c, type="document", for_life_types=None) if c.type == "document_set" else c
+        for c in shipped.comparisons))
     report = {"feeds": str(root)}
     for role, records in sorted(harmonised(root).items()):
         comp = comparison_table(records)

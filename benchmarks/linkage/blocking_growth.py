@@ -36,7 +36,7 @@ def rule_pairs(name: str) -> dict:
     from pipelines.link.linker import load_settings, slim
 
     settings = load_settings()
-    rules = settings["blocking_rules"]
+    rules = settings.blocking_rules
     folder = datasets.LINKAGE_WORK / name
     meta = datasets.load_meta(folder)
     out = {"records": meta["records"], "bounded": {}, "unbounded": {}}
@@ -44,10 +44,10 @@ def rule_pairs(name: str) -> dict:
         comp = slim(pq.read_table(folder / f"{group}.comp.parquet"), settings)
         for i, rule in enumerate(rules):
             counts = pc.value_counts(comp.column(blocking.key_column(i)).drop_null()).field("counts").to_numpy()
-            out["unbounded"][rule["name"]] = out["unbounded"].get(rule["name"], 0) + _pairs(counts.astype(np.int64))
+            out["unbounded"][rule.name] = out["unbounded"].get(rule.name, 0) + _pairs(counts.astype(np.int64))
         # the linker's own candidate pairs (indices only), each pair once, by the rule that scores it
         parts = [t for _, t in blocking.partition_by_block(comp, settings, 1)]
-        found = blocking.pairs_in_partition(pa.concat_tables(parts), rules, settings).stats["pairs_by_rule"]
+        found = blocking.pairs_in_partition(pa.concat_tables(parts), settings).stats["pairs_by_rule"]
         for rule, n in found.items():
             out["bounded"][rule] = out["bounded"].get(rule, 0) + n
     for kind in ("bounded", "unbounded"):

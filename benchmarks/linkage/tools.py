@@ -43,7 +43,7 @@ class ToolRun:
 # Concilia
 
 
-def _settings(meta: dict) -> dict:
+def _settings(meta: dict):
     from pipelines.link.linker import load_settings
 
     return load_settings(ROOT / meta["settings"])
@@ -58,7 +58,7 @@ def concilia_memory(folder: Path, group: str, meta: dict, work: Path):
     from pipelines.link.comparisons import decode
 
     settings = _settings(meta)
-    threshold = float(settings["thresholds"]["match_probability"])
+    threshold = settings.thresholds.match_probability
     comp = pq.read_table(folder / f"{group}.comp.parquet")
     yield comp.num_rows  # input loaded: the timed part starts here
     linkage = link_in_memory(comp, settings)
@@ -107,7 +107,7 @@ def concilia_beam(folder: Path, group: str, meta: dict, work: Path, chunk_rows: 
     from pipelines.link.transform import LinkPersons
 
     settings = _settings(meta)
-    threshold = float(settings["thresholds"]["match_probability"])
+    threshold = settings.thresholds.match_probability
     chunks = work / "input"
     shutil.rmtree(chunks, ignore_errors=True)
     chunks.mkdir(parents=True)
@@ -233,7 +233,7 @@ def splink_configuration(kind: str) -> dict:
         from pipelines.link.linker import load_settings
 
         # the rules on keys (Splink has no rule over a record's token combinations)
-        rules = [list(r["keys"]) for r in load_settings()["blocking_rules"] if "keys" in r]
+        rules = [list(r.keys) for r in load_settings().blocking_rules if r.keys]
     extra = {"u_max_pairs": 1e6} if kind == "robust" else {}  # 4,000-record sets: 8M pairs in all
     return extra | {"uid": "record_uid", "link_type": "dedupe_only", "comparisons": comparisons, "rules": rules,
             "deterministic": [["document_core"], ["paternal", "maternal", "given", "birth_date"]], "recall": 0.9,

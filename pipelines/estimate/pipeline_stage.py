@@ -64,24 +64,32 @@ MANIFEST_KEYS = ("estimate", "lower", "upper", "method", "model", "observed", "l
 CellKey = tuple
 
 
-def load_settings(path: str | None = None) -> dict:
-    """The run's MSE settings (schemas/mse/settings.yaml): method, dimensions, stratify_by,
-    min_stratum_persons, compare_method, linkage_band, latent_class_chains (as ``mcmc``, a
-    :class:`LatentClassSettings`, or None for its defaults)."""
+@dataclass(frozen=True, kw_only=True)
+class MseSettings:
+    """A run's MSE settings (schemas/mse/settings.yaml says what each does)."""
+
+    method: str
+    dimensions: tuple[str, ...]
+    stratify_by: str | None = None
+    min_stratum_persons: int = 50
+    compare_method: str | None = None
+    linkage_band: bool = True
+    latent_class_chains: LatentClassSettings | None = None  # None: LatentClassSettings' defaults
+
+
+def load_settings(path: str | None = None) -> MseSettings:
+    """The run's MSE settings (schemas/mse/settings.yaml unless ``path``); a ``SettingsError`` (a
+    ValueError) names a key the file gets wrong."""
     import yaml
 
+    from pipelines.core.settings_file import SettingsError, parse
     from pipelines.resources import schemas_dir
 
     with open(path or schemas_dir() / "mse" / "settings.yaml", encoding="utf-8") as fh:
-        settings = yaml.safe_load(fh)
-    unknown = [d for d in [*settings["dimensions"], settings.get("stratify_by")] if d and d not in DIMENSIONS]
+        settings = parse(MseSettings, yaml.safe_load(fh))
+    unknown = [d for d in [*settings.dimensions, settings.stratify_by] if d and d not in DIMENSIONS]
     if unknown:
-        raise ValueError(f"MSE settings: unknown dimensions {unknown}; known: {', '.join(DIMENSIONS)}")
-    chains = settings.get("latent_class_chains") or {}
-    bad = sorted(set(chains) - set(LatentClassSettings.__dataclass_fields__))
-    if bad:
-        raise ValueError(f"MSE settings: unknown latent_class_chains keys {bad}")
-    settings["mcmc"] = LatentClassSettings(**chains) if chains else None
+        raise SettingsError(f"MSE settings: unknown dimensions {unknown}; known: {', '.join(DIMENSIONS)}")
     return settings
 
 
@@ -494,18 +502,18 @@ class EstimatePopulation(beam.PTransform):
     without them there is no linkage band. ``method`` None: the settings' method."""
 
     def __init__(self, folder: str, schema: pa.Schema | None = None, method: str | None = None, *,
-                 settings: dict | None = None, roles: Iterable[str] = ROLES, seed: int = 0,
+                 settings: MseSettings | None = None, roles: Iterable[str] = ROLES, seed: int = 0,
                  min_list_persons: int = MIN_LIST_PERSONS, min_overlap: int = MIN_OVERLAP, uncertain=()):
         super().__init__()
         settings = settings or load_settings()
         self._folder = folder
         self._schema = schema or model.table("mse_estimate").schema()
-        self._method = method or settings["method"]
-        self._uncertain = tuple(uncertain) if settings.get("linkage_band", True) else ()
-        self._options = {"roles": tuple(roles), "dimensions": tuple(settings["dimensions"]),
-                         "stratify_by": settings.get("stratify_by"), "compare_method": settings.get("compare_method"),
-                         "min_stratum_persons": int(settings.get("min_stratum_persons", 50)), "seed": seed,
-                         "mcmc": settings.get("mcmc"),
+        self._method = method or settings.method
+        self._uncertain = tuple(uncertain) if settings.linkage_band else ()
+        self._options = {"roles": tuple(roles), "dimensions": settings.dimensions,
+                         "stratify_by": settings.stratify_by, "compare_method": settings.compare_method,
+                         "min_stratum_persons": settings.min_stratum_persons, "seed": seed,
+                         "mcmc": settings.latent_class_chains,
                          "min_list_persons": min_list_persons, "min_overlap": min_overlap}
 
     def expand(self, persons):

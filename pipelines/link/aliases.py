@@ -32,11 +32,15 @@ right) rows and joined on the pair, as pipelines.link.documents does for documen
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler
+
+from pipelines.link.settings import Comparison
 
 from pipelines.core.vector import fold
 from pipelines.link import arrays
@@ -50,6 +54,7 @@ LEVELS = {5: "an alias of one is the other's name", 4: "an alias of one sounds l
           3: "an alias of one is close to the other's name", 2: "a shared alias of two or more words",
           1: "a shared one-word alias (nickname)", 0: "aliases on a side, none agrees"}
 COLUMNS = ("alias_names", "alias_sounds", "name_set", "name_sound")
+OPTIONS = ("explains",)  # the name comparisons an alias of one record for the other's name explains away
 KEY_COLUMN = "alias_keys"
 
 
@@ -150,7 +155,7 @@ def _word_count(arr: pa.Array) -> np.ndarray:
     return pc.fill_null(pc.add(pc.count_substring(arr, " "), 1), 0).to_numpy(zero_copy_only=False)
 
 
-def aliases(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
+def aliases(left: pa.Table, right: pa.Table, spec: Comparison) -> np.ndarray:
     n = left.num_rows
     out = np.full(n, arrays.NULL, dtype=np.int8)
     count_l = pc.fill_null(pc.list_value_length(_lists(left, "alias_names")), 0).to_numpy(zero_copy_only=False)
@@ -192,13 +197,13 @@ def aliases(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     return out
 
 
-def explain(levels: dict[str, np.ndarray], comparisons: list[dict]) -> None:
+def explain(levels: dict[str, np.ndarray], comparisons: Sequence[Comparison]) -> None:
     """Where one record's name is an alias of the other, the name comparisons the alias comparison
     ``explains`` say nothing: the names differ because the person gave another one."""
     for c in comparisons:
-        if c["type"] == "aliases" and c.get("explains"):
-            entered_under_alias = levels[c["name"]] >= ALIAS_FOR_NAME
-            for other in c["explains"]:
+        if c.type == "aliases" and c.explains:
+            entered_under_alias = levels[c.name] >= ALIAS_FOR_NAME
+            for other in c.explains:
                 if other in levels:
                     levels[other] = np.where(entered_under_alias, arrays.NULL, levels[other]).astype(np.int8)
 

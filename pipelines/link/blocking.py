@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,7 @@ import pyarrow.compute as pc
 
 from pipelines.core.ids import stable_bucket
 from pipelines.link.comparisons import columns_for, encode_strings
+from pipelines.link.settings import BlockingRule, LinkageSettings
 
 IN_BUCKET = "_in"  # bit i: rule i's block of the record is in this partition
 MAX_SLOTS = 31  # a record's giant slots of a multi-valued rule are an int32 bit mask
@@ -40,10 +42,6 @@ MAX_SLOTS = 31  # a record's giant slots of a multi-valued rule are an int32 bit
 
 def key_column(index: int) -> str:
     return f"_k{index}"
-
-
-def is_multi(rule: dict) -> bool:
-    return "tokens" in rule
 
 
 @functools.lru_cache(maxsize=None)
@@ -56,20 +54,16 @@ def combinations(tokens: int, choose: int) -> tuple[tuple[int, ...], ...]:
     return tuple(combos)
 
 
-def _max_tokens(rule: dict) -> int:
-    return int(rule.get("max_tokens", 5))
-
-
-def multi_keys(comp: pa.Table, rule: dict) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+def multi_keys(comp: pa.Table, rule: BlockingRule) -> tuple[np.ndarray, np.ndarray, pa.Array]:
     """A multi-valued rule's keys: (record row, slot, key) for every combination of ``choose`` of
     the record's tokens (joined by spaces, then ``|`` and the rule's other keys; none when one of
     those is unknown)."""
-    tokens = comp.column(rule["tokens"]).combine_chunks()
+    tokens = comp.column(rule.tokens).combine_chunks()
     lengths = pc.fill_null(pc.list_value_length(tokens), 0).to_numpy(zero_copy_only=False)
     values, offsets = tokens.values, tokens.offsets.to_numpy()[:-1]
-    extra = _joined(comp, rule["keys"]) if rule.get("keys") else None
+    extra = _joined(comp, rule.keys) if rule.keys else None
     rows, slots, keys = [], [], []
-    for slot, combo in enumerate(combinations(_max_tokens(rule), int(rule.get("choose", 2)))):
+    for slot, combo in enumerate(combinations(rule.max_tokens, rule.choose)):
         at = np.nonzero(lengths > max(combo))[0]
         if not len(at):
             continue
@@ -87,24 +81,24 @@ def multi_keys(comp: pa.Table, rule: dict) -> tuple[np.ndarray, np.ndarray, pa.A
     return np.concatenate(rows)[known], np.concatenate(slots)[known], key.filter(pa.array(known))
 
 
-def _joined(table: pa.Table, columns: list[str]) -> pa.Array:
+def _joined(table: pa.Table, columns: Sequence[str]) -> pa.Array:
     parts = [table.column(c).combine_chunks().cast(pa.string()) for c in columns]
     if len(parts) == 1:
         return parts[0]
     return pc.binary_join_element_wise(*parts, "|")  # null when any part is null
 
 
-def with_rule_keys(comp: pa.Table, rules: list[dict]) -> pa.Table:
+def with_rule_keys(comp: pa.Table, rules: Sequence[BlockingRule]) -> pa.Table:
     """Add one key column per single-valued blocking rule (null when a key field is unknown). A
     multi-valued rule's keys are made when records are partitioned (``partition_by_block``)."""
     for i, rule in enumerate(rules):
-        if not is_multi(rule):
-            comp = comp.append_column(key_column(i), _joined(comp, rule["keys"]))
+        if not rule.multi:
+            comp = comp.append_column(key_column(i), _joined(comp, rule.keys))
     return comp
 
 
-def _rule_key_values(comp: pa.Table, i: int, rule: dict) -> pa.Array:
-    if is_multi(rule):
+def _rule_key_values(comp: pa.Table, i: int, rule: BlockingRule) -> pa.Array:
+    if rule.multi:
         return multi_keys(comp, rule)[2]
     return comp.column(key_column(i)).combine_chunks()
 
@@ -117,7 +111,7 @@ def slot_column(index: int) -> str:
     return f"_s{index}"
 
 
-def block_sizes(comp: pa.Table, rules: list[dict], keys: dict[int, pa.Array] | None = None) -> pa.Table:
+def block_sizes(comp: pa.Table, rules: Sequence[BlockingRule], keys: dict[int, pa.Array] | None = None) -> pa.Table:
     """(rule, key, records) for every block of ``comp``; summed over batches with
     ``merge_block_sizes`` they say which blocks are giant before any pair is made (``keys``: the
     multi-valued rules' keys when already made)."""
@@ -140,18 +134,12 @@ def merge_block_sizes(tables: list[pa.Table]) -> pa.Table:
                      "records": summed.column("records_sum")}).combine_chunks()
 
 
-def giant_keys(sizes: pa.Table, settings: dict) -> dict[int, pa.Array]:
+def giant_keys(sizes: pa.Table, settings: LinkageSettings) -> dict[int, pa.Array]:
     """Per rule, the keys of blocks larger than ``max_block_size`` (compared by sorted neighbourhood)."""
-    limits = pa.array([int(_setting(rule, settings, "max_block_size", 2000)) for rule in settings["blocking_rules"]])
+    limits = pa.array([settings.bound(rule, "max_block_size") for rule in settings.blocking_rules])
     big = sizes.filter(pc.greater(sizes.column("records"), pc.take(limits, sizes.column("rule"))))
     return {int(r): pc.filter(big.column("key"), pc.equal(big.column("rule"), r)).combine_chunks()
             for r in pc.unique(big.column("rule")).to_pylist()}
-
-
-def _setting(rule: dict, settings: dict, name: str, default):
-    """A rule's own bound (``max_block_size``, ``giant_block_window``, ``giant_block_orders``),
-    else the settings' one."""
-    return rule.get(name, settings.get(name, default))
 
 
 def _lists(n: int, rows: np.ndarray, values: pa.Array) -> pa.ListArray:
@@ -161,7 +149,7 @@ def _lists(n: int, rows: np.ndarray, values: pa.Array) -> pa.ListArray:
     return pa.ListArray.from_arrays(pa.array(offsets), values)
 
 
-def partition_by_block(comp: pa.Table, settings: dict, buckets: int, giant: dict[int, pa.Array] | None = None):
+def partition_by_block(comp: pa.Table, settings: LinkageSettings, buckets: int, giant: dict[int, pa.Array] | None = None):
     """Yield (bucket, table): each record once per bucket that one of its keys belongs to, never
     a copy per key. A single-valued rule's key stays in its column for every record (a pair that
     shares it is known to every worker) and bit i of ``IN_BUCKET`` says whether rule i's block is
@@ -170,9 +158,9 @@ def partition_by_block(comp: pa.Table, settings: dict, buckets: int, giant: dict
     per slot for a multi-valued rule; ``giant``: from the block sizes of all records; computed
     from ``comp`` itself when it holds them all), so that a worker can tell which rule certainly
     finds a pair."""
-    rules = settings["blocking_rules"]
+    rules = settings.blocking_rules
     n = comp.num_rows
-    multi = {q: multi_keys(comp, rule) for q, rule in enumerate(rules) if is_multi(rule)}
+    multi = {q: multi_keys(comp, rule) for q, rule in enumerate(rules) if rule.multi}
     if giant is None:
         giant = giant_keys(block_sizes(comp, rules, {q: m[2] for q, m in multi.items()}), settings)
     for q, rule in enumerate(rules):
@@ -193,7 +181,7 @@ def partition_by_block(comp: pa.Table, settings: dict, buckets: int, giant: dict
     def bucket_of(q: int, values: pa.Array) -> np.ndarray:
         if buckets == 1:
             return np.where(pc.is_valid(values).to_numpy(zero_copy_only=False), 0, -1)
-        if is_multi(rules[q]):
+        if rules[q].multi:
             # a token key is placed by its first token alone (KISPI of "KISPI MARIA|1997"): every
             # key of every token rule that starts with one token meets in one partition, so a
             # record goes to about as many partitions as it has tokens, not one per key
@@ -247,9 +235,9 @@ class _Entries:
     giant: np.ndarray
 
 
-def _entries(table: pa.Table, q: int, rule: dict, codes: np.ndarray | None) -> _Entries:
+def _entries(table: pa.Table, q: int, rule: BlockingRule, codes: np.ndarray | None) -> _Entries:
     flag = table.column(giant_flag(q)).to_numpy(zero_copy_only=False)
-    if not is_multi(rule):
+    if not rule.multi:
         here = (table.column(IN_BUCKET).to_numpy(zero_copy_only=False) >> q) & 1
         rows = np.nonzero((here == 1) & (codes >= 0))[0]
         return _Entries(rows, codes[rows], np.full(len(rows), -1, dtype=np.int32), flag[rows].astype(bool))
@@ -259,7 +247,7 @@ def _entries(table: pa.Table, q: int, rule: dict, codes: np.ndarray | None) -> _
     return _Entries(rows, _codes(pc.list_flatten(keys)), slot, ((flag[rows] >> slot) & 1).astype(bool))
 
 
-def _window_pairs(g: pa.Table, g_rows: np.ndarray, key: np.ndarray, orders: list[list[str]],
+def _window_pairs(g: pa.Table, g_rows: np.ndarray, key: np.ndarray, orders: Sequence[Sequence[str]],
                   window: int) -> tuple[np.ndarray, np.ndarray]:
     """Sorted neighbourhood inside giant blocks (``g``: their records' sort columns, ``g_rows``
     their rows, ``key`` their block codes): for each order, sort each block's records by it and
@@ -281,8 +269,8 @@ def _window_pairs(g: pa.Table, g_rows: np.ndarray, key: np.ndarray, orders: list
     return np.concatenate(lefts), np.concatenate(rights)
 
 
-def _rule_pairs(table: pa.Table, entries: _Entries, settings: dict, stats: dict,
-                rule: dict) -> tuple[np.ndarray, np.ndarray]:
+def _rule_pairs(table: pa.Table, entries: _Entries, settings: LinkageSettings, stats: dict,
+                rule: BlockingRule) -> tuple[np.ndarray, np.ndarray]:
     """Every two entries of one rule sharing a block, as positions into ``entries``: whole blocks
     up to ``max_block_size`` records, sorted neighbourhood in larger ones (counted in the stats)."""
     position = np.arange(len(entries.rows))
@@ -291,12 +279,12 @@ def _rule_pairs(table: pa.Table, entries: _Entries, settings: dict, stats: dict,
     joined = idx.join(idx, "k", join_type="inner", left_suffix="_l", right_suffix="_r", use_threads=False)
     li, ri = joined.column("i_l").to_numpy(), joined.column("i_r").to_numpy()
     if entries.giant.any():
-        orders = _setting(rule, settings, "giant_block_orders", None) or []
+        orders = settings.bound(rule, "giant_block_orders")
         g_at = position[entries.giant]
         g = table.select(sorted({c for o in orders for c in o if c in table.column_names})).take(entries.rows[g_at])
         stats["giant_blocks"] += len(np.unique(entries.key[g_at]))
         stats["records_in_giant_blocks"] += len(g_at)
-        wl, wr = _window_pairs(g, g_at, entries.key[g_at], orders, int(_setting(rule, settings, "giant_block_window", 20)))
+        wl, wr = _window_pairs(g, g_at, entries.key[g_at], orders, settings.bound(rule, "giant_block_window"))
         # several sort orders can find the same pair: each once, in both orientations like the join
         unique = np.unique(np.minimum(wl, wr).astype(np.int64) * len(position) + np.maximum(wl, wr))
         wl, wr = unique // len(position), unique % len(position)
@@ -402,14 +390,14 @@ class _TokenSets:
     """A multi-valued rule's view of a partition: its token matrix, each row's giant-slot mask
     and the codes of the rule's other keys."""
 
-    def __init__(self, table: pa.Table, rule: dict, q: int, matrices: dict):
-        combos = combinations(_max_tokens(rule), int(rule.get("choose", 2)))
-        spec = (rule["tokens"], combos)
+    def __init__(self, table: pa.Table, rule: BlockingRule, q: int, matrices: dict):
+        combos = combinations(rule.max_tokens, rule.choose)
+        spec = (rule.tokens, combos)
         if spec not in matrices:
-            matrices[spec] = _TokenMatrix(table, rule["tokens"], combos)
+            matrices[spec] = _TokenMatrix(table, rule.tokens, combos)
         self.tokens = matrices[spec]
         self.giant = table.column(giant_flag(q)).to_numpy(zero_copy_only=False)
-        self.extra = _codes(_joined(table, rule["keys"])) if rule.get("keys") else None
+        self.extra = _codes(_joined(table, rule.keys)) if rule.keys else None
 
     def shared_slots(self, li: np.ndarray, ri: np.ndarray, memo: dict | None = None) -> np.ndarray:
         """Per pair, the slots it shares (``memo``: token bits already computed for these pairs)."""
@@ -431,14 +419,15 @@ def _lowest_bit(bits: np.ndarray) -> np.ndarray:
     return out
 
 
-def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> CandidatePairs:
+def pairs_in_partition(table: pa.Table, settings: LinkageSettings) -> CandidatePairs:
     """All candidate pairs of one partition (its records, once each, from ``partition_by_block``),
     each once. Works on row indices and integer key codes; record values are gathered later, per
     slice of pairs, only for the columns the comparisons read."""
-    stats = {"giant_blocks": 0, "records_in_giant_blocks": 0, "pairs_by_rule": {r["name"]: 0 for r in rules}}
-    codes = {q: _codes(table.column(key_column(q))) for q, rule in enumerate(rules) if not is_multi(rule)}
+    rules = settings.blocking_rules
+    stats = {"giant_blocks": 0, "records_in_giant_blocks": 0, "pairs_by_rule": {r.name: 0 for r in rules}}
+    codes = {q: _codes(table.column(key_column(q))) for q, rule in enumerate(rules) if not rule.multi}
     matrices: dict = {}
-    token_sets = {q: _TokenSets(table, rule, q, matrices) for q, rule in enumerate(rules) if is_multi(rule)}
+    token_sets = {q: _TokenSets(table, rule, q, matrices) for q, rule in enumerate(rules) if rule.multi}
     giant = {q: table.column(giant_flag(q)).to_numpy(zero_copy_only=False) for q in codes}
 
     def sharing(q: int, li: np.ndarray, ri: np.ndarray, memo: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -480,7 +469,7 @@ def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> Ca
             whole = bits & ~token_sets[i].giant[li]
             keep &= np.where(whole != 0, _lowest_bit(whole), _lowest_bit(bits)) == entries.slot[a]
         li, ri, windowed = li[keep], ri[keep], windowed[keep]
-        stats["pairs_by_rule"][rule["name"]] += len(li)
+        stats["pairs_by_rule"][rule.name] += len(li)
         lefts.append(li)
         rights.append(ri)
         rule_ids.append(np.full(len(li), i, dtype=np.int8))
@@ -491,16 +480,16 @@ def pairs_in_partition(table: pa.Table, rules: list[dict], settings: dict) -> Ca
     memo = {}
     for q in range(len(rules)):
         satisfied |= sharing(q, li, ri, memo)[1].astype(np.int32) << q
-    names = pa.array([r["name"] for r in rules], pa.string())
+    names = pa.array([r.name for r in rules], pa.string())
     rule = np.concatenate(rule_ids) if rule_ids else np.zeros(0, dtype=np.int8)
     # only what the comparisons, term frequencies and the clustering guard read: every column is
     # gathered once per pair (blocking keys and token lists were for blocking only)
     from pipelines.link.linker import GUARD_COLUMNS
 
     read = {"record_uid", *GUARD_COLUMNS}
-    for c in settings["comparisons"]:
+    for c in settings.comparisons:
         read.update(columns_for(c))
-        read.update([c["tf_column"]] if c.get("tf_column") else [])
+        read.update([c.tf_column] if c.tf_column else [])
     values = encode_strings(table.select([c for c in table.column_names if c in read]))
     windowed = np.concatenate(windows) if windows else np.zeros(0, dtype=bool)
     # row indices of one partition fit 32 bits: half the memory of tens of millions of pairs

@@ -30,6 +30,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from pipelines.link.documents import for_life_types
+from pipelines.link.settings import Clustering, LinkageSettings
 
 MEMBERSHIP_SCHEMA = pa.schema([("record_uid", pa.string()), ("person_id", pa.string()), ("match_rule", pa.string())])
 REFUSED_SCHEMA = pa.schema([("left_uid", pa.string()), ("right_uid", pa.string()),
@@ -144,7 +145,7 @@ def _suspect_components(attrs: pa.Table, labels: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate([by_docs.to_numpy(), by_births.to_numpy()])).astype(np.int64)
 
 
-def _weight_without(edges: pa.Table, settings: dict | None) -> dict[str, np.ndarray]:
+def _weight_without(edges: pa.Table, settings: LinkageSettings | None) -> dict[str, np.ndarray]:
     """Per conflict reason: each edge's match weight minus the conflicting comparison's
     contribution (what the rest of the evidence says), where the edges carry both."""
     if not settings or "match_weight" not in edges.column_names:
@@ -152,15 +153,20 @@ def _weight_without(edges: pa.Table, settings: dict | None) -> dict[str, np.ndar
     total = edges.column("match_weight").to_numpy()
     out = {}
     for reason, comparison_type in CONFLICT_COMPARISON_TYPE.items():
-        for c in settings["comparisons"]:
-            if c["type"] == comparison_type and f"w_{c['name']}" in edges.column_names:
-                out[reason] = total - edges.column(f"w_{c['name']}").to_numpy()
+        for c in settings.comparisons:
+            if c.type == comparison_type and f"w_{c.name}" in edges.column_names:
+                out[reason] = total - edges.column(f"w_{c.name}").to_numpy()
     return out
 
 
-def _override_weight(settings: dict | None) -> float | None:
-    p = ((settings or {}).get("clustering") or {}).get("merge_conflicts_at")
-    return None if p is None else math.log2(float(p) / (1 - float(p)))
+def _guard(settings: LinkageSettings | None) -> Clustering:
+    """The settings' clustering guard; without settings, the guard that refuses every conflict."""
+    return settings.clustering if settings else Clustering()
+
+
+def _override_weight(settings: LinkageSettings | None) -> float | None:
+    p = _guard(settings).merge_conflicts_at
+    return None if p is None else math.log2(p / (1 - p))
 
 
 def _documents_compared(edges: pa.Table, for_life: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
@@ -185,7 +191,7 @@ def _documents_compared(edges: pa.Table, for_life: list[str] | None) -> tuple[np
     return usable & same, conflicting
 
 
-def _lifted(edges: pa.Table, vetoed: np.ndarray, name: str, settings: dict,
+def _lifted(edges: pa.Table, vetoed: np.ndarray, name: str, settings: LinkageSettings | None,
             shared: np.ndarray, conflicting: np.ndarray) -> np.ndarray:
     """The vetoed edges of comparison ``name`` the settings lift (``clustering.refusal_lifted_when``):
     one person whose compound given name was shortened two ways (YOMIRA / PILAR of YOMIRA PILAR) or
@@ -195,7 +201,7 @@ def _lifted(edges: pa.Table, vetoed: np.ndarray, name: str, settings: dict,
     names agree at its levels (birth date, sex, surnames); never where either record has an
     accepted edge to a record with another document of a type kept for life: a second person,
     whose number was copied onto the record (twins of one case)."""
-    when = (((settings or {}).get("clustering") or {}).get("refusal_lifted_when") or {}).get(name)
+    when = _guard(settings).refusal_lifted_when.get(name)
     words = ("left_given_words", "right_given_words")
     if not when or not vetoed.any() or not all(w in edges.column_names for w in words):
         return np.zeros(edges.num_rows, dtype=bool)
@@ -217,7 +223,8 @@ def _lifted(edges: pa.Table, vetoed: np.ndarray, name: str, settings: dict,
     return lift
 
 
-def _without_refused_levels(edges: pa.Table, settings: dict | None) -> tuple[pa.Table, pa.Table, pa.Table, pa.Array]:
+def _without_refused_levels(edges: pa.Table,
+                            settings: LinkageSettings | None) -> tuple[pa.Table, pa.Table, pa.Table, pa.Array]:
     """Edges at a level the settings never merge on (``clustering.refuse_levels``: given names
     that differ, which is what siblings and twins of one case look like however much else they
     share, even a copied document number) are taken out before clustering and go to the review
@@ -226,7 +233,7 @@ def _without_refused_levels(edges: pa.Table, settings: dict | None) -> tuple[pa.
 
     Returns (edges kept, refused, flagged, copied): ``copied`` are the records whose document is
     taken for a sibling's copied number (``_copied``) and not held against their other merges."""
-    refuse = ((settings or {}).get("clustering") or {}).get("refuse_levels") or {}
+    refuse = _guard(settings).refuse_levels
     vetoed = np.zeros(edges.num_rows, dtype=bool)
     lifted = np.zeros(edges.num_rows, dtype=bool)
     reasons = np.full(edges.num_rows, None, dtype=object)
@@ -255,12 +262,13 @@ def _without_refused_levels(edges: pa.Table, settings: dict | None) -> tuple[pa.
             _copied(edges, refused & shared, conflicting, settings))
 
 
-def _copied(edges: pa.Table, refused_shared: np.ndarray, conflicting: np.ndarray, settings: dict | None) -> pa.Array:
+def _copied(edges: pa.Table, refused_shared: np.ndarray, conflicting: np.ndarray,
+            settings: LinkageSettings | None) -> pa.Array:
     """Records whose document kept for life was most likely copied from a sibling's: the guard
     refused their edge to a record carrying the same number (two people), and they have an accepted
     edge to a record that gives the same name at the levels of ``clustering.copied_document_when``
     under another number of that type (the twin's own records)."""
-    when = ((settings or {}).get("clustering") or {}).get("copied_document_when") or {}
+    when = _guard(settings).copied_document_when
     contested = conflicting.copy()
     for name, levels in when.items():
         column = f"gamma_{name}"
@@ -276,7 +284,7 @@ def _copied(edges: pa.Table, refused_shared: np.ndarray, conflicting: np.ndarray
     return pc.filter(both, pc.is_in(both, ends(contested)))
 
 
-def cluster(edges: pa.Table, role: str, key=None, settings: dict | None = None) -> tuple[pa.Table, pa.Table]:
+def cluster(edges: pa.Table, role: str, key=None, settings: LinkageSettings | None = None) -> tuple[pa.Table, pa.Table]:
     """Edges (left/right uid, match_probability, rule, per-side document and birth date; with
     match_weight and w_<comparison> when the override is used) -> (membership of every record with
     an accepted edge, the guard's decisions: refused edges with the reason, and merges made
@@ -360,7 +368,8 @@ def cluster(edges: pa.Table, role: str, key=None, settings: dict | None = None) 
                                          _merged_on_copied(edges, copied, membership, settings)])
 
 
-def _merged_on_copied(edges: pa.Table, copied: pa.Array, membership: pa.Table, settings: dict | None) -> pa.Table:
+def _merged_on_copied(edges: pa.Table, copied: pa.Array, membership: pa.Table,
+                      settings: LinkageSettings | None) -> pa.Table:
     """The merges made although a record's document differed, because that document was taken for
     a sibling's copied number (``_copied``): flagged for review as ``merged_despite_different_valid_documents``."""
     if not len(copied) or not edges.num_rows:
@@ -406,7 +415,7 @@ def attach_persons(records: pa.Table, membership: pa.Table, role: str, key=None)
     return records.set_column(records.column_names.index("match_rule"), "match_rule", rule)
 
 
-def cluster_with_judgements(edges: pa.Table, role: str, key=None, settings: dict | None = None,
+def cluster_with_judgements(edges: pa.Table, role: str, key=None, settings: LinkageSettings | None = None,
                             judged: pa.Table | None = None) -> tuple[pa.Table, pa.Table]:
     """``cluster``, then the stewards' judgements in force as must-links and cannot-links
     (pipelines/link/constraints.py)."""

@@ -9,7 +9,7 @@ loop per pair. Each comparison type documents its levels in LEVELS for the model
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -17,12 +17,14 @@ import pyarrow.compute as pc
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from pipelines.core.settings_file import SettingsError, written
 from pipelines.link import aliases as _aliases
 from pipelines.link import documents as _documents
 from pipelines.link.arrays import (  # noqa: F401  (NULL, decode, encode_strings: read from here by the linker)
     NULL, _codes, _col, _derived, _differing, _edits, _eq, _initials, _jaro_winkler, _per_row, _per_value, _prefix,
     _py, _select, _valid, _word_subset, decode, encode_strings, kept_per_value,
 )
+from pipelines.link.settings import Comparison
 
 # the lowest level of a name comparison that still says the names agree (below: what siblings or
 # strangers look like)
@@ -30,7 +32,7 @@ AGREEING_FROM = {"surnames": 1, "given_names": 2}
 CROSSED_AT = 1.7  # the two cross-field similarities together: a swap with a typo or a missing surname in it
 
 
-def surnames(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
+def surnames(left: pa.Table, right: pa.Table, spec: Comparison) -> np.ndarray:
     """Both surnames, by spelling and by sound; one surname against two; swapped; typos."""
     p1, p2 = _col(left, "paternal"), _col(right, "paternal")
     m1, m2 = _col(left, "maternal"), _col(right, "maternal")
@@ -206,7 +208,7 @@ def _gendered(a: pa.Array, b: pa.Array, same_sex: np.ndarray) -> np.ndarray:
     return _eq(sa, stem(b)) & ~_eq(a, b) & form & ~same_sex
 
 
-def given_names(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
+def given_names(left: pa.Table, right: pa.Table, spec: Comparison) -> np.ndarray:
     """Given names: exact, by sound, a compound name shortened, a typo, shortened with a typo, the
     first name only. Levels 1 and 0 are what siblings look like (clustering.refuse_levels)."""
     g1, g2 = _col(left, "given"), _col(right, "given")
@@ -234,7 +236,7 @@ def given_names(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     )
 
 
-def document(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
+def document(left: pa.Table, right: pa.Table, spec: Comparison) -> np.ndarray:
     d1, d2 = _col(left, "document_core"), _col(right, "document_core")
     same_length = _eq(_derived(d1, pc.utf8_length, key="length"), _derived(d2, pc.utf8_length, key="length"))
     return _select([(_eq(d1, d2), 3), (same_length & (_edits(d1, d2) <= 1), 2)],
@@ -249,7 +251,7 @@ def _ints(table: pa.Table, column: str) -> tuple[np.ndarray, np.ndarray]:
     return pc.fill_null(arr.cast(pa.int64()), 0).to_numpy(zero_copy_only=False), valid
 
 
-def birth_date(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
+def birth_date(left: pa.Table, right: pa.Table, spec: Comparison) -> np.ndarray:
     """Exact, day/month swapped, year off by one (or day typo), else the age implied at the event."""
     b1, k1 = _ints(left, "birth_date")  # date32 -> days since epoch
     b2, k2 = _ints(right, "birth_date")
@@ -273,50 +275,50 @@ def birth_date(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     )
 
 
-def exact(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
-    a, b = _col(left, spec["column"]), _col(right, spec["column"])
+def exact(left: pa.Table, right: pa.Table, spec: Comparison) -> np.ndarray:
+    a, b = _col(left, spec.column), _col(right, spec.column)
     return _select([(_eq(a, b), 1)], known=_valid(a) & _valid(b))
 
 
-def jaro_winkler(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
+def jaro_winkler(left: pa.Table, right: pa.Table, spec: Comparison) -> np.ndarray:
     """Generic text comparison: exact, then Jaro-Winkler similarity at or above each threshold."""
-    a, b = _col(left, spec["column"]), _col(right, spec["column"])
-    thresholds = sorted(spec.get("thresholds", [0.92, 0.8]), reverse=True)
+    a, b = _col(left, spec.column), _col(right, spec.column)
+    thresholds = sorted(spec.thresholds, reverse=True)
     similarity = _jaro_winkler(a, b)
     conditions = [(_eq(a, b), len(thresholds) + 1)]
     conditions += [(similarity >= t, len(thresholds) - i) for i, t in enumerate(thresholds)]
     return _select(conditions, known=_valid(a) & _valid(b))
 
 
-def ubigeo(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
-    a, b = _col(left, spec["column"]), _col(right, spec["column"])
+def ubigeo(left: pa.Table, right: pa.Table, spec: Comparison) -> np.ndarray:
+    a, b = _col(left, spec.column), _col(right, spec.column)
     return _select(
         [(_eq(a, b), 3), (_eq(_prefix(a, 4), _prefix(b, 4)), 2), (_eq(_prefix(a, 2), _prefix(b, 2)), 1)],
         known=_valid(a) & _valid(b),
     )
 
 
-def date_distance(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
-    a, va = _ints(left, spec["column"])
-    b, vb = _ints(right, spec["column"])
+def date_distance(left: pa.Table, right: pa.Table, spec: Comparison) -> np.ndarray:
+    a, va = _ints(left, spec.column)
+    b, vb = _ints(right, spec.column)
     gap = np.abs(a - b)
-    days = sorted(spec.get("days", [30, 365]))
+    days = sorted(spec.days)
     conditions = [(gap <= d, len(days) - i) for i, d in enumerate(days)]
     return _select(conditions, known=va & vb)
 
 
-def any_exact(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
+def any_exact(left: pa.Table, right: pa.Table, spec: Comparison) -> np.ndarray:
     """1 when any listed reference is shared; 0 when some reference is on both sides and none is shared."""
     agree = np.zeros(left.num_rows, dtype=bool)
     comparable = np.zeros(left.num_rows, dtype=bool)
-    for column in spec["columns"]:
+    for column in spec.columns:
         a, b = _col(left, column), _col(right, column)
         comparable |= _valid(a) & _valid(b)
         agree |= _eq(a, b)
     return _select([(agree, 1)], known=comparable)
 
 
-COMPARISONS: dict[str, Callable[[pa.Table, pa.Table, dict], np.ndarray]] = {
+COMPARISONS: dict[str, Callable[[pa.Table, pa.Table, Comparison], np.ndarray]] = {
     "surnames": surnames, "given_names": given_names, "document": document, "birth_date": birth_date,
     "exact": exact, "jaro_winkler": jaro_winkler, "ubigeo": ubigeo, "date_distance": date_distance, "any_exact": any_exact,
 }
@@ -343,7 +345,7 @@ LEVELS: dict[str, dict[int, str]] = {
 }
 
 # functions(levels, comparisons) run on every comparison's levels, in order, before they are returned
-LEVEL_HOOKS: list[Callable[[dict[str, np.ndarray], list[dict]], None]] = []
+LEVEL_HOOKS: list[Callable[[dict[str, np.ndarray], Sequence[Comparison]], None]] = []
 
 # columns each comparison type reads (so blocks ship only what the comparisons need)
 NAME_COLUMNS = ("given", "given1", "given_sound", "given1_sound", "given_rest_sound", "paternal", "maternal",
@@ -358,17 +360,42 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def columns_for(spec: dict) -> tuple[str, ...]:
-    if spec["type"] in COLUMNS:
-        return COLUMNS[spec["type"]]
-    return tuple(spec.get("columns") or [spec["column"]])
+# the options of a Comparison (pipelines/link/settings.py) that a type reads besides those every
+# comparison has (COMMON_OPTIONS); the column or columns it compares are required
+COMMON_OPTIONS = ("name", "type", "tf_column", "implied_by")
+OPTIONS: dict[str, tuple[str, ...]] = {
+    "exact": ("column",), "jaro_winkler": ("column", "thresholds"), "ubigeo": ("column",),
+    "date_distance": ("column", "days"), "any_exact": ("columns",),
+}
 
 
-def compared_columns(comparisons: list[dict]) -> list[str]:
+def check_options(comparisons: Sequence[Comparison]) -> None:
+    """Each comparison is of a known type, and sets only the options its type reads and the
+    column(s) it compares (a ``SettingsError`` names the key)."""
+    for i, c in enumerate(comparisons):
+        if c.type not in COMPARISONS:
+            raise SettingsError(f"comparisons[{i}].type is none of the comparison types: "
+                                f"{', '.join(sorted(COMPARISONS))}")
+        reads = OPTIONS.get(c.type, ())
+        for option in written(c):
+            if option not in COMMON_OPTIONS and option not in reads:
+                raise SettingsError(f"comparisons[{i}].{option} is not read by its type")
+        for option in ("column", "columns"):
+            if option in reads and getattr(c, option) is None:
+                raise SettingsError(f"missing key comparisons[{i}].{option}")
+
+
+def columns_for(spec: Comparison) -> tuple[str, ...]:
+    if spec.type in COLUMNS:
+        return COLUMNS[spec.type]
+    return tuple(spec.columns or [spec.column])
+
+
+def compared_columns(comparisons: Sequence[Comparison]) -> list[str]:
     """Every column compare() reads for these comparisons (the records of pairs are gathered with
     these only: a partition also carries blocking keys and token lists)."""
     columns = {c for spec in comparisons for c in columns_for(spec)}
-    if any(spec["type"] in ("surnames", "given_names") for spec in comparisons):
+    if any(spec.type in ("surnames", "given_names") for spec in comparisons):
         columns.update(NAME_COLUMNS)  # crossed names (_crossed, _realigned)
     return sorted(columns)
 
@@ -439,7 +466,7 @@ def _realigned(side: pa.Table) -> pa.Table:
     return side
 
 
-def compare(left: pa.Table, right: pa.Table, comparisons: list[dict]) -> dict[str, np.ndarray]:
+def compare(left: pa.Table, right: pa.Table, comparisons: Sequence[Comparison]) -> dict[str, np.ndarray]:
     """Every comparison's levels. Name comparisons see a record whose given names and surnames
     were entered in each other's fields with its names put back in place; a comparison with
     ``implied_by`` says nothing where that comparison agrees at its top level (records of one
@@ -448,9 +475,9 @@ def compare(left: pa.Table, right: pa.Table, comparisons: list[dict]) -> dict[st
         return _compare(left, right, comparisons)
 
 
-def _compare(left: pa.Table, right: pa.Table, comparisons: list[dict]) -> dict[str, np.ndarray]:
-    levels = {c["name"]: COMPARISONS[c["type"]](left, right, c) for c in comparisons}
-    names = [c for c in comparisons if c["type"] in ("surnames", "given_names")]
+def _compare(left: pa.Table, right: pa.Table, comparisons: Sequence[Comparison]) -> dict[str, np.ndarray]:
+    levels = {c.name: COMPARISONS[c.type](left, right, c) for c in comparisons}
+    names = [c for c in comparisons if c.type in ("surnames", "given_names")]
     crossed = np.nonzero(_crossed(left, right))[0] if names else np.zeros(0, dtype=np.int64)
     if len(crossed):
         # which of the two was entered crossed is not known from the pair: each is put back in
@@ -460,26 +487,26 @@ def _compare(left: pa.Table, right: pa.Table, comparisons: list[dict]) -> dict[s
         # for a brother and sister of whom one was entered crossed, the given names disagree.
         take = pa.array(crossed)
         sub_left, sub_right = left.take(take), right.take(take)
-        readings = [{c["name"]: COMPARISONS[c["type"]](a, b, c) for c in names}
+        readings = [{c.name: COMPARISONS[c.type](a, b, c) for c in names}
                     for a, b in ((sub_left, _realigned(sub_right)), (_realigned(sub_left), sub_right))]
         agree = [np.ones(len(crossed), dtype=bool) for _ in readings]
         for c in names:
             for reading, ok in zip(readings, agree):
-                ok &= reading[c["name"]] >= AGREEING_FROM[c["type"]]
+                ok &= reading[c.name] >= AGREEING_FROM[c.type]
         second = agree[1] & ~agree[0]
         for c in names:
-            levels[c["name"]][crossed] = np.where(second, readings[1][c["name"]], readings[0][c["name"]])
+            levels[c.name][crossed] = np.where(second, readings[1][c.name], readings[0][c.name])
     for c in comparisons:
-        if c.get("implied_by"):
-            implied = levels[c["implied_by"]] == _top(c["implied_by"], comparisons)
-            levels[c["name"]] = np.where(implied, NULL, levels[c["name"]]).astype(np.int8)
+        if c.implied_by:
+            implied = levels[c.implied_by] == _top(c.implied_by, comparisons)
+            levels[c.name] = np.where(implied, NULL, levels[c.name]).astype(np.int8)
     for hook in LEVEL_HOOKS:  # comparisons that explain away others (pipelines/link/aliases.py)
         hook(levels, comparisons)
     return levels
 
 
-def _top(name: str, comparisons: list[dict]) -> int:
-    kind = next(c["type"] for c in comparisons if c["name"] == name)
+def _top(name: str, comparisons: Sequence[Comparison]) -> int:
+    kind = next(c.type for c in comparisons if c.name == name)
     return max(LEVELS[kind])
 
 
@@ -487,10 +514,12 @@ def _top(name: str, comparisons: list[dict]) -> int:
 COMPARISONS["document_set"] = _documents.document_set
 LEVELS["document_set"] = _documents.LEVELS
 COLUMNS["document_set"] = _documents.COLUMNS
+OPTIONS["document_set"] = _documents.OPTIONS
 
 # offenders' aliases: pipelines/link/aliases.py
 COMPARISONS["aliases"] = _aliases.aliases
 LEVELS["aliases"] = _aliases.LEVELS
 COLUMNS["aliases"] = _aliases.COLUMNS
+OPTIONS["aliases"] = _aliases.OPTIONS
 DERIVED[_aliases.KEY_COLUMN] = NAME_COLUMNS + _aliases.COLUMNS  # each record's name and aliases by sound
 LEVEL_HOOKS.append(_aliases.explain)

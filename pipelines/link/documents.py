@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.link import arrays
+from pipelines.link.settings import Comparison, LinkageSettings
 
 SEPARATOR = ":"  # as pipelines.harmonise.engine.DOCUMENT_SEPARATOR writes them
 
@@ -35,6 +36,7 @@ LEVELS = {3: "a shared valid document, or the same number", 2: "one edit or tran
           1: "documents of different types only, or different numbers of a renewable type",
           0: "different documents of a type kept for life"}
 COLUMNS = ("document_core", "document_type", "documents")
+OPTIONS = ("for_life_types",)
 
 
 def _documents(table: pa.Table) -> pa.ListArray:
@@ -85,12 +87,12 @@ def set_agreement(left: pa.Table, right: pa.Table) -> tuple[np.ndarray, np.ndarr
     return shared, same_type
 
 
-def for_life_types(settings: dict | None) -> list[str] | None:
+def for_life_types(settings: LinkageSettings | None) -> list[str] | None:
     """The document types a person keeps one number of for life, from the ``document_set``
     comparison of the settings (None: every type counts)."""
-    for c in (settings or {}).get("comparisons", []):
-        if c["type"] == "document_set" and c.get("for_life_types") is not None:
-            return [str(t) for t in c["for_life_types"]]
+    for c in settings.comparisons if settings else ():
+        if c.type == "document_set" and c.for_life_types is not None:
+            return list(c.for_life_types)
     return None
 
 
@@ -105,7 +107,7 @@ def _only_types(table: pa.Table, types: list[str]) -> pa.Table:
     return table.set_column(table.column_names.index("documents"), "documents", kept)
 
 
-def document_set(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
+def document_set(left: pa.Table, right: pa.Table, spec: Comparison) -> np.ndarray:
     d1, d2 = arrays._col(left, "document_core"), arrays._col(right, "document_core")
     t1, t2 = arrays._col(left, "document_type"), arrays._col(right, "document_type")
     shared, same_type = set_agreement(left, right)
@@ -115,7 +117,7 @@ def document_set(left: pa.Table, right: pa.Table, spec: dict) -> np.ndarray:
     both_hold = (_counts(left) > 0) & (_counts(right) > 0)
     other_types = (both_hold & ~same_type) | (cores_known & ~types_compatible)
     # a contradiction needs two numbers of one type a person keeps for life (or of an unknown type)
-    life = spec.get("for_life_types")
+    life = spec.for_life_types
     if life is None:
         same_life_type, main_for_life = same_type, np.ones(len(shared), dtype=bool)
     else:

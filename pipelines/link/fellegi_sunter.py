@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from pipelines.core.settings_file import SettingsError
 from pipelines.link.comparisons import LEVELS, NULL
+from pipelines.link.settings import BlockingRule, Comparison, LinkageSettings, Training
 
 MODEL_FORMAT = "concilia-fellegi-sunter/1"
 _FLOOR = 1e-6  # no level is ever impossible: keeps weights finite when a level was unseen in training
@@ -56,19 +58,19 @@ class ComparisonParameters:
 class LinkageModel:
     comparisons: list[ComparisonParameters]
     prior: float                              # P(match) among candidate pairs
-    settings: dict
+    settings: LinkageSettings                 # those it was trained with
     trained: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {
             "format": MODEL_FORMAT,
-            "settings_version": self.settings.get("version"),
+            "settings_version": self.settings.version,
             "prior_match_probability": self.prior,
             "prior_match_weight": round(math.log2(self.prior / (1 - self.prior)), 4),
-            "thresholds": self.settings.get("thresholds", {}),
+            "thresholds": self.settings.thresholds.to_dict(),
             "comparisons": [c.to_json() for c in self.comparisons],
             "trained": self.trained,
-            "settings": self.settings,
+            "settings": self.settings.to_dict(),
         }
 
     @classmethod
@@ -87,7 +89,11 @@ class LinkageModel:
             if c.type in LEVELS and sorted(c.levels) != sorted(LEVELS[c.type]):
                 raise LinkageModelError(f"the model's comparison {c.name!r} has levels {sorted(c.levels)}, this "
                                         f"version computes {sorted(LEVELS[c.type])}: train a new model")
-        return cls(comparisons=comps, prior=data["prior_match_probability"], settings=data["settings"],
+        try:
+            settings = LinkageSettings.from_dict(data["settings"])
+        except SettingsError as e:
+            raise LinkageModelError(f"the model's settings: {e}") from None
+        return cls(comparisons=comps, prior=data["prior_match_probability"], settings=settings,
                    trained=data.get("trained", {}))
 
     def score(self, gammas: dict[str, np.ndarray], tf: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
@@ -115,11 +121,11 @@ class LinkageModel:
         return out
 
 
-def _levels_of(settings: dict) -> dict[str, list[int]]:
-    return {c["name"]: sorted(LEVELS[c["type"]], reverse=True) for c in settings["comparisons"]}
+def _levels_of(settings: LinkageSettings) -> dict[str, list[int]]:
+    return {c.name: sorted(LEVELS[c.type], reverse=True) for c in settings.comparisons}
 
 
-def estimate_u(gammas: dict[str, np.ndarray], settings: dict) -> dict[str, dict[int, float]]:
+def estimate_u(gammas: dict[str, np.ndarray], settings: LinkageSettings) -> dict[str, dict[int, float]]:
     """u per level: level frequencies among random pairs (nulls excluded)."""
     u = {}
     for name, levels in _levels_of(settings).items():
@@ -132,7 +138,7 @@ def estimate_u(gammas: dict[str, np.ndarray], settings: dict) -> dict[str, dict[
 
 
 def _em(G: np.ndarray, counts: np.ndarray, active: list[bool], levels: list[list[int]],
-        u: list[dict[int, float]], cfg: dict) -> tuple[list[dict[int, float]], float, int]:
+        u: list[dict[int, float]], cfg: Training) -> tuple[list[dict[int, float]], float, int]:
     """EM for m (active comparisons only) and the session's prior, u fixed."""
 
     def log_likelihood(params: list[dict[int, float]]) -> np.ndarray:
@@ -152,7 +158,7 @@ def _em(G: np.ndarray, counts: np.ndarray, active: list[bool], levels: list[list
         z = sum(raw.values())
         m.append({k: v / z for k, v in raw.items()})
     prior, log_u, iterations = 0.5, log_likelihood(u), 0
-    for iterations in range(1, int(cfg.get("em_max_iterations", 100)) + 1):
+    for iterations in range(1, cfg.em_max_iterations + 1):
         a = math.log(prior) + log_likelihood(m)
         b = math.log(1 - prior) + log_u
         weighted = counts / (1.0 + np.exp(np.clip(b - a, -700, 700)))
@@ -166,21 +172,21 @@ def _em(G: np.ndarray, counts: np.ndarray, active: list[bool], levels: list[list
                           if active[j] and denom else m[j][lvl] for lvl in lv})
         delta = max([abs(new_prior - prior)] + [abs(new_m[j][l] - m[j][l]) for j, lv in enumerate(levels) for l in lv])
         m, prior = new_m, new_prior
-        if delta < float(cfg.get("em_tolerance", 1e-6)):
+        if delta < cfg.em_tolerance:
             break
     return m, prior, iterations
 
 
-def _uses(comparison: dict, rule: dict) -> bool:
+def _uses(comparison: Comparison, rule: BlockingRule) -> bool:
     """Whether a blocking rule's keys constrain a comparison (its pairs then say nothing about m)."""
     from pipelines.link.comparisons import DERIVED, columns_for
 
-    keys = set(rule.get("keys", [])) | ({rule["tokens"]} if "tokens" in rule else set())
+    keys = set(rule.keys) | ({rule.tokens} if rule.multi else set())
     keys |= {c for k in keys for c in DERIVED.get(k, ())}
     return bool(set(columns_for(comparison)) & keys)
 
 
-def train(patterns: pa.Table, u: dict[str, dict[int, float]], settings: dict, n_records: int) -> LinkageModel:
+def train(patterns: pa.Table, u: dict[str, dict[int, float]], settings: LinkageSettings, n_records: int) -> LinkageModel:
     """m by EM per blocking rule (Splink's training sessions), u fixed, then the prior.
 
     Pairs found by a rule agree on that rule's keys whatever their match status, so each rule's
@@ -189,12 +195,12 @@ def train(patterns: pa.Table, u: dict[str, dict[int, float]], settings: dict, n_
     solved so that the expected matches among candidate pairs equal prior x all record pairs
     (pairs outside every block are taken as non-matches).
     """
-    cfg = settings.get("training", {})
-    comps = settings["comparisons"]
-    names = [c["name"] for c in comps]
+    cfg = settings.training
+    comps = settings.comparisons
+    names = settings.comparison_names
     # a fixed order: the same patterns merged in any order (any partitioning) give the same floats
     patterns = patterns.sort_by([(c, "ascending") for c in ["rules_satisfied", "windowed", *names]])
-    levels = [sorted(LEVELS[c["type"]], reverse=True) for c in comps]
+    levels = [sorted(LEVELS[c.type], reverse=True) for c in comps]
     u_list = [u[n] for n in names]
     counts_all = patterns.column("count").to_numpy().astype(np.float64)
     G_all = np.stack([patterns.column(n).to_numpy().astype(np.int64) for n in names], axis=1)
@@ -207,8 +213,8 @@ def train(patterns: pa.Table, u: dict[str, dict[int, float]], settings: dict, n_
     sums = [{lvl: 0.0 for lvl in lv} for lv in levels]
     weights = [0.0] * len(comps)
     sessions = []
-    for i, rule in enumerate(settings["blocking_rules"]):
-        if not rule.get("train", True):
+    for i, rule in enumerate(settings.blocking_rules):
+        if not rule.train:
             continue  # a rule too loose to learn from: its pairs are almost all non-matches
         mask = (satisfied >> i) & 1 == 1
         if (mask & whole).any():
@@ -224,7 +230,7 @@ def train(patterns: pa.Table, u: dict[str, dict[int, float]], settings: dict, n_
                 weights[j] += matches
                 for lvl in levels[j]:
                     sums[j][lvl] += matches * m[j][lvl]
-        sessions.append({"rule": rule["name"], "pairs": int(pairs), "em_iterations": iterations,
+        sessions.append({"rule": rule.name, "pairs": int(pairs), "em_iterations": iterations,
                          "session_match_share": round(session_prior, 4),
                          "estimated": [n for n, a in zip(names, active) if a]})
     m_final = []
@@ -252,8 +258,8 @@ def train(patterns: pa.Table, u: dict[str, dict[int, float]], settings: dict, n_
             break
         prior = new_prior
     params = [
-        ComparisonParameters(name=c["name"], type=c["type"], levels=levels[j], m=m_final[j], u=u_list[j],
-                             tf_column=c.get("tf_column"))
+        ComparisonParameters(name=c.name, type=c.type, levels=levels[j], m=m_final[j], u=u_list[j],
+                             tf_column=c.tf_column)
         for j, c in enumerate(comps)
     ]
     trained = {"records": int(n_records), "candidate_pairs": int(counts_all.sum()), "patterns": int(len(counts_all)),

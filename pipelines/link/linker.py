@@ -15,8 +15,11 @@ import pyarrow.compute as pc
 import yaml
 
 from pipelines.link import blocking
-from pipelines.link.comparisons import columns_for, compare, compared_columns, decode, encode_strings, kept_per_value
+from pipelines.link.comparisons import (
+    check_options, columns_for, compare, compared_columns, decode, encode_strings, kept_per_value,
+)
 from pipelines.link.fellegi_sunter import LinkageModel, estimate_u, train
+from pipelines.link.settings import LinkageSettings
 from pipelines.resources import schemas_dir
 
 U_CHUNK_PAIRS = 200_000
@@ -26,12 +29,16 @@ GUARD_COLUMNS = ("document_type", "document_core", "document_valid", "birth_date
 
 
 @functools.lru_cache(maxsize=None)
-def _load_settings(path: str) -> dict:
+def _load_settings(path: str) -> LinkageSettings:
     with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        settings = LinkageSettings.from_dict(yaml.safe_load(fh))
+    check_options(settings.comparisons)
+    return settings
 
 
-def load_settings(path: str | None = None) -> dict:
+def load_settings(path: str | None = None) -> LinkageSettings:
+    """The linkage settings (schemas/linkage/settings.yaml unless ``path``), checked: a
+    ``pipelines.core.settings_file.SettingsError`` names a key the file gets wrong."""
     return _load_settings(str(path or schemas_dir() / "linkage" / "settings.yaml"))
 
 
@@ -59,48 +66,48 @@ def load_pinned_models(path: str) -> dict[str, dict]:
     return models
 
 
-def comparison_columns(settings: dict) -> list[str]:
+def comparison_columns(settings: LinkageSettings) -> list[str]:
     cols = {"record_uid"} | set(GUARD_COLUMNS)
-    for c in settings["comparisons"]:
+    for c in settings.comparisons:
         cols.update(columns_for(c))
-        if c.get("tf_column"):
-            cols.add(c["tf_column"])
-    for rule in settings["blocking_rules"]:
-        cols.update(rule.get("keys", []))
-        if "tokens" in rule:
-            cols.add(rule["tokens"])
-    for owner in (settings, *settings["blocking_rules"]):
-        cols.update(c for order in owner.get("giant_block_orders", []) for c in order)
+        if c.tf_column:
+            cols.add(c.tf_column)
+    for rule in settings.blocking_rules:
+        cols.update(rule.keys)
+        if rule.multi:
+            cols.add(rule.tokens)
+    for orders in (settings.giant_block_orders, *(r.giant_block_orders for r in settings.blocking_rules)):
+        cols.update(c for order in orders or () for c in order)
     return sorted(cols)
 
 
-def slim(comp: pa.Table, settings: dict) -> pa.Table:
+def slim(comp: pa.Table, settings: LinkageSettings) -> pa.Table:
     """Only what blocking, comparisons and the clustering guard read, plus the rule keys."""
     keep = [c for c in comparison_columns(settings) if c in comp.column_names]
-    return blocking.with_rule_keys(comp.select(keep), settings["blocking_rules"])
+    return blocking.with_rule_keys(comp.select(keep), settings.blocking_rules)
 
 
-def levels(candidates: blocking.CandidatePairs, settings: dict) -> dict[str, np.ndarray]:
+def levels(candidates: blocking.CandidatePairs, settings: LinkageSettings) -> dict[str, np.ndarray]:
     """The agreement level of every pair on every comparison (int8 per comparison)."""
     if not len(candidates):
-        return {c["name"]: np.zeros(0, dtype=np.int8) for c in settings["comparisons"]}
+        return {name: np.zeros(0, dtype=np.int8) for name in settings.comparison_names}
     values = candidates.values
-    values = values.select([c for c in compared_columns(settings["comparisons"]) if c in values.column_names])
-    return compare(values.take(candidates.left_index), values.take(candidates.right_index), settings["comparisons"])
+    values = values.select([c for c in compared_columns(settings.comparisons) if c in values.column_names])
+    return compare(values.take(candidates.left_index), values.take(candidates.right_index), settings.comparisons)
 
 
-def scored_pairs(candidates: blocking.CandidatePairs, settings: dict,
+def scored_pairs(candidates: blocking.CandidatePairs, settings: LinkageSettings,
                  gammas: dict[str, np.ndarray] | None = None) -> pa.Table:
     """Pair table: uids, rule, one int8 level column per comparison, tf values, guard columns
     (levels compared here unless already known)."""
     left, right = candidates.left, candidates.right
-    gammas = gammas if gammas is not None else compare(left, right, settings["comparisons"])
+    gammas = gammas if gammas is not None else compare(left, right, settings.comparisons)
     columns = {"left_uid": decode(left.column("record_uid")), "right_uid": decode(right.column("record_uid")),
                "rule": candidates.rule, "rules_satisfied": candidates.satisfied}
     columns.update({f"gamma_{name}": pa.array(g, pa.int8()) for name, g in gammas.items()})
-    for c in settings["comparisons"]:
-        if c.get("tf_column"):
-            columns[f"tf_{c['name']}"] = decode(left.column(c["tf_column"]))
+    for c in settings.comparisons:
+        if c.tf_column:
+            columns[f"tf_{c.name}"] = decode(left.column(c.tf_column))
     for side, table in (("left", left), ("right", right)):
         for g in GUARD_COLUMNS:
             if g in table.column_names:  # a comparison table prepared before a guard column was added
@@ -108,8 +115,9 @@ def scored_pairs(candidates: blocking.CandidatePairs, settings: dict,
     return pa.table(columns)
 
 
-def gamma_dict(pairs: pa.Table, settings: dict) -> dict[str, np.ndarray]:
-    return {c["name"]: pairs.column(f"gamma_{c['name']}").to_numpy() for c in settings["comparisons"]}
+def gamma_dict(pairs: pa.Table, names: list[str]) -> dict[str, np.ndarray]:
+    """The level columns of a pair table, by comparison name."""
+    return {name: pairs.column(f"gamma_{name}").to_numpy() for name in names}
 
 
 def level_table(candidates: blocking.CandidatePairs, gammas: dict[str, np.ndarray]) -> pa.Table:
@@ -118,8 +126,8 @@ def level_table(candidates: blocking.CandidatePairs, gammas: dict[str, np.ndarra
                      **{f"gamma_{name}": pa.array(g, pa.int8()) for name, g in gammas.items()}})
 
 
-def pattern_counts(pairs: pa.Table, settings: dict) -> pa.Table:
-    names = ["rules_satisfied", "windowed"] + [f"gamma_{c['name']}" for c in settings["comparisons"]]
+def pattern_counts(pairs: pa.Table, settings: LinkageSettings) -> pa.Table:
+    names = ["rules_satisfied", "windowed"] + [f"gamma_{name}" for name in settings.comparison_names]
     counted = pairs.select(names).group_by(names, use_threads=False).aggregate([([], "count_all")])
     return pa.table({**{n.removeprefix("gamma_"): counted.column(n) for n in names},
                      "count": counted.column("count_all")}).combine_chunks()
@@ -152,11 +160,10 @@ def bottom_k(comp: pa.Table, k: int, seed: int) -> pa.Table:
     return comp.take(np.sort(order))
 
 
-def u_from_sample(sample: pa.Table, settings: dict) -> dict[str, dict[int, float]]:
-    cfg = settings.get("training", {})
+def u_from_sample(sample: pa.Table, settings: LinkageSettings) -> dict[str, dict[int, float]]:
     n = sample.num_rows
-    max_pairs = int(cfg.get("u_max_pairs", 2_000_000))
-    rng = np.random.default_rng(int(cfg.get("seed", 0)))
+    max_pairs = settings.training.u_max_pairs
+    rng = np.random.default_rng(settings.training.seed)
     if n * (n - 1) // 2 <= max_pairs:
         left_i, right_i = np.triu_indices(n, k=1)
     else:
@@ -164,33 +171,33 @@ def u_from_sample(sample: pa.Table, settings: dict) -> dict[str, dict[int, float
         right_i = rng.integers(0, n, size=max_pairs)
         keep = left_i != right_i
         left_i, right_i = left_i[keep], right_i[keep]
-    compared = compared_columns(settings["comparisons"])
+    compared = compared_columns(settings.comparisons)
     sample = encode_strings(sample.select([c for c in sample.column_names if c in compared]))
     # compared in chunks: only the int8 levels of every random pair are kept, never their values
-    parts: dict[str, list[np.ndarray]] = {c["name"]: [np.zeros(0, dtype=np.int8)] for c in settings["comparisons"]}
+    parts: dict[str, list[np.ndarray]] = {name: [np.zeros(0, dtype=np.int8)] for name in settings.comparison_names}
     with kept_per_value():  # the chunks share the sample's dictionaries
         for start in range(0, len(left_i), U_CHUNK_PAIRS):
             chunk = slice(start, start + U_CHUNK_PAIRS)
-            levels = compare(sample.take(left_i[chunk]), sample.take(right_i[chunk]), settings["comparisons"])
+            levels = compare(sample.take(left_i[chunk]), sample.take(right_i[chunk]), settings.comparisons)
             for name, values in levels.items():
                 parts.setdefault(name, []).append(values)
     gammas = {name: np.concatenate(values) for name, values in parts.items()}
     return estimate_u(gammas, settings)
 
 
-def uniform_u(settings: dict) -> dict[str, dict[int, float]]:
+def uniform_u(settings: LinkageSettings) -> dict[str, dict[int, float]]:
     """u when there is nothing to sample (an empty role): every level equally likely."""
     from pipelines.link.comparisons import LEVELS
 
-    return {c["name"]: {lvl: 1.0 / len(LEVELS[c["type"]]) for lvl in LEVELS[c["type"]]} for c in settings["comparisons"]}
+    return {c.name: {lvl: 1.0 / len(LEVELS[c.type]) for lvl in LEVELS[c.type]} for c in settings.comparisons}
 
 
-def term_frequencies(comp: pa.Table, settings: dict) -> dict[str, dict[str, int]]:
+def term_frequencies(comp: pa.Table, settings: LinkageSettings) -> dict[str, dict[str, int]]:
     counts = {}
-    for c in settings["comparisons"]:
-        if c.get("tf_column"):
-            vc = pc.value_counts(comp.column(c["tf_column"]).combine_chunks()).to_pylist()
-            counts[c["name"]] = {r["values"]: r["counts"] for r in vc if r["values"] is not None}
+    for c in settings.comparisons:
+        if c.tf_column:
+            vc = pc.value_counts(comp.column(c.tf_column).combine_chunks()).to_pylist()
+            counts[c.name] = {r["values"]: r["counts"] for r in vc if r["values"] is not None}
     return counts
 
 
@@ -232,22 +239,22 @@ def score(pairs: pa.Table, model: LinkageModel, tf_counts: dict[str, dict[str, i
     """Add match_weight, match_probability and w_<comparison> (log2 Bayes factors) to a pair table."""
     tf = {name: _tf_frequencies(pairs.column(f"tf_{name}"), counts) for name, counts in tf_counts.items()
           if f"tf_{name}" in pairs.column_names and counts}
-    result = model.score(gamma_dict(pairs, model.settings), tf)
+    result = model.score(gamma_dict(pairs, [c.name for c in model.comparisons]), tf)
     for name, values in result.items():
         pairs = pairs.append_column(name, pa.array(values))
     return pairs
 
 
 def score_above(candidates: blocking.CandidatePairs, gammas: dict[str, np.ndarray], model: LinkageModel,
-                tf_counts: dict[str, dict[str, int]], settings: dict, floor: float) -> pa.Table:
+                tf_counts: dict[str, dict[str, int]], settings: LinkageSettings, floor: float) -> pa.Table:
     """``keep_above(score(scored_pairs(...)), floor)`` without building the pair table of the
     pairs below the floor (almost all candidate pairs): weights from the levels and each record's
     term frequencies (looked up once per record, not per pair), then the table of the kept ones."""
     tf = {}
-    for c in settings["comparisons"]:
-        counts = tf_counts.get(c["name"])
-        if c.get("tf_column") and counts:
-            tf[c["name"]] = _tf_frequencies(candidates.values.column(c["tf_column"]), counts)[candidates.left_index]
+    for c in settings.comparisons:
+        counts = tf_counts.get(c.name)
+        if c.tf_column and counts:
+            tf[c.name] = _tf_frequencies(candidates.values.column(c.tf_column), counts)[candidates.left_index]
     result = model.score(gammas, tf)
     keep = np.nonzero(result["match_probability"] >= floor)[0]
     kept = candidates.take(keep)
@@ -257,7 +264,7 @@ def score_above(candidates: blocking.CandidatePairs, gammas: dict[str, np.ndarra
     return pairs
 
 
-def train_model(patterns: pa.Table, u: dict, settings: dict, n_records: int) -> LinkageModel:
+def train_model(patterns: pa.Table, u: dict, settings: LinkageSettings, n_records: int) -> LinkageModel:
     return train(patterns, u, settings, n_records)
 
 
@@ -269,7 +276,7 @@ class InMemoryLinkage:
     candidates: blocking.CandidatePairs    # every candidate pair, as row indices
 
 
-def link_in_memory(comp: pa.Table, settings: dict, model: LinkageModel | None = None,
+def link_in_memory(comp: pa.Table, settings: LinkageSettings, model: LinkageModel | None = None,
                    slice_pairs: int = PAIR_SLICE) -> InMemoryLinkage:
     """The whole linker on one table (tests and benchmarks); the pipeline does the same in Beam.
 
@@ -277,29 +284,21 @@ def link_in_memory(comp: pa.Table, settings: dict, model: LinkageModel | None = 
     at a time, keeping only the int8 levels. After training, each slice is scored from its levels
     and only the pairs at or above the links floor are built into the returned table."""
     comp = slim(comp, settings)
-    rules = settings["blocking_rules"]
     parts = [part for _, part in blocking.partition_by_block(comp, settings, 1)]
-    candidates = blocking.pairs_in_partition(pa.concat_tables(parts), rules, settings)
+    candidates = blocking.pairs_in_partition(pa.concat_tables(parts), settings)
     slices = list(candidates.slices(slice_pairs))
     compared = [levels(s, settings) for s in slices]
     if model is None:
-        sample = bottom_k(comp, int(settings.get("training", {}).get("u_sample_records", 6000)),
-                          int(settings.get("training", {}).get("seed", 0)))
+        sample = bottom_k(comp, settings.training.u_sample_records, settings.training.seed)
         counted = [pattern_counts(level_table(s, g), settings) for s, g in zip(slices, compared)]
         patterns = merge_pattern_counts(counted)
         model = train_model(patterns if patterns is not None else counted[0], u_from_sample(sample, settings),
                             settings, comp.num_rows)
     tf = term_frequencies(comp, settings)
-    floor = links_floor(settings)
+    floor = settings.thresholds.floor
     pairs = pa.concat_tables([score_above(s, g, model, tf, settings, floor) for s, g in zip(slices, compared)])
     stats = {**candidates.stats, "candidate_pairs": len(candidates)}
     return InMemoryLinkage(pairs=pairs, model=model, stats=stats, candidates=candidates)
-
-
-def links_floor(settings: dict) -> float:
-    """Pairs below this probability are neither links nor review candidates: not kept."""
-    thresholds = settings["thresholds"]
-    return min(float(thresholds.get("links_floor", 0.01)), float(thresholds["review_lower"]))
 
 
 def keep_above(pairs: pa.Table, threshold: float) -> pa.Table:

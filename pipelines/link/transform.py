@@ -27,6 +27,7 @@ from pipelines.link import blocking, linker, review
 from pipelines.link.cluster import attach_persons, cluster_with_judgements
 from pipelines.link.fellegi_sunter import LinkageModel
 from pipelines.link.prepare import comparison_table
+from pipelines.link.settings import LinkageSettings
 from pipelines.link import constraints
 
 DEFAULT_PARTITIONS = 32
@@ -37,7 +38,7 @@ TAG_PATTERNS = "patterns"
 class _PartitionFn(beam.DoFn):
     """Comparison rows -> (partition, its rows), each part handed off on its own."""
 
-    def __init__(self, settings: dict, partitions: int, handoff: Handoff):
+    def __init__(self, settings: LinkageSettings, partitions: int, handoff: Handoff):
         self._settings = settings
         self._partitions = partitions
         self._handoff = handoff
@@ -54,13 +55,13 @@ class _ComparePairsFn(beam.DoFn):
     (int8), kept until the model is trained to score them (a million records give tens of
     millions of pairs; as row indices and levels they take some 20 bytes each)."""
 
-    def __init__(self, settings: dict, handoff: Handoff):
+    def __init__(self, settings: LinkageSettings, handoff: Handoff):
         self._settings = settings
         self._handoff = handoff
 
     def process(self, element) -> Iterator:
         k, parts = element
-        candidates = blocking.pairs_in_partition(load_all(parts), self._settings["blocking_rules"], self._settings)
+        candidates = blocking.pairs_in_partition(load_all(parts), self._settings)
         yield beam.pvalue.TaggedOutput(TAG_STATS, candidates.stats)
         levels = []
         for part in candidates.slices(linker.PAIR_SLICE):  # a slice at a time: bounded memory when compared
@@ -68,7 +69,7 @@ class _ComparePairsFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(TAG_PATTERNS, linker.pattern_counts(linker.level_table(part, gammas),
                                                                                 self._settings))
             levels.append(gammas)
-        names = [c["name"] for c in self._settings["comparisons"]]
+        names = self._settings.comparison_names
         pairs = pa.table({
             "left": candidates.left_index, "right": candidates.right_index, "rule": candidates.rule_index,
             "rules_satisfied": candidates.satisfied, "windowed": candidates.windowed,
@@ -79,7 +80,7 @@ class _ComparePairsFn(beam.DoFn):
 class _ScorePairsFn(beam.DoFn):
     """A partition's compared pairs -> the scored pairs at or above the links floor."""
 
-    def __init__(self, settings: dict, floor: float):
+    def __init__(self, settings: LinkageSettings, floor: float):
         self._settings = settings
         self._floor = floor
 
@@ -88,9 +89,9 @@ class _ScorePairsFn(beam.DoFn):
         settings = self._settings
         candidates = blocking.CandidatePairs(
             values, pairs.column("left").to_numpy(), pairs.column("right").to_numpy(),
-            pairs.column("rule").to_numpy(), pa.array([r["name"] for r in settings["blocking_rules"]], pa.string()),
+            pairs.column("rule").to_numpy(), pa.array([r.name for r in settings.blocking_rules], pa.string()),
             pairs.column("rules_satisfied").combine_chunks(), pairs.column("windowed").combine_chunks(), {})
-        gammas = {c["name"]: pairs.column(f"gamma_{c['name']}").to_numpy() for c in settings["comparisons"]}
+        gammas = linker.gamma_dict(pairs, settings.comparison_names)
         yield linker.score_above(candidates, gammas, LinkageModel.from_json(model_json), tf, settings, self._floor)
 
 
@@ -128,7 +129,7 @@ def _sum_stats(parts: list[dict]) -> dict:
 def _train(patterns, sample, n_records, settings) -> dict:
     if patterns is None or sample is None:  # no candidate pair at all: nothing to learn or link
         patterns = pa.table({"rules_satisfied": pa.array([], pa.int32()), "windowed": pa.array([], pa.bool_()),
-                             **{c["name"]: pa.array([], pa.int8()) for c in settings["comparisons"]},
+                             **{name: pa.array([], pa.int8()) for name in settings.comparison_names},
                              "count": pa.array([], pa.int64())})
     u = linker.u_from_sample(sample, settings) if sample is not None else linker.uniform_u(settings)
     return linker.train_model(patterns, u, settings, n_records).to_json()
@@ -139,7 +140,8 @@ def _band(pairs: pa.Table, lower: float, upper: float) -> pa.Table:
     return pairs.filter(pc.and_(pc.greater_equal(p, lower), pc.less(p, upper)))
 
 
-def _cluster_all(edge_tables: list[pa.Table], role: str, key, settings: dict, judged=None) -> tuple[pa.Table, pa.Table]:
+def _cluster_all(edge_tables: list[pa.Table], role: str, key, settings: LinkageSettings,
+                 judged=None) -> tuple[pa.Table, pa.Table]:
     tables = [t for t in edge_tables if t.num_rows]
     return cluster_with_judgements(pa.concat_tables(tables) if tables else pa.table({}), role, key, settings, judged)
 
@@ -158,7 +160,7 @@ class LinkPersons(beam.PTransform):
     work folder) through which the records, comparison rows, blocks and compared pairs pass from
     one stage to the next (``pipelines.core.handoff``); without it they stay in the PCollections."""
 
-    def __init__(self, role: str, settings: dict | None = None, pinned_model: dict | None = None,
+    def __init__(self, role: str, settings: LinkageSettings | None = None, pinned_model: dict | None = None,
                  partitions: int = DEFAULT_PARTITIONS, key=None, judged: pa.Table | None = None, carried=None,
                  work: str | None = None):
         super().__init__()
@@ -173,8 +175,7 @@ class LinkPersons(beam.PTransform):
 
     def expand(self, records):
         settings, role, key, judged = self._settings, self._role, self._key, self._judged
-        thresholds = settings["thresholds"]
-        training = settings.get("training", {})
+        thresholds, training = settings.thresholds, settings.training
         handoff = self._handoff
         # the records are read again by AttachPersons and PickReviewRecords, after the clustering;
         # a stage that reads a handed-off table loads it itself: a load of its own would be fused
@@ -190,7 +191,7 @@ class LinkPersons(beam.PTransform):
             comp = (comp, carried) | "WithCarried" >> beam.Flatten().with_output_types(handoff.type)
         loaded = comp | "LoadRows" >> beam.Map(Handoff.load).with_output_types(pa.Table)
         # which blocks are giant is decided over all records, before any record is partitioned
-        giant = (loaded | "BlockSizes" >> beam.Map(blocking.block_sizes, settings["blocking_rules"])
+        giant = (loaded | "BlockSizes" >> beam.Map(blocking.block_sizes, settings.blocking_rules)
                  | "MergeBlockSizes" >> beam.CombineGlobally(_MergeTablesFn(blocking.merge_block_sizes))
                  | "GiantBlocks" >> beam.Map(lambda sizes: blocking.giant_keys(sizes, settings) if sizes is not None else {}))
         blocks = (
@@ -208,7 +209,7 @@ class LinkPersons(beam.PTransform):
         if self._pinned is not None:
             model = records.pipeline | "PinnedModel" >> beam.Create([self._pinned])
         else:
-            k, seed = int(training.get("u_sample_records", 4000)), int(training.get("seed", 0))
+            k, seed = training.u_sample_records, training.seed
             sample = loaded | "HashSample" >> beam.CombineGlobally(
                 _MergeTablesFn(lambda ts: linker.bottom_k(pa.concat_tables(ts), k, seed)))
             n_records = loaded | "CountRecords" >> beam.Map(lambda t: t.num_rows) | beam.CombineGlobally(sum)
@@ -217,14 +218,14 @@ class LinkPersons(beam.PTransform):
             model = patterns | "Train" >> beam.Map(
                 _train, sample=beam.pvalue.AsSingleton(sample), n_records=beam.pvalue.AsSingleton(n_records),
                 settings=settings)
-        floor = linker.links_floor(settings)
+        floor = thresholds.floor
         scored = compared.pairs | "ScorePairs" >> beam.ParDo(
             _ScorePairsFn(settings, floor), model_json=beam.pvalue.AsSingleton(model),
             tf=beam.pvalue.AsSingleton(tf)).with_output_types(pa.Table)
-        links = scored | "LinksAboveFloor" >> beam.Map(linker.keep_above, float(thresholds.get("links_floor", 0.01)))
+        links = scored | "LinksAboveFloor" >> beam.Map(linker.keep_above, thresholds.links_floor)
         clustered = (
             scored
-            | "AcceptedEdges" >> beam.Map(linker.keep_above, float(thresholds["match_probability"]))
+            | "AcceptedEdges" >> beam.Map(linker.keep_above, thresholds.match_probability)
             | "AllEdges" >> beam.combiners.ToList()
             | "Cluster" >> beam.Map(_cluster_all, role, key, settings, judged)
         )
@@ -235,7 +236,7 @@ class LinkPersons(beam.PTransform):
 
         to_review = (
             scored
-            | "Uncertain" >> beam.Map(_band, float(thresholds["review_lower"]), float(thresholds["match_probability"]))
+            | "Uncertain" >> beam.Map(_band, thresholds.review_lower, thresholds.match_probability)
             | "AllUncertain" >> beam.combiners.ToList()
             | "ReviewPairs" >> beam.Map(lambda tables, clustered: constraints.without_judged(
                 review.review_pairs(tables, clustered[1]), judged), clustered=beam.pvalue.AsSingleton(clustered))
@@ -251,7 +252,7 @@ class LinkPersons(beam.PTransform):
             | "AllJudgedPairs" >> beam.combiners.ToList()
             | "JudgementEvidence" >> beam.Map(
                 lambda tables, clustered: constraints.judgement_evidence(
-                    tables, clustered[1], judged, float(thresholds["match_probability"]), float(thresholds["review_lower"])),
+                    tables, clustered[1], judged, thresholds.match_probability, thresholds.review_lower),
                 clustered=beam.pvalue.AsSingleton(clustered))
         )
         return {"linked": linked, "links": links, "review": queue, "model": model, "stats": stats,
@@ -262,12 +263,12 @@ def model_as_json(model: dict) -> str:
     return json.dumps(model, indent=2, sort_keys=False, ensure_ascii=False, default=str)
 
 
-def links_schema(settings: dict | None = None) -> pa.Schema:
+def links_schema(settings: LinkageSettings | None = None) -> pa.Schema:
     """Scored pairs as published: ids, rule, weight, probability, each comparison's level and
     contribution. The pair tables' guard and term-frequency columns hold identifying values and
     are left out here (WriteTables selects by this schema)."""
     settings = settings or linker.load_settings()
-    names = [c["name"] for c in settings["comparisons"]]
+    names = settings.comparison_names
     return pa.schema(
         [("left_uid", pa.string()), ("right_uid", pa.string()), ("rule", pa.string()),
          ("match_weight", pa.float64()), ("match_probability", pa.float64())]
@@ -275,7 +276,7 @@ def links_schema(settings: dict | None = None) -> pa.Schema:
     )
 
 
-def review_schema(role: str, settings: dict | None = None) -> pa.Schema:
+def review_schema(role: str, settings: LinkageSettings | None = None) -> pa.Schema:
     """The review queue: why, probability, contributions, and both records' review fields."""
     from pipelines import model
 

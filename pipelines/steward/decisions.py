@@ -215,7 +215,7 @@ def run_evidence(run_dir: str, pairs: set[tuple[str, str, str]]) -> dict[tuple[s
     from pipelines.link.linker import load_settings
     from pipelines.link.constraints import classify
 
-    thresholds = load_settings()["thresholds"]
+    thresholds = load_settings().thresholds
     fs, path = fsspec.core.url_to_fs(run_dir)
     uids = pa.array(sorted({u for _, a, b in pairs for u in (a, b)}), pa.string())
     found = {}
@@ -231,8 +231,7 @@ def run_evidence(run_dir: str, pairs: set[tuple[str, str, str]]) -> dict[tuple[s
             if r == role:
                 p, reason = score.get((a, b)), guard.get((a, b))
                 reason = reason if reason and reason != "uncertain" else None
-                found[(r, a, b)] = (p, classify(p, reason, float(thresholds["match_probability"]),
-                                                float(thresholds["review_lower"])))
+                found[(r, a, b)] = (p, classify(p, reason, thresholds.match_probability, thresholds.review_lower))
     return found
 
 

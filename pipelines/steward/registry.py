@@ -36,6 +36,7 @@ from pipelines.core.vector import map_unique
 from pipelines.link import aliases, linker
 from pipelines.link.cluster import person_id_for
 from pipelines.link.prepare import comparison_table
+from pipelines.link.settings import LinkageSettings
 from pipelines.link.transform import LinkPersons
 from pipelines.privacy import pseudonymise
 from pipelines.publish import read_output
@@ -58,7 +59,7 @@ def record_keys(uids: pa.Array | pa.ChunkedArray, key=None) -> pa.Array:
     return pc.binary_join_element_wise(pa.scalar("R"), hashed, "")
 
 
-def comparison_fields(role: str, settings: dict | None = None) -> pa.Schema:
+def comparison_fields(role: str, settings: LinkageSettings | None = None) -> pa.Schema:
     """The comparison columns the registry keeps per record (what linking a carried record needs)."""
     settings = settings or linker.load_settings()
     comp = comparison_table(model.table(role).schema().empty_table())
@@ -66,7 +67,7 @@ def comparison_fields(role: str, settings: dict | None = None) -> pa.Schema:
     return pa.schema([f for f in comp.schema if f.name in wanted])
 
 
-def registry_schema(role: str, settings: dict | None = None) -> pa.Schema:
+def registry_schema(role: str, settings: LinkageSettings | None = None) -> pa.Schema:
     comp = comparison_fields(role, settings)
     extra = [pa.field(n, pa.string()) for n in KEY_COLUMNS if n != "record_uid"] + [pa.field("run_id", pa.string())]
     return pa.schema(list(comp) + extra)
@@ -248,7 +249,8 @@ def apply_assignment(records: pa.Table, assigned: dict[str, pa.Table]) -> pa.Tab
     return records
 
 
-def registry_rows(records: pa.Table, role: str, key, label: str, run_id: str, settings: dict | None = None) -> pa.Table:
+def registry_rows(records: pa.Table, role: str, key, label: str, run_id: str,
+                  settings: LinkageSettings | None = None) -> pa.Table:
     """This run's records as registry rows (restricted: comparison fields included)."""
     schema = registry_schema(role, settings)
     comp = comparison_table(records)

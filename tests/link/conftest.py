@@ -4,13 +4,23 @@ import pyarrow as pa
 import pytest
 
 from pipelines import model
+from pipelines.core.settings_file import parse
+from pipelines.link.linker import load_settings
 from pipelines.link.prepare import comparison_table
+from pipelines.link.settings import LinkageSettings
 
 
 def records(rows, role="victim"):
     """Harmonised records from partial dicts (missing fields null)."""
     fields = model.table(role).schema().names
     return model.conform(pa.Table.from_pylist([{f: r.get(f) for f in fields} for r in rows]), model.table(role))
+
+
+def settings_with(base: LinkageSettings | None = None, **parts) -> LinkageSettings:
+    """``base`` (the shipped linkage settings) with these parts instead, written as in the YAML file:
+    their keys and types are checked, not whether the names they give are compared (a test may
+    guard on levels of a comparison it does not list)."""
+    return parse(LinkageSettings, {**(base or load_settings()).to_dict(), **parts})
 
 
 @pytest.fixture

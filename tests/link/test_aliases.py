@@ -3,7 +3,7 @@ alias, the blocking key that brings a record entered under an alias to the one e
 that name, and a linkage where an offender known under an alias to one agency is linked to the
 same person under the real name in another."""
 
-import copy
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -14,10 +14,11 @@ import pytest
 from pipelines.link import aliases, blocking, comparisons, linker
 from pipelines.link.cluster import cluster
 from pipelines.link.prepare import comparison_table
+from pipelines.link.settings import Comparison
 from tests.link.conftest import records
 
 SETTINGS = linker.load_settings()
-ALIASES = [{"name": "aliases", "type": "aliases", "explains": ["surnames", "given_names"]}]
+ALIASES = [Comparison(name="aliases", type="aliases", explains=("surnames", "given_names"))]
 
 
 def offender(uid, given, paternal, maternal=None, alias=None, **more):
@@ -27,7 +28,7 @@ def offender(uid, given, paternal, maternal=None, alias=None, **more):
 
 def levels(left: dict, right: dict, specs=None) -> dict[str, int]:
     table = comparison_table(records([left, right], role="offender"))
-    out = comparisons.compare(table.slice(0, 1), table.slice(1, 1), specs or SETTINGS["comparisons"])
+    out = comparisons.compare(table.slice(0, 1), table.slice(1, 1), specs or SETTINGS.comparisons)
     return {name: int(v[0]) for name, v in out.items()}
 
 
@@ -93,7 +94,7 @@ def test_the_alias_rule_finds_a_record_entered_under_an_alias_that_no_other_rule
             offender("pnp:2", "ANA", "RUIZ", "SOTO")]
     comp = linker.slim(comparison_table(records(rows, "offender")), SETTINGS)
     parts = [part for _, part in blocking.partition_by_block(comp, SETTINGS, 1)]
-    found = blocking.pairs_in_partition(pa.concat_tables(parts), SETTINGS["blocking_rules"], SETTINGS)
+    found = blocking.pairs_in_partition(pa.concat_tables(parts), SETTINGS)
     uids = found.values.column("record_uid").to_pylist()
     pairs = {frozenset((uids[a], uids[b])): r for a, b, r in zip(found.left_index, found.right_index,
                                                                   found.rule.to_pylist())}
@@ -144,7 +145,7 @@ def _linked(settings):
     table, false_names = population()
     result = linker.link_in_memory(comparison_table(table), settings)
     members, _ = cluster(result.pairs.filter(pc.greater_equal(result.pairs.column("match_probability"),
-                                                              settings["thresholds"]["match_probability"])),
+                                                              settings.thresholds.match_probability)),
                          "offender", settings=settings)
     person = dict(zip(members.column("record_uid").to_pylist(), members.column("person_id").to_pylist()))
     together = {uid.split(":")[1] for uid in person if uid.startswith("mp:")
@@ -162,8 +163,7 @@ def test_an_offender_under_an_alias_in_one_feed_is_linked_to_the_real_name_in_an
 
 
 def test_without_the_alias_comparison_the_false_names_stay_apart():
-    settings = copy.deepcopy(SETTINGS)
-    settings["comparisons"] = [c for c in settings["comparisons"] if c["type"] != "aliases"]
+    settings = dataclasses.replace(SETTINGS, comparisons=tuple(c for c in SETTINGS.comparisons if c.type != "aliases"))
     together, false_names, _ = _linked(settings)
     assert not (false_names & together)
 

@@ -7,10 +7,10 @@ import pytest
 
 from pipelines.link import blocking, linker
 from pipelines.link.prepare import comparison_table
-from tests.link.conftest import records
+from tests.link.conftest import records, settings_with
 
 SETTINGS = linker.load_settings()
-RULES = SETTINGS["blocking_rules"]
+RULES = SETTINGS.blocking_rules
 
 
 def candidate_pairs(rows, settings=SETTINGS, buckets=4):
@@ -22,7 +22,7 @@ def candidate_pairs(rows, settings=SETTINGS, buckets=4):
     for tables in parts.values():
         import pyarrow as pa
 
-        c = blocking.pairs_in_partition(pa.concat_tables(tables), settings["blocking_rules"], settings)
+        c = blocking.pairs_in_partition(pa.concat_tables(tables), settings)
         stats.append(c.stats)
         for l, r, n in zip(c.left.column("record_uid").to_pylist(), c.right.column("record_uid").to_pylist(),
                            c.rule.to_pylist()):
@@ -60,7 +60,7 @@ def test_each_rule_finds_its_pairs():
                             base("b", prosecutor_case_ref="CF-9", given_names="LUZ", paternal_surname="ORTIZ",
                                  maternal_surname="RUIZ", birth_date=None, age_at_event=None)],
     }
-    assert set(cases) | {"alias_names"} == {r["name"] for r in RULES}  # alias_names: offenders, test_aliases.py
+    assert set(cases) | {"alias_names"} == {r.name for r in RULES}  # alias_names: offenders, test_aliases.py
     for rule, rows in cases.items():
         found, _ = candidate_pairs(rows)
         assert {n for _, _, n in found} == {rule}, rule
@@ -118,9 +118,9 @@ def test_no_pair_across_different_people():
     assert found == set()
 
 
-GIANT = {**SETTINGS, "max_block_size": 5, "giant_block_window": 3,
-         "giant_block_orders": [["maternal", "given", "birth_year"], ["birth_year", "given", "maternal"]],
-         "blocking_rules": [{"name": "paternal_given", "keys": ["paternal", "given1"]}]}
+GIANT = settings_with(max_block_size=5, giant_block_window=3,
+                      giant_block_orders=[["maternal", "given", "birth_year"], ["birth_year", "given", "maternal"]],
+                      blocking_rules=[{"name": "paternal_given", "keys": ["paternal", "given1"]}])
 
 
 def test_giant_blocks_are_windowed_and_counted():
@@ -149,7 +149,7 @@ def test_a_giant_block_keeps_duplicates_that_agree_on_the_sort_fields():
 def test_a_pair_a_giant_window_misses_is_owned_by_a_rule_that_finds_it_whole():
     rules = [{"name": "paternal_given", "keys": ["paternal", "given1"]},
              {"name": "surnames_birth_year", "keys": ["paternal", "maternal", "birth_year"]}]
-    settings = {**GIANT, "giant_block_window": 2, "blocking_rules": rules}
+    settings = settings_with(GIANT, giant_block_window=2, blocking_rules=rules)
     # 20 ROSA DIAZ (a giant block); x and y far apart in every order, but same surnames and year
     crowd = [base(f"r{i:02d}", maternal_surname=f"M{i:02d}", birth_date=dt.date(1960 + i, 1, 1)) for i in range(20)]
     pair = [base("x", maternal_surname="AAA", birth_date=dt.date(1950, 1, 1), ubigeo="150101"),
@@ -172,9 +172,9 @@ def test_rules_satisfied_marks_every_shared_key():
     comp = linker.slim(comparison_table(records([base("a", document_number="41728563"),
                                                  base("b", document_number="41728563")])), SETTINGS)
     parts = [t for _, t in blocking.partition_by_block(comp, SETTINGS, 1)]
-    c = blocking.pairs_in_partition(pa.concat_tables(parts), RULES, SETTINGS)
+    c = blocking.pairs_in_partition(pa.concat_tables(parts), SETTINGS)
     (mask,) = c.satisfied.to_pylist()
-    names = {r["name"] for i, r in enumerate(RULES) if mask >> i & 1}
+    names = {r.name for i, r in enumerate(RULES) if mask >> i & 1}
     assert {"document", "name_token_pairs", "given_birth_date", "name_token_birth_year"} <= names
     assert c.rule.to_pylist() == ["document"]
     assert pc.sum(comp.column("birth_year")).as_py() == 2 * 1999
@@ -201,7 +201,7 @@ def test_a_rule_may_bound_its_own_blocks():
     rows = [base(f"r{i:02d}", maternal_surname=f"M{i % 4}", birth_date=dt.date(1990 + i % 3, 1, 1)) for i in range(12)]
     rule = {"name": "paternal_given", "keys": ["paternal", "given1"], "max_block_size": 5, "giant_block_window": 2,
             "giant_block_orders": [["birth_year", "maternal"]]}
-    settings = {**SETTINGS, "max_block_size": 100, "blocking_rules": [rule]}
+    settings = settings_with(max_block_size=100, blocking_rules=[rule])
     found, stats = candidate_pairs(rows, settings, buckets=1)
     (s,) = stats
     assert s["giant_blocks"] == 1  # 12 records: giant under the rule's own bound of 5, not the settings' 100
@@ -232,13 +232,13 @@ TOKEN_RULES = [{"name": "name_token_pairs_year", "tokens": "name_tokens", "choos
 
 
 def test_two_name_words_with_the_year_find_a_pair_that_a_giant_block_of_the_words_misses():
-    settings = {**GIANT, "giant_block_window": 2, "blocking_rules": TOKEN_RULES}
+    settings = settings_with(GIANT, giant_block_window=2, blocking_rules=TOKEN_RULES)
     # 20 ROSA DIAZ born in different years: a giant block of the words ROSA DIAZ; x and y share
     # those two words and the year only (y has no maternal surname), and sort far apart
     crowd = [base(f"r{i:02d}", maternal_surname=f"M{i:02d}", birth_date=dt.date(1960 + i, 1, 1)) for i in range(20)]
     pair = [base("x", maternal_surname="AAA", birth_date=dt.date(1970, 1, 1)),
             base("y", maternal_surname=None, given_names="ROSA ZOILA", birth_date=dt.date(1970, 6, 1))]
-    alone, _ = candidate_pairs(crowd + pair, {**settings, "blocking_rules": TOKEN_RULES[1:]}, buckets=1)
+    alone, _ = candidate_pairs(crowd + pair, settings_with(settings, blocking_rules=TOKEN_RULES[1:]), buckets=1)
     assert not {(a, b) for a, b, _ in alone} & {("x", "y")}  # the window of ROSA DIAZ misses them
     for buckets in (1, 8):
         found, stats = candidate_pairs(crowd + pair, settings, buckets=buckets)
@@ -251,13 +251,13 @@ def test_training_sessions_see_only_pairs_of_their_rules_whole_blocks():
 
     rules = [{"name": "paternal_given", "keys": ["paternal", "given1"]},
              {"name": "surnames_birth_year", "keys": ["paternal", "maternal", "birth_year"]}]
-    settings = {**GIANT, "blocking_rules": rules}
+    settings = settings_with(GIANT, blocking_rules=rules)
     crowd = [base(f"r{i:02d}", maternal_surname=f"M{i:02d}", birth_date=dt.date(1960 + i, 1, 1)) for i in range(20)]
     pair = [base("x", maternal_surname="AAA", birth_date=dt.date(1950, 1, 1)),
             base("y", maternal_surname="AAA", birth_date=dt.date(1950, 6, 1))]
     comp = linker.slim(comparison_table(records(crowd + pair)), settings)
     parts = [t for _, t in blocking.partition_by_block(comp, settings, 1)]
-    c = blocking.pairs_in_partition(pa.concat_tables(parts), rules, settings)
+    c = blocking.pairs_in_partition(pa.concat_tables(parts), settings)
     by_pair = {(a, b): (n, s, w) for a, b, n, s, w in zip(
         c.left.column("record_uid").to_pylist(), c.right.column("record_uid").to_pylist(), c.rule.to_pylist(),
         c.satisfied.to_pylist(), c.windowed.to_pylist())}

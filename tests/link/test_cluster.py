@@ -6,7 +6,7 @@ import pyarrow as pa
 
 from pipelines.link.cluster import attach_persons, cluster
 from pipelines.privacy import PseudonymKey
-from tests.link.conftest import records
+from tests.link.conftest import records, settings_with
 
 
 def edges(rows):
@@ -82,9 +82,10 @@ def test_a_birth_year_typo_is_not_a_different_person():
 
 
 # The override: the rest of the evidence (match weight without the conflicting comparison) decides
-SETTINGS = {"comparisons": [{"name": "document", "type": "document"}, {"name": "birth_date", "type": "birth_date"},
-                            {"name": "surnames", "type": "surnames"}],
-            "clustering": {"merge_conflicts_at": 0.999999}}  # a weight of 19.93
+SETTINGS = settings_with(comparisons=[{"name": "document", "type": "document"},
+                                      {"name": "birth_date", "type": "birth_date"},
+                                      {"name": "surnames", "type": "surnames"}],
+                         clustering={"merge_conflicts_at": 0.999999})  # a weight of 19.93
 
 
 def weighed(rows, weights):
@@ -126,7 +127,7 @@ def test_siblings_with_different_given_names_are_never_merged_even_on_a_copied_d
                    ("b", "c", "name_token_pairs", 0.99, *DOC_A, D, *NONE, D),
                    ("a", "d", "name_token_pairs", 0.98, *DOC_A, D, *NONE, D)])
     table = table.append_column("gamma_given_names", pa.array([0, 5, 1], pa.int8()))
-    settings = {"comparisons": [], "clustering": {"refuse_levels": {"given_names": [0, 1]}}}
+    settings = settings_with(comparisons=[], clustering={"refuse_levels": {"given_names": [0, 1]}})
     membership, refused = cluster(table, "victim", settings=settings)
     assert groups(membership) == [["b", "c"]]
     assert sorted((r["left_uid"], r["right_uid"], r["reason"]) for r in refused.to_pylist()) == [
@@ -137,7 +138,8 @@ def test_siblings_with_different_given_names_are_never_merged_even_on_a_copied_d
 
 def test_only_documents_kept_for_life_stop_a_merge():
     passports = edges([("a", "b", "name_token_pairs", 0.99, "07", "AB123456", True, D, "07", "ZX998877", True, D)])
-    settings = {"comparisons": [{"name": "document", "type": "document_set", "for_life_types": ["01", "06"]}]}
+    settings = settings_with(comparisons=[{"name": "document", "type": "document_set", "for_life_types": ["01", "06"]}],
+                             clustering={})
     membership, refused = cluster(passports, "victim", settings=settings)
     assert groups(membership) == [["a", "b"]] and refused.num_rows == 0  # a passport renewed
     membership, refused = cluster(passports, "victim")  # every type kept for life: refused
@@ -149,16 +151,17 @@ def test_a_vetoed_edge_between_records_of_one_person_is_no_refusal():
     table = edges([("a", "b", "document", 0.9999, *NONE, D, *NONE, D), ("a", "c", "document", 0.999, *NONE, D, *NONE, D),
                    ("b", "c", "document", 0.99, *NONE, D, *NONE, D), ("c", "d", "document", 0.98, *NONE, D, *NONE, D)])
     table = table.append_column("gamma_given_names", pa.array([4, 4, 0, 0], pa.int8()))
-    settings = {"comparisons": [], "clustering": {"refuse_levels": {"given_names": [0, 1]}}}
+    settings = settings_with(comparisons=[], clustering={"refuse_levels": {"given_names": [0, 1]}})
     membership, refused = cluster(table, "victim", settings=settings)
     assert groups(membership) == [["a", "b", "c"]]
     assert [(r["left_uid"], r["right_uid"]) for r in refused.to_pylist()] == [("c", "d")]
 
 
-SIBLING_GUARD = {"comparisons": [{"name": "document", "type": "document_set", "for_life_types": ["01", "06"]}],
-                 "clustering": {"refuse_levels": {"given_names": [0, 1]},
-                                "refusal_lifted_when": {"given_names": {"birth_date": [4], "sex": [1], "surnames": [5, 6]}},
-                                "copied_document_when": {"given_names": [5, 6]}}}
+SIBLING_GUARD = settings_with(
+    comparisons=[{"name": "document", "type": "document_set", "for_life_types": ["01", "06"]}],
+    clustering={"refuse_levels": {"given_names": [0, 1]},
+                "refusal_lifted_when": {"given_names": {"birth_date": [4], "sex": [1], "surnames": [5, 6]}},
+                "copied_document_when": {"given_names": [5, 6]}})
 
 
 def guarded_edges(rows, levels, words):

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.link import comparisons
+from pipelines.link.settings import Comparison
 from tests.link.conftest import pair
 
 D = dt.date
@@ -14,7 +15,7 @@ D = dt.date
 
 def level(kind, left, right, **spec):
     a, b = pair(left, right)
-    return int(comparisons.COMPARISONS[kind](a, b, {"type": kind, **spec})[0])
+    return int(comparisons.COMPARISONS[kind](a, b, Comparison(name=kind, type=kind, **spec))[0])
 
 
 @pytest.mark.parametrize("change,expected", [
@@ -107,9 +108,9 @@ def test_levels_do_not_depend_on_the_encoding(pairs):
 
 
 SETTINGS_COMPARISONS = [
-    {"name": "surnames", "type": "surnames"}, {"name": "given_names", "type": "given_names"},
-    {"name": "place", "type": "ubigeo", "column": "ubigeo", "implied_by": "case_reference"},
-    {"name": "case_reference", "type": "any_exact", "columns": ["police_report_ref", "prosecutor_case_ref"]},
+    Comparison(name="surnames", type="surnames"), Comparison(name="given_names", type="given_names"),
+    Comparison(name="place", type="ubigeo", column="ubigeo", implied_by="case_reference"),
+    Comparison(name="case_reference", type="any_exact", columns=("police_report_ref", "prosecutor_case_ref")),
 ]
 
 
@@ -206,15 +207,15 @@ def test_exact_ubigeo_event_date_and_references(person):
     assert level("ubigeo", person, {**person, "ubigeo": "170101"}, column="ubigeo") == 2
     assert level("ubigeo", person, {**person, "ubigeo": "171001"}, column="ubigeo") == 1
     assert level("ubigeo", person, {**person, "ubigeo": "150101"}, column="ubigeo") == 0
-    days = {"column": "event_date", "days": [30, 365]}
+    days = {"column": "event_date", "days": (30, 365)}
     assert level("date_distance", person, {**person, "event_date": D(2018, 6, 1)}, **days) == 2
     assert level("date_distance", person, {**person, "event_date": D(2018, 12, 1)}, **days) == 1
     assert level("date_distance", person, {**person, "event_date": D(2020, 1, 1)}, **days) == 0
-    refs = {"columns": ["police_report_ref", "prosecutor_case_ref"]}
+    refs = {"columns": ("police_report_ref", "prosecutor_case_ref")}
     assert level("any_exact", person, person, **refs) == 1
     assert level("any_exact", person, {**person, "police_report_ref": "AT-2018-46"}, **refs) == 0
     assert level("any_exact", person, {**person, "police_report_ref": None}, **refs) == -1
-    jw = {"column": "paternal", "thresholds": [0.92, 0.8]}
+    jw = {"column": "paternal", "thresholds": (0.92, 0.8)}
     assert level("jaro_winkler", person, person, **jw) == 3
     assert level("jaro_winkler", person, {**person, "paternal_surname": "QUISPEE"}, **jw) == 2
 

@@ -4,13 +4,15 @@ that differ disagree, documents of different types are a level of their own, pla
 import pytest
 
 from pipelines.link import comparisons, linker
+from pipelines.link.settings import Comparison
 from tests.link.conftest import pair
 
 DNI_A, DNI_B, PAS = "41728563", "10117410", "AB123456"
+DOCUMENTS = [Comparison(name="document", type="document_set")]
 
 
 def level(left: dict, right: dict) -> int:
-    return int(comparisons.compare(*pair(left, right), [{"name": "document", "type": "document_set"}])["document"][0])
+    return int(comparisons.compare(*pair(left, right), DOCUMENTS)["document"][0])
 
 
 def rec(uid, docs, main=None):
@@ -34,7 +36,7 @@ def test_document_sets(left, right, expected):
 
 
 def test_only_documents_kept_for_life_contradict_each_other():
-    spec = [{"name": "document", "type": "document_set", "for_life_types": ["01", "06"]}]
+    spec = [Comparison(name="document", type="document_set", for_life_types=("01", "06"))]
     def at(left, right):
         return int(comparisons.compare(*pair(rec("a", left), rec("b", right)), spec)["document"][0])
 
@@ -53,8 +55,8 @@ def test_placeholders_never_agree():
 
 def test_the_shipped_settings_compare_document_sets():
     settings = linker.load_settings()
-    assert {c["name"]: c["type"] for c in settings["comparisons"]}["document"] == "document_set"
-    assert "documents" in comparisons.columns_for({"type": "document_set"})
+    assert {c.name: c.type for c in settings.comparisons}["document"] == "document_set"
+    assert "documents" in comparisons.columns_for(DOCUMENTS[0])
 
 
 def test_pairs_with_one_and_with_several_documents_in_one_batch():
@@ -63,6 +65,5 @@ def test_pairs_with_one_and_with_several_documents_in_one_batch():
     left = [rec("a", [("01", DNI_A)]), rec("b", [("01", DNI_A), ("07", PAS)]), rec("c", [("01", DNI_A)])]
     right = [rec("d", [("01", DNI_A)]), rec("e", [("07", PAS)]), rec("f", [("07", PAS), ("01", DNI_B)])]
     table = comparison_table(records(left + right))
-    levels = comparisons.compare(table.slice(0, 3), table.slice(3, 3),
-                                 [{"name": "document", "type": "document_set"}])["document"]
+    levels = comparisons.compare(table.slice(0, 3), table.slice(3, 3), DOCUMENTS)["document"]
     assert levels.tolist() == [3, 3, 0]

@@ -48,7 +48,7 @@ def test_training_separates_matches_and_recovers_them():
     result = linker.link_in_memory(comparison_table(population()), SETTINGS)
     model = result.model
     accepted = result.pairs.filter(pa.compute.greater_equal(result.pairs.column("match_probability"),
-                                                            SETTINGS["thresholds"]["match_probability"]))
+                                                            SETTINGS.thresholds.match_probability))
     found = {(a.split(":")[1], b.split(":")[1]) for a, b in zip(accepted.column("left_uid").to_pylist(),
                                                                  accepted.column("right_uid").to_pylist())}
     truth = {(str(i), str(i)) for i in range(0, 600, 3)}
@@ -67,7 +67,7 @@ def pytest_approx(value, rel):
 
 def test_term_frequency_adjustment_discounts_common_surnames():
     model = linker.link_in_memory(comparison_table(population()), SETTINGS).model
-    gammas = {c["name"]: np.array([-1, -1], dtype=np.int8) for c in SETTINGS["comparisons"]}
+    gammas = {name: np.array([-1, -1], dtype=np.int8) for name in SETTINGS.comparison_names}
     gammas["surnames"] = np.array([6, 6], dtype=np.int8)
     common, rare = model.score(gammas, {"surnames": np.array([0.2, 0.0005])})["w_surnames"]
     assert rare > common + 5
@@ -92,8 +92,8 @@ def test_frequency_tables_are_built_once_per_table_and_never_stale():
 
 def test_a_shared_case_reference_weighs_less_the_more_records_the_case_has():
     model = linker.link_in_memory(comparison_table(population()), SETTINGS).model
-    assert {c["name"]: c.get("tf_column") for c in SETTINGS["comparisons"]}["case_reference"] == "police_report_ref"
-    gammas = {c["name"]: np.array([-1, -1], dtype=np.int8) for c in SETTINGS["comparisons"]}
+    assert {c.name: c.tf_column for c in SETTINGS.comparisons}["case_reference"] == "police_report_ref"
+    gammas = {name: np.array([-1, -1], dtype=np.int8) for name in SETTINGS.comparison_names}
     gammas["case_reference"] = np.array([1, 1], dtype=np.int8)
     n = 1000  # a case of 2 records against a case of 40 records among n
     small, large = model.score(gammas, {"case_reference": np.array([2 / n, 40 / n])})["w_case_reference"]
@@ -126,7 +126,7 @@ def test_pinned_model_links_a_later_run_the_same_way():
 def test_u_from_a_sample_too_small_for_any_pair_is_uniform():
     comp = linker.slim(comparison_table(population(1).slice(0, 1)), SETTINGS)
     u = linker.u_from_sample(comp, SETTINGS)
-    assert set(u) == {c["name"] for c in SETTINGS["comparisons"]}
+    assert set(u) == set(SETTINGS.comparison_names)
     for levels in u.values():
         assert len(set(levels.values())) == 1
 
@@ -151,7 +151,7 @@ def test_the_beam_transform_scores_the_pairs_the_in_memory_linker_scores(handoff
     work = str(tmp_path / "handoff") if handoff else None
     table = population(300)
     expected = linker.link_in_memory(comparison_table(table), SETTINGS).pairs
-    floor = float(SETTINGS["thresholds"]["links_floor"])
+    floor = SETTINGS.thresholds.links_floor
     expected = linker.keep_above(expected, floor)
     assert expected.num_rows >= 90  # the twins recorded by two agencies
     columns = ["left_uid", "right_uid", "rule", "match_probability"]

@@ -75,7 +75,7 @@ def test_every_reason_the_clustering_guard_gives_has_a_label_in_the_report():
     from pipelines.link import constraints
     from pipelines.link.linker import load_settings
 
-    refused = {f"disagreeing_{name}" for name in load_settings()["clustering"]["refuse_levels"]}
+    refused = {f"disagreeing_{name}" for name in load_settings().clustering.refuse_levels}
     for reason in (*constraints.GUARD_REASONS, *refused):
         assert reason in actions.EVIDENCE
         assert constraints.classify(0.99, f"merged_despite_{reason}", 0.9, 0.05) == reason
