@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.core.ids import stable_bucket
+from pipelines.link.cluster import GUARD_COLUMNS
 from pipelines.link.comparisons import columns_for, encode_strings
 from pipelines.link.settings import BlockingRule, LinkageSettings
 
@@ -484,8 +485,6 @@ def pairs_in_partition(table: pa.Table, settings: LinkageSettings) -> CandidateP
     rule = np.concatenate(rule_ids) if rule_ids else np.zeros(0, dtype=np.int8)
     # only what the comparisons, term frequencies and the clustering guard read: every column is
     # gathered once per pair (blocking keys and token lists were for blocking only)
-    from pipelines.link.linker import GUARD_COLUMNS
-
     read = {"record_uid", *GUARD_COLUMNS}
     for c in settings.comparisons:
         read.update(columns_for(c))

@@ -39,6 +39,8 @@ MAX_BIRTH_DAYS_APART = 366
 # the comparison type whose contribution a conflict discounts before the override is weighed
 CONFLICT_COMPARISON_TYPE = {"different_valid_documents": "document", "incompatible_birth_dates": "birth_date"}
 FLAGGED_PREFIX = "merged_despite_"
+# what the guard reads of each record, carried with every pair so that it needs no other lookup
+GUARD_COLUMNS = ("document_type", "document_core", "document_valid", "birth_date", "given_words")
 
 
 def person_id_for(anchor_uids: Iterable[str], role: str, key=None) -> list[str]:

@@ -18,14 +18,13 @@ from pipelines.link import blocking
 from pipelines.link.comparisons import (
     check_options, columns_for, compare, compared_columns, decode, encode_strings, kept_per_value,
 )
+from pipelines.link.cluster import GUARD_COLUMNS
 from pipelines.link.fellegi_sunter import LinkageModel, estimate_u, train
 from pipelines.link.settings import LinkageSettings
 from pipelines.resources import schemas_dir
 
 U_CHUNK_PAIRS = 200_000
 PAIR_SLICE = 500_000  # candidate pairs gathered and compared at once (bounds memory per step)
-# carried with every pair so that clustering can refuse merges without another lookup
-GUARD_COLUMNS = ("document_type", "document_core", "document_valid", "birth_date", "given_words")
 
 
 @functools.lru_cache(maxsize=None)
