@@ -50,7 +50,7 @@ i18n: $(STAMP)
 	$(BIN)/pybabel compile -d $(LOCALE_DIR) -D concilia --statistics
 
 # whole runs on generated feeds (docs/benchmarks.md): the Beam job and the finaliser apart, each in its
-# own process (`BENCH_MEASURE=both` also times the whole `concilia run`); 3M needs about 12 GB
+# own process (`BENCH_MEASURE=both` also times the whole `concilia run`); 3M needs about 9 GB
 BENCH_SIZES ?= 100000,1000000,3000000
 BENCH_MEASURE ?= apart
 bench: $(STAMP) bench-linkage
