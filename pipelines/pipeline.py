@@ -164,7 +164,8 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
         posixpath.join(run_dir, checks.FOLDER), marked(checks.FINDINGS_SCHEMA, checks.FOLDER, "check_finding"))
     summary.add(checked["counts"], "Checks", Counts(), "checks")
     validated_persons = all_persons | "ValidatePersons" >> validate.Validate(
-        validate.suites_for_table(suites, "persons"), run_date, quarantine_rows=False, combine=True)
+        validate.suites_for_table(suites, "persons"), run_date, quarantine_rows=False, combine=True,
+        work=posixpath.join(work, "persons"))
     _ = all_persons | "WritePersons" >> write(
         posixpath.join(run_dir, "persons"), marked(model.table("person").schema(), "persons"))
     # multiple systems estimate of the victims no agency saw (docs/mse.md); the public zone gets the estimates

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 
 from pipelines import gx_suites, model, quarantine
 from pipelines.contracts import Contract
+from pipelines.core.handoff import Handoff
 
 log = logging.getLogger(__name__)
 
@@ -303,15 +304,18 @@ class Validate(beam.PTransform):
 
     ``combine=True`` validates the PCollection as one table (a person-level rule such as uniqueness
     must see them all), of only the columns the suites read: its kept output has those columns only.
+    With a ``work`` folder the parts wait there (``pipelines.core.handoff``) until the stage that
+    validates them, rather than in the runner's memory.
     """
 
     def __init__(self, suites: list[dict], run_date: dt.date, *, quarantine_rows: bool = True,
-                 combine: bool = False):
+                 combine: bool = False, work: str | None = None):
         super().__init__()
         self._suites = suites
         self._run_date = run_date
         self._quarantine_rows = quarantine_rows
         self._combine = combine
+        self._handoff = Handoff(work)
 
     def expand(self, tables):
         if self._combine:
@@ -320,11 +324,14 @@ class Validate(beam.PTransform):
             needed = columns_read(self._suites) | {"feed_id", "source_file"} | {
                 c for suite in self._suites for spec in (suite["meta"].get("derived_columns") or {}).values()
                 for c in spec["join"]}
+            handoff = self._handoff
             tables = (
                 tables
-                | "ColumnsRead" >> beam.Map(lambda t: t.select([c for c in t.column_names if c in needed]))
+                | "ColumnsRead" >> beam.Map(lambda t: handoff.store(t.select([c for c in t.column_names if c in needed])))
+                .with_output_types(handoff.type)
                 | "AllBatches" >> beam.combiners.ToList()
-                | "Concat" >> beam.FlatMap(lambda ts: [pa.concat_tables(ts, promote_options="permissive")] if ts else [])
+                | "Concat" >> beam.FlatMap(lambda refs: [pa.concat_tables(
+                    [Handoff.load(r) for r in refs], promote_options="permissive")] if refs else [])
             )
         return tables | "Expectations" >> beam.ParDo(
             ValidateFn(self._suites, self._run_date, self._quarantine_rows)).with_outputs(
