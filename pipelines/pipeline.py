@@ -138,7 +138,7 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
         _ = linked | f"WriteRestricted{folder.title()}" >> write(
             posixpath.join(run_dir, "restricted", folder), marked(table.restricted_schema(), f"restricted/{folder}"))
         uncertain.append((linkage["review"], linked) | f"UncertainPersons{folder.title()}" >> UncertainPersonPairs(role))
-        built = linked | f"Persons{folder.title()}" >> BuildPersons(role)
+        built = linked | f"Persons{folder.title()}" >> BuildPersons(role, work=posixpath.join(work, folder, "persons"))
         persons.append(built["persons"])
         conflicts.append(built["conflicts"])
 

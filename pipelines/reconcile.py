@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import codelists, model
-from pipelines.core import handoff  # noqa: F401 (registers the coder of pa.Table elements)
+from pipelines.core.handoff import Handoff, load_all  # (also registers the coder of pa.Table elements)
 from pipelines.core.ids import stable_bucket
 
 DEFAULT_PARTITIONS = 32
@@ -206,13 +206,14 @@ def merge_counts(tables: list[pa.Table], keys: list[str], target: str) -> pa.Tab
 
 
 class _PartitionByPerson(beam.DoFn):
-    def __init__(self, partitions: int):
+    def __init__(self, partitions: int, handoff: Handoff):
         self._partitions = partitions
+        self._handoff = handoff
 
-    def process(self, records: pa.Table) -> Iterator[tuple[int, pa.Table]]:
+    def process(self, records: pa.Table) -> Iterator[tuple[int, pa.Table | str]]:
         buckets = stable_bucket(records.column("person_id").combine_chunks(), self._partitions)
         for bucket in np.unique(buckets):
-            yield int(bucket), records.filter(pa.array(buckets == bucket))
+            yield int(bucket), self._handoff.store(records.filter(pa.array(buckets == bucket)), "persons")
 
 
 class _PersonsAndConflictsFn(beam.DoFn):
@@ -220,7 +221,7 @@ class _PersonsAndConflictsFn(beam.DoFn):
         self._role = role
 
     def process(self, element):
-        records = pa.concat_tables(list(element[1]))
+        records = load_all(element[1])
         yield persons_of(records, self._role)
         conflicts = conflicts_of(records, self._role)
         if conflicts.num_rows:
@@ -230,18 +231,19 @@ class _PersonsAndConflictsFn(beam.DoFn):
 class BuildPersons(beam.PTransform):
     """Linked records of one role -> {"persons", "conflicts"}, partitioned by person."""
 
-    def __init__(self, role: str, partitions: int = DEFAULT_PARTITIONS):
+    def __init__(self, role: str, partitions: int = DEFAULT_PARTITIONS, work: str | None = None):
         super().__init__()
         self._role = role
         self._partitions = partitions
+        self._handoff = Handoff(work)  # with a folder, the grouped records wait there, not in the runner
 
     def expand(self, records):
         result = (
             records
-            # typed: the runner holds the grouped records and the persons as zstd Arrow IPC (the
-            # link stage's ArrowTableCoder), not pickled
-            | "PartitionByPerson" >> beam.ParDo(_PartitionByPerson(self._partitions)).with_output_types(
-                Tuple[int, pa.Table])
+            # typed: the runner holds the persons (and, without a work folder, the grouped records)
+            # as zstd Arrow IPC (the link stage's ArrowTableCoder), not pickled
+            | "PartitionByPerson" >> beam.ParDo(_PartitionByPerson(self._partitions, self._handoff)).with_output_types(
+                Tuple[int, self._handoff.type])
             | "GroupByPerson" >> beam.GroupByKey()
             | "PersonsAndConflicts" >> beam.ParDo(_PersonsAndConflictsFn(self._role)).with_output_types(
                 pa.Table).with_outputs("conflicts", main="persons")
