@@ -38,19 +38,30 @@ TEST_RUNNER = "FnApiRunner"
 SHARED_RUNS = {"sample_run", "judged_rerun", "spanish_multiprocess_run"}  # the session's runs, below
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items):
-    # modules that run the pipeline themselves first, then those reading the shared runs, then the unit
-    # tests: make test's workers (one module at a time each, in this order) start on the longest work
-    # and do not both wait for the first shared run
+    # make test (pytest-xdist, --dist loadgroup) hands the workers one unit at a time, in this order:
+    # the modules that run the pipeline themselves first, then those reading the shared runs, then the
+    # unit tests, so that the workers start on the longest work and do not both wait for the first
+    # shared run. A module with a module-scoped fixture is one unit (its fixture is made once); the
+    # tests of any other module are units of their own, so that the two workers finish together.
     modules: dict[str, tuple[bool, bool]] = {}
+    grouped: set[str] = set()
     for item in items:
+        module = item.nodeid.split("::")[0]
         shared = bool(SHARED_RUNS & set(getattr(item, "fixturenames", ())))
         if shared:  # a test of a shared run is a pipeline test whether or not its module says so
             item.add_marker(pytest.mark.pipeline)
-        pipeline, reads_shared = modules.get(item.module.__name__, (False, False))
-        modules[item.module.__name__] = (pipeline or item.get_closest_marker("pipeline") is not None,
-                                         reads_shared or shared)
-    items.sort(key=lambda item: (not modules[item.module.__name__][0], modules[item.module.__name__][1]))
+        pipeline, reads_shared = modules.get(module, (False, False))
+        modules[module] = (pipeline or item.get_closest_marker("pipeline") is not None, reads_shared or shared)
+        fixtures = getattr(item, "_fixtureinfo", None)
+        if fixtures and any(d.scope in ("module", "class", "package")
+                            for defs in fixtures.name2fixturedefs.values() for d in defs):
+            grouped.add(module)
+    for item in items:
+        if item.nodeid.split("::")[0] in grouped:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    items.sort(key=lambda item: (not modules[item.nodeid.split("::")[0]][0], modules[item.nodeid.split("::")[0]][1]))
 
 
 @pytest.fixture

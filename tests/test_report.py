@@ -49,7 +49,7 @@ def pii_hits(text: str, population: list[dict]) -> list[str]:
             value = _fold(p[field])
             if not value:
                 continue
-            if re.search(rf"\b{re.escape(value)}\b", folded):
+            if value in folded and re.search(rf"\b{re.escape(value)}\b", folded):  # the regex only where it can match
                 hits.add(f"{field} of {p['person_key']}")
             hits.update(f"{field} part of {p['person_key']}" for t in value.split() if len(t) >= 4 and t in words)
         if p["document_number"] and p["document_number"] in text:
