@@ -24,7 +24,7 @@ run: $(STAMP)
 # two workers (pytest-xdist; CI has two cores); a module with a module-scoped fixture on one worker so that
 # its fixture is made once, other tests one by one; the session's shared runs are made once for both (tests/conftest.py)
 TEST_WORKERS ?= 2
-XDIST := -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder  # tests/conftest.py orders and groups the tests
+XDIST := -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder  # tests/conftest.py: the units and their order
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(XDIST)
