@@ -44,7 +44,8 @@ UNITS = "module-units.json"  # the modules make test hands out whole: written by
 def pytest_collection_modifyitems(config, items):
     # make test (pytest-xdist) hands the workers one unit at a time, in this order: the modules that run
     # the pipeline themselves first, then those reading the shared runs, then the unit tests, so that the
-    # workers start on the longest work and do not both wait for the first shared run. A module with a
+    # workers start on the longest work and do not both wait for the first shared run (in each kind, the
+    # property-based tests first: they are the longest of the rest). A module with a
     # module-scoped fixture is one unit (its fixture is made once); any other test is a unit of its own,
     # so that the two workers finish together (pytest_xdist_make_scheduler).
     modules: dict[str, tuple[bool, bool]] = {}
@@ -60,7 +61,13 @@ def pytest_collection_modifyitems(config, items):
         if fixtures and any(d.scope in ("module", "class", "package")
                             for defs in fixtures.name2fixturedefs.values() for d in defs):
             whole.add(module)
-    items.sort(key=lambda item: (not modules[item.nodeid.split("::")[0]][0], modules[item.nodeid.split("::")[0]][1]))
+
+    def order(item):
+        pipeline, reads_shared = modules[item.nodeid.split("::")[0]]
+        property_based = getattr(getattr(item, "obj", None), "is_hypothesis_test", False)  # many examples each
+        return not pipeline, reads_shared, not property_based
+
+    items.sort(key=order)
     if os.environ.get("PYTEST_XDIST_WORKER"):  # the workers' temporary folders are in the scheduler's
         (Path(config.option.basetemp).parent / UNITS).write_text(json.dumps(sorted(whole)), encoding="utf-8")
 
