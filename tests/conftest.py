@@ -44,10 +44,10 @@ UNITS = "module-units.json"  # the modules make test hands out whole: written by
 def pytest_collection_modifyitems(config, items):
     # make test (pytest-xdist) hands the workers one unit at a time, in this order: the modules that run
     # the pipeline themselves first, then those reading the shared runs, then the unit tests, so that the
-    # workers start on the longest work and do not both wait for the first shared run (in each kind, the
-    # property-based tests first: they are the longest of the rest). A module with a
-    # module-scoped fixture is one unit (its fixture is made once); any other test is a unit of its own,
-    # so that the two workers finish together (pytest_xdist_make_scheduler).
+    # workers start on the longest work and do not both wait for the first shared run; in each kind the
+    # property-based tests first (the longest of the rest). A module with a module-scoped fixture is one
+    # unit (its fixture is made once); any other test is a unit of its own, so that the two workers
+    # finish together (pytest_xdist_make_scheduler).
     modules: dict[str, tuple[bool, bool]] = {}
     whole: set[str] = set()
     for item in items:
