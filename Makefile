@@ -21,10 +21,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/concilia run --feeds $(FEEDS) --out $(OUT) --demo-key  # sample data: the public demo key, outputs marked demo
 
-# two workers (pytest-xdist; CI has two cores); a module with a module-scoped fixture on one worker so that
-# its fixture is made once, other tests one by one; the session's shared runs are made once for both (tests/conftest.py)
+# two workers (pytest-xdist; CI has two cores): a module with a module-scoped fixture on one worker, so
+# that its fixture is made once, other tests one by one; the session's shared runs are made once for both
+# (tests/conftest.py)
 TEST_WORKERS ?= 2
-XDIST := -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder  # tests/conftest.py orders and groups the tests
+XDIST := -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder  # tests/conftest.py: the units and their order
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(XDIST)

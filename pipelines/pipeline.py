@@ -20,6 +20,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines import aggregates, checks, model, privacy, publish, quarantine, validate
 from pipelines.aggregates import Counts, TopRows
 from pipelines.contracts import Contract, load_contracts
+from pipelines.core import beam_memo  # noqa: F401  (remembers what Beam re-derives per DoFn: construction time)
 from pipelines.core import handoff
 from pipelines.core.files import read_json
 from pipelines.core.lease import Lease

@@ -38,15 +38,18 @@ TEST_RUNNER = "FnApiRunner"
 SHARED_RUNS = {"sample_run", "judged_rerun", "spanish_multiprocess_run"}  # the session's runs, below
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items):
-    # make test (pytest-xdist, --dist loadgroup) hands the workers one unit at a time, in this order:
-    # the modules that run the pipeline themselves first, then those reading the shared runs, then the
-    # unit tests, so that the workers start on the longest work and do not both wait for the first
-    # shared run. A module with a module-scoped fixture is one unit (its fixture is made once); the
-    # tests of any other module are units of their own, so that the two workers finish together.
+UNITS = "module-units.json"  # the modules make test hands out whole: written by its workers, read by the scheduler
+
+
+def pytest_collection_modifyitems(config, items):
+    # make test (pytest-xdist) hands the workers one unit at a time, in this order: the modules that run
+    # the pipeline themselves first, then those reading the shared runs, then the unit tests, so that the
+    # workers start on the longest work and do not both wait for the first shared run; in each kind the
+    # property-based tests first (the longest of the rest). A module with a module-scoped fixture is one
+    # unit (its fixture is made once); any other test is a unit of its own, so that the two workers
+    # finish together (pytest_xdist_make_scheduler).
     modules: dict[str, tuple[bool, bool]] = {}
-    grouped: set[str] = set()
+    whole: set[str] = set()
     for item in items:
         module = item.nodeid.split("::")[0]
         shared = bool(SHARED_RUNS & set(getattr(item, "fixturenames", ())))
@@ -57,11 +60,36 @@ def pytest_collection_modifyitems(items):
         fixtures = getattr(item, "_fixtureinfo", None)
         if fixtures and any(d.scope in ("module", "class", "package")
                             for defs in fixtures.name2fixturedefs.values() for d in defs):
-            grouped.add(module)
-    for item in items:
-        if item.nodeid.split("::")[0] in grouped:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-    items.sort(key=lambda item: (not modules[item.nodeid.split("::")[0]][0], modules[item.nodeid.split("::")[0]][1]))
+            whole.add(module)
+
+    def order(item):
+        pipeline, reads_shared = modules[item.nodeid.split("::")[0]]
+        property_based = getattr(getattr(item, "obj", None), "is_hypothesis_test", False)  # many examples each
+        return not pipeline, reads_shared, not property_based
+
+    items.sort(key=order)
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the workers' temporary folders are in the scheduler's
+        (Path(config.option.basetemp).parent / UNITS).write_text(json.dumps(sorted(whole)), encoding="utf-8")
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadscope`` with this suite's units (above) instead of whole modules. (pytest-xdist's
+    own ``loadgroup`` cannot group under pytest 9: the group it appends to a test's id is lost.)"""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleOrTest(LoadScopeScheduling):
+        whole: set[str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.whole is None:  # called once the workers have collected
+                self.whole = set(json.loads((config._tmp_path_factory.getbasetemp() / UNITS).read_text("utf-8")))
+            module = nodeid.split("::")[0]
+            return module if module in self.whole else nodeid
+
+    return ModuleOrTest(config, log)
 
 
 @pytest.fixture
