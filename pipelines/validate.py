@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 
 from pipelines import gx_suites, model, quarantine
 from pipelines.contracts import Contract
-from pipelines.core.handoff import Handoff
+from pipelines.core.handoff import Handoff, load_all
 
 log = logging.getLogger(__name__)
 
@@ -330,8 +330,7 @@ class Validate(beam.PTransform):
                 | "ColumnsRead" >> beam.Map(lambda t: handoff.store(t.select([c for c in t.column_names if c in needed])))
                 .with_output_types(handoff.type)
                 | "AllBatches" >> beam.combiners.ToList()
-                | "Concat" >> beam.FlatMap(lambda refs: [pa.concat_tables(
-                    [Handoff.load(r) for r in refs], promote_options="permissive")] if refs else [])
+                | "Concat" >> beam.FlatMap(lambda refs: [load_all(refs, "permissive")] if refs else [])
             )
         return tables | "Expectations" >> beam.ParDo(
             ValidateFn(self._suites, self._run_date, self._quarantine_rows)).with_outputs(

@@ -95,6 +95,7 @@ class Handoff:
             return ipc.open_stream(pa.py_buffer(fh.read())).read_all()
 
 
-def load_all(refs) -> pa.Table:
-    """The tables of several refs as one table (a partition's blocks from several inputs)."""
-    return pa.concat_tables([Handoff.load(r) for r in refs])
+def load_all(refs, promote_options: str = "none") -> pa.Table:
+    """The tables of several refs as one table (a partition's blocks from several inputs);
+    ``promote_options`` as ``pa.concat_tables``'."""
+    return pa.concat_tables([Handoff.load(r) for r in refs], promote_options=promote_options)
