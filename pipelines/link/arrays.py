@@ -176,7 +176,9 @@ def _distance(a: pa.Array, b: pa.Array, scorer, equal, unknown) -> np.ndarray:
         return result
     if _shared_dictionary(a, b):
         ca, cb = _codes(a)[rows].astype(np.int64), _codes(b)[rows].astype(np.int64)
-        distinct, inverse = np.unique(ca * len(a.dictionary) + cb, return_inverse=True)
+        # distinct pairs by hashing, not sorting: np.unique's sort cost more than the scores it saved
+        pairs = pa.array(ca * len(a.dictionary) + cb).dictionary_encode()
+        distinct, inverse = pairs.dictionary.to_numpy(), pairs.indices.to_numpy()
         words = _per_value(a.dictionary, "py", _py)
         scores = process.cpdist(words[distinct // len(a.dictionary)], words[distinct % len(a.dictionary)],
                                 scorer=scorer, workers=1)
