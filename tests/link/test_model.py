@@ -176,3 +176,30 @@ def test_the_review_queue_of_a_table_decoded_from_an_empty_stream_is_empty():
     decoded = coder.decode(coder.encode(empty))
     assert decoded.column("left_uid").num_chunks == 0  # what the runner hands the next stage
     assert review.uids_of(decoded).to_pylist() == []
+
+
+def test_merging_tables_in_few_steps_gives_what_one_merge_of_all_gives(monkeypatch):
+    """The combines of block sizes, samples and pattern counts let inputs wait and merge them in
+    steps; any grouping of the inputs, and any split over accumulators, gives the single merge's
+    table."""
+    from pipelines.link import blocking, transform
+
+    monkeypatch.setattr(transform, "MERGE_AFTER_ROWS", 3)  # merge often: every path is taken
+    rng = np.random.default_rng(5)
+    tables = [pa.table({"rule": pa.array(rng.integers(0, 3, 6), pa.int8()),
+                        "key": pa.array([f"k{v}" for v in rng.integers(0, 8, 6)]),
+                        "records": pa.array(rng.integers(1, 5, 6), pa.int64())}) for _ in range(9)]
+    fn = transform._MergeTablesFn(blocking.merge_block_sizes)
+
+    def as_dict(t):
+        return dict(zip(zip(t.column("rule").to_pylist(), t.column("key").to_pylist()), t.column("records").to_pylist()))
+
+    accs = []
+    for part in (tables[:4], tables[4:5], tables[5:]):
+        acc = fn.create_accumulator()
+        for t in part:
+            acc = fn.add_input(acc, t)
+        accs.append(acc)
+    stepped = fn.extract_output(fn.merge_accumulators([*accs, fn.create_accumulator()]))
+    assert as_dict(stepped) == as_dict(blocking.merge_block_sizes(tables))
+    assert fn.extract_output(fn.merge_accumulators([fn.create_accumulator()])) is None  # an empty role
