@@ -31,7 +31,7 @@ from pipelines.link.settings import LinkageSettings
 from pipelines.link import constraints
 
 DEFAULT_PARTITIONS = 32
-MERGE_AFTER_ROWS = 4_000_000  # rows a combine lets wait before merging them (bounded memory, few merges)
+MERGE_AFTER_BYTES = 64 << 20  # what a combine lets wait before merging it (bounded memory, few merges)
 TAG_STATS = "stats"
 TAG_PATTERNS = "patterns"
 
@@ -98,9 +98,9 @@ class _ScorePairsFn(beam.DoFn):
 
 class _MergeTablesFn(beam.CombineFn):
     """Combine tables with a merge function (pattern counts, samples, block sizes) without holding
-    them all. Inputs wait in the accumulator until they hold as many rows as the merged part (and
-    at least ``MERGE_AFTER_ROWS``): merging at each input re-merged the whole part every time (a
-    million records' block sizes: 16 s of group-bys, about 3 s this way)."""
+    them all. Inputs wait in the accumulator until they are as large as the merged part (and at
+    least ``MERGE_AFTER_BYTES``): merging at each input merged the whole part again every time (a
+    million victims' block sizes in ten batches: 5.4 s of group-bys, against 1.1 s for one merge)."""
 
     def __init__(self, reduce):
         self._reduce = reduce
@@ -110,8 +110,8 @@ class _MergeTablesFn(beam.CombineFn):
 
     def add_input(self, acc, table):
         acc.append(table)
-        waiting = sum(t.num_rows for t in acc[1:])
-        return [self._reduce(acc)] if waiting >= max(acc[0].num_rows, MERGE_AFTER_ROWS) else acc
+        waiting = sum(t.nbytes for t in acc[1:])
+        return [self._reduce(acc)] if waiting >= max(acc[0].nbytes, MERGE_AFTER_BYTES) else acc
 
     def merge_accumulators(self, accs):
         tables = [t for acc in accs for t in acc]

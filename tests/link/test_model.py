@@ -184,7 +184,7 @@ def test_merging_tables_in_few_steps_gives_what_one_merge_of_all_gives(monkeypat
     table."""
     from pipelines.link import blocking, transform
 
-    monkeypatch.setattr(transform, "MERGE_AFTER_ROWS", 3)  # merge often: every path is taken
+    monkeypatch.setattr(transform, "MERGE_AFTER_BYTES", 200)  # merge often: every path is taken
     rng = np.random.default_rng(5)
     tables = [pa.table({"rule": pa.array(rng.integers(0, 3, 6), pa.int8()),
                         "key": pa.array([f"k{v}" for v in rng.integers(0, 8, 6)]),
