@@ -117,6 +117,11 @@ class _MergeTablesFn(beam.CombineFn):
         tables = [t for acc in accs for t in acc]
         return [self._reduce(tables)] if tables else []
 
+    def compact(self, acc):
+        # an accumulator leaves its bundle merged: waiting inputs passed on would be held until
+        # the merge (a million records' sample: every record's comparison row, 1 GB)
+        return [self._reduce(acc)] if len(acc) > 1 else acc
+
     def extract_output(self, acc):
         return self._reduce(acc) if acc else None  # None when there was nothing to combine (an empty role)
 
