@@ -236,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
                              "robust (Splink's own blocking rules, tools.ROBUST_RULES); FEBRL keeps its example's")
     parser.add_argument("--splink-u-pairs", type=float, default=None,
                         help="Splink's max_pairs for u by random sampling (default: the configuration's)")
+    parser.add_argument("--splink-em-pairs", type=float, default=None,
+                        help="Splink's max_pairs per EM session (a sample of the session's pairs; default: all)")
     parser.add_argument("--refresh", action="store_true", help="prepare the datasets again")
     parser.add_argument("--update", action="store_true",
                         help="keep the other datasets and tools already in --out (each tool's entry records when it ran)")
@@ -247,9 +249,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     os.environ["CONCILIA_BENCH_SPLINK_EM"] = args.splink_em
     os.environ["CONCILIA_BENCH_SPLINK_CONFIG"] = args.splink_config
-    os.environ.pop("CONCILIA_BENCH_SPLINK_U_PAIRS", None)
-    if args.splink_u_pairs:
-        os.environ["CONCILIA_BENCH_SPLINK_U_PAIRS"] = repr(args.splink_u_pairs)
+    for variable, value in (("CONCILIA_BENCH_SPLINK_U_PAIRS", args.splink_u_pairs),
+                            ("CONCILIA_BENCH_SPLINK_EM_PAIRS", args.splink_em_pairs)):
+        os.environ.pop(variable, None)
+        if value:
+            os.environ[variable] = repr(value)
 
     report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},

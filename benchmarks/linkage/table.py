@@ -41,7 +41,10 @@ def rows(report: dict) -> list[str]:
 def _label(tool: str, r: dict) -> str:
     """The tool, with Splink's configuration where the entry records it (runs before did not)."""
     config = r.get("configuration")
-    return f"{tool} ({config['name']}, u {config['u_max_pairs']:.0e})" if config else tool
+    if not config:
+        return tool
+    em = f", EM {config['em_max_pairs']:.0e}" if config.get("em_max_pairs") else ""
+    return f"{tool} ({config['name']}, u {config['u_max_pairs']:.0e}{em})"
 
 
 def _cpu(r: dict) -> str:

@@ -252,6 +252,8 @@ def splink_configuration_for(dataset_kind: str) -> tuple[str, dict]:
     config = splink_configuration(kind)
     if os.environ.get("CONCILIA_BENCH_SPLINK_U_PAIRS"):
         config["u_max_pairs"] = float(os.environ["CONCILIA_BENCH_SPLINK_U_PAIRS"])
+    if os.environ.get("CONCILIA_BENCH_SPLINK_EM_PAIRS"):
+        config["em_max_pairs"] = float(os.environ["CONCILIA_BENCH_SPLINK_EM_PAIRS"])
     return kind, config
 
 
@@ -259,7 +261,7 @@ def splink_configuration_used(dataset_kind: str) -> dict:
     """What a results entry records of Splink's configuration."""
     kind, config = splink_configuration_for(dataset_kind)
     return {"name": kind, "blocking_rules": config["rules"], "em_rules": config["em_rules"],
-            "u_max_pairs": config["u_max_pairs"]}
+            "u_max_pairs": config["u_max_pairs"], "em_max_pairs": config.get("em_max_pairs")}
 
 
 # Splink's own blocking rules for the robustness suite (benchmarks/robustness), as a careful user
@@ -336,7 +338,8 @@ def splink(folder: Path, group: str, meta: dict, work: Path):
     failed = []
     for rule in config["em_rules"]:
         try:
-            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on(*rule), max_pairs=config.get("em_max_pairs"))
         except (ValueError, EMTrainingException) as exc:
             # Splink 5 raises when an m probability underflows (seen on tiny sets and with a
             # session of almost only matches), and when a session's rule finds no pair (the
