@@ -43,8 +43,9 @@ def _label(tool: str, r: dict) -> str:
     config = r.get("configuration")
     if not config:
         return tool
-    em = f", EM {config['em_max_pairs']:.0e}" if config.get("em_max_pairs") else ""
-    return f"{tool} ({config['name']}, u {config['u_max_pairs']:.0e}{em})"
+    size = lambda x: f"{x:.0e}".replace("e+0", "e")  # 1e8
+    em = f", EM {size(config['em_max_pairs'])}" if config.get("em_max_pairs") else ""
+    return f"{tool} ({config['name']}, u {size(config['u_max_pairs'])}{em})"
 
 
 def _cpu(r: dict) -> str:
