@@ -247,7 +247,8 @@ def splink_configuration(kind: str) -> dict:
 
 def splink_configuration_for(dataset_kind: str) -> tuple[str, dict]:
     """The configuration Splink runs with on a dataset: FEBRL's examples' on FEBRL; on the Peruvian
-    data the bench's --splink-config (peru unless asked); u's sample from --splink-u-pairs if given."""
+    data the bench's --splink-config (peru unless asked); the u and EM sample sizes from
+    --splink-u-pairs and --splink-em-pairs if given."""
     kind = os.environ.get("CONCILIA_BENCH_SPLINK_CONFIG", "peru") if dataset_kind == "peru" else dataset_kind
     config = splink_configuration(kind)
     if os.environ.get("CONCILIA_BENCH_SPLINK_U_PAIRS"):
