@@ -88,6 +88,8 @@ def run_child(tool: str, name: str) -> dict:
     meta = datasets.load_meta(folder)
     scope = meta["scope"]
     report = {"tool": tool, "dataset": name, "groups": {}, "wall_s": 0.0}
+    if tool == "splink":  # as the child runs it
+        report["configuration"] = tools.splink_configuration_used(meta["splink"])
     for group in meta["groups"]:
         steps = tools.TOOLS[tool](folder, group, meta, folder / "runs" / tool / group)
         records = next(steps)
@@ -153,6 +155,8 @@ def summarise(child: dict) -> dict:
         "clusters": _combine([g["clusters"] for g in groups]),
         "candidate_pairs": sum(candidates) if None not in candidates else None,
     }
+    if "configuration" in child:
+        summary["configuration"] = child["configuration"]
     if None not in ceilings:
         summary["recall_ceiling"] = round(sum(ceilings) / pairwise["true_pairs"], 4) if pairwise["true_pairs"] else 1.0
     if len(groups) > 1:
@@ -166,8 +170,7 @@ def measure(tool: str, name: str, timeout: float, memory_gb: float) -> dict:
     """One tool on one dataset in a child process, stopped (and reported) past the timeout or when
     its resident memory outgrows the budget: on a shared machine, before the OOM killer picks."""
     start = time.perf_counter()
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", tool, name, "--memory-gb", str(memory_gb),
-           "--splink-em", os.environ.get("CONCILIA_BENCH_SPLINK_EM", "birth")]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", tool, name, "--memory-gb", str(memory_gb)]
     with subprocess.Popen(cmd, cwd=datasets.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         stopped, peak = None, 0.0
         out: dict[str, str] = {}
@@ -228,16 +231,29 @@ def main(argv: list[str] | None = None) -> int:
                         help="resident-memory budget per tool run (0: none); DuckDB's memory_limit is 80%% of it")
     parser.add_argument("--splink-em", choices=["birth", "names"], default="birth",
                         help="Splink's EM sessions on the Peruvian data (see tools.PERU_EM_RULES)")
+    parser.add_argument("--splink-config", choices=["peru", "robust"], default="peru",
+                        help="Splink's configuration on the Peruvian data: peru (Concilia's blocking keys) or "
+                             "robust (Splink's own blocking rules, tools.ROBUST_RULES); FEBRL keeps its example's")
+    parser.add_argument("--splink-u-pairs", type=float, default=None,
+                        help="Splink's max_pairs for u by random sampling (default: the configuration's)")
+    parser.add_argument("--splink-em-pairs", type=float, default=None,
+                        help="Splink's max_pairs per EM session (a sample of the session's pairs; default: all)")
     parser.add_argument("--refresh", action="store_true", help="prepare the datasets again")
     parser.add_argument("--update", action="store_true",
                         help="keep the other datasets and tools already in --out (each tool's entry records when it ran)")
     parser.add_argument("--child", nargs=2, metavar=("TOOL", "DATASET"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    os.environ["CONCILIA_BENCH_SPLINK_EM"] = args.splink_em  # children inherit it
-    if args.child:
+    if args.child:  # Splink's options come from the parent's environment
         limit_memory(args.memory_gb)
         print(json.dumps(run_child(*args.child)))
         return 0
+    os.environ["CONCILIA_BENCH_SPLINK_EM"] = args.splink_em
+    os.environ["CONCILIA_BENCH_SPLINK_CONFIG"] = args.splink_config
+    for variable, value in (("CONCILIA_BENCH_SPLINK_U_PAIRS", args.splink_u_pairs),
+                            ("CONCILIA_BENCH_SPLINK_EM_PAIRS", args.splink_em_pairs)):
+        os.environ.pop(variable, None)
+        if value:
+            os.environ[variable] = repr(value)
 
     report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},

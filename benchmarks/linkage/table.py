@@ -27,14 +27,25 @@ def rows(report: dict) -> list[str]:
             r = entry.get(tool)
             if r is None:
                 continue
+            label = _label(tool, r)
             if "error" in r:
-                out.append(f"| {name} | {tool} | {entry['records']:,} | not finished: {r['error']} | | | | | | |")
+                out.append(f"| {name} | {label} | {entry['records']:,} | not finished: {r['error']} | | | | | | |")
                 continue
             cand = f"{r['candidate_pairs']:,}" if r.get("candidate_pairs") is not None else "-"
             ceiling = f"{r['recall_ceiling']:.4f}" if r.get("recall_ceiling") is not None else "-"
-            out.append(f"| {name} | {tool} | {r['records']:,} | {_prf(r['pairwise'])} | {_prf(r['clusters'])} | "
+            out.append(f"| {name} | {label} | {r['records']:,} | {_prf(r['pairwise'])} | {_prf(r['clusters'])} | "
                        f"{cand} | {ceiling} | {r['wall_s']:.1f} | {_cpu(r)} | {r['peak_rss_mb']:,.0f} |")
     return out
+
+
+def _label(tool: str, r: dict) -> str:
+    """The tool, with Splink's configuration where the entry records it (runs before did not)."""
+    config = r.get("configuration")
+    if not config:
+        return tool
+    size = lambda x: f"{x:.0e}".replace("e+0", "e")  # 1e8
+    em = f", EM {size(config['em_max_pairs'])}" if config.get("em_max_pairs") else ""
+    return f"{tool} ({config['name']}, u {size(config['u_max_pairs'])}{em})"
 
 
 def _cpu(r: dict) -> str:
@@ -51,7 +62,7 @@ def role_rows(report: dict) -> list[str]:
             for tool in TOOLS:
                 g = (entry.get(tool) or {}).get("groups", {}).get(role)
                 if g:
-                    out.append(f"| {name} | {role} | {tool} | {g['records']:,} | {_prf(g['pairwise'])} | "
+                    out.append(f"| {name} | {role} | {_label(tool, entry[tool])} | {g['records']:,} | {_prf(g['pairwise'])} | "
                                f"{g['clusters']['f1']:.4f} |")
     return ["\nPer role:\n", ROLE_HEADER, *out] if out else []
 

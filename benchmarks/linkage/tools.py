@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,7 +194,7 @@ def splink_configuration(kind: str) -> dict:
         em_rules = [["date_of_birth"], ["postcode"]]
         return {"uid": "rec_id", "link_type": "dedupe_only" if kind == "febrl3" else "link_only",
                 "comparisons": comparisons, "rules": rules, "deterministic": deterministic, "recall": 0.9,
-                "em_rules": em_rules}
+                "em_rules": em_rules, "u_max_pairs": 1e7}
 
     ubigeo = ColumnExpression("ubigeo")
     comparisons = [
@@ -234,14 +235,34 @@ def splink_configuration(kind: str) -> dict:
 
         # the rules on keys (Splink has no rule over a record's token combinations)
         rules = [list(r.keys) for r in load_settings().blocking_rules if r.keys]
-    extra = {"u_max_pairs": 1e6} if kind == "robust" else {}  # 4,000-record sets: 8M pairs in all
-    return extra | {"uid": "record_uid", "link_type": "dedupe_only", "comparisons": comparisons, "rules": rules,
+    return {"uid": "record_uid", "link_type": "dedupe_only", "comparisons": comparisons, "rules": rules,
+            "u_max_pairs": 1e6 if kind == "robust" else 1e7,  # robust: the suite's 4,000-record sets, 8M pairs in all
             "deterministic": [["document_core"], ["paternal", "maternal", "given", "birth_date"]], "recall": 0.9,
             # when those see no pair (the generated 100k set's offenders: no birth dates, no shared
             # document), the prior would be 0 and Splink's predict fails on log2(0); a careful user
             # then estimates it from the full name
             "deterministic_fallback": [["paternal", "maternal", "given"]],
             "em_rules": PERU_EM_RULES[os.environ.get("CONCILIA_BENCH_SPLINK_EM", "birth")]}
+
+
+def splink_configuration_for(dataset_kind: str) -> tuple[str, dict]:
+    """The configuration Splink runs with on a dataset: FEBRL's examples' on FEBRL; on the Peruvian
+    data the bench's --splink-config (peru unless asked); the u and EM sample sizes from
+    --splink-u-pairs and --splink-em-pairs if given."""
+    kind = os.environ.get("CONCILIA_BENCH_SPLINK_CONFIG", "peru") if dataset_kind == "peru" else dataset_kind
+    config = splink_configuration(kind)
+    if os.environ.get("CONCILIA_BENCH_SPLINK_U_PAIRS"):
+        config["u_max_pairs"] = float(os.environ["CONCILIA_BENCH_SPLINK_U_PAIRS"])
+    if os.environ.get("CONCILIA_BENCH_SPLINK_EM_PAIRS"):
+        config["em_max_pairs"] = float(os.environ["CONCILIA_BENCH_SPLINK_EM_PAIRS"])
+    return kind, config
+
+
+def splink_configuration_used(dataset_kind: str) -> dict:
+    """What a results entry records of Splink's configuration."""
+    kind, config = splink_configuration_for(dataset_kind)
+    return {"name": kind, "blocking_rules": config["rules"], "em_rules": config["em_rules"],
+            "u_max_pairs": config["u_max_pairs"], "em_max_pairs": config.get("em_max_pairs")}
 
 
 # Splink's own blocking rules for the robustness suite (benchmarks/robustness), as a careful user
@@ -265,13 +286,27 @@ PERU_EM_RULES = {
 }
 
 
+COUNT_EXACT_UP_TO = 200_000
+
+
+class _Steps:
+    """CPU seconds of the process (DuckDB's threads included) per step of a Splink run."""
+
+    def __init__(self):
+        self.cpu, self._at = {}, time.process_time()
+
+    def done(self, step: str) -> None:
+        now = time.process_time()
+        self.cpu[step], self._at = round(now - self._at, 2), now
+
+
 def splink(folder: Path, group: str, meta: dict, work: Path):
     """Splink 5 on DuckDB: train (prior, u, EM), predict at the threshold, cluster at the threshold."""
     import duckdb
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
     from splink.internals.exceptions import EMTrainingException
 
-    config = splink_configuration(meta["splink"])
+    _, config = splink_configuration_for(meta["splink"])
     table = pq.read_table(folder / f"{group}.splink.parquet")
     yield table.num_rows
     budget = os.environ.get("CONCILIA_BENCH_MEMORY_GB")
@@ -290,6 +325,7 @@ def splink(folder: Path, group: str, meta: dict, work: Path):
         comparisons=config["comparisons"],
     )
     linker = Linker(inputs, settings, log_level=logging.WARNING)
+    steps = _Steps()
     linker.training.estimate_probability_two_random_records_match(
         [block_on(*r) for r in config["deterministic"]], recall=config["recall"])
     prior_fallback = None
@@ -297,20 +333,26 @@ def splink(folder: Path, group: str, meta: dict, work: Path):
         prior_fallback = config["deterministic"] + config["deterministic_fallback"]
         linker.training.estimate_probability_two_random_records_match(
             [block_on(*r) for r in prior_fallback], recall=config["recall"])
-    linker.training.estimate_u_using_random_sampling(max_pairs=config.get("u_max_pairs", 1e7), seed=2018)
+    steps.done("prior")
+    linker.training.estimate_u_using_random_sampling(max_pairs=config["u_max_pairs"], seed=2018)
+    steps.done("u")
     failed = []
     for rule in config["em_rules"]:
         try:
-            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on(*rule), max_pairs=config.get("em_max_pairs"))
         except (ValueError, EMTrainingException) as exc:
             # Splink 5 raises when an m probability underflows (seen on tiny sets and with a
             # session of almost only matches), and when a session's rule finds no pair (the
             # generated offenders have no birth date); the other sessions still train: reported,
             # not hidden
             failed.append({"em_rule": rule, "error": str(exc)[:120]})
+    steps.done("em")
     predictions = linker.inference.predict(threshold_match_probability=THRESHOLD)
+    steps.done("predict")
     clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(
         predictions, threshold_match_probability=THRESHOLD)
+    steps.done("cluster")
     uid = config["uid"]
     edges = predictions.as_pyarrow_table()
     edges = pa.table({"left_uid": edges.column(f"{uid}_l").cast(pa.string()),
@@ -320,15 +362,20 @@ def splink(folder: Path, group: str, meta: dict, work: Path):
     clusters = pa.table({"record_uid": members.column(uid).cast(pa.string()),
                          "cluster_id": members.column("cluster_id").cast(pa.string())})
     run = ToolRun(edges=edges, clusters=clusters, splink_rules=config["rules"], splink_input=table,
-                  splink_uid=uid, stats=({"em_sessions_failed": failed} if failed else {})
+                  splink_uid=uid, stats={"cpu_s_by_step": steps.cpu} | ({"em_sessions_failed": failed} if failed else {})
                   | ({"prior_rules": prior_fallback} if prior_fallback else {}))
     yield run
-    # after the timed part: Splink's own count of the pairs its blocking rules generate
+    # after the timed part: Splink's own count of the pairs its blocking rules generate. It makes
+    # the pairs to count them: exact up to COUNT_EXACT_UP_TO records, beyond that Splink's estimate
+    # from a sample of records on each side (robust rules at 1M: about 800 M pairs)
     from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
+    proportion = 1.0 if table.num_rows <= COUNT_EXACT_UP_TO else 0.2
     counted = count_comparisons_from_blocking_rules(
         inputs, blocking_rules=[block_on(*r) for r in config["rules"]], link_type=config["link_type"],
-        unique_id_column_name=uid, record_sample_proportion=1.0)
+        unique_id_column_name=uid, record_sample_proportion=proportion)
+    if proportion < 1:
+        run.stats["candidate_pairs_estimated_from_record_sample"] = proportion
     run.candidate_pairs = int(counted[-1].cumulative_comparison_count if hasattr(counted[-1], "cumulative_comparison_count")
                               else counted[-1]["cumulative_comparison_count"])
     yield run
