@@ -162,10 +162,8 @@ class LinkPersons(beam.PTransform):
     ``linked`` (records with person_id, match_rule), ``links`` (scored pairs above the floor),
     ``review`` (uncertain pairs and refused merges, records side by side: restricted),
     ``model`` (the model JSON), ``stats`` (candidate pairs per rule, bounded blocks),
-    ``membership`` (record -> person of every clustered record, carried ones included),
-    ``judgements`` (each steward's judgement in force with this run's evidence) and ``comparison``
-    (this run's records as comparison rows, handed off when there is a work folder: the registry's
-    rows are made of them).
+    ``membership`` (record -> person of every clustered record, carried ones included) and
+    ``judgements`` (each steward's judgement in force with this run's evidence).
 
     ``judged`` (left_uid, right_uid, decision) are the stewards' judgements, enforced as must- and
     cannot-links; ``carried`` (comparison rows of earlier periods' records, pipelines/steward/registry.py)
@@ -196,7 +194,7 @@ class LinkPersons(beam.PTransform):
         held = records | "HandOffRecords" >> beam.Map(handoff.sub("records").store, "records").with_output_types(
             handoff.type)
         rows = handoff.sub("comparison")
-        comp = own_rows = records | "ComparisonTable" >> beam.Map(
+        comp = records | "ComparisonTable" >> beam.Map(
             lambda t: rows.store(linker.slim(comparison_table(t), settings), "rows")).with_output_types(handoff.type)
         if self._carried is not None:
             carried = self._carried | "SlimCarried" >> beam.Map(
@@ -269,7 +267,7 @@ class LinkPersons(beam.PTransform):
                 clustered=beam.pvalue.AsSingleton(clustered))
         )
         return {"linked": linked, "links": links, "review": queue, "model": model, "stats": stats,
-                "membership": membership, "judgements": judgements, "comparison": own_rows}
+                "membership": membership, "judgements": judgements}
 
 
 def model_as_json(model: dict) -> str:

@@ -32,7 +32,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import model
-from pipelines.core.handoff import Handoff
 from pipelines.core.vector import map_unique
 from pipelines.link import aliases, linker
 from pipelines.link.cluster import person_id_for
@@ -170,7 +169,6 @@ def assign(membership: pa.Table, current: list[pa.Table], previous: list[pa.Tabl
     mine = nodes.filter(nodes.column("is_current"))
     at = pc.index_in(mine.column("person_id"), periods.column("person_id"))
     records = pa.table({"record_uid": mine.column("node"), "person_id": mine.column("person_id"),
-                        "key": mine.column("key"), "period": mine.column("period"),
                         **{c: pc.take(periods.column(c), at) for c in PERIOD_COLUMNS}})
     theirs = nodes.filter(pc.invert(nodes.column("is_current")))
     return {"records": records,
@@ -251,22 +249,17 @@ def apply_assignment(records: pa.Table, assigned: dict[str, pa.Table]) -> pa.Tab
     return records
 
 
-def registry_rows(comparison: pa.Table, assigned: dict[str, pa.Table], role: str, label: str,
-                  run_id: str) -> pa.Table:
-    """This run's records as registry rows (restricted: comparison fields included): the comparison
-    rows the linkage made of them, with each record's registry key, period and stable person id
-    (``assign``'s ``records``)."""
-    schema = registry_schema(role)
-    table = assigned["records"]
-    at = pc.index_in(comparison.column("record_uid"), table.column("record_uid"))
-    n = comparison.num_rows
-    rows = comparison.set_column(comparison.column_names.index("record_uid"), "record_uid",
-                                 pc.take(table.column("key"), at))
-    for c in ("person_id", "period"):
-        rows = rows.append_column(c, pc.take(table.column(c), at))
-    rows = rows.append_column("delivery_period", pa.array([label] * n, pa.string())).append_column(
-        "run_id", pa.array([run_id] * n, pa.string()))
-    return rows.select(schema.names).cast(schema)
+def registry_rows(records: pa.Table, role: str, key, label: str, run_id: str,
+                  settings: LinkageSettings | None = None) -> pa.Table:
+    """This run's records as registry rows (restricted: comparison fields included)."""
+    schema = registry_schema(role, settings)
+    comp = comparison_table(records)
+    comp = comp.set_column(comp.column_names.index("record_uid"), "record_uid", record_keys(records.column("record_uid"), key))
+    n = records.num_rows
+    comp = comp.append_column("person_id", records.column("person_id")).append_column(
+        "delivery_period", pa.array([label] * n, pa.string())).append_column(
+        "period", record_periods(records, label)).append_column("run_id", pa.array([run_id] * n, pa.string()))
+    return comp.select(schema.names).cast(schema)
 
 
 def carried_registry_rows(previous: pa.Table, assigned: dict[str, pa.Table], label: str,
@@ -342,9 +335,7 @@ class LinkWithRegistry(beam.PTransform):
             label=label, role=role, key=key, run_id=run_id)
         linked = linkage["linked"] | "AttachStableIds" >> beam.Map(
             apply_assignment, assigned=beam.pvalue.AsSingleton(assigned)).with_output_types(pa.Table)
-        rows = linkage["comparison"] | "RegistryRows" >> beam.Map(
-            lambda ref, assigned: registry_rows(Handoff.load(ref), assigned, role, label, run_id),
-            assigned=beam.pvalue.AsSingleton(assigned))
+        rows = linked | "RegistryRows" >> beam.Map(registry_rows, role, key, label, run_id)
         kept = previous | "CarriedRows" >> beam.Map(
             carried_registry_rows, assigned=beam.pvalue.AsSingleton(assigned), label=label,
             current=beam.pvalue.AsList(current))
