@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import json
 import os
 import shutil
@@ -68,6 +69,7 @@ def pytest_collection_finish(session):
     # A module whose selected tests use a module-scoped fixture is one unit (its fixture is made once); any
     # other test is a unit of its own, so that the two workers finish together (pytest_xdist_make_scheduler).
     # After -m's deselection: make test-fast does not hand out a module whole for a fixture it never makes.
+    gc.freeze()  # what collection made lives to the end: the collector need not scan it again at every pass
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
     whole = {item.nodeid.split("::")[0] for item in session.items
