@@ -26,13 +26,16 @@ run: $(STAMP)
 # (tests/conftest.py)
 TEST_WORKERS ?= 2
 XDIST := -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder  # tests/conftest.py: the units and their order
+# bytecode cached (__pycache__, ignored by git) even where the environment says PYTHONDONTWRITEBYTECODE:
+# otherwise every worker compiles and assertion-rewrites every test module again (about 2.5 s CPU each)
+PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest $(XDIST)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(XDIST)
+	$(PYTEST)
 
 # the unit layer: every test but those that run the pipeline (marker `pipeline`, tests/conftest.py)
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest $(XDIST) -m "not pipeline"
+	$(PYTEST) -m "not pipeline"
 
 docs: $(STAMP)
 	$(BIN)/concilia docs

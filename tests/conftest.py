@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import json
 import os
 import shutil
@@ -45,11 +46,8 @@ def pytest_collection_modifyitems(config, items):
     # make test (pytest-xdist) hands the workers one unit at a time, in this order: the modules that run
     # the pipeline themselves first, then those reading the shared runs, then the unit tests, so that the
     # workers start on the longest work and do not both wait for the first shared run; in each kind the
-    # property-based tests first (the longest of the rest). A module with a module-scoped fixture is one
-    # unit (its fixture is made once); any other test is a unit of its own, so that the two workers
-    # finish together (pytest_xdist_make_scheduler).
+    # property-based tests first (the longest of the rest). The units: pytest_collection_finish.
     modules: dict[str, tuple[bool, bool]] = {}
-    whole: set[str] = set()
     for item in items:
         module = item.nodeid.split("::")[0]
         shared = bool(SHARED_RUNS & set(getattr(item, "fixturenames", ())))
@@ -57,10 +55,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.pipeline)
         pipeline, reads_shared = modules.get(module, (False, False))
         modules[module] = (pipeline or item.get_closest_marker("pipeline") is not None, reads_shared or shared)
-        fixtures = getattr(item, "_fixtureinfo", None)
-        if fixtures and any(d.scope in ("module", "class", "package")
-                            for defs in fixtures.name2fixturedefs.values() for d in defs):
-            whole.add(module)
 
     def order(item):
         pipeline, reads_shared = modules[item.nodeid.split("::")[0]]
@@ -68,8 +62,26 @@ def pytest_collection_modifyitems(config, items):
         return not pipeline, reads_shared, not property_based
 
     items.sort(key=order)
-    if os.environ.get("PYTEST_XDIST_WORKER"):  # the workers' temporary folders are in the scheduler's
-        (Path(config.option.basetemp).parent / UNITS).write_text(json.dumps(sorted(whole)), encoding="utf-8")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's worker reports its collection to the scheduler
+def pytest_collection_finish(session):
+    # The garbage collector took 8% of make test-fast's CPU, mostly in full passes over what the tests had
+    # imported: what collection made lives to the end and leaves its passes, and a full pass comes a tenth
+    # as often (young objects are collected as before).
+    gc.freeze()
+    gc.set_threshold(*gc.get_threshold()[:2], 100)
+    # A module whose selected tests use a module-scoped fixture is one unit (its fixture is made once); any
+    # other test is a unit of its own, so that the two workers finish together (pytest_xdist_make_scheduler).
+    # After -m's deselection: make test-fast does not hand out a module whole for a fixture it never makes.
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    whole = {item.nodeid.split("::")[0] for item in session.items
+             if any(d.scope in ("module", "class", "package")
+                    for defs in getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).values()
+                    for d in defs)}
+    # the workers' temporary folders are in the scheduler's
+    (Path(session.config.option.basetemp).parent / UNITS).write_text(json.dumps(sorted(whole)), encoding="utf-8")
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist
