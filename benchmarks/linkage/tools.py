@@ -310,8 +310,15 @@ def splink(folder: Path, group: str, meta: dict, work: Path):
     table = pq.read_table(folder / f"{group}.splink.parquet")
     yield table.num_rows
     budget = os.environ.get("CONCILIA_BENCH_MEMORY_GB")
-    # the run's memory budget as DuckDB's own limit (it spills below it); otherwise Splink's default
-    db_api = DuckDBAPI(duckdb.connect(config={"memory_limit": f"{float(budget) * 0.8:.1f}GB"})) if budget else DuckDBAPI()
+    # DuckDB spills under the run's work folder, within a limit: by default it spills into the
+    # working directory without one, and a stopped 1M run left 39 GB there on a shared disk
+    spill = work / "duckdb-spill"
+    shutil.rmtree(spill, ignore_errors=True)  # a stopped run's
+    duckdb_config = {"temp_directory": str(spill),
+                     "max_temp_directory_size": os.environ.get("CONCILIA_BENCH_SPILL", "20GB")}
+    if budget:  # the run's memory budget as DuckDB's own limit (it spills below it)
+        duckdb_config["memory_limit"] = f"{float(budget) * 0.8:.1f}GB"
+    db_api = DuckDBAPI(duckdb.connect(config=duckdb_config))
     if config["link_type"] == "link_only":
         source = table.column("source_dataset").combine_chunks()
         inputs = [db_api.register(table.filter(pc.equal(source, s)).drop_columns(["source_dataset"]),
