@@ -98,32 +98,44 @@ class _ScorePairsFn(beam.DoFn):
 
 class _MergeTablesFn(beam.CombineFn):
     """Combine tables with a merge function (pattern counts, samples, block sizes) without holding
-    them all. Inputs wait in the accumulator until they are as large as the merged part (and at
-    least ``MERGE_AFTER_BYTES``): merging at each input merged the whole part again every time (a
-    million victims' block sizes in ten batches: 5.4 s of group-bys, against 1.1 s for one merge)."""
+    them all. The accumulator is (merged part or None, inputs waiting); inputs wait until they are
+    as large as the merged part (and at least ``MERGE_AFTER_BYTES``): merging at each input merged
+    the whole part again every time (a million victims' block sizes in ten batches: 5.4 s of
+    group-bys, against 1.1 s for one merge)."""
 
     def __init__(self, reduce):
         self._reduce = reduce
 
+    def _merged(self, merged, waiting) -> tuple:
+        """The accumulator with nothing waiting (a merged part is not merged again on its own)."""
+        if not waiting:
+            return merged, []
+        return self._reduce(waiting if merged is None else [merged, *waiting]), []
+
     def create_accumulator(self):
-        return []
+        return None, []
 
     def add_input(self, acc, table):
-        acc.append(table)
-        waiting = sum(t.nbytes for t in acc[1:])
-        return [self._reduce(acc)] if waiting >= max(acc[0].nbytes, MERGE_AFTER_BYTES) else acc
+        merged, waiting = acc
+        waiting.append(table)
+        size = merged.nbytes if merged is not None else 0
+        return self._merged(merged, waiting) if sum(t.nbytes for t in waiting) >= max(size, MERGE_AFTER_BYTES) else acc
 
     def merge_accumulators(self, accs):
-        tables = [t for acc in accs for t in acc]
-        return [self._reduce(tables)] if tables else []
+        accs = list(accs)
+        merged = [m for m, _ in accs if m is not None]
+        waiting = [t for _, w in accs for t in w]
+        if len(merged) > 1:
+            return self._reduce(merged + waiting), []
+        return self._merged(merged[0] if merged else None, waiting)
 
     def compact(self, acc):
         # an accumulator leaves its bundle merged: waiting inputs passed on would be held until
         # the merge (a million records' sample: every record's comparison row, 1 GB)
-        return [self._reduce(acc)] if len(acc) > 1 else acc
+        return self._merged(*acc)
 
     def extract_output(self, acc):
-        return self._reduce(acc) if acc else None  # None when there was nothing to combine (an empty role)
+        return self._merged(*acc)[0]  # None when there was nothing to combine (an empty role)
 
 
 def _sum_stats(parts: list[dict]) -> dict:
