@@ -12,6 +12,7 @@ manifest's ``validation`` block and Data Docs under ``reports/data_docs/``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -33,6 +34,7 @@ import pyarrow.compute as pc
 from pipelines import gx_suites, model, quarantine
 from pipelines.contracts import Contract
 from pipelines.core.handoff import Handoff, load_all
+from pipelines.core.local_pool import PooledDoFn
 
 log = logging.getLogger(__name__)
 
@@ -280,17 +282,22 @@ def validate_table(table: pa.Table, suites: list[dict], run_date: dt.date, *, qu
     return BatchOutcome(table.filter(pc.invert(bad)), rows, results)
 
 
-class ValidateFn(beam.DoFn):
-    def __init__(self, suites: list[dict], run_date: dt.date, quarantine_rows: bool):
+class ValidateFn(PooledDoFn):
+    def __init__(self, suites: list[dict], run_date: dt.date, quarantine_rows: bool, processes: int = 1):
+        super().__init__(processes)
         self._suites = suites
         self._run_date = run_date
         self._quarantine_rows = quarantine_rows
 
     def setup(self) -> None:
-        _GX.get()  # the import and the context cost ~2 s: once per worker, not per batch
+        if self._processes <= 1:
+            _GX.get()  # the import and the context cost ~2 s: once per worker, not per batch
 
-    def process(self, table: pa.Table) -> Iterator:
-        outcome = validate_table(table, self._suites, self._run_date, quarantine_rows=self._quarantine_rows)
+    def work(self, table: pa.Table) -> tuple:
+        return functools.partial(validate_table, quarantine_rows=self._quarantine_rows), (
+            table, self._suites, self._run_date)
+
+    def outputs(self, outcome: BatchOutcome):
         if outcome.kept.num_rows:
             yield outcome.kept
         if outcome.quarantined.num_rows:
@@ -305,12 +312,14 @@ class Validate(beam.PTransform):
     ``combine=True`` validates the PCollection as one table (a person-level rule such as uniqueness
     must see them all), of only the columns the suites read: its kept output has those columns only.
     With a ``work`` folder the parts wait there (``pipelines.core.handoff``) until the stage that
-    validates them, rather than in the runner's memory.
+    validates them, rather than in the runner's memory. Without ``combine``, batches are validated
+    in ``processes`` processes of this machine at once (``pipelines.core.local_pool``).
     """
 
     def __init__(self, suites: list[dict], run_date: dt.date, *, quarantine_rows: bool = True,
-                 combine: bool = False, work: str | None = None):
+                 combine: bool = False, work: str | None = None, processes: int = 1):
         super().__init__()
+        self._processes = 1 if combine else processes  # one table: nothing to do at once
         self._suites = suites
         self._run_date = run_date
         self._quarantine_rows = quarantine_rows
@@ -333,7 +342,7 @@ class Validate(beam.PTransform):
                 | "Concat" >> beam.FlatMap(lambda refs: [load_all(refs, "permissive")] if refs else [])
             )
         return tables | "Expectations" >> beam.ParDo(
-            ValidateFn(self._suites, self._run_date, self._quarantine_rows)).with_outputs(
+            ValidateFn(self._suites, self._run_date, self._quarantine_rows, self._processes)).with_outputs(
             TAG_QUARANTINE, TAG_RESULTS, main="kept")
 
 

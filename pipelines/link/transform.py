@@ -18,13 +18,15 @@ import json
 from typing import Iterator, Tuple
 
 import apache_beam as beam
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.core.handoff import ArrowTableCoder, Handoff, load_all  # noqa: F401 (the coder registers pa.Table)
+from pipelines.core.arrow_coder import ArrowTableCoder  # noqa: F401 (registers pa.Table's coder)
+from pipelines.core.handoff import Handoff
+from pipelines.core.local_pool import PooledDoFn
 from pipelines.link import blocking, linker, review
 from pipelines.link.cluster import attach_persons, cluster_with_judgements
+from pipelines.link.compare import ComparedPartition, compare_partition
 from pipelines.link.fellegi_sunter import LinkageModel
 from pipelines.link.prepare import comparison_table
 from pipelines.link.settings import LinkageSettings
@@ -49,33 +51,28 @@ class _PartitionFn(beam.DoFn):
             yield k, self._handoff.store(part, f"p{k}")
 
 
-class _ComparePairsFn(beam.DoFn):
-    """One partition's blocks -> its candidate pairs, compared once: the agreement-pattern counts
-    that train the model (tagged), the blocking stats (tagged), and the partition's compared pairs
-    (main): its records' comparison columns and, per pair, the two rows, the rule and the levels
-    (int8), kept until the model is trained to score them (a million records give tens of
-    millions of pairs; as row indices and levels they take some 20 bytes each)."""
+class _ComparePairsFn(PooledDoFn):
+    """One partition's blocks -> its candidate pairs, compared once (``compare.compare_partition``):
+    the agreement-pattern counts that train the model (tagged), the blocking stats (tagged), and the
+    partition's compared pairs (main): its records' comparison columns and, per pair, the two rows,
+    the rule and the levels (int8), kept until the model is trained to score them (a million
+    records give tens of millions of pairs; as row indices and levels they take some 20 bytes
+    each). With a work folder, partitions are compared in ``processes`` processes at once."""
 
-    def __init__(self, settings: LinkageSettings, handoff: Handoff):
+    def __init__(self, settings: LinkageSettings, handoff: Handoff, processes: int = 1):
+        super().__init__(processes if handoff.folder is not None else 1)  # without files, nothing to hand over
         self._settings = settings
         self._handoff = handoff
 
-    def process(self, element) -> Iterator:
+    def work(self, element) -> tuple:
         k, parts = element
-        candidates = blocking.pairs_in_partition(load_all(parts), self._settings)
-        yield beam.pvalue.TaggedOutput(TAG_STATS, candidates.stats)
-        levels = []
-        for part in candidates.slices(linker.PAIR_SLICE):  # a slice at a time: bounded memory when compared
-            gammas = linker.levels(part, self._settings)
-            yield beam.pvalue.TaggedOutput(TAG_PATTERNS, linker.pattern_counts(linker.level_table(part, gammas),
-                                                                                self._settings))
-            levels.append(gammas)
-        names = self._settings.comparison_names
-        pairs = pa.table({
-            "left": candidates.left_index, "right": candidates.right_index, "rule": candidates.rule_index,
-            "rules_satisfied": candidates.satisfied, "windowed": candidates.windowed,
-            **{f"gamma_{n}": np.concatenate([g[n] for g in levels]) for n in names}})
-        yield self._handoff.store(candidates.values, f"values-p{k}"), self._handoff.store(pairs, f"pairs-p{k}")
+        return compare_partition, (k, list(parts), self._settings, self._handoff)
+
+    def outputs(self, compared: ComparedPartition):
+        yield beam.pvalue.TaggedOutput(TAG_STATS, compared.stats)
+        for patterns in compared.patterns:
+            yield beam.pvalue.TaggedOutput(TAG_PATTERNS, patterns)
+        yield compared.values, compared.pairs
 
 
 class _ScorePairsFn(beam.DoFn):
@@ -181,12 +178,15 @@ class LinkPersons(beam.PTransform):
     cannot-links; ``carried`` (comparison rows of earlier periods' records, pipelines/steward/registry.py)
     are linked together with this run's records. ``work``: a folder the job may write (the run's
     work folder) through which the records, comparison rows, blocks and compared pairs pass from
-    one stage to the next (``pipelines.core.handoff``); without it they stay in the PCollections."""
+    one stage to the next (``pipelines.core.handoff``); without it they stay in the PCollections.
+    ``processes``: with a work folder, partitions compared at once in processes of this machine
+    (``pipelines.core.local_pool``; the in-process runner's)."""
 
     def __init__(self, role: str, settings: LinkageSettings | None = None, pinned_model: dict | None = None,
                  partitions: int = DEFAULT_PARTITIONS, key=None, judged: pa.Table | None = None, carried=None,
-                 work: str | None = None):
+                 work: str | None = None, processes: int = 1):
         super().__init__()
+        self._processes = processes
         self._handoff = Handoff(work)
         self._role = role
         self._settings = settings or linker.load_settings()
@@ -223,7 +223,7 @@ class LinkPersons(beam.PTransform):
                                                beam.pvalue.AsSingleton(giant)).with_output_types(Tuple[int, handoff.type])
             | "GroupByBlock" >> beam.GroupByKey()
         )
-        compared = blocks | "ComparePairs" >> beam.ParDo(_ComparePairsFn(settings, handoff.sub("pairs"))).with_output_types(
+        compared = blocks | "ComparePairs" >> beam.ParDo(_ComparePairsFn(settings, handoff.sub("pairs"), self._processes)).with_output_types(
             Tuple[handoff.type, handoff.type]).with_outputs(TAG_STATS, TAG_PATTERNS, main="pairs")
         stats = compared[TAG_STATS] | "BlockingStats" >> beam.combiners.ToList() | beam.Map(_sum_stats)
 
