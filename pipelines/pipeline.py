@@ -108,7 +108,8 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
         return privacy.mark_schema(model.describe(schema, table_name, run_id), zone_of(folder), key)
 
     work = posixpath.join(run_dir, publish.WORK_DIR, handoff.FOLDER)  # tables handed between stages
-    processes = local_pool.local_processes(p.options)  # the in-process runner's heaviest steps, at once
+    # the in-process runner's heaviest steps in processes of this machine (by default, for large inputs)
+    processes = local_pool.local_processes(p.options, lambda: delivered_bytes(deliveries))
 
     def write(folder, schema):
         """``publish.WriteTables`` with the tables handed off through the work folder."""
@@ -117,8 +118,8 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
     judgements = steward_decisions.EMPTY if judgements is None else judgements
     summary = aggregates.Summarise()
 
-    read = p | "Read" >> ReadFeeds(deliveries, contracts)
-    harmonised = read.raw | "Harmonise" >> Harmonise(contracts)
+    read = p | "Read" >> ReadFeeds(deliveries, contracts, processes=processes)
+    harmonised = read.raw | "Harmonise" >> Harmonise(contracts, processes=processes)
 
     persons, conflicts, linked_by_role, validated_by_role, lineage, uncertain = [], [], [], [], [], []
     for role, folder in ROLE_FOLDERS.items():
@@ -211,6 +212,11 @@ def _summarise_conflicts(conflicts: beam.PCollection, summary: aggregates.Summar
         summary.add(conflicts, f"ConflictRows{kind.title()}", TopRows(
             aggregates.TABLE_LIMIT, aggregates.CONFLICT_ORDER, aggregates.with_conflict_kind(UNKNOWN, kind)),
             "conflict_rows_by_kind", kind)
+
+
+def delivered_bytes(deliveries: list[tuple[str, str | None, str]]) -> int:
+    """The deliveries' total size (a link out of the feeds root, without a url, counts nothing)."""
+    return sum(fsspec.core.url_to_fs(url)[0].size(url) for _, url, _ in deliveries if url)
 
 
 def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contracts: list[str] | None = None,

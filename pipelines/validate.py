@@ -293,9 +293,9 @@ class ValidateFn(PooledDoFn):
         if self._processes <= 1:
             _GX.get()  # the import and the context cost ~2 s: once per worker, not per batch
 
-    def work(self, table: pa.Table) -> tuple:
-        return functools.partial(validate_table, quarantine_rows=self._quarantine_rows), (
-            table, self._suites, self._run_date)
+    def process(self, table: pa.Table, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+        yield from self.run(functools.partial(validate_table, quarantine_rows=self._quarantine_rows),
+                            (table, self._suites, self._run_date), window, timestamp)
 
     def outputs(self, outcome: BatchOutcome):
         if outcome.kept.num_rows:

@@ -19,8 +19,8 @@ from pipelines.core.local_pool import PooledDoFn
 class _DivideFn(PooledDoFn):
     """x -> x // 3 (main), x % 3 (tagged): builtins, so a spawned worker can import the work."""
 
-    def work(self, element) -> tuple:
-        return divmod, (element, 3)
+    def process(self, element, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+        yield from self.run(divmod, (element, 3), window, timestamp)
 
     def outputs(self, result):
         quotient, remainder = result
@@ -65,8 +65,8 @@ def test_a_pooled_step_in_a_pipeline_gives_the_inline_pcollections():
 
 
 class _ParseFn(PooledDoFn):
-    def work(self, element) -> tuple:
-        return int, (element,)
+    def process(self, element, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+        yield from self.run(int, (element,), window, timestamp)
 
     def outputs(self, result):
         yield result
@@ -90,6 +90,15 @@ def test_a_failing_worker_fails_the_step_with_its_error():
 ])
 def test_only_the_in_process_runner_uses_a_pool(args, expected):
     assert local_pool.local_processes(PipelineOptions(args)) == expected
+
+
+def test_by_default_only_for_large_inputs():
+    options = PipelineOptions(["--runner=FnApiRunner"])
+    assert local_pool.local_processes(options, lambda: local_pool.MIN_DEFAULT_BYTES - 1) == 1
+    assert local_pool.local_processes(options, lambda: local_pool.MIN_DEFAULT_BYTES) == local_pool.local_processes(options)
+    # an operator's --local_processes holds whatever the size; another runner never asks it
+    assert local_pool.local_processes(PipelineOptions(["--runner=FnApiRunner", "--local_processes=2"]), lambda: 0) == 2
+    assert local_pool.local_processes(PipelineOptions(["--runner=DataflowRunner"]), lambda: 1 / 0) == 1
 
 
 def test_by_default_the_cpus_this_process_may_use_at_most_four(monkeypatch):

@@ -10,22 +10,29 @@ from: the same PCollections as when the work is done inline, which it is with on
 default on any other runner, whose workers are the parallelism).
 
 The workers are started for a bundle and stopped at its end (an idle worker's memory would count
-against the whole run's), and shared by the DoFns of one fused stage (the feed validations of
-victims and offenders). A worker that fails fails the bundle, with the worker's exception.
+against the whole run's), and shared by the DoFns of one fused stage (reading, harmonising and
+validating the feeds). Their log records go to the parent's handlers. A worker that fails fails
+the bundle, with the worker's exception.
 """
 
 from __future__ import annotations
 
 import collections
 import concurrent.futures
+import logging
+import logging.handlers
 import multiprocessing
 import os
+from typing import Callable
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.utils.windowed_value import WindowedValue
 
 MAX_DEFAULT_PROCESSES = 4  # each worker holds one element's working set: a default for any machine
+# a pool costs some seconds to start (each worker imports Great Expectations): by default, only for
+# deliveries at least this large (the 100k-record sample feeds are 46 MB; the committed ones 2 MB)
+MIN_DEFAULT_BYTES = 20 << 20
 IN_PROCESS_RUNNERS = {None, "directrunner", "fnapirunner", "direct"}
 
 
@@ -41,9 +48,10 @@ class LocalProcessesOptions(PipelineOptions):
                  f"{MAX_DEFAULT_PROCESSES}; 1: none. Other runners ignore it")
 
 
-def local_processes(options: PipelineOptions) -> int:
+def local_processes(options: PipelineOptions, input_bytes: Callable[[], int] | None = None) -> int:
     """How many processes a ``PooledDoFn`` of a pipeline with ``options`` uses: 1 unless the runner is
-    the in-process one in its default (in-memory) mode."""
+    the in-process one in its default (in-memory) mode; by default, 1 for inputs under
+    ``MIN_DEFAULT_BYTES`` (``input_bytes()``: their size, asked only then)."""
     runner = options.view_as(StandardOptions).runner
     name = runner if isinstance(runner, str) or runner is None else type(runner).__name__
     if (name.rsplit(".", 1)[-1].lower() if name else None) not in IN_PROCESS_RUNNERS:
@@ -53,7 +61,17 @@ def local_processes(options: PipelineOptions) -> int:
     requested = options.view_as(LocalProcessesOptions).local_processes
     if requested is not None:
         return max(1, requested)
+    if input_bytes is not None and input_bytes() < MIN_DEFAULT_BYTES:
+        return 1
     return max(1, min(len(os.sched_getaffinity(0)), MAX_DEFAULT_PROCESSES))
+
+
+def _log_to(queue, levels: dict[str, int]) -> None:
+    """A worker's logging: its records go to the parent's handlers (format, filters, JSON lines)."""
+    root = logging.getLogger()
+    root.handlers[:] = [logging.handlers.QueueHandler(queue)]
+    for name, level in levels.items():
+        logging.getLogger(name or None).setLevel(level)
 
 
 class _SharedPool:
@@ -61,13 +79,21 @@ class _SharedPool:
 
     def __init__(self) -> None:
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+        self._listener: logging.handlers.QueueListener | None = None
         self._users = 0
 
     def acquire(self, processes: int) -> concurrent.futures.ProcessPoolExecutor:
         if self._executor is None:
             # spawn, not fork: the runner's process has threads, and a forked child would share its memory
+            context = multiprocessing.get_context("spawn")
+            queue = context.Queue()
+            root = logging.getLogger()
+            self._listener = logging.handlers.QueueListener(queue, *root.handlers, respect_handler_level=True)
+            self._listener.start()
+            levels = {"": root.level} | {name: logger.level for name, logger in root.manager.loggerDict.items()
+                                         if isinstance(logger, logging.Logger) and logger.level}
             self._executor = concurrent.futures.ProcessPoolExecutor(
-                processes, mp_context=multiprocessing.get_context("spawn"))
+                processes, mp_context=context, initializer=_log_to, initargs=(queue, levels))
         self._users += 1
         return self._executor
 
@@ -75,22 +101,25 @@ class _SharedPool:
         self._users -= 1
         if self._users <= 0 and self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor, self._users = None, 0
+            self._listener.stop()  # after the workers: every record they sent is handled
+            self._executor, self._listener, self._users = None, None, 0
 
 
 _POOL = _SharedPool()
 
 
 class PooledDoFn(beam.DoFn):
-    """A DoFn whose work per element is ``work(element) -> (function, args)``, ``function`` a pure
-    module-level function, and whose outputs are ``outputs(result)`` (values or ``TaggedOutput``).
-    With ``processes`` > 1 the work runs in a shared pool of that many processes."""
+    """A DoFn whose ``process`` does its work with ``self.run(function, args, window, timestamp)``:
+    ``function`` a pure module-level function of picklable ``args``, its result turned into the
+    DoFn's outputs (values or ``TaggedOutput``) by ``outputs(result)``. With ``processes`` > 1 the
+    work runs in a shared pool of that many processes.
+
+        def process(self, element, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+            yield from self.run(work_on, (element, self._settings), window, timestamp)
+    """
 
     def __init__(self, processes: int = 1):
         self._processes = processes
-
-    def work(self, element) -> tuple:
-        raise NotImplementedError
 
     def outputs(self, result):
         raise NotImplementedError
@@ -99,8 +128,7 @@ class PooledDoFn(beam.DoFn):
         self._pool = None
         self._waiting: collections.deque = collections.deque()
 
-    def process(self, element, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
-        function, args = self.work(element)
+    def run(self, function, args: tuple, window, timestamp):
         if self._processes <= 1:
             yield from self.outputs(function(*args))
             return

@@ -1,5 +1,5 @@
-"""One partition's blocks compared: the work of ``LinkPersons``' ComparePairs step, as a function of
-file names and settings (a worker process of ``pipelines.core.local_pool`` runs it without Beam)."""
+"""The work of ``LinkPersons``' PartitionByBlock and ComparePairs steps as functions of file names and
+settings (a worker process of ``pipelines.core.local_pool`` runs them without Beam)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,13 @@ class ComparedPartition:
     patterns: list[pa.Table]  # agreement-pattern counts, a table per slice of pairs
     values: pa.Table | str  # the partition's records' comparison columns (a handoff ref)
     pairs: pa.Table | str  # per pair: the two rows, the rule and the levels (int8) (a handoff ref)
+
+
+def partition_rows(comp, settings: LinkageSettings, partitions: int, giant: dict,
+                   handoff: Handoff) -> list[tuple[int, pa.Table | str]]:
+    """Comparison rows (a handoff ref) -> (partition, ref of its rows), each part handed off on its own."""
+    return [(k, handoff.store(part, f"p{k}"))
+            for k, part in blocking.partition_by_block(Handoff.load(comp), settings, partitions, giant)]
 
 
 def compare_partition(k: int, parts: list, settings: LinkageSettings, handoff: Handoff) -> ComparedPartition:

@@ -26,7 +26,7 @@ from pipelines.core.handoff import Handoff
 from pipelines.core.local_pool import PooledDoFn
 from pipelines.link import blocking, linker, review
 from pipelines.link.cluster import attach_persons, cluster_with_judgements
-from pipelines.link.compare import ComparedPartition, compare_partition
+from pipelines.link.compare import ComparedPartition, compare_partition, partition_rows
 from pipelines.link.fellegi_sunter import LinkageModel
 from pipelines.link.prepare import comparison_table
 from pipelines.link.settings import LinkageSettings
@@ -38,17 +38,22 @@ TAG_STATS = "stats"
 TAG_PATTERNS = "patterns"
 
 
-class _PartitionFn(beam.DoFn):
-    """Comparison rows -> (partition, its rows), each part handed off on its own."""
+class _PartitionFn(PooledDoFn):
+    """Comparison rows -> (partition, its rows), each part handed off on its own
+    (``compare.partition_rows``; with a work folder, in ``processes`` processes at once)."""
 
-    def __init__(self, settings: LinkageSettings, partitions: int, handoff: Handoff):
+    def __init__(self, settings: LinkageSettings, partitions: int, handoff: Handoff, processes: int = 1):
+        super().__init__(processes if handoff.folder is not None else 1)  # without files, nothing to hand over
         self._settings = settings
         self._partitions = partitions
         self._handoff = handoff
 
-    def process(self, comp, giant: dict) -> Iterator[tuple]:
-        for k, part in blocking.partition_by_block(Handoff.load(comp), self._settings, self._partitions, giant):
-            yield k, self._handoff.store(part, f"p{k}")
+    def process(self, comp, giant: dict, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+        yield from self.run(partition_rows, (comp, self._settings, self._partitions, giant, self._handoff),
+                            window, timestamp)
+
+    def outputs(self, parts: list):
+        yield from parts
 
 
 class _ComparePairsFn(PooledDoFn):
@@ -64,9 +69,9 @@ class _ComparePairsFn(PooledDoFn):
         self._settings = settings
         self._handoff = handoff
 
-    def work(self, element) -> tuple:
+    def process(self, element, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
         k, parts = element
-        return compare_partition, (k, list(parts), self._settings, self._handoff)
+        yield from self.run(compare_partition, (k, list(parts), self._settings, self._handoff), window, timestamp)
 
     def outputs(self, compared: ComparedPartition):
         yield beam.pvalue.TaggedOutput(TAG_STATS, compared.stats)
@@ -219,7 +224,7 @@ class LinkPersons(beam.PTransform):
                  | "GiantBlocks" >> beam.Map(lambda sizes: blocking.giant_keys(sizes, settings) if sizes is not None else {}))
         blocks = (
             comp
-            | "PartitionByBlock" >> beam.ParDo(_PartitionFn(settings, self._partitions, handoff.sub("blocks")),
+            | "PartitionByBlock" >> beam.ParDo(_PartitionFn(settings, self._partitions, handoff.sub("blocks"), self._processes),
                                                beam.pvalue.AsSingleton(giant)).with_output_types(Tuple[int, handoff.type])
             | "GroupByBlock" >> beam.GroupByKey()
         )
