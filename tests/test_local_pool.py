@@ -4,6 +4,9 @@ runner uses a pool."""
 
 from __future__ import annotations
 
+import logging
+import os
+
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -106,3 +109,24 @@ def test_by_default_the_cpus_this_process_may_use_at_most_four(monkeypatch):
     assert local_pool.local_processes(PipelineOptions(["--runner=FnApiRunner"])) == local_pool.MAX_DEFAULT_PROCESSES
     monkeypatch.setattr(local_pool.os, "sched_getaffinity", lambda pid: {0})
     assert local_pool.local_processes(PipelineOptions(["--runner=FnApiRunner"])) == 1
+
+
+def _warn(n: int) -> int:
+    logging.getLogger("pipelines.read").warning("file %d rejected", n)
+    return n
+
+
+class _WarnFn(PooledDoFn):
+    def process(self, element, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+        yield from self.run(_warn, (element,), window, timestamp)
+
+    def outputs(self, result):
+        yield result
+
+
+def test_a_workers_log_records_reach_the_runs_handlers(caplog):
+    caplog.set_level(logging.WARNING)
+    assert [v for _, v, _ in _bundle(_WarnFn(2), [1, 2, 3])] == [1, 2, 3]
+    assert sorted(r.getMessage() for r in caplog.records if r.name == "pipelines.read") == [
+        "file 1 rejected", "file 2 rejected", "file 3 rejected"]
+    assert {r.process for r in caplog.records if r.name == "pipelines.read"} - {os.getpid()}  # from the workers

@@ -160,3 +160,18 @@ class PooledDoFn(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(output.tag, WindowedValue(output.value, timestamp, (window,)))
             else:
                 yield WindowedValue(output, timestamp, (window,))
+
+
+class PooledMapFn(PooledDoFn):
+    """``beam.Map(function, *args)`` in the pool: ``function(element, *args)``, one output per element."""
+
+    def __init__(self, function, *args, processes: int = 1):
+        super().__init__(processes)
+        self._function = function
+        self._args = args
+
+    def process(self, element, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+        yield from self.run(self._function, (element, *self._args), window, timestamp)
+
+    def outputs(self, result):
+        yield result

@@ -1,5 +1,6 @@
-"""The work of ``LinkPersons``' PartitionByBlock and ComparePairs steps as functions of file names and
-settings (a worker process of ``pipelines.core.local_pool`` runs them without Beam)."""
+"""The work of ``LinkPersons``' ComparisonTable, PartitionByBlock and ComparePairs steps as functions
+of tables or file names and settings (a worker process of ``pipelines.core.local_pool`` runs them
+without Beam)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pyarrow as pa
 
 from pipelines.core.handoff import Handoff, load_all
 from pipelines.link import blocking, linker
+from pipelines.link.prepare import comparison_table
 from pipelines.link.settings import LinkageSettings
 
 
@@ -19,6 +21,11 @@ class ComparedPartition:
     patterns: list[pa.Table]  # agreement-pattern counts, a table per slice of pairs
     values: pa.Table | str  # the partition's records' comparison columns (a handoff ref)
     pairs: pa.Table | str  # per pair: the two rows, the rule and the levels (int8) (a handoff ref)
+
+
+def comparison_rows(records: pa.Table, settings: LinkageSettings, handoff: Handoff) -> pa.Table | str:
+    """Harmonised records -> the ref of their comparison rows (the columns the linkage reads)."""
+    return handoff.store(linker.slim(comparison_table(records), settings), "rows")
 
 
 def partition_rows(comp, settings: LinkageSettings, partitions: int, giant: dict,

@@ -23,12 +23,11 @@ import pyarrow.compute as pc
 
 from pipelines.core.arrow_coder import ArrowTableCoder  # noqa: F401 (registers pa.Table's coder)
 from pipelines.core.handoff import Handoff
-from pipelines.core.local_pool import PooledDoFn
+from pipelines.core.local_pool import PooledDoFn, PooledMapFn
 from pipelines.link import blocking, linker, review
 from pipelines.link.cluster import attach_persons, cluster_with_judgements
-from pipelines.link.compare import ComparedPartition, compare_partition, partition_rows
+from pipelines.link.compare import ComparedPartition, compare_partition, comparison_rows, partition_rows
 from pipelines.link.fellegi_sunter import LinkageModel
-from pipelines.link.prepare import comparison_table
 from pipelines.link.settings import LinkageSettings
 from pipelines.link import constraints
 
@@ -211,8 +210,9 @@ class LinkPersons(beam.PTransform):
         held = records | "HandOffRecords" >> beam.Map(handoff.sub("records").store, "records").with_output_types(
             handoff.type)
         rows = handoff.sub("comparison")
-        comp = records | "ComparisonTable" >> beam.Map(
-            lambda t: rows.store(linker.slim(comparison_table(t), settings), "rows")).with_output_types(handoff.type)
+        comp = records | "ComparisonTable" >> beam.ParDo(PooledMapFn(
+            comparison_rows, settings, rows, processes=self._processes if rows.folder else 1)).with_output_types(
+            handoff.type)
         if self._carried is not None:
             carried = self._carried | "SlimCarried" >> beam.Map(
                 lambda t: rows.store(linker.slim(t, settings), "carried")).with_output_types(handoff.type)
