@@ -118,7 +118,7 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
     judgements = steward_decisions.EMPTY if judgements is None else judgements
     summary = aggregates.Summarise()
 
-    read = p | "Read" >> ReadFeeds(deliveries, contracts, processes=processes)
+    read = p | "Read" >> ReadFeeds(deliveries, contracts)
     harmonised = read.raw | "Harmonise" >> Harmonise(contracts, processes=processes)
 
     persons, conflicts, linked_by_role, validated_by_role, lineage, uncertain = [], [], [], [], [], []

@@ -26,7 +26,6 @@ import pyarrow.compute as pc
 
 from pipelines import quarantine, verdicts
 from pipelines.contracts import Contract
-from pipelines.core.local_pool import PooledDoFn
 
 log = logging.getLogger(__name__)
 
@@ -460,47 +459,40 @@ def _check_column_kinds(table: pa.Table, contract: Contract) -> tuple[pa.Table, 
     return table.filter(pc.invert(contradicts)), problems
 
 
-def read_file(contract: Contract, url: str | None, source_file: str, chunk_rows: int = CHUNK_ROWS) -> FileReadResult:
-    """One delivered file read from ``url`` and parsed (``read_delivery``); one that cannot be opened
-    (or lies outside the feeds root: no url) is a rejected file, in the stats and the quarantine."""
-    data, detail = None, "the file lies outside the feeds root (a link); not read"
-    try:
-        if url is not None:
-            with fsspec.open(url, "rb") as fh:
-                data = fh.read()
-    except OSError as exc:
-        detail = f"cannot open the file ({exc.__class__.__name__})"
-    if data is not None:
-        return read_delivery(contract, data, source_file, chunk_rows)
-    stats = {"feed_id": contract.feed, "source_file": source_file, "sha256": None, "bytes": None,
-             "rows_read": 0, "file_rejected": {"reason_code": "unreadable_file", "detail": detail},
-             "unmapped_columns": [], "missing_columns": [], "encoding_suspect_lines": 0,
-             "contradicting_rows": 0}
-    stats["verdict"] = verdicts.file_verdict(stats, contract)
-    return FileReadResult([], quarantine.rows_to_table([{
-        "feed_id": contract.feed, "agency": contract.agency, "source_file": source_file, "source_row": None,
-        "source_record_id": None, "reason_code": "unreadable_file", "field": None, "detail": detail}]), stats)
+class ReadDeliveryFn(beam.DoFn):
+    """(feed_id, url, source_file) -> (feed_id, raw table) chunks; quarantine and stats tagged."""
 
-
-class ReadDeliveryFn(PooledDoFn):
-    """(feed_id, url, source_file) -> (feed_id, raw table) chunks; quarantine and stats tagged. Files
-    are read in ``processes`` processes at once (``pipelines.core.local_pool``)."""
-
-    def __init__(self, contracts: dict[str, Contract], chunk_rows: int = CHUNK_ROWS, processes: int = 1):
-        super().__init__(processes)
+    def __init__(self, contracts: dict[str, Contract], chunk_rows: int = CHUNK_ROWS):
         self._contracts = contracts
         self._chunk_rows = chunk_rows
 
-    def process(self, element, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+    def process(self, element) -> Iterator:
         feed_id, url, source_file = element
-        yield from self.run(read_file, (self._contracts[feed_id], url, source_file, self._chunk_rows), window, timestamp)
-
-    def outputs(self, result: FileReadResult):
+        contract = self._contracts[feed_id]
+        data, detail = None, "the file lies outside the feeds root (a link); not read"
+        try:
+            if url is not None:
+                with fsspec.open(url, "rb") as fh:
+                    data = fh.read()
+        except OSError as exc:
+            detail = f"cannot open the file ({exc.__class__.__name__})"
+        if data is None:
+            stats = {"feed_id": feed_id, "source_file": source_file, "sha256": None, "bytes": None,
+                     "rows_read": 0, "file_rejected": {"reason_code": "unreadable_file", "detail": detail},
+                     "unmapped_columns": [], "missing_columns": [], "encoding_suspect_lines": 0,
+                     "contradicting_rows": 0}
+            stats["verdict"] = verdicts.file_verdict(stats, contract)
+            yield beam.pvalue.TaggedOutput(TAG_STATS, stats)
+            yield beam.pvalue.TaggedOutput(TAG_QUARANTINE, quarantine.rows_to_table([{
+                "feed_id": feed_id, "agency": contract.agency, "source_file": source_file, "source_row": None,
+                "source_record_id": None, "reason_code": "unreadable_file", "field": None, "detail": detail}]))
+            return
+        result = read_delivery(contract, data, source_file, self._chunk_rows)
         yield beam.pvalue.TaggedOutput(TAG_STATS, result.stats)
         if result.quarantined.num_rows:
             yield beam.pvalue.TaggedOutput(TAG_QUARANTINE, result.quarantined)
         for chunk in result.chunks:
-            yield result.stats["feed_id"], chunk
+            yield feed_id, chunk
 
 
 def safe_name(relative: str) -> str:
@@ -536,13 +528,10 @@ def discover_deliveries(feeds_root: str, contracts: list[Contract]) -> list[tupl
 
 
 class ReadFeeds(beam.PTransform):
-    """Deliveries -> raw tables per feed, plus tagged quarantine tables and per-file stats; files read
-    in ``processes`` processes of this machine at once (``pipelines.core.local_pool``)."""
+    """Deliveries -> raw tables per feed, plus tagged quarantine tables and per-file stats."""
 
-    def __init__(self, deliveries: list[tuple[str, str, str]], contracts: list[Contract], chunk_rows: int = CHUNK_ROWS,
-                 processes: int = 1):
+    def __init__(self, deliveries: list[tuple[str, str, str]], contracts: list[Contract], chunk_rows: int = CHUNK_ROWS):
         super().__init__()
-        self._processes = processes
         self._deliveries = deliveries
         self._contracts = {c.feed: c for c in contracts}
         self._chunk_rows = chunk_rows
@@ -552,6 +541,6 @@ class ReadFeeds(beam.PTransform):
             pbegin
             | "Deliveries" >> beam.Create(self._deliveries)
             | "Reshuffle" >> beam.Reshuffle()
-            | "ParseFiles" >> beam.ParDo(ReadDeliveryFn(self._contracts, self._chunk_rows, self._processes)).with_outputs(
+            | "ParseFiles" >> beam.ParDo(ReadDeliveryFn(self._contracts, self._chunk_rows)).with_outputs(
                 TAG_QUARANTINE, TAG_STATS, main="raw")
         )

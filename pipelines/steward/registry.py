@@ -32,7 +32,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import model
-from pipelines.core.local_pool import PooledMapFn
 from pipelines.core.vector import map_unique
 from pipelines.link import aliases, linker
 from pipelines.link.cluster import person_id_for
@@ -311,7 +310,7 @@ class LinkWithRegistry(beam.PTransform):
                  work: str | None = None, processes: int = 1):
         super().__init__()
         self._work = work  # LinkPersons' handoff folder
-        self._processes = processes  # processes of this machine for the heaviest steps (core.local_pool)
+        self._processes = processes  # LinkPersons' processes of this machine (pipelines.core.local_pool)
         self._role, self._folder, self._key, self._run_id = role, folder, key, run_id
         self._label = period or ""
         self._previous = previous_registry(previous_run, folder)
@@ -337,8 +336,7 @@ class LinkWithRegistry(beam.PTransform):
             label=label, role=role, key=key, run_id=run_id)
         linked = linkage["linked"] | "AttachStableIds" >> beam.Map(
             apply_assignment, assigned=beam.pvalue.AsSingleton(assigned)).with_output_types(pa.Table)
-        rows = linked | "RegistryRows" >> beam.ParDo(
-            PooledMapFn(registry_rows, role, key, label, run_id, processes=self._processes))
+        rows = linked | "RegistryRows" >> beam.Map(registry_rows, role, key, label, run_id)
         kept = previous | "CarriedRows" >> beam.Map(
             carried_registry_rows, assigned=beam.pvalue.AsSingleton(assigned), label=label,
             current=beam.pvalue.AsList(current))
