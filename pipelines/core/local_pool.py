@@ -10,8 +10,8 @@ from: the same PCollections as when the work is done inline, which it is with on
 default on any other runner, whose workers are the parallelism).
 
 The workers are started for a bundle and stopped at its end (an idle worker's memory would count
-against the whole run's), and shared by the DoFns of one fused stage (reading, harmonising and
-validating the feeds). Their log records go to the parent's handlers. A worker that fails fails
+against the whole run's), and shared by the DoFns of one fused stage (harmonising and validating
+the feeds, the linkage's comparison rows). Their log records go to the parent's handlers. A worker that fails fails
 the bundle, with the worker's exception.
 """
 
@@ -30,9 +30,10 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from apache_beam.utils.windowed_value import WindowedValue
 
 MAX_DEFAULT_PROCESSES = 4  # each worker holds one element's working set: a default for any machine
-# a pool costs some seconds to start (each worker imports Great Expectations): by default, only for
-# deliveries at least this large (the 100k-record sample feeds are 46 MB; the committed ones 2 MB)
-MIN_DEFAULT_BYTES = 20 << 20
+# a pool costs seconds to start at each step that uses one (a feed validation's workers import Great
+# Expectations): by default only for deliveries this large (measured, docs/benchmarks.md: at 46 MB,
+# 100k records, no faster; at 453 MB, 1M records, a fifth less time)
+MIN_DEFAULT_BYTES = 100 << 20
 IN_PROCESS_RUNNERS = {None, "directrunner", "fnapirunner", "direct"}
 
 
