@@ -25,7 +25,7 @@ class _DivideFn(PooledDoFn):
     def process(self, element, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
         yield from self.run(divmod, (element, 3), window, timestamp)
 
-    def outputs(self, result):
+    def outputs(self, result, element):
         quotient, remainder = result
         yield quotient
         yield beam.pvalue.TaggedOutput("remainder", remainder)
@@ -71,7 +71,7 @@ class _ParseFn(PooledDoFn):
     def process(self, element, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
         yield from self.run(int, (element,), window, timestamp)
 
-    def outputs(self, result):
+    def outputs(self, result, element):
         yield result
 
 
@@ -120,7 +120,7 @@ class _WarnFn(PooledDoFn):
     def process(self, element, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
         yield from self.run(_warn, (element,), window, timestamp)
 
-    def outputs(self, result):
+    def outputs(self, result, element):
         yield result
 
 

@@ -112,8 +112,9 @@ _POOL = _SharedPool()
 class PooledDoFn(beam.DoFn):
     """A DoFn whose ``process`` does its work with ``self.run(function, args, window, timestamp)``:
     ``function`` a pure module-level function of picklable ``args``, its result turned into the
-    DoFn's outputs (values or ``TaggedOutput``) by ``outputs(result)``. With ``processes`` > 1 the
-    work runs in a shared pool of that many processes.
+    DoFn's outputs (values or ``TaggedOutput``) by ``outputs(result, element)``, ``element`` what
+    ``run`` was given (so that a worker need not send back what the DoFn already holds). With
+    ``processes`` > 1 the work runs in a shared pool of that many processes.
 
         def process(self, element, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
             yield from self.run(work_on, (element, self._settings), window, timestamp)
@@ -122,20 +123,20 @@ class PooledDoFn(beam.DoFn):
     def __init__(self, processes: int = 1):
         self._processes = processes
 
-    def outputs(self, result):
+    def outputs(self, result, element):
         raise NotImplementedError
 
     def start_bundle(self) -> None:
         self._pool = None
         self._waiting: collections.deque = collections.deque()
 
-    def run(self, function, args: tuple, window, timestamp):
+    def run(self, function, args: tuple, window, timestamp, element=None):
         if self._processes <= 1:
-            yield from self.outputs(function(*args))
+            yield from self.outputs(function(*args), element)
             return
         if self._pool is None:
             self._pool = _POOL.acquire(self._processes)
-        self._waiting.append((self._pool.submit(function, *args), window, timestamp))
+        self._waiting.append((self._pool.submit(function, *args), element, window, timestamp))
         while len(self._waiting) > self._processes:  # the oldest first: outputs in the elements' order
             yield from self._emit(*self._waiting.popleft())
 
@@ -155,8 +156,8 @@ class PooledDoFn(beam.DoFn):
             self._pool = None
             _POOL.release()
 
-    def _emit(self, future, window, timestamp):
-        for output in self.outputs(future.result()):
+    def _emit(self, future, element, window, timestamp):
+        for output in self.outputs(future.result(), element):
             if isinstance(output, beam.pvalue.TaggedOutput):
                 yield beam.pvalue.TaggedOutput(output.tag, WindowedValue(output.value, timestamp, (window,)))
             else:
@@ -174,5 +175,5 @@ class PooledMapFn(PooledDoFn):
     def process(self, element, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
         yield from self.run(self._function, (element, *self._args), window, timestamp)
 
-    def outputs(self, result):
+    def outputs(self, result, element):
         yield result

@@ -7,7 +7,6 @@ from typing import Iterator
 import apache_beam as beam
 
 from pipelines.contracts import Contract
-from pipelines.core.local_pool import PooledDoFn
 
 TAG_VICTIM = "victim"
 TAG_OFFENDER = "offender"
@@ -15,26 +14,18 @@ TAG_QUARANTINE = "quarantine"
 TAG_UNMAPPED = "unmapped"
 
 
-def harmonise_feed(contract: Contract, raw):
-    """(feed, role, ``engine.harmonise``'s result) of one raw table of ``contract``'s feed."""
-    from pipelines.harmonise.engine import harmonise  # heavy imports stay on the worker
-
-    return contract.feed, contract.role, harmonise(contract, raw)
-
-
-class HarmoniseFn(PooledDoFn):
-    def __init__(self, contracts: dict[str, Contract], processes: int = 1):
-        super().__init__(processes)
+class HarmoniseFn(beam.DoFn):
+    def __init__(self, contracts: dict[str, Contract]):
         self._contracts = contracts
 
-    def process(self, element, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
-        feed_id, raw = element
-        yield from self.run(harmonise_feed, (self._contracts[feed_id], raw), window, timestamp)
+    def process(self, element) -> Iterator:
+        from pipelines.harmonise.engine import harmonise  # heavy imports stay on the worker
 
-    def outputs(self, harmonised) -> Iterator:
-        feed_id, role, result = harmonised
+        feed_id, raw = element
+        contract = self._contracts[feed_id]
+        result = harmonise(contract, raw)
         if result.records.num_rows:
-            yield beam.pvalue.TaggedOutput(role, result.records)
+            yield beam.pvalue.TaggedOutput(contract.role, result.records)
         if result.quarantined.num_rows:
             yield beam.pvalue.TaggedOutput(TAG_QUARANTINE, result.quarantined)
         for field_name, values in sorted(result.unmapped_values.items()):
@@ -49,15 +40,13 @@ class HarmoniseFn(PooledDoFn):
 
 
 class Harmonise(beam.PTransform):
-    """(feed_id, raw table) -> tagged outputs: victim, offender, quarantine tables and unmapped codes;
-    tables harmonised in ``processes`` processes of this machine at once (``pipelines.core.local_pool``)."""
+    """(feed_id, raw table) -> tagged outputs: victim, offender, quarantine tables and unmapped codes."""
 
-    def __init__(self, contracts: list[Contract], processes: int = 1):
+    def __init__(self, contracts: list[Contract]):
         super().__init__()
         self._contracts = {c.feed: c for c in contracts}
-        self._processes = processes
 
     def expand(self, raw_tables):
-        return raw_tables | "HarmoniseRows" >> beam.ParDo(HarmoniseFn(self._contracts, self._processes)).with_outputs(
+        return raw_tables | "HarmoniseRows" >> beam.ParDo(HarmoniseFn(self._contracts)).with_outputs(
             TAG_VICTIM, TAG_OFFENDER, TAG_QUARANTINE, TAG_UNMAPPED
         )

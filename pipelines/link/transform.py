@@ -51,7 +51,7 @@ class _PartitionFn(PooledDoFn):
         yield from self.run(partition_rows, (comp, self._settings, self._partitions, giant, self._handoff),
                             window, timestamp)
 
-    def outputs(self, parts: list):
+    def outputs(self, parts: list, element):
         yield from parts
 
 
@@ -72,7 +72,7 @@ class _ComparePairsFn(PooledDoFn):
         k, parts = element
         yield from self.run(compare_partition, (k, list(parts), self._settings, self._handoff), window, timestamp)
 
-    def outputs(self, compared: ComparedPartition):
+    def outputs(self, compared: ComparedPartition, element):
         yield beam.pvalue.TaggedOutput(TAG_STATS, compared.stats)
         for patterns in compared.patterns:
             yield beam.pvalue.TaggedOutput(TAG_PATTERNS, patterns)
