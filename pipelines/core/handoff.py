@@ -6,13 +6,13 @@ until they are partitioned, the partitioned blocks until they are compared, the 
 the model is trained. Handed off, those PCollections hold file names, and each stage reads its tables
 back when it runs. On Dataflow the folder is on Cloud Storage (fsspec writes any path the job can
 write), where the service would otherwise shuffle the tables itself; either way the results are
-the same. The module does not import Beam: processes that only read and
-write handed-off tables (``pipelines.core.local_pool``) start without it.
+the same. The module does not import Beam: processes that only read and write handed-off tables
+(``pipelines.core.local_pool``'s workers) start without it.
 
 A ``Handoff`` without a folder leaves the tables in the PCollection (tests, the linkage benchmark).
 Files are Arrow IPC streams compressed with zstd (``pipelines.core.arrow_coder``'s encoding):
-they round-trip every Arrow type exactly. They are never deleted by a reader (a retried bundle reads them again);
-the finaliser removes the work folder with the run's other intermediate files.
+they round-trip every Arrow type exactly. They are never deleted by a reader (a retried bundle
+reads them again); the finaliser removes the work folder with the run's other intermediate files.
 """
 
 from __future__ import annotations

@@ -39,10 +39,10 @@ TAG_PATTERNS = "patterns"
 
 class _PartitionFn(PooledDoFn):
     """Comparison rows -> (partition, its rows), each part handed off on its own
-    (``compare.partition_rows``; with a work folder, in ``processes`` processes at once)."""
+    (``compare.partition_rows``, in ``processes`` processes at once)."""
 
     def __init__(self, settings: LinkageSettings, partitions: int, handoff: Handoff, processes: int = 1):
-        super().__init__(processes if handoff.folder is not None else 1)  # without files, nothing to hand over
+        super().__init__(processes)
         self._settings = settings
         self._partitions = partitions
         self._handoff = handoff
@@ -61,10 +61,10 @@ class _ComparePairsFn(PooledDoFn):
     partition's compared pairs (main): its records' comparison columns and, per pair, the two rows,
     the rule and the levels (int8), kept until the model is trained to score them (a million
     records give tens of millions of pairs; as row indices and levels they take some 20 bytes
-    each). With a work folder, partitions are compared in ``processes`` processes at once."""
+    each). Partitions are compared in ``processes`` processes at once."""
 
     def __init__(self, settings: LinkageSettings, handoff: Handoff, processes: int = 1):
-        super().__init__(processes if handoff.folder is not None else 1)  # without files, nothing to hand over
+        super().__init__(processes)
         self._settings = settings
         self._handoff = handoff
 
@@ -183,14 +183,14 @@ class LinkPersons(beam.PTransform):
     are linked together with this run's records. ``work``: a folder the job may write (the run's
     work folder) through which the records, comparison rows, blocks and compared pairs pass from
     one stage to the next (``pipelines.core.handoff``); without it they stay in the PCollections.
-    ``processes``: with a work folder, partitions compared at once in processes of this machine
-    (``pipelines.core.local_pool``; the in-process runner's)."""
+    ``processes``: with a work folder, the comparison rows are made and the partitions made and
+    compared in that many processes of this machine at once (``pipelines.core.local_pool``)."""
 
     def __init__(self, role: str, settings: LinkageSettings | None = None, pinned_model: dict | None = None,
                  partitions: int = DEFAULT_PARTITIONS, key=None, judged: pa.Table | None = None, carried=None,
                  work: str | None = None, processes: int = 1):
         super().__init__()
-        self._processes = processes
+        self._processes = processes if work is not None else 1  # a worker is handed files, not tables
         self._handoff = Handoff(work)
         self._role = role
         self._settings = settings or linker.load_settings()
@@ -210,9 +210,8 @@ class LinkPersons(beam.PTransform):
         held = records | "HandOffRecords" >> beam.Map(handoff.sub("records").store, "records").with_output_types(
             handoff.type)
         rows = handoff.sub("comparison")
-        comp = records | "ComparisonTable" >> beam.ParDo(PooledMapFn(
-            comparison_rows, settings, rows, processes=self._processes if rows.folder else 1)).with_output_types(
-            handoff.type)
+        comp = records | "ComparisonTable" >> beam.ParDo(
+            PooledMapFn(comparison_rows, settings, rows, processes=self._processes)).with_output_types(handoff.type)
         if self._carried is not None:
             carried = self._carried | "SlimCarried" >> beam.Map(
                 lambda t: rows.store(linker.slim(t, settings), "carried")).with_output_types(handoff.type)
@@ -224,11 +223,13 @@ class LinkPersons(beam.PTransform):
                  | "GiantBlocks" >> beam.Map(lambda sizes: blocking.giant_keys(sizes, settings) if sizes is not None else {}))
         blocks = (
             comp
-            | "PartitionByBlock" >> beam.ParDo(_PartitionFn(settings, self._partitions, handoff.sub("blocks"), self._processes),
-                                               beam.pvalue.AsSingleton(giant)).with_output_types(Tuple[int, handoff.type])
+            | "PartitionByBlock" >> beam.ParDo(
+                _PartitionFn(settings, self._partitions, handoff.sub("blocks"), self._processes),
+                beam.pvalue.AsSingleton(giant)).with_output_types(Tuple[int, handoff.type])
             | "GroupByBlock" >> beam.GroupByKey()
         )
-        compared = blocks | "ComparePairs" >> beam.ParDo(_ComparePairsFn(settings, handoff.sub("pairs"), self._processes)).with_output_types(
+        compared = blocks | "ComparePairs" >> beam.ParDo(
+            _ComparePairsFn(settings, handoff.sub("pairs"), self._processes)).with_output_types(
             Tuple[handoff.type, handoff.type]).with_outputs(TAG_STATS, TAG_PATTERNS, main="pairs")
         stats = compared[TAG_STATS] | "BlockingStats" >> beam.combiners.ToList() | beam.Map(_sum_stats)
 
