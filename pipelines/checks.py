@@ -31,7 +31,7 @@ import yaml
 from pipelines import gx_suites, model
 from pipelines.i18n import _, percent
 from pipelines.core.zones import zone_of
-from pipelines.core.handoff import ArrowTableCoder  # noqa: F401 (registers pa.Table's coder)
+from pipelines.core.arrow_coder import ArrowTableCoder  # noqa: F401 (registers pa.Table's coder)
 from pipelines.core.ids import stable_bucket
 from pipelines.resources import expectations_dir, schemas_dir
 

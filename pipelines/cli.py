@@ -38,7 +38,8 @@ def _run_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="reconcile the feeds under --feeds and publish a run under --out",
                        usage="concilia run --feeds PATH --out PATH [options] [-- beam options]",
                        description="Reconcile every feed delivery under --feeds and publish Parquet under --out. "
-                                   "Apache Beam options go after -- (e.g. -- --direct_num_workers=2).")
+                                   "Apache Beam options go after -- (e.g. -- --local_processes=2: the in-process "
+                                   "runner's heaviest steps in 2 processes of this machine).")
     p.add_argument("--feeds", required=True, help="feeds root (local path or fsspec URL: memory://, gs://)")
     p.add_argument("--out", required=True, help="output root; the run goes to OUT/runs/<run_id>/")
     p.add_argument("--runner", default="DirectRunner", help="Beam runner (default: DirectRunner, in-process)")

@@ -46,6 +46,8 @@ def check_beam_options(beam_args: list[str]) -> list[str]:
 
     from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
+    from pipelines.core import local_pool  # noqa: F401 (declares --local_processes)
+
     parser = _BeamArgumentParser(allow_abbrev=False)
     for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
         cls._add_argparse_args(parser)  # how Beam builds its own parser (PipelineOptions.get_all_options)

@@ -21,7 +21,7 @@ from pipelines import aggregates, checks, model, privacy, publish, quarantine, v
 from pipelines.aggregates import Counts, TopRows
 from pipelines.contracts import Contract, load_contracts
 from pipelines.core import beam_memo  # noqa: F401  (remembers what Beam re-derives per DoFn: construction time)
-from pipelines.core import handoff
+from pipelines.core import handoff, local_pool
 from pipelines.core.files import read_json
 from pipelines.core.lease import Lease
 from pipelines.core.progress import heartbeat
@@ -108,6 +108,8 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
         return privacy.mark_schema(model.describe(schema, table_name, run_id), zone_of(folder), key)
 
     work = posixpath.join(run_dir, publish.WORK_DIR, handoff.FOLDER)  # tables handed between stages
+    # the in-process runner's heaviest steps in processes of this machine (by default, for large inputs)
+    processes = local_pool.local_processes(p.options, lambda: delivered_bytes(deliveries))
 
     def write(folder, schema):
         """``publish.WriteTables`` with the tables handed off through the work folder."""
@@ -123,11 +125,11 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
     for role, folder in ROLE_FOLDERS.items():
         table = model.table(role)
         validated = getattr(harmonised, role) | f"Validate{folder.title()}" >> validate.Validate(
-            validate.suites_for_table(suites, f"harmonised/{folder}"), run_date)
+            validate.suites_for_table(suites, f"harmonised/{folder}"), run_date, processes=processes)
         validated_by_role.append(validated)
         linkage = validated.kept | f"Link{folder.title()}" >> LinkWithRegistry(
             role, folder, key, run_id, period, previous_run, steward_decisions.judged_pairs_table(judgements, role),
-            (linkage_models or {}).get(role), work=posixpath.join(work, folder))
+            (linkage_models or {}).get(role), work=posixpath.join(work, folder), processes=processes)
         lineage.append(linkage["lineage"])
         linked = linkage["linked"]
         linked_by_role.append(linked)
@@ -210,6 +212,11 @@ def _summarise_conflicts(conflicts: beam.PCollection, summary: aggregates.Summar
         summary.add(conflicts, f"ConflictRows{kind.title()}", TopRows(
             aggregates.TABLE_LIMIT, aggregates.CONFLICT_ORDER, aggregates.with_conflict_kind(UNKNOWN, kind)),
             "conflict_rows_by_kind", kind)
+
+
+def delivered_bytes(deliveries: list[tuple[str, str | None, str]]) -> int:
+    """The deliveries' total size (a link out of the feeds root, without a url, counts nothing)."""
+    return sum(fsspec.core.url_to_fs(url)[0].size(url) for _, url, _ in deliveries if url)
 
 
 def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contracts: list[str] | None = None,

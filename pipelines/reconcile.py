@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import codelists, model
-from pipelines.core.handoff import Handoff, load_all  # (also registers the coder of pa.Table elements)
+from pipelines.core.arrow_coder import ArrowTableCoder  # noqa: F401 (registers pa.Table's coder)
+from pipelines.core.handoff import Handoff, load_all
 from pipelines.core.ids import stable_bucket
 
 DEFAULT_PARTITIONS = 32

@@ -12,6 +12,7 @@ manifest's ``validation`` block and Data Docs under ``reports/data_docs/``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -33,6 +34,7 @@ import pyarrow.compute as pc
 from pipelines import gx_suites, model, quarantine
 from pipelines.contracts import Contract
 from pipelines.core.handoff import Handoff, load_all
+from pipelines.core.local_pool import PooledDoFn
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +140,14 @@ class _GX:
 
 @dataclass
 class BatchOutcome:
-    kept: pa.Table
+    kept: pa.Table | None  # None: the batch less the ``bad`` rows, for the caller to take
     quarantined: pa.Table
     results: list[dict] = field(default_factory=list)  # one per suite, values of restricted fields removed
+    bad: pa.Array | None = None  # the rows quarantined (None: none)
+
+    def kept_of(self, table: pa.Table) -> pa.Table:
+        """The rows of ``table`` (the batch validated) that were kept."""
+        return table if self.bad is None else table.filter(pc.invert(self.bad))
 
 
 def mask_result(result: dict, restricted: frozenset[str]) -> dict:
@@ -211,13 +218,15 @@ def _as_gx_sees_it(table: pa.Table) -> pa.Table:
 
 
 def validate_table(table: pa.Table, suites: list[dict], run_date: dt.date, *, quarantine_rows: bool = True,
-                   restricted: frozenset[str] | None = None) -> BatchOutcome:
-    """Validate one Arrow batch with ``suites``; pure apart from GX (the DoFn and the tests call it)."""
+                   restricted: frozenset[str] | None = None, with_kept: bool = True) -> BatchOutcome:
+    """Validate one Arrow batch with ``suites``; pure apart from GX (the DoFn and the tests call it).
+    Without ``with_kept`` the outcome names the bad rows but holds no kept table (a worker process
+    need not send back the batch its caller holds)."""
     restricted = restricted_columns() if restricted is None else restricted
     feed_ids = pc.unique(table.column("feed_id")).to_pylist() if "feed_id" in table.column_names else []
     applicable = [s for s in suites if s["meta"]["target"].get("feed") in (None, *feed_ids)]
     if not applicable or not table.num_rows:
-        return BatchOutcome(table, quarantine.empty(), [])
+        return BatchOutcome(table if with_kept else None, quarantine.empty(), [])
     engine = _GX.get()
     derived: dict[str, dict] = {}
     for suite in applicable:
@@ -266,7 +275,7 @@ def validate_table(table: pa.Table, suites: list[dict], run_date: dt.date, *, qu
             "gx": {**raw, "results": [mask_result(r, restricted) for r in raw["results"]]},
         })
     if not pc.any(bad).as_py():
-        return BatchOutcome(table, quarantine.empty(), results)
+        return BatchOutcome(table if with_kept else None, quarantine.empty(), results)
     failed = table.filter(bad)
     rows = pa.Table.from_arrays(
         [
@@ -277,22 +286,30 @@ def validate_table(table: pa.Table, suites: list[dict], run_date: dt.date, *, qu
         ],
         schema=quarantine.schema(),
     )
-    return BatchOutcome(table.filter(pc.invert(bad)), rows, results)
+    outcome = BatchOutcome(None, rows, results, bad)
+    outcome.kept = outcome.kept_of(table) if with_kept else None
+    return outcome
 
 
-class ValidateFn(beam.DoFn):
-    def __init__(self, suites: list[dict], run_date: dt.date, quarantine_rows: bool):
+class ValidateFn(PooledDoFn):
+    def __init__(self, suites: list[dict], run_date: dt.date, quarantine_rows: bool, processes: int = 1):
+        super().__init__(processes)
         self._suites = suites
         self._run_date = run_date
         self._quarantine_rows = quarantine_rows
 
     def setup(self) -> None:
-        _GX.get()  # the import and the context cost ~2 s: once per worker, not per batch
+        if self._processes <= 1:
+            _GX.get()  # the import and the context cost ~2 s: once per worker, not per batch
 
-    def process(self, table: pa.Table) -> Iterator:
-        outcome = validate_table(table, self._suites, self._run_date, quarantine_rows=self._quarantine_rows)
-        if outcome.kept.num_rows:
-            yield outcome.kept
+    def process(self, table: pa.Table, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+        yield from self.run(functools.partial(validate_table, quarantine_rows=self._quarantine_rows, with_kept=False),
+                            (table, self._suites, self._run_date), window, timestamp, element=table)
+
+    def outputs(self, outcome: BatchOutcome, table: pa.Table):
+        kept = outcome.kept_of(table)
+        if kept.num_rows:
+            yield kept
         if outcome.quarantined.num_rows:
             yield beam.pvalue.TaggedOutput(TAG_QUARANTINE, outcome.quarantined)
         for result in outcome.results:
@@ -305,12 +322,14 @@ class Validate(beam.PTransform):
     ``combine=True`` validates the PCollection as one table (a person-level rule such as uniqueness
     must see them all), of only the columns the suites read: its kept output has those columns only.
     With a ``work`` folder the parts wait there (``pipelines.core.handoff``) until the stage that
-    validates them, rather than in the runner's memory.
+    validates them, rather than in the runner's memory. Without ``combine``, batches are validated
+    in ``processes`` processes of this machine at once (``pipelines.core.local_pool``).
     """
 
     def __init__(self, suites: list[dict], run_date: dt.date, *, quarantine_rows: bool = True,
-                 combine: bool = False, work: str | None = None):
+                 combine: bool = False, work: str | None = None, processes: int = 1):
         super().__init__()
+        self._processes = 1 if combine else processes  # one table: nothing to do at once
         self._suites = suites
         self._run_date = run_date
         self._quarantine_rows = quarantine_rows
@@ -333,7 +352,7 @@ class Validate(beam.PTransform):
                 | "Concat" >> beam.FlatMap(lambda refs: [load_all(refs, "permissive")] if refs else [])
             )
         return tables | "Expectations" >> beam.ParDo(
-            ValidateFn(self._suites, self._run_date, self._quarantine_rows)).with_outputs(
+            ValidateFn(self._suites, self._run_date, self._quarantine_rows, self._processes)).with_outputs(
             TAG_QUARANTINE, TAG_RESULTS, main="kept")
 
 

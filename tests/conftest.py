@@ -163,15 +163,19 @@ def shared_run(tmp_path_factory, name: str, *options: str) -> SampleRun:
 def sample_run(tmp_path_factory) -> SampleRun:
     """One real, published run of the committed sample feeds (demo key, Data Docs, ``--verbose``), made
     the way an operator makes one, shared by every test that only reads a standard run (and by the
-    session's workers). Tests that change a run work on a copy of ``out``."""
-    return shared_run(tmp_path_factory, "sample-run", "--data-docs", "--verbose")
+    session's workers). Tests that change a run work on a copy of ``out``. Its heaviest steps run in
+    two local processes (``--local_processes=2``, the default of a 2-CPU machine for large inputs;
+    the sample feeds are under the default's size), so that every test reading it reads the pooled
+    outputs, and tests/test_multiprocessing.py compares them with a run without a pool."""
+    return shared_run(tmp_path_factory, "sample-run", "--data-docs", "--verbose", "--", "--local_processes=2")
 
 
 @pytest.fixture(scope="session")
 def spanish_multiprocess_run(tmp_path_factory) -> SampleRun:
-    """The same feeds again, in Spanish (``--lang es``) on two worker processes: one run serves both
-    tests/test_i18n.py (a Spanish run) and tests/test_multiprocessing.py (the same outputs as the
-    in-process ``sample_run``; the language changes only the report and the printed summary)."""
+    """The same feeds again, in Spanish (``--lang es``) on two worker processes of Beam's (and so
+    without a local pool): one run serves both tests/test_i18n.py (a Spanish run) and
+    tests/test_multiprocessing.py (the same outputs as the in-process ``sample_run`` with its pool;
+    the language changes only the report and the printed summary)."""
     return shared_run(tmp_path_factory, "spanish-multiprocess-run", "--lang", "es", "--",
                       "--direct_num_workers=2", "--direct_running_mode=multi_processing")
 

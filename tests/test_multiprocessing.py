@@ -1,5 +1,7 @@
-"""Parallel on one machine: the FnApiRunner with two worker processes gives the same outputs as the
-in-process run (DoFns must be importable from the package, not defined in __main__)."""
+"""Parallel on one machine, two ways: the FnApiRunner with two worker processes of Beam's gives the
+same outputs as the in-process run whose heaviest steps ran in a local pool of two processes
+(pipelines.core.local_pool); DoFns and the pool's work must be importable from the package, not
+defined in __main__."""
 
 from __future__ import annotations
 

@@ -66,6 +66,17 @@ def test_rows_failing_a_quarantine_expectation_are_quarantined_with_its_name(sui
             "document_check_digit", "event_date_in_reporting_period"} <= failed
 
 
+def test_without_the_kept_table_the_outcome_names_the_bad_rows(suites):
+    """What a worker process sends back (pipelines.core.local_pool): the DoFn keeps the rows itself."""
+    table = victims({}, {"sex": "MUJER"}, {})
+    whole = validate.validate_table(table, suites, RUN_DATE)
+    lean = validate.validate_table(table, suites, RUN_DATE, with_kept=False)
+    assert lean.kept is None and lean.kept_of(table).equals(whole.kept) and whole.kept.num_rows == 2
+    assert lean.quarantined.equals(whole.quarantined)
+    clean = victims({})
+    assert validate.validate_table(clean, suites, RUN_DATE, with_kept=False).kept_of(clean) is clean
+
+
 def test_results_of_restricted_fields_carry_no_values(suites):
     table = victims({}, {"given_names": None, "document_type": "01", "document_number": SECRET_DOC,
                          "document_valid": False})

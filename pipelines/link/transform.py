@@ -18,15 +18,16 @@ import json
 from typing import Iterator, Tuple
 
 import apache_beam as beam
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.core.handoff import ArrowTableCoder, Handoff, load_all  # noqa: F401 (the coder registers pa.Table)
+from pipelines.core.arrow_coder import ArrowTableCoder  # noqa: F401 (registers pa.Table's coder)
+from pipelines.core.handoff import Handoff
+from pipelines.core.local_pool import PooledDoFn, PooledMapFn
 from pipelines.link import blocking, linker, review
 from pipelines.link.cluster import attach_persons, cluster_with_judgements
+from pipelines.link.compare import ComparedPartition, compare_partition, comparison_rows, partition_rows
 from pipelines.link.fellegi_sunter import LinkageModel
-from pipelines.link.prepare import comparison_table
 from pipelines.link.settings import LinkageSettings
 from pipelines.link import constraints
 
@@ -36,46 +37,46 @@ TAG_STATS = "stats"
 TAG_PATTERNS = "patterns"
 
 
-class _PartitionFn(beam.DoFn):
-    """Comparison rows -> (partition, its rows), each part handed off on its own."""
+class _PartitionFn(PooledDoFn):
+    """Comparison rows -> (partition, its rows), each part handed off on its own
+    (``compare.partition_rows``, in ``processes`` processes at once)."""
 
-    def __init__(self, settings: LinkageSettings, partitions: int, handoff: Handoff):
+    def __init__(self, settings: LinkageSettings, partitions: int, handoff: Handoff, processes: int = 1):
+        super().__init__(processes)
         self._settings = settings
         self._partitions = partitions
         self._handoff = handoff
 
-    def process(self, comp, giant: dict) -> Iterator[tuple]:
-        for k, part in blocking.partition_by_block(Handoff.load(comp), self._settings, self._partitions, giant):
-            yield k, self._handoff.store(part, f"p{k}")
+    def process(self, comp, giant: dict, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+        yield from self.run(partition_rows, (comp, self._settings, self._partitions, giant, self._handoff),
+                            window, timestamp)
+
+    def outputs(self, parts: list, element):
+        yield from parts
 
 
-class _ComparePairsFn(beam.DoFn):
-    """One partition's blocks -> its candidate pairs, compared once: the agreement-pattern counts
-    that train the model (tagged), the blocking stats (tagged), and the partition's compared pairs
-    (main): its records' comparison columns and, per pair, the two rows, the rule and the levels
-    (int8), kept until the model is trained to score them (a million records give tens of
-    millions of pairs; as row indices and levels they take some 20 bytes each)."""
+class _ComparePairsFn(PooledDoFn):
+    """One partition's blocks -> its candidate pairs, compared once (``compare.compare_partition``):
+    the agreement-pattern counts that train the model (tagged), the blocking stats (tagged), and the
+    partition's compared pairs (main): its records' comparison columns and, per pair, the two rows,
+    the rule and the levels (int8), kept until the model is trained to score them (a million
+    records give tens of millions of pairs; as row indices and levels they take some 20 bytes
+    each). Partitions are compared in ``processes`` processes at once."""
 
-    def __init__(self, settings: LinkageSettings, handoff: Handoff):
+    def __init__(self, settings: LinkageSettings, handoff: Handoff, processes: int = 1):
+        super().__init__(processes)
         self._settings = settings
         self._handoff = handoff
 
-    def process(self, element) -> Iterator:
+    def process(self, element, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
         k, parts = element
-        candidates = blocking.pairs_in_partition(load_all(parts), self._settings)
-        yield beam.pvalue.TaggedOutput(TAG_STATS, candidates.stats)
-        levels = []
-        for part in candidates.slices(linker.PAIR_SLICE):  # a slice at a time: bounded memory when compared
-            gammas = linker.levels(part, self._settings)
-            yield beam.pvalue.TaggedOutput(TAG_PATTERNS, linker.pattern_counts(linker.level_table(part, gammas),
-                                                                                self._settings))
-            levels.append(gammas)
-        names = self._settings.comparison_names
-        pairs = pa.table({
-            "left": candidates.left_index, "right": candidates.right_index, "rule": candidates.rule_index,
-            "rules_satisfied": candidates.satisfied, "windowed": candidates.windowed,
-            **{f"gamma_{n}": np.concatenate([g[n] for g in levels]) for n in names}})
-        yield self._handoff.store(candidates.values, f"values-p{k}"), self._handoff.store(pairs, f"pairs-p{k}")
+        yield from self.run(compare_partition, (k, list(parts), self._settings, self._handoff), window, timestamp)
+
+    def outputs(self, compared: ComparedPartition, element):
+        yield beam.pvalue.TaggedOutput(TAG_STATS, compared.stats)
+        for patterns in compared.patterns:
+            yield beam.pvalue.TaggedOutput(TAG_PATTERNS, patterns)
+        yield compared.values, compared.pairs
 
 
 class _ScorePairsFn(beam.DoFn):
@@ -181,12 +182,15 @@ class LinkPersons(beam.PTransform):
     cannot-links; ``carried`` (comparison rows of earlier periods' records, pipelines/steward/registry.py)
     are linked together with this run's records. ``work``: a folder the job may write (the run's
     work folder) through which the records, comparison rows, blocks and compared pairs pass from
-    one stage to the next (``pipelines.core.handoff``); without it they stay in the PCollections."""
+    one stage to the next (``pipelines.core.handoff``); without it they stay in the PCollections.
+    ``processes``: with a work folder, the comparison rows are made and the partitions made and
+    compared in that many processes of this machine at once (``pipelines.core.local_pool``)."""
 
     def __init__(self, role: str, settings: LinkageSettings | None = None, pinned_model: dict | None = None,
                  partitions: int = DEFAULT_PARTITIONS, key=None, judged: pa.Table | None = None, carried=None,
-                 work: str | None = None):
+                 work: str | None = None, processes: int = 1):
         super().__init__()
+        self._processes = processes if work is not None else 1  # a worker is handed files, not tables
         self._handoff = Handoff(work)
         self._role = role
         self._settings = settings or linker.load_settings()
@@ -206,8 +210,8 @@ class LinkPersons(beam.PTransform):
         held = records | "HandOffRecords" >> beam.Map(handoff.sub("records").store, "records").with_output_types(
             handoff.type)
         rows = handoff.sub("comparison")
-        comp = records | "ComparisonTable" >> beam.Map(
-            lambda t: rows.store(linker.slim(comparison_table(t), settings), "rows")).with_output_types(handoff.type)
+        comp = records | "ComparisonTable" >> beam.ParDo(
+            PooledMapFn(comparison_rows, settings, rows, processes=self._processes)).with_output_types(handoff.type)
         if self._carried is not None:
             carried = self._carried | "SlimCarried" >> beam.Map(
                 lambda t: rows.store(linker.slim(t, settings), "carried")).with_output_types(handoff.type)
@@ -219,11 +223,13 @@ class LinkPersons(beam.PTransform):
                  | "GiantBlocks" >> beam.Map(lambda sizes: blocking.giant_keys(sizes, settings) if sizes is not None else {}))
         blocks = (
             comp
-            | "PartitionByBlock" >> beam.ParDo(_PartitionFn(settings, self._partitions, handoff.sub("blocks")),
-                                               beam.pvalue.AsSingleton(giant)).with_output_types(Tuple[int, handoff.type])
+            | "PartitionByBlock" >> beam.ParDo(
+                _PartitionFn(settings, self._partitions, handoff.sub("blocks"), self._processes),
+                beam.pvalue.AsSingleton(giant)).with_output_types(Tuple[int, handoff.type])
             | "GroupByBlock" >> beam.GroupByKey()
         )
-        compared = blocks | "ComparePairs" >> beam.ParDo(_ComparePairsFn(settings, handoff.sub("pairs"))).with_output_types(
+        compared = blocks | "ComparePairs" >> beam.ParDo(
+            _ComparePairsFn(settings, handoff.sub("pairs"), self._processes)).with_output_types(
             Tuple[handoff.type, handoff.type]).with_outputs(TAG_STATS, TAG_PATTERNS, main="pairs")
         stats = compared[TAG_STATS] | "BlockingStats" >> beam.combiners.ToList() | beam.Map(_sum_stats)
 

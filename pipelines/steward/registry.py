@@ -307,9 +307,10 @@ class LinkWithRegistry(beam.PTransform):
 
     def __init__(self, role: str, folder: str, key, run_id: str, period: str | None = None,
                  previous_run: str | None = None, judged: pa.Table | None = None, pinned_model: dict | None = None,
-                 work: str | None = None):
+                 work: str | None = None, processes: int = 1):
         super().__init__()
         self._work = work  # LinkPersons' handoff folder
+        self._processes = processes  # LinkPersons' processes of this machine (pipelines.core.local_pool)
         self._role, self._folder, self._key, self._run_id = role, folder, key, run_id
         self._label = period or ""
         self._previous = previous_registry(previous_run, folder)
@@ -328,7 +329,7 @@ class LinkWithRegistry(beam.PTransform):
         carried = previous | "Carried" >> beam.Map(
             lambda t, cur: carried_rows(t, label, cur).select(fields), cur=beam.pvalue.AsList(current))
         linkage = records | "Link" >> LinkPersons(role, key=key, pinned_model=self._pinned, judged=self._judged,
-                                                  carried=carried, work=self._work)
+                                                  carried=carried, work=self._work, processes=self._processes)
         previous_keys = previous | "RegistryKeys" >> beam.Map(lambda t: t.select(list(KEY_COLUMNS)))
         assigned = linkage["membership"] | "StableIds" >> beam.Map(
             assign, current=beam.pvalue.AsList(current), previous=beam.pvalue.AsList(previous_keys),

@@ -1,0 +1,180 @@
+"""The heaviest per-element work of the in-process runner done by other processes of this machine.
+
+Beam's in-process runner (FnApiRunner, what ``--runner=DirectRunner`` runs here) runs one bundle at
+a time on one core. A ``PooledDoFn`` whose work per element is a pure function of picklable
+arguments (file names of handed-off tables, a batch, settings) hands that work to a pool of spawned
+processes: it submits each element's work and yields the oldest finished work while the next
+elements are read, with at most ``processes`` elements waiting, so that memory stays bounded. The
+outputs come in the elements' order, with the windows and timestamps of the elements they came
+from: the same PCollections as when the work is done inline, which it is with one process (the
+default on any other runner, whose workers are the parallelism).
+
+The workers are started for a bundle and stopped at its end (an idle worker's memory would count
+against the whole run's), and shared by the DoFns of one fused stage (validating the feeds, the
+linkage's comparison rows). Their log records go to the parent's handlers. A worker that fails fails
+the bundle, with the worker's exception.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import logging
+import logging.handlers
+import multiprocessing
+import os
+from typing import Callable
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.utils.windowed_value import WindowedValue
+
+MAX_DEFAULT_PROCESSES = 4  # each worker holds one element's working set: a default for any machine
+# a pool costs seconds to start at each step that uses one (a feed validation's workers import Great
+# Expectations): by default only for deliveries this large (measured, docs/benchmarks.md: at 46 MB,
+# 100k records, no faster; at 453 MB, 1M records, a fifth less time)
+MIN_DEFAULT_BYTES = 100 << 20
+IN_PROCESS_RUNNERS = {None, "directrunner", "fnapirunner", "direct"}
+
+
+class LocalProcessesOptions(PipelineOptions):
+    """``--local_processes``: a Beam option, given after ``--`` on the command line."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument(
+            "--local_processes", type=int, default=None,
+            help="processes of this machine for the in-process runner's heaviest steps (validating the feeds, "
+                 "preparing, partitioning and comparing the linkage's records); default: the CPUs this process "
+                 f"may use, at most {MAX_DEFAULT_PROCESSES}, for deliveries of {MIN_DEFAULT_BYTES >> 20} MB or "
+                 "more; 1: none. Other runners ignore it")
+
+
+def local_processes(options: PipelineOptions, input_bytes: Callable[[], int] | None = None) -> int:
+    """How many processes a ``PooledDoFn`` of a pipeline with ``options`` uses: 1 unless the runner is
+    the in-process one in its default (in-memory) mode; by default, 1 for inputs under
+    ``MIN_DEFAULT_BYTES`` (``input_bytes()``: their size, asked only then)."""
+    runner = options.view_as(StandardOptions).runner
+    name = runner if isinstance(runner, str) or runner is None else type(runner).__name__
+    if (name.rsplit(".", 1)[-1].lower() if name else None) not in IN_PROCESS_RUNNERS:
+        return 1
+    if options.view_as(DirectOptions).direct_running_mode not in (None, "in_memory"):
+        return 1  # Beam's own worker processes or threads: no pool inside each of them
+    requested = options.view_as(LocalProcessesOptions).local_processes
+    if requested is not None:
+        return max(1, requested)
+    if input_bytes is not None and input_bytes() < MIN_DEFAULT_BYTES:
+        return 1
+    return max(1, min(len(os.sched_getaffinity(0)), MAX_DEFAULT_PROCESSES))
+
+
+def _log_to(queue, levels: dict[str, int]) -> None:
+    """A worker's logging: its records go to the parent's handlers (format, filters, JSON lines)."""
+    root = logging.getLogger()
+    root.handlers[:] = [logging.handlers.QueueHandler(queue)]
+    for name, level in levels.items():
+        logging.getLogger(name or None).setLevel(level)
+
+
+class _SharedPool:
+    """One pool of spawned processes per process, held while any bundle uses it."""
+
+    def __init__(self) -> None:
+        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+        self._listener: logging.handlers.QueueListener | None = None
+        self._users = 0
+
+    def acquire(self, processes: int) -> concurrent.futures.ProcessPoolExecutor:
+        if self._executor is None:
+            # spawn, not fork: the runner's process has threads, and a forked child would share its memory
+            context = multiprocessing.get_context("spawn")
+            queue = context.Queue()
+            root = logging.getLogger()
+            self._listener = logging.handlers.QueueListener(queue, *root.handlers, respect_handler_level=True)
+            self._listener.start()
+            levels = {"": root.level} | {name: logger.level for name, logger in root.manager.loggerDict.items()
+                                         if isinstance(logger, logging.Logger) and logger.level}
+            self._executor = concurrent.futures.ProcessPoolExecutor(
+                processes, mp_context=context, initializer=_log_to, initargs=(queue, levels))
+        self._users += 1
+        return self._executor
+
+    def release(self) -> None:
+        self._users -= 1
+        if self._users <= 0 and self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._listener.stop()  # after the workers: every record they sent is handled
+            self._executor, self._listener, self._users = None, None, 0
+
+
+_POOL = _SharedPool()
+
+
+class PooledDoFn(beam.DoFn):
+    """A DoFn whose ``process`` does its work with ``self.run(function, args, window, timestamp)``:
+    ``function`` a pure module-level function of picklable ``args``, its result turned into the
+    DoFn's outputs (values or ``TaggedOutput``) by ``outputs(result, element)``, ``element`` what
+    ``run`` was given (so that a worker need not send back what the DoFn already holds). With
+    ``processes`` > 1 the work runs in a shared pool of that many processes.
+
+        def process(self, element, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+            yield from self.run(work_on, (element, self._settings), window, timestamp)
+    """
+
+    def __init__(self, processes: int = 1):
+        self._processes = processes
+
+    def outputs(self, result, element):
+        raise NotImplementedError
+
+    def start_bundle(self) -> None:
+        self._pool = None
+        self._waiting: collections.deque = collections.deque()
+
+    def run(self, function, args: tuple, window, timestamp, element=None):
+        if self._processes <= 1:
+            yield from self.outputs(function(*args), element)
+            return
+        if self._pool is None:
+            self._pool = _POOL.acquire(self._processes)
+        self._waiting.append((self._pool.submit(function, *args), element, window, timestamp))
+        while len(self._waiting) > self._processes:  # the oldest first: outputs in the elements' order
+            yield from self._emit(*self._waiting.popleft())
+
+    def finish_bundle(self):
+        try:
+            while self._waiting:
+                yield from self._emit(*self._waiting.popleft())
+        finally:
+            self._close()
+
+    def teardown(self) -> None:
+        self._close()  # a failed bundle's pool
+
+    def _close(self) -> None:
+        if getattr(self, "_pool", None) is not None:
+            self._waiting.clear()
+            self._pool = None
+            _POOL.release()
+
+    def _emit(self, future, element, window, timestamp):
+        for output in self.outputs(future.result(), element):
+            if isinstance(output, beam.pvalue.TaggedOutput):
+                yield beam.pvalue.TaggedOutput(output.tag, WindowedValue(output.value, timestamp, (window,)))
+            else:
+                yield WindowedValue(output, timestamp, (window,))
+
+
+class PooledMapFn(PooledDoFn):
+    """``beam.Map(function, *args)`` in the pool: ``function(element, *args)``, one output per element."""
+
+    def __init__(self, function, *args, processes: int = 1):
+        super().__init__(processes)
+        self._function = function
+        self._args = args
+
+    def process(self, element, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+        yield from self.run(self._function, (element, *self._args), window, timestamp)
+
+    def outputs(self, result, element):
+        yield result
