@@ -130,3 +130,9 @@ def test_a_workers_log_records_reach_the_runs_handlers(caplog):
     assert sorted(r.getMessage() for r in caplog.records if r.name == "pipelines.read") == [
         "file 1 rejected", "file 2 rejected", "file 3 rejected"]
     assert {r.process for r in caplog.records if r.name == "pipelines.read"} - {os.getpid()}  # from the workers
+
+
+def test_without_an_affinity_call_the_cpu_count(monkeypatch):
+    monkeypatch.delattr(local_pool.os, "sched_getaffinity", raising=False)  # macOS
+    monkeypatch.setattr(local_pool.os, "cpu_count", lambda: 3)
+    assert local_pool.local_processes(PipelineOptions(["--runner=FnApiRunner"])) == 3

@@ -65,7 +65,14 @@ def local_processes(options: PipelineOptions, input_bytes: Callable[[], int] | N
         return max(1, requested)
     if input_bytes is not None and input_bytes() < MIN_DEFAULT_BYTES:
         return 1
-    return max(1, min(len(os.sched_getaffinity(0)), MAX_DEFAULT_PROCESSES))
+    return max(1, min(usable_cpus(), MAX_DEFAULT_PROCESSES))
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the OS says, as in a container)."""
+    if hasattr(os, "sched_getaffinity"):  # Linux; not macOS
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _log_to(queue, levels: dict[str, int]) -> None:
