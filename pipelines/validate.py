@@ -140,7 +140,9 @@ class _GX:
 
 @dataclass
 class BatchOutcome:
-    kept: pa.Table | None  # None: the batch less the ``bad`` rows, for the caller to take
+    """A batch's validation: what it quarantines and why, not the batch itself (a worker process
+    need not send back the batch its caller holds: ``kept_of``)."""
+
     quarantined: pa.Table
     results: list[dict] = field(default_factory=list)  # one per suite, values of restricted fields removed
     bad: pa.Array | None = None  # the rows quarantined (None: none)
@@ -218,15 +220,13 @@ def _as_gx_sees_it(table: pa.Table) -> pa.Table:
 
 
 def validate_table(table: pa.Table, suites: list[dict], run_date: dt.date, *, quarantine_rows: bool = True,
-                   restricted: frozenset[str] | None = None, with_kept: bool = True) -> BatchOutcome:
-    """Validate one Arrow batch with ``suites``; pure apart from GX (the DoFn and the tests call it).
-    Without ``with_kept`` the outcome names the bad rows but holds no kept table (a worker process
-    need not send back the batch its caller holds)."""
+                   restricted: frozenset[str] | None = None) -> BatchOutcome:
+    """Validate one Arrow batch with ``suites``; pure apart from GX (the DoFn and the tests call it)."""
     restricted = restricted_columns() if restricted is None else restricted
     feed_ids = pc.unique(table.column("feed_id")).to_pylist() if "feed_id" in table.column_names else []
     applicable = [s for s in suites if s["meta"]["target"].get("feed") in (None, *feed_ids)]
     if not applicable or not table.num_rows:
-        return BatchOutcome(table if with_kept else None, quarantine.empty(), [])
+        return BatchOutcome(quarantine.empty(), [])
     engine = _GX.get()
     derived: dict[str, dict] = {}
     for suite in applicable:
@@ -275,7 +275,7 @@ def validate_table(table: pa.Table, suites: list[dict], run_date: dt.date, *, qu
             "gx": {**raw, "results": [mask_result(r, restricted) for r in raw["results"]]},
         })
     if not pc.any(bad).as_py():
-        return BatchOutcome(table if with_kept else None, quarantine.empty(), results)
+        return BatchOutcome(quarantine.empty(), results)
     failed = table.filter(bad)
     rows = pa.Table.from_arrays(
         [
@@ -286,9 +286,7 @@ def validate_table(table: pa.Table, suites: list[dict], run_date: dt.date, *, qu
         ],
         schema=quarantine.schema(),
     )
-    outcome = BatchOutcome(None, rows, results, bad)
-    outcome.kept = outcome.kept_of(table) if with_kept else None
-    return outcome
+    return BatchOutcome(rows, results, bad)
 
 
 class ValidateFn(PooledDoFn):
@@ -303,7 +301,7 @@ class ValidateFn(PooledDoFn):
             _GX.get()  # the import and the context cost ~2 s: once per worker, not per batch
 
     def process(self, table: pa.Table, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
-        yield from self.run(functools.partial(validate_table, quarantine_rows=self._quarantine_rows, with_kept=False),
+        yield from self.run(functools.partial(validate_table, quarantine_rows=self._quarantine_rows),
                             (table, self._suites, self._run_date), window, timestamp, element=table)
 
     def outputs(self, outcome: BatchOutcome, table: pa.Table):

@@ -50,8 +50,9 @@ def test_rows_failing_a_quarantine_expectation_are_quarantined_with_its_name(sui
         {"document_type": "01", "document_number": SECRET_DOC, "document_valid": False},  # warning only
     )
     outcome = validate.validate_table(table, suites, RUN_DATE)
-    assert outcome.kept.num_rows + outcome.quarantined.num_rows == table.num_rows
-    assert outcome.kept.column("source_row").to_pylist() == [1, 5]
+    kept = outcome.kept_of(table)
+    assert kept.num_rows + outcome.quarantined.num_rows == table.num_rows
+    assert kept.column("source_row").to_pylist() == [1, 5]
     q = {r["source_row"]: r for r in outcome.quarantined.to_pylist()}
     assert {row: r["field"] for row, r in q.items()} == {
         2: "age_at_event_0_to_110", 3: "event_date_not_in_future", 4: "sex_in_code_list"}
@@ -66,15 +67,14 @@ def test_rows_failing_a_quarantine_expectation_are_quarantined_with_its_name(sui
             "document_check_digit", "event_date_in_reporting_period"} <= failed
 
 
-def test_without_the_kept_table_the_outcome_names_the_bad_rows(suites):
+def test_the_outcome_names_the_bad_rows_and_the_caller_keeps_the_rest(suites):
     """What a worker process sends back (pipelines.core.local_pool): the DoFn keeps the rows itself."""
     table = victims({}, {"sex": "MUJER"}, {})
-    whole = validate.validate_table(table, suites, RUN_DATE)
-    lean = validate.validate_table(table, suites, RUN_DATE, with_kept=False)
-    assert lean.kept is None and lean.kept_of(table).equals(whole.kept) and whole.kept.num_rows == 2
-    assert lean.quarantined.equals(whole.quarantined)
+    outcome = validate.validate_table(table, suites, RUN_DATE)
+    assert outcome.bad.to_pylist() == [False, True, False] and outcome.quarantined.num_rows == 1
+    assert outcome.kept_of(table).equals(table.filter(pa.array([True, False, True])))
     clean = victims({})
-    assert validate.validate_table(clean, suites, RUN_DATE, with_kept=False).kept_of(clean) is clean
+    assert validate.validate_table(clean, suites, RUN_DATE).kept_of(clean) is clean
 
 
 def test_results_of_restricted_fields_carry_no_values(suites):
