@@ -269,7 +269,7 @@ def _c(column: str) -> str:
 def draft_contract(path: Path, agency: str, role: str, feed: str | None = None) -> tuple[str, list[Profile], Sniffed]:
     sniffed = sniff(path)
     parsed = sniffed.parsed
-    rows = len(parsed.rows)
+    rows = parsed.row_count
     columns, rows_with = columns_of(parsed)
     # words of the name columns: a code value made of them is withheld, never printed
     name_words = {w.upper() for c, values in columns.items() if any(h in c.upper() for h in NAME_HINTS)
@@ -495,7 +495,7 @@ def contract_main(argv: list[str]) -> int:
             text, profiles, sniffed = draft_contract(args.file, args.agency, args.role, args.feed)
             report = [f"{args.file}: {sniffed.format}, {sniffed.encoding}"
                       + (f", delimiter {sniffed.delimiter!r}" if sniffed.format == "csv" else "")
-                      + f", {len(sniffed.parsed.rows)} rows"] + ["  " + p.describe() for p in profiles]
+                      + f", {sniffed.parsed.row_count} rows"] + ["  " + p.describe() for p in profiles]
             print("\n".join(report), file=sys.stderr, flush=True)
             if args.out:
                 args.out.parent.mkdir(parents=True, exist_ok=True)

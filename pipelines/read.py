@@ -17,10 +17,12 @@ import os
 import re
 import zipfile
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Iterator
 
 import apache_beam as beam
 import fsspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -48,6 +50,12 @@ UTF8_BOM = b"\xef\xbb\xbf"
 _UTF8_READ_AS_LATIN1 = "[\u00c2-\u00f4][\u0080-\u00bf]"
 _DOUBLE_ENCODED = "[\u00c2\u00c3][\u0080-\u00bf" + bytes(range(0x80, 0xA0)).decode("cp1252", "ignore") + "]"
 SINGLE_BYTE_ENCODINGS = {"iso8859-1", "cp1252", "iso8859-15", "latin-1"}
+# What Python's str.isspace knows (line.strip() drops), so Arrow calls the same lines blank.
+PYTHON_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+                     "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+_BLANK_LINE = "^[" + "".join(f"\\x{{{ord(c):x}}}" for c in PYTHON_WHITESPACE) + "]*$"
+# Nested JSON values as cell text: json.dumps(value, ensure_ascii=False, sort_keys=True), one encoder.
+_NESTED_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
 # Shapes of personal data, matched on a whole (trimmed) value.
 SHAPES = {
     "document number": r"^\d{7,12}$",
@@ -73,14 +81,32 @@ class FileRejected(Exception):
 
 @dataclass
 class ParsedFile:
+    """A file's data rows as one string array per header column, with the rows' numbers."""
+
     header: list[str]
-    rows: list[list[str | None]] = field(default_factory=list)
-    row_numbers: list[int] = field(default_factory=list)
+    columns: list[pa.Array] = field(default_factory=list)
+    row_numbers: pa.Array = field(default_factory=lambda: pa.array([], pa.int64()))
     malformed: list[tuple[int, str, str]] = field(default_factory=list)  # (row, reason, detail)
+
+    @classmethod
+    def from_rows(cls, header: list[str], rows: list[list[str | None]], row_numbers: list[int],
+                  malformed: list[tuple[int, str, str]]) -> ParsedFile:
+        columns = list(zip(*rows)) if rows else [() for _ in header]
+        return cls(header, [pa.array(column, pa.string()) for column in columns],
+                   pa.array(row_numbers, pa.int64()), malformed)
+
+    @property
+    def row_count(self) -> int:
+        return len(self.row_numbers)
 
     @property
     def rows_read(self) -> int:
-        return len(self.rows) + len(self.malformed)
+        return self.row_count + len(self.malformed)
+
+    @property
+    def rows(self) -> list[tuple]:
+        """The data rows as Python tuples (for the contract drafter; the reader stays columnar)."""
+        return list(zip(*(column.to_pylist() for column in self.columns))) if self.columns else []
 
 
 class _Oversized(str):
@@ -177,14 +203,46 @@ def parse_csv(data: bytes, encoding: str, delimiter: str, max_line_chars: int = 
         raise FileRejected("unreadable_file", "binary content (NUL bytes) in the header line")
     csv.field_size_limit(max(csv.field_size_limit(), max_line_chars))
     header = [h.strip() for h in next(csv.reader([lines[header_at]], delimiter=delimiter))]
-    width = len(header)
-    parsed = ParsedFile(header=header)
-    for line_no in range(header_at + 1, len(lines)):
-        line = lines[line_no]
-        row_number = line_no - header_at  # 1-based data row, header excluded
+    body = lines[header_at + 1:]  # body[i] is data row i + 1
+    columns, plain_rows, others = _split_plain_lines(body, delimiter, len(header))
+    rows, row_numbers, malformed = _parse_other_lines(body, others, delimiter, len(header), max_line_chars)
+    if rows:  # merge the line-by-line rows into the plain ones, in the file's order
+        extra = ParsedFile.from_rows(header, rows, row_numbers, [])
+        numbers = np.concatenate([plain_rows, extra.row_numbers.to_numpy()])
+        order = pa.array(np.argsort(numbers, kind="stable"))
+        columns = [pc.take(pa.chunked_array([a, b], pa.string()), order).combine_chunks()
+                   for a, b in zip(columns, extra.columns)]
+        plain_rows = numbers[order.to_numpy()]
+    return ParsedFile(header, columns, pa.array(plain_rows, pa.int64()), malformed)
+
+
+def _split_plain_lines(body: list, delimiter: str, width: int) -> tuple[list[pa.Array], np.ndarray, np.ndarray]:
+    """Split, in Arrow, every line without a quote that has the header's width: the bulk of a file.
+    -> (one string array per column, their 1-based row numbers, indices of the lines left to
+    read one by one: quoted, of another width, or unreadable; blank lines are in neither)."""
+    text = pa.array([line if type(line) is str else None for line in body], pa.large_string())
+    unreadable = np.asarray(pc.is_null(text))  # undecodable, oversized or binary lines (their stand-ins)
+    blank = np.asarray(pc.fill_null(pc.match_substring_regex(text, _BLANK_LINE), False))
+    quoted = np.asarray(pc.fill_null(pc.match_substring(text, '"'), False))
+    pieces = pc.split_pattern(text, delimiter)
+    fits = np.asarray(pc.fill_null(pc.equal(pc.list_value_length(pieces), width), False))
+    plain = fits & ~quoted & ~blank & ~unreadable
+    at = np.flatnonzero(plain)
+    flat = pc.list_flatten(pc.take(pieces, pa.array(at)))
+    starts = np.arange(len(at), dtype=np.int64) * width
+    columns = [pc.take(flat, pa.array(starts + j)).cast(pa.string()) for j in range(width)]
+    return columns, at + 1, np.flatnonzero(~plain & (~blank | unreadable))
+
+
+def _parse_other_lines(body: list, indices: np.ndarray, delimiter: str, width: int,
+                       max_line_chars: int) -> tuple[list[list[str]], list[int], list[tuple[int, str, str]]]:
+    """The lines Arrow did not split, one by one: rows, their numbers, and the malformed."""
+    rows, row_numbers, malformed = [], [], []
+    for i in indices.tolist():
+        line, row_number = body[i], i + 1
         problem = _line_problem(line, max_line_chars)
         if problem:
-            parsed.malformed.append((row_number, *problem))
+            malformed.append((row_number, *problem))
             continue
         if not line.strip():
             continue
@@ -192,18 +250,16 @@ def parse_csv(data: bytes, encoding: str, delimiter: str, max_line_chars: int = 
             try:
                 values = next(csv.reader([line], delimiter=delimiter, strict=True))
             except csv.Error:
-                parsed.malformed.append((row_number, "malformed_row", "unbalanced or misplaced quote"))
+                malformed.append((row_number, "malformed_row", "unbalanced or misplaced quote"))
                 continue
         else:
             values = line.split(delimiter)
         if len(values) != width:
-            parsed.malformed.append(
-                (row_number, "malformed_row", f"{len(values)} fields where the header has {width}")
-            )
+            malformed.append((row_number, "malformed_row", f"{len(values)} fields where the header has {width}"))
             continue
-        parsed.rows.append(values)
-        parsed.row_numbers.append(row_number)
-    return parsed
+        rows.append(values)
+        row_numbers.append(row_number)
+    return rows, row_numbers, malformed
 
 
 def json_text(value) -> str | None:
@@ -213,46 +269,50 @@ def json_text(value) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+        return _NESTED_JSON.encode(value)
     return str(value)
 
 
 def parse_jsonl(data: bytes, encoding: str, max_line_chars: int = MAX_LINE_CHARS) -> ParsedFile:
     lines = _drop_oversized(_decode_lines(data, encoding)[0], max_line_chars)
     records: list[tuple[int, dict]] = []
-    parsed = ParsedFile(header=[])
+    malformed: list[tuple[int, str, str]] = []
     for i, line in enumerate(lines, start=1):
         problem = _line_problem(line, max_line_chars)
         if problem:
-            parsed.malformed.append((i, *problem))
+            malformed.append((i, *problem))
             continue
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except (json.JSONDecodeError, RecursionError):
-            parsed.malformed.append((i, "malformed_row", "line is not valid JSON"))
+            malformed.append((i, "malformed_row", "line is not valid JSON"))
             continue
         if not isinstance(obj, dict):
-            parsed.malformed.append((i, "malformed_row", "line is not a JSON object"))
+            malformed.append((i, "malformed_row", "line is not a JSON object"))
             continue
         records.append((i, obj))
-    if not records and not parsed.malformed:
+    if not records and not malformed:
         raise FileRejected("empty_file", "the file has no records")
-    return _records_to_rows(records, parsed)
+    return _records_to_rows(records, malformed)
 
 
-def _records_to_rows(records: list[tuple[int, dict]], parsed: ParsedFile) -> ParsedFile:
-    """JSON objects -> rows of text under the union of their top-level keys, in first-seen order.
+def _records_to_rows(records: list[tuple[int, dict]], malformed: list[tuple[int, str, str]]) -> ParsedFile:
+    """JSON objects -> text columns under the union of their top-level keys, in first-seen order.
     A nested object or list stays one JSON text; contract paths reach inside it."""
-    keys: dict[str, None] = {}
-    for _, obj in records:
-        keys.update(dict.fromkeys(obj))
-    parsed.header = list(keys)
-    for i, obj in records:
-        parsed.rows.append([json_text(obj.get(k)) for k in parsed.header])
-        parsed.row_numbers.append(i)
-    return parsed
+    objects = [obj for _, obj in records]
+    header = list(dict.fromkeys(chain.from_iterable(objects)))
+    columns = [_text_column([obj.get(key) for obj in objects]) for key in header]
+    return ParsedFile(header, columns, pa.array([i for i, _ in records], pa.int64()), malformed)
+
+
+def _text_column(values: list) -> pa.Array:
+    """One key's JSON values as cell text (json_text), a column at a time."""
+    kinds = set(map(type, values))
+    if not kinds <= {str, type(None)}:
+        values = [v if type(v) is str else json_text(v) for v in values]
+    return pa.array(values, pa.string())
 
 
 def parse_json(data: bytes, encoding: str) -> ParsedFile:
@@ -270,14 +330,13 @@ def parse_json(data: bytes, encoding: str) -> ParsedFile:
         raise FileRejected("unknown_format", "a JSON feed must be an array of records (or an object holding one)")
     if not doc:
         raise FileRejected("empty_file", "the file has no records")
-    parsed = ParsedFile(header=[])
-    records = []
+    records, malformed = [], []
     for i, obj in enumerate(doc, start=1):
         if isinstance(obj, dict):
             records.append((i, obj))
         else:
-            parsed.malformed.append((i, "malformed_row", "record is not a JSON object"))
-    return _records_to_rows(records, parsed)
+            malformed.append((i, "malformed_row", "record is not a JSON object"))
+    return _records_to_rows(records, malformed)
 
 
 def parse_xlsx(data: bytes) -> ParsedFile:
@@ -300,16 +359,15 @@ def parse_xlsx(data: bytes) -> ParsedFile:
     if header_row is None:
         raise FileRejected("empty_file", "the workbook's first sheet is empty")
     header = ["" if h is None else str(h).strip() for h in header_row]
-    parsed = ParsedFile(header=header)
+    data_rows, row_numbers = [], []
     for i, row in enumerate(rows, start=1):
         values = [None if v is None else str(v) for v in row]
         if all(v is None or not v.strip() for v in values):
             continue
-        values = (values + [None] * len(header))[: len(header)]
-        parsed.rows.append(values)
-        parsed.row_numbers.append(i)
+        data_rows.append((values + [None] * len(header))[: len(header)])
+        row_numbers.append(i)
     wb.close()
-    return parsed
+    return ParsedFile.from_rows(header, data_rows, row_numbers, [])
 
 
 def parse_file(data: bytes, contract: Contract, max_line_chars: int = MAX_LINE_CHARS) -> ParsedFile:
@@ -379,15 +437,11 @@ def read_delivery(contract: Contract, data: bytes, source_file: str, chunk_rows:
     if missing:
         # A renamed or missing column means no row can be harmonised faithfully: quarantine them all.
         detail = "the file lacks columns the contract maps: " + ", ".join(missing)
-        entries.extend((row, None, "missing_column", None, detail) for row in parsed.row_numbers)
+        entries.extend((row, None, "missing_column", None, detail) for row in parsed.row_numbers.to_pylist())
         stats["verdict"] = verdicts.file_verdict(stats, contract)
         return FileReadResult([], q_rows(entries), stats)
 
-    columns = list(zip(*parsed.rows)) if parsed.rows else [() for _ in header]
-    table = pa.table(
-        {name: pa.array(col, pa.string()) for name, col in zip(header, columns)}
-        | {SOURCE_ROW: pa.array(parsed.row_numbers, pa.int64())}
-    )
+    table = pa.table(dict(zip(header, parsed.columns)) | {SOURCE_ROW: parsed.row_numbers})
     table, id_problems = _check_record_ids(table, contract.record_id)
     entries.extend(id_problems)
     table, kind_problems = _check_column_kinds(table, contract)

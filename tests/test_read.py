@@ -112,3 +112,56 @@ def test_read_errors_never_echo_values():
     result = read_delivery(contract(), data, "t/a.csv")
     text = " ".join(str(v) for v in result.quarantined.to_pylist())
     assert "MARIA" not in text and "12345678" not in text
+
+
+def test_python_whitespace_is_every_character_str_strip_drops():
+    import sys
+
+    from pipelines.read import PYTHON_WHITESPACE
+    assert set(PYTHON_WHITESPACE) == {chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()}
+
+
+def _reference_csv_rows(text: str, delimiter: str) -> tuple[list[list[str]], list[int], list[int]]:
+    """The reader's rules line by line: (rows, their numbers, malformed row numbers)."""
+    import csv
+    import re
+
+    lines = re.split(r"\r\n|\r|\n", text)
+    header_at = next(i for i, line in enumerate(lines) if line.strip())
+    width = len(next(csv.reader([lines[header_at]], delimiter=delimiter)))
+    rows, numbers, malformed = [], [], []
+    for row_number, line in enumerate(lines[header_at + 1:], start=1):
+        if not line.strip():
+            continue
+        try:
+            values = next(csv.reader([line], delimiter=delimiter, strict=True)) if '"' in line else line.split(delimiter)
+        except csv.Error:
+            malformed.append(row_number)
+            continue
+        if len(values) != width:
+            malformed.append(row_number)
+            continue
+        rows.append(values)
+        numbers.append(row_number)
+    return rows, numbers, malformed
+
+
+@pytest.mark.parametrize("delimiter", [";", ",", "\t"])
+def test_columnar_csv_rows_equal_line_by_line_reading(delimiter):
+    """The bulk of a CSV is split in Arrow; quoted, short, long, blank-looking and exotic-space
+    lines go line by line: together they must give exactly the line-by-line rows, in file order."""
+    from pipelines.read import parse_csv
+
+    d = delimiter
+    lines = ["", " \t", f"A{d}B{d}C",                      # leading blank lines, then the header
+             f"1{d}x{d}y", f'2{d}"q{d}uoted"{d}z', f"3{d}x", "\u3000\xa0\x1c",  # quoted, short, exotic blank
+             f"4{d}{d}", f"5{d}x{d}y{d}extra", f'6{d}"bad{d}x', f"\xa0{d}\u2003{d}\x1f",  # empty cells, long, bad quote, all spaces
+             f" 7 {d} x {d} y ", "", f"8{d}é{d}ñ", f'"9"{d}a{d}b', "   ", f"10{d}x{d}y"]
+    text = "\r\n".join(lines[:6]) + "\n" + "\r".join(lines[6:12]) + "\n" + "\n".join(lines[12:]) + "\n"
+    parsed = parse_csv(text.encode("utf-8"), "utf-8", delimiter)
+    rows, numbers, malformed = _reference_csv_rows(text, delimiter)
+    assert parsed.header == ["A", "B", "C"] and len(rows) == (7 if d == "\t" else 8) and len(malformed) == 3
+    assert parsed.rows == [tuple(r) for r in rows]
+    assert parsed.row_numbers.to_pylist() == numbers
+    assert [m[0] for m in parsed.malformed] == malformed
+    assert parsed.rows_read == len(rows) + len(malformed)
