@@ -184,6 +184,8 @@ def encoding_contradictions(data: bytes, encoding: str) -> tuple[int, str]:
             "double-encoded text (UTF-8 read as latin-1 and saved again: mojibake)"
     else:
         return 0, ""
+    if not re.search(pattern, text):  # the usual case; a match never spans a line break
+        return 0, ""
     lines = pa.array(_LINE_BREAK.split(text), pa.large_string())
     suspect = int(pc.sum(pc.match_substring_regex(lines, pattern)).as_py() or 0)
     return suspect, what if suspect else ""
