@@ -119,7 +119,7 @@ def build(p: beam.Pipeline, deliveries: list[tuple[str, str, str]], contracts: l
     summary = aggregates.Summarise()
 
     read = p | "Read" >> ReadFeeds(deliveries, contracts)
-    harmonised = read.raw | "Harmonise" >> Harmonise(contracts)
+    harmonised = read.raw | "Harmonise" >> Harmonise(contracts, posixpath.join(work, "harmonised"), processes)
 
     persons, conflicts, linked_by_role, validated_by_role, lineage, uncertain = [], [], [], [], [], []
     for role, folder in ROLE_FOLDERS.items():
