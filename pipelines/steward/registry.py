@@ -341,11 +341,9 @@ class LinkWithRegistry(beam.PTransform):
             label=label, role=role, key=key, run_id=run_id)
         linked = linkage["linked"] | "AttachStableIds" >> beam.Map(
             apply_assignment, assigned=beam.pvalue.AsSingleton(assigned)).with_output_types(pa.Table)
-        # made where the ids are assigned (the step the runner fuses with it), not where ``assigned`` is a
-        # side input: each stage reading a side input holds a decoded copy of it
-        rows = assigned | "RegistryRows" >> beam.FlatMap(
-            lambda assigned, refs: (registry_rows(Handoff.load(ref), assigned, role, label, run_id) for ref in refs),
-            refs=beam.pvalue.AsList(linkage["rows"]))
+        rows = linkage["rows"] | "RegistryRows" >> beam.Map(
+            lambda ref, assigned: registry_rows(Handoff.load(ref), assigned, role, label, run_id),
+            assigned=beam.pvalue.AsSingleton(assigned))
         kept = previous | "CarriedRows" >> beam.Map(
             carried_registry_rows, assigned=beam.pvalue.AsSingleton(assigned), label=label,
             current=beam.pvalue.AsList(current))
