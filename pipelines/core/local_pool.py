@@ -122,19 +122,14 @@ class PooledDoFn(beam.DoFn):
     ``function`` a pure module-level function of picklable ``args``, its result turned into the
     DoFn's outputs (values or ``TaggedOutput``) by ``outputs(result, element)``, ``element`` what
     ``run`` was given (so that a worker need not send back what the DoFn already holds). With
-    ``processes`` > 1 the work runs in a shared pool of that many processes, with at most
-    ``in_flight`` elements (default: ``processes``) submitted and not yet emitted: outputs leave in
-    the elements' order, so a worker whose element was quick waits for the older ones unless more
-    are in flight. A DoFn whose elements and results are small (file names) keeps more in flight;
-    one that holds a table per element keeps its memory bounded with the default.
+    ``processes`` > 1 the work runs in a shared pool of that many processes.
 
         def process(self, element, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
             yield from self.run(work_on, (element, self._settings), window, timestamp)
     """
 
-    def __init__(self, processes: int = 1, in_flight: int | None = None):
+    def __init__(self, processes: int = 1):
         self._processes = processes
-        self._in_flight = max(in_flight or processes, processes)
 
     def outputs(self, result, element):
         raise NotImplementedError
@@ -150,7 +145,7 @@ class PooledDoFn(beam.DoFn):
         if self._pool is None:
             self._pool = _POOL.acquire(self._processes)
         self._waiting.append((self._pool.submit(function, *args), element, window, timestamp))
-        while len(self._waiting) > self._in_flight:  # the oldest first: outputs in the elements' order
+        while len(self._waiting) > self._processes:  # the oldest first: outputs in the elements' order
             yield from self._emit(*self._waiting.popleft())
 
     def finish_bundle(self):

@@ -34,7 +34,6 @@ from pipelines.link import constraints
 DEFAULT_PARTITIONS = 32
 MERGE_AFTER_BYTES = 64 << 20  # what a combine lets wait before merging it (bounded memory, few merges)
 TAG_STATS = "stats"
-IN_FLIGHT_PER_PROCESS = 4  # partitions submitted to each local process ahead of the one emitted next
 TAG_PATTERNS = "patterns"
 
 
@@ -43,7 +42,7 @@ class _PartitionFn(PooledDoFn):
     (``compare.partition_rows``, in ``processes`` processes at once)."""
 
     def __init__(self, settings: LinkageSettings, partitions: int, handoff: Handoff, processes: int = 1):
-        super().__init__(processes, in_flight=IN_FLIGHT_PER_PROCESS * processes)  # file names in and out
+        super().__init__(processes)
         self._settings = settings
         self._partitions = partitions
         self._handoff = handoff
@@ -65,8 +64,7 @@ class _ComparePairsFn(PooledDoFn):
     each). Partitions are compared in ``processes`` processes at once."""
 
     def __init__(self, settings: LinkageSettings, handoff: Handoff, processes: int = 1):
-        # partitions differ in size: with a few more in flight than workers, none waits on a larger one
-        super().__init__(processes, in_flight=IN_FLIGHT_PER_PROCESS * processes)
+        super().__init__(processes)
         self._settings = settings
         self._handoff = handoff
 
