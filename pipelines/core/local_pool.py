@@ -10,8 +10,8 @@ from: the same PCollections as when the work is done inline, which it is with on
 default on any other runner, whose workers are the parallelism).
 
 The workers are started for a bundle and stopped at its end (an idle worker's memory would count
-against the whole run's), and shared by the DoFns of one fused stage (validating the feeds, the
-linkage's comparison rows). Their log records go to the parent's handlers. A worker that fails fails
+against the whole run's), and shared by the DoFns of one fused stage (harmonising and validating
+the feeds, the linkage's comparison rows). Their log records go to the parent's handlers. A worker that fails fails
 the bundle, with the worker's exception.
 """
 
@@ -44,10 +44,10 @@ class LocalProcessesOptions(PipelineOptions):
     def _add_argparse_args(cls, parser) -> None:
         parser.add_argument(
             "--local_processes", type=int, default=None,
-            help="processes of this machine for the in-process runner's heaviest steps (validating the feeds, "
-                 "preparing, partitioning and comparing the linkage's records); default: the CPUs this process "
-                 f"may use, at most {MAX_DEFAULT_PROCESSES}, for deliveries of {MIN_DEFAULT_BYTES >> 20} MB or "
-                 "more; 1: none. Other runners ignore it")
+            help="processes of this machine for the in-process runner's heaviest steps (harmonising and "
+                 "validating the feeds, preparing, partitioning and comparing the linkage's records); default: "
+                 f"the CPUs this process may use, at most {MAX_DEFAULT_PROCESSES}, for deliveries of "
+                 f"{MIN_DEFAULT_BYTES >> 20} MB or more; 1: none. Other runners ignore it")
 
 
 def local_processes(options: PipelineOptions, input_bytes: Callable[[], int] | None = None) -> int:
