@@ -164,10 +164,15 @@ def _band(pairs: pa.Table, lower: float, upper: float) -> pa.Table:
     return pairs.filter(pc.and_(pc.greater_equal(p, lower), pc.less(p, upper)))
 
 
-def _cluster_all(edge_tables: list[pa.Table], role: str, key, settings: LinkageSettings,
-                 judged=None) -> tuple[pa.Table, pa.Table]:
+def _cluster_all(edge_tables: list[pa.Table], role: str, key, settings: LinkageSettings, judged,
+                 handoff: Handoff) -> tuple[pa.Table | str, pa.Table | str]:
+    """(membership, refused edges) of all accepted edges, handed off: later stages read them as side
+    inputs, and the in-process runner keeps a side input's encoded copy for each reader until the
+    job ends (file names instead of tables, with a work folder)."""
     tables = [t for t in edge_tables if t.num_rows]
-    return cluster_with_judgements(pa.concat_tables(tables) if tables else pa.table({}), role, key, settings, judged)
+    membership, refused = cluster_with_judgements(pa.concat_tables(tables) if tables else pa.table({}), role, key,
+                                                  settings, judged)
+    return handoff.store(membership, "membership"), handoff.store(refused, "refused")
 
 
 class LinkPersons(beam.PTransform):
@@ -175,7 +180,8 @@ class LinkPersons(beam.PTransform):
     ``linked`` (records with person_id, match_rule), ``links`` (scored pairs above the floor),
     ``review`` (uncertain pairs and refused merges, records side by side: restricted),
     ``model`` (the model JSON), ``stats`` (candidate pairs per rule, bounded blocks),
-    ``membership`` (record -> person of every clustered record, carried ones included) and
+    ``membership`` (record -> person of every clustered record, carried ones included; handed off
+    with a work folder) and
     ``judgements`` (each steward's judgement in force with this run's evidence).
 
     ``judged`` (left_uid, right_uid, decision) are the stewards' judgements, enforced as must- and
@@ -256,11 +262,11 @@ class LinkPersons(beam.PTransform):
             scored
             | "AcceptedEdges" >> beam.Map(linker.keep_above, thresholds.match_probability)
             | "AllEdges" >> beam.combiners.ToList()
-            | "Cluster" >> beam.Map(_cluster_all, role, key, settings, judged)
+            | "Cluster" >> beam.Map(_cluster_all, role, key, settings, judged, handoff.sub("clusters"))
         )
         membership = clustered | "Membership" >> beam.Map(lambda r: r[0])
         linked = held | "AttachPersons" >> beam.Map(
-            lambda ref, membership: attach_persons(Handoff.load(ref), membership, role, key),
+            lambda ref, membership: attach_persons(Handoff.load(ref), Handoff.load(membership), role, key),
             membership=beam.pvalue.AsSingleton(membership)).with_output_types(pa.Table)
 
         to_review = (
@@ -268,7 +274,8 @@ class LinkPersons(beam.PTransform):
             | "Uncertain" >> beam.Map(_band, thresholds.review_lower, thresholds.match_probability)
             | "AllUncertain" >> beam.combiners.ToList()
             | "ReviewPairs" >> beam.Map(lambda tables, clustered: constraints.without_judged(
-                review.review_pairs(tables, clustered[1]), judged), clustered=beam.pvalue.AsSingleton(clustered))
+                review.review_pairs(tables, Handoff.load(clustered[1])), judged),
+                clustered=beam.pvalue.AsSingleton(clustered))
         )
         uids = to_review | "ReviewUids" >> beam.Map(review.uids_of)
         picked = (held | "PickReviewRecords" >> beam.Map(lambda ref, uids: review.pick(Handoff.load(ref), uids),
@@ -281,7 +288,7 @@ class LinkPersons(beam.PTransform):
             | "AllJudgedPairs" >> beam.combiners.ToList()
             | "JudgementEvidence" >> beam.Map(
                 lambda tables, clustered: constraints.judgement_evidence(
-                    tables, clustered[1], judged, thresholds.match_probability, thresholds.review_lower),
+                    tables, Handoff.load(clustered[1]), judged, thresholds.match_probability, thresholds.review_lower),
                 clustered=beam.pvalue.AsSingleton(clustered))
         )
         return {"linked": linked, "links": links, "review": queue, "model": model, "stats": stats,

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import model
+from pipelines.core.handoff import Handoff
 from pipelines.core.vector import map_unique
 from pipelines.link import aliases, linker
 from pipelines.link.cluster import person_id_for
@@ -238,6 +239,14 @@ def _lineage(nodes: pa.Table, prev: pa.Table, kept: set[str], role: str, run_id:
     return rows.cast(LINEAGE_SCHEMA)
 
 
+def handed_off(tables: dict[str, pa.Table], handoff: Handoff) -> dict[str, pa.Table | str]:
+    return {name: handoff.store(table, name) for name, table in tables.items()}
+
+
+def loaded(refs: dict[str, pa.Table | str]) -> dict[str, pa.Table]:
+    return {name: Handoff.load(ref) for name, ref in refs.items()}
+
+
 def apply_assignment(records: pa.Table, assigned: dict[str, pa.Table]) -> pa.Table:
     """This run's records with their stable person id and the person's period columns."""
     table = assigned["records"]
@@ -331,15 +340,20 @@ class LinkWithRegistry(beam.PTransform):
         linkage = records | "Link" >> LinkPersons(role, key=key, pinned_model=self._pinned, judged=self._judged,
                                                   carried=carried, work=self._work, processes=self._processes)
         previous_keys = previous | "RegistryKeys" >> beam.Map(lambda t: t.select(list(KEY_COLUMNS)))
+        # the assignment's tables handed off: its side inputs' readers each get the runner's encoded
+        # copy, kept until the job ends (see LinkPersons' clustering)
+        handoff = Handoff(self._work).sub("assigned")
         assigned = linkage["membership"] | "StableIds" >> beam.Map(
-            assign, current=beam.pvalue.AsList(current), previous=beam.pvalue.AsList(previous_keys),
-            label=label, role=role, key=key, run_id=run_id)
+            lambda membership, current, previous: handed_off(
+                assign(Handoff.load(membership), current, previous, label, role, key, run_id), handoff),
+            current=beam.pvalue.AsList(current), previous=beam.pvalue.AsList(previous_keys))
         linked = linkage["linked"] | "AttachStableIds" >> beam.Map(
-            apply_assignment, assigned=beam.pvalue.AsSingleton(assigned)).with_output_types(pa.Table)
+            lambda records, assigned: apply_assignment(records, loaded(assigned)),
+            assigned=beam.pvalue.AsSingleton(assigned)).with_output_types(pa.Table)
         rows = linked | "RegistryRows" >> beam.Map(registry_rows, role, key, label, run_id)
         kept = previous | "CarriedRows" >> beam.Map(
-            carried_registry_rows, assigned=beam.pvalue.AsSingleton(assigned), label=label,
-            current=beam.pvalue.AsList(current))
+            lambda t, assigned, current: carried_registry_rows(t, loaded(assigned), label, current),
+            assigned=beam.pvalue.AsSingleton(assigned), current=beam.pvalue.AsList(current))
         return {**linkage, "linked": linked,
                 "registry": (rows, kept),
-                "lineage": assigned | "Lineage" >> beam.Map(lambda a: a["lineage"])}
+                "lineage": assigned | "Lineage" >> beam.Map(lambda a: Handoff.load(a["lineage"]))}

@@ -163,8 +163,8 @@ def test_the_beam_transform_scores_the_pairs_the_in_memory_linker_scores(handoff
         records = (out["linked"] | "Records" >> beam.combiners.ToList()
                    | beam.Map(lambda ts: pa.concat_tables(ts).num_rows))
         assert_that(records, equal_to([table.num_rows]), label="AllRecords")
-    if handoff:  # the tables went through files: records, comparison rows, blocks, compared pairs
-        assert {p.name for p in (tmp_path / "handoff").iterdir()} == {"records", "comparison", "blocks", "pairs"}
+    if handoff:  # the tables went through files: records, comparison rows, blocks, compared pairs, clusters
+        assert {p.name for p in (tmp_path / "handoff").iterdir()} == {"records", "comparison", "blocks", "pairs", "clusters"}
 
 
 def test_the_review_queue_of_a_table_decoded_from_an_empty_stream_is_empty():
