@@ -247,6 +247,10 @@ def loaded(refs: dict[str, pa.Table | str]) -> dict[str, pa.Table]:
     return {name: Handoff.load(ref) for name, ref in refs.items()}
 
 
+def loaded_list(refs: list) -> list[pa.Table]:
+    return [Handoff.load(ref) for ref in refs]
+
+
 def apply_assignment(records: pa.Table, assigned: dict[str, pa.Table]) -> pa.Table:
     """This run's records with their stable person id and the person's period columns."""
     table = assigned["records"]
@@ -333,26 +337,28 @@ class LinkWithRegistry(beam.PTransform):
                         | "UpgradeRegistry" >> beam.Map(upgraded, role))
         else:
             previous = records.pipeline | "NoRegistry" >> beam.Create([registry_schema(role).empty_table()])
-        current = records | "RecordKeys" >> beam.Map(current_keys, key, label)
+        # side inputs' tables handed off: each reader of a side input gets the runner's encoded copy,
+        # kept until the job ends (see LinkPersons' clustering); the side inputs hold file names
+        handoff = Handoff(self._work)
+        current = records | "RecordKeys" >> beam.Map(
+            lambda t: handoff.sub("keys").store(current_keys(t, key, label), "keys"))
         fields = comparison_fields(role).names
         carried = previous | "Carried" >> beam.Map(
-            lambda t, cur: carried_rows(t, label, cur).select(fields), cur=beam.pvalue.AsList(current))
+            lambda t, cur: carried_rows(t, label, loaded_list(cur)).select(fields), cur=beam.pvalue.AsList(current))
         linkage = records | "Link" >> LinkPersons(role, key=key, pinned_model=self._pinned, judged=self._judged,
                                                   carried=carried, work=self._work, processes=self._processes)
         previous_keys = previous | "RegistryKeys" >> beam.Map(lambda t: t.select(list(KEY_COLUMNS)))
-        # the assignment's tables handed off: its side inputs' readers each get the runner's encoded
-        # copy, kept until the job ends (see LinkPersons' clustering)
-        handoff = Handoff(self._work).sub("assigned")
         assigned = linkage["membership"] | "StableIds" >> beam.Map(
             lambda membership, current, previous: handed_off(
-                assign(Handoff.load(membership), current, previous, label, role, key, run_id), handoff),
+                assign(Handoff.load(membership), loaded_list(current), previous, label, role, key, run_id),
+                handoff.sub("assigned")),
             current=beam.pvalue.AsList(current), previous=beam.pvalue.AsList(previous_keys))
         linked = linkage["linked"] | "AttachStableIds" >> beam.Map(
             lambda records, assigned: apply_assignment(records, loaded(assigned)),
             assigned=beam.pvalue.AsSingleton(assigned)).with_output_types(pa.Table)
         rows = linked | "RegistryRows" >> beam.Map(registry_rows, role, key, label, run_id)
         kept = previous | "CarriedRows" >> beam.Map(
-            lambda t, assigned, current: carried_registry_rows(t, loaded(assigned), label, current),
+            lambda t, assigned, current: carried_registry_rows(t, loaded(assigned), label, loaded_list(current)),
             assigned=beam.pvalue.AsSingleton(assigned), current=beam.pvalue.AsList(current))
         return {**linkage, "linked": linked,
                 "registry": (rows, kept),
