@@ -181,8 +181,8 @@ class LinkPersons(beam.PTransform):
     ``review`` (uncertain pairs and refused merges, records side by side: restricted),
     ``model`` (the model JSON), ``stats`` (candidate pairs per rule, bounded blocks),
     ``membership`` (record -> person of every clustered record, carried ones included; handed off
-    with a work folder) and
-    ``judgements`` (each steward's judgement in force with this run's evidence).
+    with a work folder), ``judgements`` (each steward's judgement in force with this run's evidence)
+    and ``rows`` (this run's records' comparison rows, handed off with a work folder).
 
     ``judged`` (left_uid, right_uid, decision) are the stewards' judgements, enforced as must- and
     cannot-links; ``carried`` (comparison rows of earlier periods' records, pipelines/steward/registry.py)
@@ -218,6 +218,7 @@ class LinkPersons(beam.PTransform):
         rows = handoff.sub("comparison")
         comp = records | "ComparisonTable" >> beam.ParDo(
             PooledMapFn(comparison_rows, settings, rows, processes=self._processes)).with_output_types(handoff.type)
+        own_rows = comp  # this run's records' comparison rows (the person registry keeps them)
         if self._carried is not None:
             carried = self._carried | "SlimCarried" >> beam.Map(
                 lambda t: rows.store(linker.slim(t, settings), "carried")).with_output_types(handoff.type)
@@ -292,7 +293,7 @@ class LinkPersons(beam.PTransform):
                 clustered=beam.pvalue.AsSingleton(clustered))
         )
         return {"linked": linked, "links": links, "review": queue, "model": model, "stats": stats,
-                "membership": membership, "judgements": judgements}
+                "membership": membership, "judgements": judgements, "rows": own_rows}
 
 
 def model_as_json(model: dict) -> str:

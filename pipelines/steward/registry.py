@@ -132,8 +132,8 @@ def assign(membership: pa.Table, current: list[pa.Table], previous: list[pa.Tabl
     ``membership``: the clustering (record_uid -> provisional person id) of this run's and carried
     records; ``current``: (record_uid, key, period) of this run's records; ``previous``: the previous
     registry's (record_uid, person_id, delivery_period, period). Returns ``records`` (this run's
-    record_uid -> person_id and the period columns), ``carried`` (carried key -> person_id) and
-    ``lineage``."""
+    record_uid -> registry key, period, person_id and the period columns), ``carried`` (carried
+    key -> person_id) and ``lineage``."""
     cur = pa.concat_tables([t for t in current if t.num_rows]) if any(t.num_rows for t in current) else \
         pa.table({"record_uid": pa.array([], pa.string()), "key": pa.array([], pa.string()),
                   "period": pa.array([], pa.string())})
@@ -169,8 +169,8 @@ def assign(membership: pa.Table, current: list[pa.Table], previous: list[pa.Tabl
     periods = _periods(nodes)
     mine = nodes.filter(nodes.column("is_current"))
     at = pc.index_in(mine.column("person_id"), periods.column("person_id"))
-    records = pa.table({"record_uid": mine.column("node"), "person_id": mine.column("person_id"),
-                        **{c: pc.take(periods.column(c), at) for c in PERIOD_COLUMNS}})
+    records = pa.table({"record_uid": mine.column("node"), "key": mine.column("key"), "period": mine.column("period"),
+                        "person_id": mine.column("person_id"), **{c: pc.take(periods.column(c), at) for c in PERIOD_COLUMNS}})
     theirs = nodes.filter(pc.invert(nodes.column("is_current")))
     return {"records": records,
             "carried": pa.table({"record_uid": theirs.column("key"), "person_id": theirs.column("person_id")}),
@@ -262,17 +262,21 @@ def apply_assignment(records: pa.Table, assigned: dict[str, pa.Table]) -> pa.Tab
     return records
 
 
-def registry_rows(records: pa.Table, role: str, key, label: str, run_id: str,
+def registry_rows(comparison_rows: pa.Table, assigned: dict[str, pa.Table], role: str, label: str, run_id: str,
                   settings: LinkageSettings | None = None) -> pa.Table:
-    """This run's records as registry rows (restricted: comparison fields included)."""
+    """This run's records as registry rows (restricted: comparison fields included), made of the
+    comparison rows the linkage made of them (a superset of the registry's fields) and the keys,
+    periods and stable person ids ``assign`` gave them."""
     schema = registry_schema(role, settings)
-    comp = comparison_table(records)
-    comp = comp.set_column(comp.column_names.index("record_uid"), "record_uid", record_keys(records.column("record_uid"), key))
-    n = records.num_rows
-    comp = comp.append_column("person_id", records.column("person_id")).append_column(
+    table = assigned["records"]
+    at = pc.index_in(comparison_rows.column("record_uid"), table.column("record_uid"))
+    n = comparison_rows.num_rows
+    rows = comparison_rows.set_column(comparison_rows.column_names.index("record_uid"), "record_uid",
+                                      pc.take(table.column("key"), at))
+    rows = rows.append_column("person_id", pc.take(table.column("person_id"), at)).append_column(
         "delivery_period", pa.array([label] * n, pa.string())).append_column(
-        "period", record_periods(records, label)).append_column("run_id", pa.array([run_id] * n, pa.string()))
-    return comp.select(schema.names).cast(schema)
+        "period", pc.take(table.column("period"), at)).append_column("run_id", pa.array([run_id] * n, pa.string()))
+    return rows.select(schema.names).cast(schema)
 
 
 def carried_registry_rows(previous: pa.Table, assigned: dict[str, pa.Table], label: str,
@@ -356,7 +360,9 @@ class LinkWithRegistry(beam.PTransform):
         linked = linkage["linked"] | "AttachStableIds" >> beam.Map(
             lambda records, assigned: apply_assignment(records, loaded(assigned)),
             assigned=beam.pvalue.AsSingleton(assigned)).with_output_types(pa.Table)
-        rows = linked | "RegistryRows" >> beam.Map(registry_rows, role, key, label, run_id)
+        rows = linkage["rows"] | "RegistryRows" >> beam.Map(
+            lambda ref, assigned: registry_rows(Handoff.load(ref), loaded(assigned), role, label, run_id),
+            assigned=beam.pvalue.AsSingleton(assigned))
         kept = previous | "CarriedRows" >> beam.Map(
             lambda t, assigned, current: carried_registry_rows(t, loaded(assigned), label, loaded_list(current)),
             assigned=beam.pvalue.AsSingleton(assigned), current=beam.pvalue.AsList(current))

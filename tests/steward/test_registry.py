@@ -128,3 +128,33 @@ def test_a_registry_written_by_an_earlier_release_gets_the_columns_it_lacks():
     carried = carried_rows(new, "2019", []).select(comparison_fields("offender").names)
     assert carried.num_rows == 1
     assert upgraded(full, "offender").equals(full)  # a current registry is left as it is
+
+
+def test_registry_rows_are_the_linkage_comparison_rows_with_key_period_and_person():
+    """The registry's rows of this run's records: the comparison rows the linkage made of them
+    (every registry field), the record's registry key for its uid, its period and stable person id."""
+    from pipelines import model
+    from pipelines.link import linker
+    from pipelines.link.prepare import comparison_table
+    from pipelines.steward.registry import registry_rows, registry_schema
+
+    uids = sorted(u for g in GROUPS for u in g)
+    ids, assigned = _run(GROUPS, label="2019")
+    n = len(uids)
+    records = model.conform(pa.table({
+        "record_uid": pa.array(uids, pa.string()), "event_year": pa.array([2019] * n, pa.int32()),
+        "given_names": pa.array(["MARÍA", "ANA", None, "JOSÉ", "LUZ", "ROSA"], pa.string()),
+        "paternal_surname": pa.array(["QUISPE", "MAMANI", "HUAMÁN", None, "FLORES", "ROJAS"], pa.string()),
+        "document_number": pa.array(["10234567", None, "10234567", "44556677", None, None], pa.string()),
+        "document_type": pa.array(["DNI", None, "DNI", "DNI", None, None], pa.string()),
+    }), model.table("victim"))
+    comparison = linker.slim(comparison_table(records), linker.load_settings())
+    rows = registry_rows(comparison.take([5, 0, 3, 1, 4, 2]), assigned, "victim", "2019", "run-1")
+    assert rows.schema == registry_schema("victim")
+    keys = dict(zip(uids, current_keys(records, KEY, "2019").column("key").to_pylist()))
+    order = [uids[i] for i in (5, 0, 3, 1, 4, 2)]
+    assert rows.column("record_uid").to_pylist() == [keys[u] for u in order]
+    assert rows.column("person_id").to_pylist() == [ids[u] for u in order]
+    assert set(rows.column("period").to_pylist()) == {"2019"} and set(rows.column("run_id").to_pylist()) == {"run-1"}
+    fields = [f for f in registry_schema("victim").names if f in comparison.column_names and f != "record_uid"]
+    assert rows.select(fields).to_pylist() == comparison.take([5, 0, 3, 1, 4, 2]).select(fields).to_pylist()
