@@ -4,7 +4,7 @@ import datetime as dt
 
 import pyarrow as pa
 
-from pipelines.core.handoff import Handoff, load_all
+from pipelines.core.handoff import Handoff, load_all, load_named
 
 
 def _table(n=3):
@@ -28,6 +28,14 @@ def test_without_a_folder_the_table_stays_in_the_pcollection():
     handoff = Handoff().sub("records")
     table = _table()
     assert handoff.store(table) is table and Handoff.load(table) is table and handoff.type is pa.Table
+
+
+def test_named_tables_go_through_files_and_come_back_by_name(tmp_path):
+    tables = {"records": pa.table({"uid": ["a", "b"]}), "lineage": pa.table({"n": pa.array([], pa.int64())})}
+    refs = Handoff(str(tmp_path)).store_named(tables)
+    assert all(isinstance(ref, str) for ref in refs.values())
+    assert load_named(refs) == tables
+    assert load_named(Handoff().store_named(tables)) == tables  # without a folder: the tables themselves
 
 
 def test_parts_load_as_one_table(tmp_path):

@@ -58,6 +58,10 @@ class Handoff:
             write_stream(fh, table)
         return path
 
+    def store_named(self, tables: dict[str, pa.Table]) -> dict[str, pa.Table | str]:
+        """``store`` of each table of a dict (a step's several results read by later stages)."""
+        return {name: self.store(table, name) for name, table in tables.items()}
+
     @staticmethod
     def load(ref: pa.Table | str) -> pa.Table:
         """A table ``store`` returned: read back from its file, or as it is."""
@@ -65,6 +69,11 @@ class Handoff:
             return ref
         with fsspec.open(ref, "rb") as fh:
             return ipc.open_stream(pa.py_buffer(fh.read())).read_all()
+
+
+def load_named(refs: dict[str, pa.Table | str]) -> dict[str, pa.Table]:
+    """The tables ``Handoff.store_named`` returned the refs of."""
+    return {name: Handoff.load(ref) for name, ref in refs.items()}
 
 
 def load_all(refs, promote_options: str = "none") -> pa.Table:

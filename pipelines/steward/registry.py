@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import model
-from pipelines.core.handoff import Handoff
+from pipelines.core.handoff import Handoff, load_named
 from pipelines.core.vector import map_unique
 from pipelines.link import aliases, linker
 from pipelines.link.cluster import person_id_for
@@ -239,18 +239,6 @@ def _lineage(nodes: pa.Table, prev: pa.Table, kept: set[str], role: str, run_id:
     return rows.cast(LINEAGE_SCHEMA)
 
 
-def handed_off(tables: dict[str, pa.Table], handoff: Handoff) -> dict[str, pa.Table | str]:
-    return {name: handoff.store(table, name) for name, table in tables.items()}
-
-
-def loaded(refs: dict[str, pa.Table | str]) -> dict[str, pa.Table]:
-    return {name: Handoff.load(ref) for name, ref in refs.items()}
-
-
-def loaded_list(refs: list) -> list[pa.Table]:
-    return [Handoff.load(ref) for ref in refs]
-
-
 def apply_assignment(records: pa.Table, assigned: dict[str, pa.Table]) -> pa.Table:
     """This run's records with their stable person id and the person's period columns."""
     table = assigned["records"]
@@ -348,23 +336,24 @@ class LinkWithRegistry(beam.PTransform):
             lambda t: handoff.sub("keys").store(current_keys(t, key, label), "keys"))
         fields = comparison_fields(role).names
         carried = previous | "Carried" >> beam.Map(
-            lambda t, cur: carried_rows(t, label, loaded_list(cur)).select(fields), cur=beam.pvalue.AsList(current))
+            lambda t, cur: carried_rows(t, label, [Handoff.load(c) for c in cur]).select(fields),
+            cur=beam.pvalue.AsList(current))
         linkage = records | "Link" >> LinkPersons(role, key=key, pinned_model=self._pinned, judged=self._judged,
                                                   carried=carried, work=self._work, processes=self._processes)
         previous_keys = previous | "RegistryKeys" >> beam.Map(lambda t: t.select(list(KEY_COLUMNS)))
         assigned = linkage["membership"] | "StableIds" >> beam.Map(
-            lambda membership, current, previous: handed_off(
-                assign(Handoff.load(membership), loaded_list(current), previous, label, role, key, run_id),
-                handoff.sub("assigned")),
+            lambda membership, current, previous: handoff.sub("assigned").store_named(assign(
+                Handoff.load(membership), [Handoff.load(c) for c in current], previous, label, role, key, run_id)),
             current=beam.pvalue.AsList(current), previous=beam.pvalue.AsList(previous_keys))
         linked = linkage["linked"] | "AttachStableIds" >> beam.Map(
-            lambda records, assigned: apply_assignment(records, loaded(assigned)),
+            lambda records, assigned: apply_assignment(records, load_named(assigned)),
             assigned=beam.pvalue.AsSingleton(assigned)).with_output_types(pa.Table)
         rows = linkage["rows"] | "RegistryRows" >> beam.Map(
-            lambda ref, assigned: registry_rows(Handoff.load(ref), loaded(assigned), role, label, run_id),
+            lambda ref, assigned: registry_rows(Handoff.load(ref), load_named(assigned), role, label, run_id),
             assigned=beam.pvalue.AsSingleton(assigned))
         kept = previous | "CarriedRows" >> beam.Map(
-            lambda t, assigned, current: carried_registry_rows(t, loaded(assigned), label, loaded_list(current)),
+            lambda t, assigned, current: carried_registry_rows(t, load_named(assigned), label,
+                                                               [Handoff.load(c) for c in current]),
             assigned=beam.pvalue.AsSingleton(assigned), current=beam.pvalue.AsList(current))
         return {**linkage, "linked": linked,
                 "registry": (rows, kept),
