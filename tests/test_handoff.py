@@ -4,7 +4,7 @@ import datetime as dt
 
 import pyarrow as pa
 
-from pipelines.core.handoff import Handoff, load_all, load_named
+from pipelines.core.handoff import Handoff, load_all, load_named, load_shared
 
 
 def _table(n=3):
@@ -36,6 +36,14 @@ def test_named_tables_go_through_files_and_come_back_by_name(tmp_path):
     assert all(isinstance(ref, str) for ref in refs.values())
     assert load_named(refs) == tables
     assert load_named(Handoff().store_named(tables)) == tables  # without a folder: the tables themselves
+
+
+def test_a_side_input_file_is_read_once_for_its_readers_elements(tmp_path):
+    ref = Handoff(str(tmp_path)).store(_table(3))
+    first = load_shared(ref)
+    assert first == _table(3) and load_shared(ref) is first  # the next element: not read again
+    table = _table(2)
+    assert load_shared(table) is table
 
 
 def test_parts_load_as_one_table(tmp_path):

@@ -17,6 +17,7 @@ reads them again); the finaliser removes the work folder with the run's other in
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import uuid
 
@@ -25,6 +26,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 FOLDER = "handoff"  # under the run's work folder
+SHARED_FILES = 4  # side-input files kept read (load_shared): a stage's readers use up to four
 
 
 def write_stream(sink, table: pa.Table) -> None:
@@ -71,9 +73,21 @@ class Handoff:
             return ipc.open_stream(pa.py_buffer(fh.read())).read_all()
 
 
+@functools.lru_cache(maxsize=SHARED_FILES)
+def _read_shared(path: str) -> pa.Table:
+    return Handoff.load(path)
+
+
+def load_shared(ref: pa.Table | str) -> pa.Table:
+    """``Handoff.load`` for a side input's table, which its reader needs for every element: the last
+    few files read stay in memory for the next element (a file is never rewritten), so a million
+    records' membership is read once per stage, not once per batch of records."""
+    return _read_shared(ref) if isinstance(ref, str) else ref
+
+
 def load_named(refs: dict[str, pa.Table | str]) -> dict[str, pa.Table]:
-    """The tables ``Handoff.store_named`` returned the refs of."""
-    return {name: Handoff.load(ref) for name, ref in refs.items()}
+    """The tables ``Handoff.store_named`` returned the refs of (a side input's: ``load_shared``)."""
+    return {name: load_shared(ref) for name, ref in refs.items()}
 
 
 def load_all(refs, promote_options: str = "none") -> pa.Table:

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.core.arrow_coder import ArrowTableCoder  # noqa: F401 (registers pa.Table's coder)
-from pipelines.core.handoff import Handoff
+from pipelines.core.handoff import Handoff, load_shared
 from pipelines.core.local_pool import PooledDoFn, PooledMapFn
 from pipelines.link import blocking, linker, review
 from pipelines.link.cluster import attach_persons, cluster_with_judgements
@@ -267,7 +267,7 @@ class LinkPersons(beam.PTransform):
         )
         membership = clustered | "Membership" >> beam.Map(lambda r: r[0])
         linked = held | "AttachPersons" >> beam.Map(
-            lambda ref, membership: attach_persons(Handoff.load(ref), Handoff.load(membership), role, key),
+            lambda ref, membership: attach_persons(Handoff.load(ref), load_shared(membership), role, key),
             membership=beam.pvalue.AsSingleton(membership)).with_output_types(pa.Table)
 
         to_review = (
