@@ -64,8 +64,9 @@ class Harmonise(beam.PTransform):
     def __init__(self, contracts: list[Contract], work: str | None = None, processes: int = 1):
         super().__init__()
         self._contracts = {c.feed: c for c in contracts}
-        self._handoff = Handoff(work)
-        self._processes = processes if work else 1
+        pooled = processes > 1 and work is not None
+        self._processes = processes if pooled else 1
+        self._handoff = Handoff(work if pooled else None)  # a file only to come back from a worker
 
     def expand(self, raw_tables):
         return raw_tables | "HarmoniseRows" >> beam.ParDo(
