@@ -9,16 +9,20 @@ outputs come in the elements' order, with the windows and timestamps of the elem
 from: the same PCollections as when the work is done inline, which it is with one process (the
 default on any other runner, whose workers are the parallelism).
 
-The workers are started for a bundle and stopped at its end (an idle worker's memory would count
-against the whole run's), and shared by the DoFns of one fused stage (harmonising and validating
-the feeds, the linkage's comparison rows). Their log records go to the parent's handlers. A worker that fails fails
-the bundle, with the worker's exception.
+The workers are shared by the DoFns of one fused stage (harmonising and validating the feeds, the
+linkage's comparison rows) and started for a bundle and stopped at its end; within ``held()`` (a
+whole job: ``pipeline.run``) they are kept from one pooled step to the next instead, since each
+start costs a spawn and the imports (Beam, Arrow, Great Expectations: seconds a step at a million
+records). A kept worker hands the memory its task freed back after each task, so that an idle one
+holds little. Their log records go to the parent's handlers. A worker that fails fails the bundle,
+with the worker's exception, and the pool is stopped.
 """
 
 from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import logging
 import logging.handlers
 import multiprocessing
@@ -28,6 +32,7 @@ from typing import Callable
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.utils.windowed_value import WindowedValue
+import pyarrow as pa
 
 MAX_DEFAULT_PROCESSES = 4  # each worker holds one element's working set: a default for any machine
 # a pool costs seconds to start at each step that uses one (a feed validation's workers import Great
@@ -83,15 +88,29 @@ def _log_to(queue, levels: dict[str, int]) -> None:
         logging.getLogger(name or None).setLevel(level)
 
 
+def _released(function, *args):
+    """``function(*args)`` in a worker, then the memory it freed back to the system: Arrow's
+    allocator keeps freed memory for reuse, which a kept worker would hold while idle."""
+    try:
+        return function(*args)
+    finally:
+        pa.default_memory_pool().release_unused()
+
+
 class _SharedPool:
-    """One pool of spawned processes per process, held while any bundle uses it."""
+    """One pool of spawned processes per process, held while any bundle uses it (or, within
+    ``held()``, until it ends)."""
 
     def __init__(self) -> None:
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
         self._listener: logging.handlers.QueueListener | None = None
+        self._processes = 0
         self._users = 0
+        self.keep = False
 
     def acquire(self, processes: int) -> concurrent.futures.ProcessPoolExecutor:
+        if self._executor is not None and self._processes != processes and not self._users:
+            self.stop()  # a kept pool of another size
         if self._executor is None:
             # spawn, not fork: the runner's process has threads, and a forked child would share its memory
             context = multiprocessing.get_context("spawn")
@@ -103,18 +122,34 @@ class _SharedPool:
                                          if isinstance(logger, logging.Logger) and logger.level}
             self._executor = concurrent.futures.ProcessPoolExecutor(
                 processes, mp_context=context, initializer=_log_to, initargs=(queue, levels))
+            self._processes = processes
         self._users += 1
         return self._executor
 
-    def release(self) -> None:
+    def release(self, failed: bool = False) -> None:
         self._users -= 1
-        if self._users <= 0 and self._executor is not None:
+        if self._users <= 0 and (failed or not self.keep):
+            self.stop()
+
+    def stop(self) -> None:
+        if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._listener.stop()  # after the workers: every record they sent is handled
-            self._executor, self._listener, self._users = None, None, 0
+        self._executor, self._listener, self._processes, self._users = None, None, 0, 0
 
 
 _POOL = _SharedPool()
+
+
+@contextlib.contextmanager
+def held():
+    """Within it, a pool started by a pooled step is kept for the next ones, and stopped at its end."""
+    _POOL.keep = True
+    try:
+        yield
+    finally:
+        _POOL.keep = False
+        _POOL.stop()
 
 
 class PooledDoFn(beam.DoFn):
@@ -144,25 +179,27 @@ class PooledDoFn(beam.DoFn):
             return
         if self._pool is None:
             self._pool = _POOL.acquire(self._processes)
-        self._waiting.append((self._pool.submit(function, *args), element, window, timestamp))
+        self._waiting.append((self._pool.submit(_released, function, *args), element, window, timestamp))
         while len(self._waiting) > self._processes:  # the oldest first: outputs in the elements' order
             yield from self._emit(*self._waiting.popleft())
 
     def finish_bundle(self):
+        finished = False
         try:
             while self._waiting:
                 yield from self._emit(*self._waiting.popleft())
+            finished = True
         finally:
-            self._close()
+            self._close(failed=not finished)
 
     def teardown(self) -> None:
-        self._close()  # a failed bundle's pool
+        self._close(failed=True)  # a failed bundle's pool: its workers may still run its work
 
-    def _close(self) -> None:
+    def _close(self, failed: bool) -> None:
         if getattr(self, "_pool", None) is not None:
             self._waiting.clear()
             self._pool = None
-            _POOL.release()
+            _POOL.release(failed)
 
     def _emit(self, future, element, window, timestamp):
         for output in self.outputs(future.result(), element):

@@ -1,4 +1,4 @@
-"""The work of ``LinkPersons``' ComparisonTable, PartitionByBlock and ComparePairs steps as functions
+"""The work of ``LinkPersons``' ComparisonTable, PartitionByBlock, ComparePairs and ScorePairs steps as functions
 of tables or file names and settings (a worker process of ``pipelines.core.local_pool`` runs them
 without Beam)."""
 
@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from pipelines.core.handoff import Handoff, load_all
 from pipelines.link import blocking, linker
+from pipelines.link.fellegi_sunter import LinkageModel
 from pipelines.link.prepare import comparison_table
 from pipelines.link.settings import LinkageSettings
 
@@ -49,3 +50,15 @@ def compare_partition(k: int, parts: list, settings: LinkageSettings, handoff: H
         **{f"gamma_{n}": np.concatenate([g[n] for g in levels]) for n in settings.comparison_names}})
     return ComparedPartition(candidates.stats, patterns, handoff.store(candidates.values, f"values-p{k}"),
                              handoff.store(pairs, f"pairs-p{k}"))
+
+
+def score_partition(compared: tuple, model_json: dict, tf: dict, settings: LinkageSettings, floor: float) -> pa.Table:
+    """A partition's compared pairs (the refs ``compare_partition`` made) -> its scored pairs at or
+    above ``floor``."""
+    values, pairs = (Handoff.load(ref) for ref in compared)
+    candidates = blocking.CandidatePairs(
+        values, pairs.column("left").to_numpy(), pairs.column("right").to_numpy(),
+        pairs.column("rule").to_numpy(), pa.array([r.name for r in settings.blocking_rules], pa.string()),
+        pairs.column("rules_satisfied").combine_chunks(), pairs.column("windowed").combine_chunks(), {})
+    gammas = linker.gamma_dict(pairs, settings.comparison_names)
+    return linker.score_above(candidates, gammas, LinkageModel.from_json(model_json), tf, settings, floor)

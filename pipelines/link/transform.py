@@ -26,8 +26,7 @@ from pipelines.core.handoff import Handoff, load_shared
 from pipelines.core.local_pool import PooledDoFn, PooledMapFn
 from pipelines.link import blocking, linker, review
 from pipelines.link.cluster import attach_persons, cluster_with_judgements
-from pipelines.link.compare import ComparedPartition, compare_partition, comparison_rows, partition_rows
-from pipelines.link.fellegi_sunter import LinkageModel
+from pipelines.link.compare import ComparedPartition, compare_partition, comparison_rows, partition_rows, score_partition
 from pipelines.link.settings import LinkageSettings
 from pipelines.link import constraints
 
@@ -79,22 +78,20 @@ class _ComparePairsFn(PooledDoFn):
         yield compared.values, compared.pairs
 
 
-class _ScorePairsFn(beam.DoFn):
-    """A partition's compared pairs -> the scored pairs at or above the links floor."""
+class _ScorePairsFn(PooledDoFn):
+    """A partition's compared pairs -> the scored pairs at or above the links floor
+    (``compare.score_partition``, in ``processes`` processes at once)."""
 
-    def __init__(self, settings: LinkageSettings, floor: float):
+    def __init__(self, settings: LinkageSettings, floor: float, processes: int = 1):
+        super().__init__(processes)
         self._settings = settings
         self._floor = floor
 
-    def process(self, element, model_json, tf) -> Iterator[pa.Table]:
-        values, pairs = (Handoff.load(ref) for ref in element)
-        settings = self._settings
-        candidates = blocking.CandidatePairs(
-            values, pairs.column("left").to_numpy(), pairs.column("right").to_numpy(),
-            pairs.column("rule").to_numpy(), pa.array([r.name for r in settings.blocking_rules], pa.string()),
-            pairs.column("rules_satisfied").combine_chunks(), pairs.column("windowed").combine_chunks(), {})
-        gammas = linker.gamma_dict(pairs, settings.comparison_names)
-        yield linker.score_above(candidates, gammas, LinkageModel.from_json(model_json), tf, settings, self._floor)
+    def process(self, element, model_json, tf, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+        yield from self.run(score_partition, (element, model_json, tf, self._settings, self._floor), window, timestamp)
+
+    def outputs(self, scored: pa.Table, element):
+        yield scored
 
 
 class _MergeTablesFn(beam.CombineFn):
@@ -256,8 +253,8 @@ class LinkPersons(beam.PTransform):
                 settings=settings)
         floor = thresholds.floor
         scored = compared.pairs | "ScorePairs" >> beam.ParDo(
-            _ScorePairsFn(settings, floor), model_json=beam.pvalue.AsSingleton(model),
-            tf=beam.pvalue.AsSingleton(tf)).with_output_types(pa.Table)
+            _ScorePairsFn(settings, floor, self._processes), beam.pvalue.AsSingleton(model),
+            beam.pvalue.AsSingleton(tf)).with_output_types(pa.Table)
         links = scored | "LinksAboveFloor" >> beam.Map(linker.keep_above, thresholds.links_floor)
         clustered = (
             scored
