@@ -23,6 +23,8 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import logging.handlers
 import multiprocessing
@@ -90,11 +92,24 @@ def _log_to(queue, levels: dict[str, int]) -> None:
 
 def _released(function, *args):
     """``function(*args)`` in a worker, then the memory it freed back to the system: Arrow's
-    allocator keeps freed memory for reuse, which a kept worker would hold while idle."""
+    allocator and the C library's keep freed memory for reuse, which a kept worker would hold
+    while idle."""
     try:
         return function(*args)
     finally:
         pa.default_memory_pool().release_unused()
+        if _LIBC is not None:
+            _LIBC.malloc_trim(0)
+
+
+def _libc():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6") if hasattr(ctypes.CDLL("libc.so.6"), "malloc_trim") else None
+    except OSError:  # not glibc (macOS, musl): nothing to trim
+        return None
+
+
+_LIBC = _libc()
 
 
 class _SharedPool:
