@@ -11,11 +11,11 @@ default on any other runner, whose workers are the parallelism).
 
 The workers are shared by the DoFns of one fused stage (harmonising and validating the feeds, the
 linkage's comparison rows) and started for a bundle and stopped at its end; within ``held()`` (a
-whole job: ``pipeline.run``) they are kept from one pooled step to the next instead, since each
-start costs a spawn and the imports (Beam, Arrow, Great Expectations: seconds a step at a million
-records). A kept worker hands the memory its task freed back after each task, so that an idle one
-holds little. Their log records go to the parent's handlers. A worker that fails fails the bundle,
-with the worker's exception, and the pool is stopped.
+whole job: ``pipeline.run``) they are kept for a pooled step that follows within ``IDLE_SECONDS``
+(the linkage's partitioning, comparing and scoring), since each start costs a spawn and the
+imports. Workers import no Beam (``pipelines.core.pool_worker``) unless their work does. A worker
+hands the memory its task freed back after each task. Their log records go to the parent's
+handlers. A worker that fails fails the bundle, with the worker's exception, and the pool is stopped.
 """
 
 from __future__ import annotations
@@ -23,18 +23,18 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import contextlib
-import ctypes
-import ctypes.util
 import logging
 import logging.handlers
 import multiprocessing
 import os
+import threading
 from typing import Callable
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.utils.windowed_value import WindowedValue
-import pyarrow as pa
+
+from pipelines.core import pool_worker
 
 MAX_DEFAULT_PROCESSES = 4  # each worker holds one element's working set: a default for any machine
 # a pool costs seconds to start at each step that uses one (a feed validation's workers import Great
@@ -82,75 +82,79 @@ def usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
-def _log_to(queue, levels: dict[str, int]) -> None:
-    """A worker's logging: its records go to the parent's handlers (format, filters, JSON lines)."""
-    root = logging.getLogger()
-    root.handlers[:] = [logging.handlers.QueueHandler(queue)]
-    for name, level in levels.items():
-        logging.getLogger(name or None).setLevel(level)
-
-
-def _released(function, *args):
-    """``function(*args)`` in a worker, then the memory it freed back to the system: Arrow's
-    allocator and the C library's keep freed memory for reuse, which a kept worker would hold
-    while idle."""
-    try:
-        return function(*args)
-    finally:
-        pa.default_memory_pool().release_unused()
-        if _LIBC is not None:
-            _LIBC.malloc_trim(0)
-
-
-def _libc():
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6") if hasattr(ctypes.CDLL("libc.so.6"), "malloc_trim") else None
-    except OSError:  # not glibc (macOS, musl): nothing to trim
-        return None
-
-
-_LIBC = _libc()
+#: How long a pool held for a job (``held()``) waits for the next pooled step before its workers
+#: stop. The linkage's pooled steps follow one another within seconds (partitioning, comparing, then
+#: scoring after the model's training: 3-4 s at a million records), while kept idle through the
+#: steps after them, which hold the job's most memory, the workers held 1.15 GB (measured at 1M).
+IDLE_SECONDS = 6.0
 
 
 class _SharedPool:
-    """One pool of spawned processes per process, held while any bundle uses it (or, within
-    ``held()``, until it ends)."""
+    """One pool of spawned processes per process, held while any bundle uses it (within ``held()``,
+    until it has been idle for ``IDLE_SECONDS``). The idle timer runs on a thread of its own."""
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
         self._listener: logging.handlers.QueueListener | None = None
+        self._timer: threading.Timer | None = None
         self._processes = 0
         self._users = 0
         self.keep = False
 
     def acquire(self, processes: int) -> concurrent.futures.ProcessPoolExecutor:
-        if self._executor is not None and self._processes != processes and not self._users:
-            self.stop()  # a kept pool of another size
-        if self._executor is None:
-            # spawn, not fork: the runner's process has threads, and a forked child would share its memory
-            context = multiprocessing.get_context("spawn")
-            queue = context.Queue()
-            root = logging.getLogger()
-            self._listener = logging.handlers.QueueListener(queue, *root.handlers, respect_handler_level=True)
-            self._listener.start()
-            levels = {"": root.level} | {name: logger.level for name, logger in root.manager.loggerDict.items()
-                                         if isinstance(logger, logging.Logger) and logger.level}
-            self._executor = concurrent.futures.ProcessPoolExecutor(
-                processes, mp_context=context, initializer=_log_to, initargs=(queue, levels))
-            self._processes = processes
-        self._users += 1
-        return self._executor
+        with self._lock:
+            if self._executor is not None and self._processes != processes and not self._users:
+                self._stop()  # a kept pool of another size
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._executor is None:
+                self._start(processes)
+            self._users += 1
+            return self._executor
 
     def release(self, failed: bool = False) -> None:
-        self._users -= 1
-        if self._users <= 0 and (failed or not self.keep):
-            self.stop()
+        with self._lock:
+            self._users -= 1
+            if self._users > 0:
+                return
+            if failed or not self.keep:
+                self._stop()
+            else:
+                self._timer = threading.Timer(IDLE_SECONDS, self._stop_if_idle)
+                self._timer.daemon = True
+                self._timer.start()
 
     def stop(self) -> None:
+        with self._lock:
+            self._stop()
+
+    def _stop_if_idle(self) -> None:
+        with self._lock:
+            if not self._users:  # a step may have taken the pool while the timer waited for the lock
+                self._stop()
+
+    def _start(self, processes: int) -> None:
+        # spawn, not fork: the runner's process has threads, and a forked child would share its memory
+        context = multiprocessing.get_context("spawn")
+        queue = context.Queue()
+        root = logging.getLogger()
+        self._listener = logging.handlers.QueueListener(queue, *root.handlers, respect_handler_level=True)
+        self._listener.start()
+        levels = {"": root.level} | {name: logger.level for name, logger in root.manager.loggerDict.items()
+                                     if isinstance(logger, logging.Logger) and logger.level}
+        self._executor = concurrent.futures.ProcessPoolExecutor(
+            processes, mp_context=context, initializer=pool_worker.start, initargs=(queue, levels))
+        self._processes = processes
+
+    def _stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._listener.stop()  # after the workers: every record they sent is handled
-        self._executor, self._listener, self._processes, self._users = None, None, 0, 0
+        self._executor, self._listener, self._timer, self._processes, self._users = None, None, None, 0, 0
 
 
 _POOL = _SharedPool()
@@ -158,7 +162,8 @@ _POOL = _SharedPool()
 
 @contextlib.contextmanager
 def held():
-    """Within it, a pool started by a pooled step is kept for the next ones, and stopped at its end."""
+    """Within it, a pool started by a pooled step is kept for the next ones while they follow
+    within ``IDLE_SECONDS``, and stopped at its end."""
     _POOL.keep = True
     try:
         yield
@@ -194,7 +199,7 @@ class PooledDoFn(beam.DoFn):
             return
         if self._pool is None:
             self._pool = _POOL.acquire(self._processes)
-        self._waiting.append((self._pool.submit(_released, function, *args), element, window, timestamp))
+        self._waiting.append((self._pool.submit(pool_worker.run_task, function, *args), element, window, timestamp))
         while len(self._waiting) > self._processes:  # the oldest first: outputs in the elements' order
             yield from self._emit(*self._waiting.popleft())
 

@@ -226,7 +226,7 @@ def _frequencies(counts: dict[str, int]) -> tuple[pa.Array, pa.Array]:
     of thousands of distinct values at scale."""
     hit = _FREQUENCIES.get(id(counts))
     if hit is None or hit[0] is not counts:
-        if len(_FREQUENCIES) > 16:
+        if len(_FREQUENCIES) >= 4:  # a job's roles' term-frequency tables; a pool worker gets one per partition
             _FREQUENCIES.clear()
         total = sum(counts.values())
         hit = _FREQUENCIES[id(counts)] = (counts, pa.array(list(counts), pa.string()),
