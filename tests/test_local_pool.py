@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
+import time
 
 import apache_beam as beam
 import pytest
@@ -136,3 +139,47 @@ def test_without_an_affinity_call_the_cpu_count(monkeypatch):
     monkeypatch.delattr(local_pool.os, "sched_getaffinity", raising=False)  # macOS
     monkeypatch.setattr(local_pool.os, "cpu_count", lambda: 3)
     assert local_pool.local_processes(PipelineOptions(["--runner=FnApiRunner"])) == 3
+
+
+def _pid(_) -> int:
+    return os.getpid()
+
+
+class _PidFn(PooledDoFn):
+    def process(self, element, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+        yield from self.run(_pid, (element,), window, timestamp)
+
+    def outputs(self, result, element):
+        yield result
+
+
+def _workers(values) -> set[int]:
+    return {v for _, v, _ in _bundle(_PidFn(2), values)}
+
+
+def test_a_held_pool_serves_the_next_steps_until_it_is_idle(monkeypatch):
+    monkeypatch.setattr(local_pool, "IDLE_SECONDS", 0.5)
+    assert not _workers(range(4)) & _workers(range(4))  # not held: each bundle starts its own
+    with local_pool.held():
+        first = _workers(range(4))
+        assert _workers(range(4)) <= first  # the next step, at once: the same workers
+        assert local_pool._POOL._executor is not None
+        time.sleep(2)  # idle past IDLE_SECONDS: stopped, and the next step starts new workers
+        assert local_pool._POOL._executor is None
+        assert not _workers(range(4)) & first
+    assert local_pool._POOL._executor is None  # and none is left after held()
+
+
+def test_a_failed_step_stops_a_held_pool():
+    with local_pool.held():
+        with pytest.raises(Exception, match="invalid literal for int"):
+            _bundle(_ParseFn(2), ["1", "two"])
+        assert local_pool._POOL._executor is None
+
+
+def test_a_task_hands_freed_memory_back_and_runs_without_beam():
+    from pipelines.core import pool_worker
+
+    assert pool_worker.run_task(divmod, 7, 3) == (2, 1)
+    code = "import sys, pipelines.core.pool_worker, pipelines.link.compare; print('apache_beam' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
