@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from pipelines.core.handoff import Handoff, load_all
+from pipelines.core.handoff import Handoff, load_all, load_shared
 from pipelines.link import blocking, linker
 from pipelines.link.fellegi_sunter import LinkageModel
 from pipelines.link.prepare import comparison_table
@@ -52,13 +52,13 @@ def compare_partition(k: int, parts: list, settings: LinkageSettings, handoff: H
                              handoff.store(pairs, f"pairs-p{k}"))
 
 
-def score_partition(compared: tuple, model_json: dict, tf: dict, settings: LinkageSettings, floor: float) -> pa.Table:
+def score_partition(compared: tuple, model_json: dict, tf, settings: LinkageSettings, floor: float) -> pa.Table:
     """A partition's compared pairs (the refs ``compare_partition`` made) -> its scored pairs at or
-    above ``floor``."""
+    above ``floor``; ``tf`` the (ref of the) term frequencies, read once per process."""
     values, pairs = (Handoff.load(ref) for ref in compared)
     candidates = blocking.CandidatePairs(
         values, pairs.column("left").to_numpy(), pairs.column("right").to_numpy(),
         pairs.column("rule").to_numpy(), pa.array([r.name for r in settings.blocking_rules], pa.string()),
         pairs.column("rules_satisfied").combine_chunks(), pairs.column("windowed").combine_chunks(), {})
     gammas = linker.gamma_dict(pairs, settings.comparison_names)
-    return linker.score_above(candidates, gammas, LinkageModel.from_json(model_json), tf, settings, floor)
+    return linker.score_above(candidates, gammas, LinkageModel.from_json(model_json), load_shared(tf), settings, floor)

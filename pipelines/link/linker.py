@@ -191,70 +191,60 @@ def uniform_u(settings: LinkageSettings) -> dict[str, dict[int, float]]:
     return {c.name: {lvl: 1.0 / len(LEVELS[c.type]) for lvl in LEVELS[c.type]} for c in settings.comparisons}
 
 
-def term_frequencies(comp: pa.Table, settings: LinkageSettings) -> dict[str, dict[str, int]]:
-    counts = {}
+TF_SCHEMA = pa.schema([("comparison", pa.string()), ("value", pa.string()), ("count", pa.int64())])
+
+
+def term_frequencies(comp: pa.Table, settings: LinkageSettings) -> pa.Table:
+    """How many records hold each value of each term-frequency column (comparison, value, count):
+    a table, since a whole given name, a surname pair or a case reference has hundreds of
+    thousands of distinct values at scale, merged, handed to every scoring worker and looked up."""
+    parts = [TF_SCHEMA.empty_table()]
     for c in settings.comparisons:
         if c.tf_column:
-            vc = pc.value_counts(comp.column(c.tf_column).combine_chunks()).to_pylist()
-            counts[c.name] = {r["values"]: r["counts"] for r in vc if r["values"] is not None}
-    return counts
+            parts.append(_tf_part(c.name, pc.value_counts(comp.column(c.tf_column).combine_chunks())))
+    return pa.concat_tables(parts)
 
 
-def merge_counts(parts: list[dict[str, dict[str, int]]]) -> dict[str, dict[str, int]]:
-    merged: dict[str, dict[str, int]] = {}
-    for part in parts:
-        for name, values in part.items():
-            bucket = merged.setdefault(name, {})
-            for v, c in values.items():
-                bucket[v] = bucket.get(v, 0) + c
-    return merged
+def _tf_part(name: str, counts: pa.StructArray) -> pa.Table:
+    values, n = counts.field("values"), counts.field("counts")
+    known = pc.is_valid(values)
+    values, n = values.filter(known), n.filter(known)
+    return pa.table([pa.array([name] * len(values), pa.string()), values.cast(pa.string()), n.cast(pa.int64())],
+                    schema=TF_SCHEMA)
 
 
-def _tf_frequencies(column: pa.Array | pa.ChunkedArray, counts: dict[str, int]) -> np.ndarray:
+def merge_term_frequencies(tables: list[pa.Table]) -> pa.Table:
+    merged = pa.concat_tables(tables).group_by(["comparison", "value"], use_threads=False).aggregate([("count", "sum")])
+    return merged.select(["comparison", "value", "count_sum"]).rename_columns(TF_SCHEMA.names).cast(TF_SCHEMA)
+
+
+def _frequencies(tf: pa.Table, name: str) -> tuple[pa.Array, pa.Array]:
+    """(values, frequencies among all records that hold one) of one comparison's term frequencies."""
+    rows = tf.filter(pc.equal(tf.column("comparison"), name))
+    counts = rows.column("count").to_numpy()
+    return rows.column("value").combine_chunks(), pa.array(counts.astype(np.float64) / counts.sum())
+
+
+def _tf_frequencies(column: pa.Array | pa.ChunkedArray, tf: pa.Table, name: str) -> np.ndarray:
     """Each value's frequency among all records (NaN where the value is unknown or not counted)."""
-    keys, freqs = _frequencies(counts)
+    keys, freqs = _frequencies(tf, name)
     at = pc.index_in(decode(column), keys)
     return pc.fill_null(pc.take(freqs, at), float("nan")).to_numpy(zero_copy_only=False)
 
 
-_FREQUENCIES: dict[int, tuple[dict, pa.Array, pa.Array]] = {}
-
-
-def _frequencies(counts: dict[str, int]) -> tuple[pa.Array, pa.Array]:
-    """(values, frequencies) of a term-frequency table, built once per table: the same side input
-    scores every slice of every partition, and a whole given name or a surname pair has hundreds
-    of thousands of distinct values at scale."""
-    hit = _FREQUENCIES.get(id(counts))
-    if hit is None or hit[0] is not counts:
-        if len(_FREQUENCIES) >= 4:  # a job's roles' term-frequency tables; a pool worker gets one per partition
-            _FREQUENCIES.clear()
-        total = sum(counts.values())
-        hit = _FREQUENCIES[id(counts)] = (counts, pa.array(list(counts), pa.string()),
-                                          pa.array(np.array(list(counts.values()), dtype=np.float64) / total))
-    return hit[1], hit[2]
-
-
-def score(pairs: pa.Table, model: LinkageModel, tf_counts: dict[str, dict[str, int]]) -> pa.Table:
-    """Add match_weight, match_probability and w_<comparison> (log2 Bayes factors) to a pair table."""
-    tf = {name: _tf_frequencies(pairs.column(f"tf_{name}"), counts) for name, counts in tf_counts.items()
-          if f"tf_{name}" in pairs.column_names and counts}
-    result = model.score(gamma_dict(pairs, [c.name for c in model.comparisons]), tf)
-    for name, values in result.items():
-        pairs = pairs.append_column(name, pa.array(values))
-    return pairs
+def _has_counts(tf: pa.Table | None, name: str) -> bool:
+    return tf is not None and tf.num_rows > 0 and pc.any(pc.equal(tf.column("comparison"), name)).as_py()
 
 
 def score_above(candidates: blocking.CandidatePairs, gammas: dict[str, np.ndarray], model: LinkageModel,
-                tf_counts: dict[str, dict[str, int]], settings: LinkageSettings, floor: float) -> pa.Table:
+                tf: pa.Table | None, settings: LinkageSettings, floor: float) -> pa.Table:
     """``keep_above(score(scored_pairs(...)), floor)`` without building the pair table of the
     pairs below the floor (almost all candidate pairs): weights from the levels and each record's
-    term frequencies (looked up once per record, not per pair), then the table of the kept ones."""
-    tf = {}
-    for c in settings.comparisons:
-        counts = tf_counts.get(c.name)
-        if c.tf_column and counts:
-            tf[c.name] = _tf_frequencies(candidates.values.column(c.tf_column), counts)[candidates.left_index]
-    result = model.score(gammas, tf)
+    term frequencies (``term_frequencies``: looked up once per record, not per pair), then the
+    table of the kept ones."""
+    frequencies = {c.name: _tf_frequencies(candidates.values.column(c.tf_column), tf, c.name)[candidates.left_index]
+                   for c in settings.comparisons if c.tf_column and _has_counts(tf, c.name)}
+    result = model.score(gammas, frequencies)
     keep = np.nonzero(result["match_probability"] >= floor)[0]
     kept = candidates.take(keep)
     pairs = scored_pairs(kept, settings, {name: g[keep] for name, g in gammas.items()})

@@ -237,8 +237,12 @@ class LinkPersons(beam.PTransform):
             Tuple[handoff.type, handoff.type]).with_outputs(TAG_STATS, TAG_PATTERNS, main="pairs")
         stats = compared[TAG_STATS] | "BlockingStats" >> beam.combiners.ToList() | beam.Map(_sum_stats)
 
+        # every scoring worker reads the term frequencies: handed off, each reads the file once
         tf = (loaded | "TermFrequencies" >> beam.Map(linker.term_frequencies, settings)
-              | "MergeFrequencies" >> beam.CombineGlobally(lambda parts: linker.merge_counts(list(parts))))
+              | "MergeFrequencies" >> beam.CombineGlobally(_MergeTablesFn(linker.merge_term_frequencies))
+              | "HandOffFrequencies" >> beam.Map(
+                  lambda t: handoff.sub("frequencies").store(t if t is not None else linker.TF_SCHEMA.empty_table(),
+                                                              "frequencies")))
         if self._pinned is not None:
             model = records.pipeline | "PinnedModel" >> beam.Create([self._pinned])
         else:

@@ -78,16 +78,27 @@ def test_name_agreement_is_weighed_by_the_frequency_of_the_whole_value_agreed_on
     names = [("MARIA", "MAMANI"), ("MARIA", "MAMANI"), ("MARIA", "CONDORI"), ("MARIA KARELYS", "CONDORI")]
     comp = comparison_table(records([{"record_uid": str(k), "given_names": g, "paternal_surname": "QUISPE",
                                       "maternal_surname": m} for k, (g, m) in enumerate(names)]))
-    tf = linker.term_frequencies(comp, SETTINGS)
+    tf = _counts(linker.term_frequencies(comp, SETTINGS))
     assert tf["given_names"]["MARIA"] == 3 and tf["given_names"]["MARIA KARELYS"] == 1
     assert tf["surnames"] == {"MAMANI QUISPE": 2, "CONDORI QUISPE": 2}
 
 
-def test_frequency_tables_are_built_once_per_table_and_never_stale():
-    common, rare = {"QUISPE": 99, "CONDORI": 1}, {"QUISPE": 1, "CONDORI": 99}
-    keys, freqs = linker._frequencies(common)
-    assert linker._frequencies(common)[0] is keys  # the same side input, built once
-    assert freqs.to_pylist() == [0.99, 0.01] and linker._frequencies(rare)[1].to_pylist() == [0.01, 0.99]
+def _counts(tf: pa.Table) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for row in tf.to_pylist():
+        out.setdefault(row["comparison"], {})[row["value"]] = row["count"]
+    return out
+
+
+def test_term_frequencies_merge_across_batches_and_are_shares_of_the_known_values():
+    batches = [comparison_table(records([{"record_uid": f"{b}-{k}", "given_names": g, "paternal_surname": "QUISPE",
+                                          "maternal_surname": None} for k, g in enumerate(names)]))
+               for b, names in enumerate([["MARIA", "MARIA", None], ["MARIA", "ROSA"]])]
+    merged = linker.merge_term_frequencies([linker.term_frequencies(t, SETTINGS) for t in batches])
+    assert _counts(merged)["given_names"] == {"MARIA": 3, "ROSA": 1}  # no count for an unknown name
+    keys, freqs = linker._frequencies(merged, "given_names")
+    assert dict(zip(keys.to_pylist(), freqs.to_pylist())) == {"MARIA": 0.75, "ROSA": 0.25}
+    assert merged.schema == linker.TF_SCHEMA
 
 
 def test_a_shared_case_reference_weighs_less_the_more_records_the_case_has():
@@ -164,7 +175,8 @@ def test_the_beam_transform_scores_the_pairs_the_in_memory_linker_scores(handoff
                    | beam.Map(lambda ts: pa.concat_tables(ts).num_rows))
         assert_that(records, equal_to([table.num_rows]), label="AllRecords")
     if handoff:  # the tables went through files: records, comparison rows, blocks, compared pairs, clusters
-        assert {p.name for p in (tmp_path / "handoff").iterdir()} == {"records", "comparison", "blocks", "pairs", "clusters"}
+        assert {p.name for p in (tmp_path / "handoff").iterdir()} == {"records", "comparison", "blocks", "pairs",
+                                                                     "clusters", "frequencies"}
 
 
 def test_the_review_queue_of_a_table_decoded_from_an_empty_stream_is_empty():
