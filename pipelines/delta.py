@@ -9,18 +9,20 @@ leaves 2019); a run without a period (``concilia run``) replaces the whole table
 carries the run id in its commit metadata, and the rows carry it in ``run_id``.
 
 Commits happen in ``publish.finalise_run`` after the run folder verifies and before the pointers
-move, one table after another (Delta commits are atomic per table, not across tables): if one
-fails, the tables this run already committed are restored to their previous version, and a
+move: every table's data files first, then the commits one table after another (Delta commits are
+atomic per table, not across tables): if one fails, the tables this run already committed are restored to their previous version, and a
 process killed in between is settled by :func:`retract` when the service drops the interrupted run.
 The restricted zone (names, documents) and the public CSV tables are not committed here.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Iterator
 
 import fsspec
@@ -179,21 +181,42 @@ def _stats(footer: pq.FileMetaData) -> dict:
     return {"numRecords": footer.num_rows, "nullCount": nulls}
 
 
-def _commit_table(uri: str, name: str, source: pads.Dataset, run_id: str, period: str | None) -> None:
-    from deltalake import CommitProperties, DeltaTable, Schema
-    from deltalake.transaction import create_table_with_add_actions
+#: Tables whose data files are written at once: Parquet's reading and writing release the GIL, and
+#: the run's largest tables take seconds each at a million records.
+WRITER_THREADS = 2
 
+
+@dataclass
+class _Written:
+    """One table's new data file(s), written but not yet committed."""
+
+    name: str
+    uri: str
+    schema: pa.Schema
+    actions: list
+    meta: dict
+
+
+def _write_table_files(uri: str, name: str, source: pads.Dataset, run_id: str, period: str | None) -> _Written:
     schema = _with_added(source.schema)
     value = period or ALL_PERIODS
     actions = _write_files(uri, schema, _batches(source, schema, run_id, value), value)
-    meta = source.schema.metadata or {}
+    return _Written(name, uri, schema, actions, source.schema.metadata or {})
+
+
+def _commit_written(written: _Written, run_id: str, period: str | None) -> None:
+    from deltalake import CommitProperties, DeltaTable, Schema
+    from deltalake.transaction import create_table_with_add_actions
+
+    uri, schema, actions, meta = written.uri, written.schema, written.actions, written.meta
+    value = period or ALL_PERIODS
     commit = CommitProperties(custom_metadata={
         RUN_ID_KEY: run_id, "concilia.period": value,
         **{k.decode(): v.decode() for k, v in meta.items() if k.startswith(b"concilia.") and
            k in (b"concilia.model_version", b"concilia.zone", b"concilia.demo")}})
     if not DeltaTable.is_deltatable(uri):
         create_table_with_add_actions(uri, Schema.from_arrow(schema), actions, mode="overwrite",
-                                      partition_by=[PERIOD_COLUMN], name=name, commit_properties=commit,
+                                      partition_by=[PERIOD_COLUMN], name=written.name, commit_properties=commit,
                                       description=meta.get(b"concilia.description", b"").decode() or None)
         return
     # a period replaces its partition only; a run of no period replaces the whole table
@@ -202,33 +225,57 @@ def _commit_table(uri: str, name: str, source: pads.Dataset, run_id: str, period
                                              commit_properties=commit)
 
 
+def _discard(written: list[_Written]) -> None:
+    """Data files written for commits that will not happen (no log names them: readers never see them)."""
+    for w in written:
+        fs, root = fsspec.core.url_to_fs(w.uri)
+        for action in w.actions:
+            fs.rm(f"{root}/{action.path}")
+
+
 def commit_run(out: str, run_dir: str, run_id: str, period: str | None = None) -> dict[str, int]:
     """Commit a verified run's tables: {table: Delta version}. A table whose latest commit already
-    carries ``run_id`` is left as it is (a retried finalise commits nothing twice). On a failure
-    the tables committed by this call are restored and :class:`TablesError` raised."""
+    carries ``run_id`` is left as it is (a retried finalise commits nothing twice). The tables'
+    data files are written first (``WRITER_THREADS`` at once), then committed one after another.
+    On a failure the tables committed by this call are restored, the data files not committed are
+    removed, and :class:`TablesError` raised."""
     from deltalake import DeltaTable
 
     if table_uri(out, "x") is None:
         log.warning("tables/: Delta Lake cannot write to %s; no tables committed", out.split("://", 1)[0])
         return {}
-    versions: dict[str, int] = {}
-    committed: list[str] = []
-    for name, (rel, _) in SOURCES.items():
-        uri = table_uri(out, name)
+    uris = {name: table_uri(out, name) for name in SOURCES}
+
+    def write(name: str) -> _Written | None:
         try:
-            source = _source(run_dir, rel)
+            if committed_run(uris[name]) == run_id:
+                return None
+            source = _source(run_dir, SOURCES[name][0])
             if source is None:  # the run wrote no such file: its version of the table is empty
                 source = pads.dataset(_model_schema(name).empty_table())
-            if committed_run(uri) != run_id:
-                _commit_table(uri, name, source, run_id, period)
-                committed.append(uri)
-            versions[name] = DeltaTable(uri).version()
+            return _write_table_files(uris[name], name, source, run_id, period)
+        except Exception as exc:
+            raise TablesError(f"tables/{name}: {type(exc).__name__}: {exc}") from exc
+
+    with concurrent.futures.ThreadPoolExecutor(WRITER_THREADS) as threads:
+        futures = [threads.submit(write, name) for name in SOURCES]
+    failed = next((f.exception() for f in futures if f.exception() is not None), None)
+    written = [f.result() for f in futures if f.exception() is None and f.result() is not None]
+    if failed is not None:
+        _discard(written)
+        raise failed
+    committed: list[str] = []
+    for i, w in enumerate(written):
+        try:
+            _commit_written(w, run_id, period)
         except Exception as exc:
             for done in committed:
                 _restore_previous(done, run_id)
-            raise TablesError(f"tables/{name}: {type(exc).__name__}: {exc}") from exc
+            _discard(written[i:])
+            raise TablesError(f"tables/{w.name}: {type(exc).__name__}: {exc}") from exc
+        committed.append(w.uri)
     log.info("run %s: committed %d Delta table(s) under %s/", run_id, len(committed), TABLES_DIR)
-    return versions
+    return {name: DeltaTable(uris[name]).version() for name in SOURCES}
 
 
 def _restore_previous(uri: str, run_id: str) -> None:

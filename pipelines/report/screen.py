@@ -53,13 +53,14 @@ class Screen:
         for table in tables:
             for column in _NAME_COLUMNS:
                 if column in table.column_names:
-                    for value in pc.unique(fold(table.column(column).combine_chunks())).to_pylist():
+                    # folded once per distinct value (a name recurs across records and agencies)
+                    for value in pc.unique(fold(pc.unique(table.column(column).combine_chunks()))).to_pylist():
                         if value:
                             names.update(value.split())
             if "document_number" in table.column_names:
                 documents.update(v for v in pc.unique(table.column("document_number")).to_pylist() if v)
             if "aliases" in table.column_names:  # other names an offender goes by
-                for value in pc.unique(fold(pc.list_flatten(table.column("aliases").combine_chunks()))).to_pylist():
+                for value in pc.unique(fold(pc.unique(pc.list_flatten(table.column("aliases").combine_chunks())))).to_pylist():
                     if value:
                         names.update(value.split())
             if "documents" in table.column_names:  # every document of a record, as TYPE:NUMBER
