@@ -194,28 +194,36 @@ def uniform_u(settings: LinkageSettings) -> dict[str, dict[int, float]]:
 TF_SCHEMA = pa.schema([("comparison", pa.string()), ("value", pa.string()), ("count", pa.int64())])
 
 
-def term_frequencies(comp: pa.Table, settings: LinkageSettings) -> pa.Table:
-    """How many records hold each value of each term-frequency column (comparison, value, count):
-    a table, since a whole given name, a surname pair or a case reference has hundreds of
-    thousands of distinct values at scale, merged, handed to every scoring worker and looked up."""
-    parts = [TF_SCHEMA.empty_table()]
+def term_frequencies(comp: pa.Table, settings: LinkageSettings) -> dict[str, dict[str, int]]:
+    """How many records hold each value of each term-frequency column, per comparison."""
+    counts = {}
     for c in settings.comparisons:
         if c.tf_column:
-            parts.append(_tf_part(c.name, pc.value_counts(comp.column(c.tf_column).combine_chunks())))
-    return pa.concat_tables(parts)
+            vc = pc.value_counts(comp.column(c.tf_column).combine_chunks())
+            values, n = vc.field("values").to_pylist(), vc.field("counts").to_pylist()
+            counts[c.name] = {v: k for v, k in zip(values, n) if v is not None}
+    return counts
 
 
-def _tf_part(name: str, counts: pa.StructArray) -> pa.Table:
-    values, n = counts.field("values"), counts.field("counts")
-    known = pc.is_valid(values)
-    values, n = values.filter(known), n.filter(known)
-    return pa.table([pa.array([name] * len(values), pa.string()), values.cast(pa.string()), n.cast(pa.int64())],
+def merge_counts(parts: list[dict[str, dict[str, int]]]) -> dict[str, dict[str, int]]:
+    merged: dict[str, dict[str, int]] = {}
+    for part in parts:
+        for name, values in part.items():
+            bucket = merged.setdefault(name, {})
+            for v, c in values.items():
+                bucket[v] = bucket.get(v, 0) + c
+    return merged
+
+
+def frequency_table(counts: dict[str, dict[str, int]] | None) -> pa.Table:
+    """The merged counts as a table (comparison, value, count): what every scoring worker reads
+    (a whole given name, a surname pair or a case reference has hundreds of thousands of distinct
+    values at scale)."""
+    counts = counts or {}
+    return pa.table([pa.array([name for name, values in counts.items() for _ in values], pa.string()),
+                     pa.array([v for values in counts.values() for v in values], pa.string()),
+                     pa.array([n for values in counts.values() for n in values.values()], pa.int64())],
                     schema=TF_SCHEMA)
-
-
-def merge_term_frequencies(tables: list[pa.Table]) -> pa.Table:
-    merged = pa.concat_tables(tables).group_by(["comparison", "value"], use_threads=False).aggregate([("count", "sum")])
-    return merged.select(["comparison", "value", "count_sum"]).rename_columns(TF_SCHEMA.names).cast(TF_SCHEMA)
 
 
 def _frequencies(tf: pa.Table, name: str) -> tuple[pa.Array, pa.Array]:
@@ -283,7 +291,7 @@ def link_in_memory(comp: pa.Table, settings: LinkageSettings, model: LinkageMode
         patterns = merge_pattern_counts(counted)
         model = train_model(patterns if patterns is not None else counted[0], u_from_sample(sample, settings),
                             settings, comp.num_rows)
-    tf = term_frequencies(comp, settings)
+    tf = frequency_table(term_frequencies(comp, settings))
     floor = settings.thresholds.floor
     pairs = pa.concat_tables([score_above(s, g, model, tf, settings, floor) for s, g in zip(slices, compared)])
     stats = {**candidates.stats, "candidate_pairs": len(candidates)}

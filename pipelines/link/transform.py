@@ -239,10 +239,9 @@ class LinkPersons(beam.PTransform):
 
         # every scoring worker reads the term frequencies: handed off, each reads the file once
         tf = (loaded | "TermFrequencies" >> beam.Map(linker.term_frequencies, settings)
-              | "MergeFrequencies" >> beam.CombineGlobally(_MergeTablesFn(linker.merge_term_frequencies))
+              | "MergeFrequencies" >> beam.CombineGlobally(lambda parts: linker.merge_counts(list(parts)))
               | "HandOffFrequencies" >> beam.Map(
-                  lambda t: handoff.sub("frequencies").store(t if t is not None else linker.TF_SCHEMA.empty_table(),
-                                                              "frequencies")))
+                  lambda counts: handoff.sub("frequencies").store(linker.frequency_table(counts), "frequencies")))
         if self._pinned is not None:
             model = records.pipeline | "PinnedModel" >> beam.Create([self._pinned])
         else:

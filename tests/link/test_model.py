@@ -78,27 +78,21 @@ def test_name_agreement_is_weighed_by_the_frequency_of_the_whole_value_agreed_on
     names = [("MARIA", "MAMANI"), ("MARIA", "MAMANI"), ("MARIA", "CONDORI"), ("MARIA KARELYS", "CONDORI")]
     comp = comparison_table(records([{"record_uid": str(k), "given_names": g, "paternal_surname": "QUISPE",
                                       "maternal_surname": m} for k, (g, m) in enumerate(names)]))
-    tf = _counts(linker.term_frequencies(comp, SETTINGS))
+    tf = linker.term_frequencies(comp, SETTINGS)
     assert tf["given_names"]["MARIA"] == 3 and tf["given_names"]["MARIA KARELYS"] == 1
     assert tf["surnames"] == {"MAMANI QUISPE": 2, "CONDORI QUISPE": 2}
-
-
-def _counts(tf: pa.Table) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
-    for row in tf.to_pylist():
-        out.setdefault(row["comparison"], {})[row["value"]] = row["count"]
-    return out
 
 
 def test_term_frequencies_merge_across_batches_and_are_shares_of_the_known_values():
     batches = [comparison_table(records([{"record_uid": f"{b}-{k}", "given_names": g, "paternal_surname": "QUISPE",
                                           "maternal_surname": None} for k, g in enumerate(names)]))
                for b, names in enumerate([["MARIA", "MARIA", None], ["MARIA", "ROSA"]])]
-    merged = linker.merge_term_frequencies([linker.term_frequencies(t, SETTINGS) for t in batches])
-    assert _counts(merged)["given_names"] == {"MARIA": 3, "ROSA": 1}  # no count for an unknown name
-    keys, freqs = linker._frequencies(merged, "given_names")
+    merged = linker.merge_counts([linker.term_frequencies(t, SETTINGS) for t in batches])
+    assert merged["given_names"] == {"MARIA": 3, "ROSA": 1}  # no count for an unknown name
+    table = linker.frequency_table(merged)
+    keys, freqs = linker._frequencies(table, "given_names")
     assert dict(zip(keys.to_pylist(), freqs.to_pylist())) == {"MARIA": 0.75, "ROSA": 0.25}
-    assert merged.schema == linker.TF_SCHEMA
+    assert table.schema == linker.TF_SCHEMA and linker.frequency_table(None).num_rows == 0
 
 
 def test_a_shared_case_reference_weighs_less_the_more_records_the_case_has():
