@@ -226,11 +226,21 @@ def frequency_table(counts: dict[str, dict[str, int]] | None) -> pa.Table:
                     schema=TF_SCHEMA)
 
 
+_FREQUENCIES: dict[tuple[int, str], tuple[pa.Table, pa.Array, pa.Array]] = {}
+
+
 def _frequencies(tf: pa.Table, name: str) -> tuple[pa.Array, pa.Array]:
-    """(values, frequencies among all records that hold one) of one comparison's term frequencies."""
-    rows = tf.filter(pc.equal(tf.column("comparison"), name))
-    counts = rows.column("count").to_numpy()
-    return rows.column("value").combine_chunks(), pa.array(counts.astype(np.float64) / counts.sum())
+    """(values, frequencies among all records that hold one) of one comparison's term frequencies,
+    built once per table: the same table scores every slice of every partition."""
+    hit = _FREQUENCIES.get((id(tf), name))
+    if hit is None or hit[0] is not tf:
+        if len(_FREQUENCIES) >= 8:  # a job's roles' tables, a few comparisons each
+            _FREQUENCIES.clear()
+        rows = tf.filter(pc.equal(tf.column("comparison"), name))
+        counts = rows.column("count").to_numpy()
+        hit = _FREQUENCIES[(id(tf), name)] = (tf, rows.column("value").combine_chunks(),
+                                              pa.array(counts.astype(np.float64) / counts.sum()))
+    return hit[1], hit[2]
 
 
 def _tf_frequencies(column: pa.Array | pa.ChunkedArray, tf: pa.Table, name: str) -> np.ndarray:

@@ -92,6 +92,9 @@ def test_term_frequencies_merge_across_batches_and_are_shares_of_the_known_value
     table = linker.frequency_table(merged)
     keys, freqs = linker._frequencies(table, "given_names")
     assert dict(zip(keys.to_pylist(), freqs.to_pylist())) == {"MARIA": 0.75, "ROSA": 0.25}
+    assert linker._frequencies(table, "given_names")[0] is keys  # built once per table
+    other = linker.frequency_table({"given_names": {"MARIA": 1, "ROSA": 3}})
+    assert linker._frequencies(other, "given_names")[1].to_pylist() == [0.25, 0.75]  # never another table's
     assert table.schema == linker.TF_SCHEMA and linker.frequency_table(None).num_rows == 0
 
 
