@@ -10,8 +10,9 @@ carries the run id in its commit metadata, and the rows carry it in ``run_id``.
 
 Commits happen in ``publish.finalise_run`` after the run folder verifies and before the pointers
 move: every table's data files first, then the commits one table after another (Delta commits are
-atomic per table, not across tables): if one fails, the tables this run already committed are restored to their previous version, and a
-process killed in between is settled by :func:`retract` when the service drops the interrupted run.
+atomic per table, not across tables): if one fails, the tables this run already committed are
+restored to their previous version and the files not committed removed, and a process killed in
+between is settled by :func:`retract` when the service drops the interrupted run.
 The restricted zone (names, documents) and the public CSV tables are not committed here.
 """
 

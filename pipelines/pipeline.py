@@ -250,7 +250,7 @@ def run(feeds: str, out: str, beam_args: list[str] | None = None, extra_contract
         options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
         progress.info("run %s: %d deliveries of %d feeds", run_id, len(deliveries), len({d[0] for d in deliveries}))
         suites = validate.run_suites(contracts)
-        # the pool of local processes (if any) kept for the whole job, and stopped before the finaliser
+        # the local pool (if any) kept from one pooled step to the next, and stopped before the finaliser
         with local_pool.held(), heartbeat(f"run {run_id}: Beam pipeline (read to write)"), \
                 beam.Pipeline(options=options) as p:
             build(p, deliveries, contracts, run_dir, key, public_threshold, suites, started.date(), linkage_models,

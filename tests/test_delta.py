@@ -89,3 +89,19 @@ def test_a_period_replaces_its_own_partition_and_a_failed_commit_is_restored(tmp
         delta.commit_run(str(out), _fake_run(out, "r3", ["z"]), "r3", "2018")
     assert delta.committed_run(uri) != "r3"
     assert sorted(DeltaTable(uri).to_pyarrow_table().column("person_id").to_pylist()) == ["a", "b", "c"]
+    # and the data files written for it before the failure are gone: every file left is one a version names
+    on_disk = {str(p.relative_to(out / "tables" / "persons")) for p in (out / "tables" / "persons").rglob("*.parquet")}
+    assert on_disk and on_disk <= _named_in_log(uri)
+
+
+def _named_in_log(uri: str) -> set[str]:
+    """Data files some version of the table added (an overwrite removes them from the table, not the disk)."""
+    import pathlib
+
+    paths = set()
+    for log in sorted(pathlib.Path(uri, "_delta_log").glob("*.json")):
+        for line in log.read_text().splitlines():
+            action = json.loads(line)
+            if "add" in action:
+                paths.add(action["add"]["path"])
+    return paths

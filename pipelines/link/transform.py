@@ -15,7 +15,7 @@ folder, the records, comparison rows, blocks and compared pairs pass between sta
 from __future__ import annotations
 
 import json
-from typing import Iterator, Tuple
+from typing import Tuple
 
 import apache_beam as beam
 import pyarrow as pa
