@@ -52,7 +52,8 @@ class LocalProcessesOptions(PipelineOptions):
         parser.add_argument(
             "--local_processes", type=int, default=None,
             help="processes of this machine for the in-process runner's heaviest steps (harmonising and "
-                 "validating the feeds, preparing, partitioning, comparing and scoring the linkage's records); default: "
+                 "validating the feeds, preparing, partitioning, comparing and scoring the linkage's records); "
+                 "default: "
                  f"the CPUs this process may use, at most {MAX_DEFAULT_PROCESSES}, for deliveries of "
                  f"{MIN_DEFAULT_BYTES >> 20} MB or more; 1: none. Other runners ignore it")
 

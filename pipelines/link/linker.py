@@ -243,15 +243,10 @@ def _frequencies(tf: pa.Table, name: str) -> tuple[pa.Array, pa.Array]:
     return hit[1], hit[2]
 
 
-def _tf_frequencies(column: pa.Array | pa.ChunkedArray, tf: pa.Table, name: str) -> np.ndarray:
+def _tf_frequencies(column: pa.Array | pa.ChunkedArray, keys: pa.Array, freqs: pa.Array) -> np.ndarray:
     """Each value's frequency among all records (NaN where the value is unknown or not counted)."""
-    keys, freqs = _frequencies(tf, name)
     at = pc.index_in(decode(column), keys)
     return pc.fill_null(pc.take(freqs, at), float("nan")).to_numpy(zero_copy_only=False)
-
-
-def _has_counts(tf: pa.Table | None, name: str) -> bool:
-    return tf is not None and tf.num_rows > 0 and pc.any(pc.equal(tf.column("comparison"), name)).as_py()
 
 
 def score_above(candidates: blocking.CandidatePairs, gammas: dict[str, np.ndarray], model: LinkageModel,
@@ -260,8 +255,12 @@ def score_above(candidates: blocking.CandidatePairs, gammas: dict[str, np.ndarra
     pairs below the floor (almost all candidate pairs): weights from the levels and each record's
     term frequencies (``term_frequencies``: looked up once per record, not per pair), then the
     table of the kept ones."""
-    frequencies = {c.name: _tf_frequencies(candidates.values.column(c.tf_column), tf, c.name)[candidates.left_index]
-                   for c in settings.comparisons if c.tf_column and _has_counts(tf, c.name)}
+    frequencies = {}
+    for c in settings.comparisons:
+        keys, freqs = _frequencies(tf, c.name) if c.tf_column and tf is not None else ([], [])
+        if len(keys):  # no counts for this comparison: its top level is not weighed by frequency
+            per_record = _tf_frequencies(candidates.values.column(c.tf_column), keys, freqs)
+            frequencies[c.name] = per_record[candidates.left_index]
     result = model.score(gammas, frequencies)
     keep = np.nonzero(result["match_probability"] >= floor)[0]
     kept = candidates.take(keep)

@@ -26,7 +26,8 @@ from pipelines.core.handoff import Handoff, load_shared
 from pipelines.core.local_pool import PooledDoFn, PooledMapFn
 from pipelines.link import blocking, linker, review
 from pipelines.link.cluster import attach_persons, cluster_with_judgements
-from pipelines.link.compare import ComparedPartition, compare_partition, comparison_rows, partition_rows, score_partition
+from pipelines.link.compare import (ComparedPartition, compare_partition, comparison_rows, partition_rows,
+                                    score_partition)
 from pipelines.link.settings import LinkageSettings
 from pipelines.link import constraints
 

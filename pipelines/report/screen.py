@@ -60,7 +60,8 @@ class Screen:
             if "document_number" in table.column_names:
                 documents.update(v for v in pc.unique(table.column("document_number")).to_pylist() if v)
             if "aliases" in table.column_names:  # other names an offender goes by
-                for value in pc.unique(fold(pc.unique(pc.list_flatten(table.column("aliases").combine_chunks())))).to_pylist():
+                aliases = pc.unique(pc.list_flatten(table.column("aliases").combine_chunks()))
+                for value in pc.unique(fold(aliases)).to_pylist():
                     if value:
                         names.update(value.split())
             if "documents" in table.column_names:  # every document of a record, as TYPE:NUMBER
